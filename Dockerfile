@@ -1,0 +1,29 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    RESTOCK_HTTP=0.0.0.0:8000 \
+    RESTOCK_COAP=0.0.0.0:5683 \
+    RESTOCK_VAR_DIR=/app/var
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY orders ./orders
+COPY auth ./auth
+COPY voice_skill ./voice_skill
+COPY device_hub ./device_hub
+COPY dashboard ./dashboard
+COPY restock ./restock
+COPY migrations ./migrations
+
+RUN useradd --system --uid 10001 --home /app restock \
+    && mkdir -p /app/var && chown -R restock /app/var
+USER restock
+
+EXPOSE 8000/tcp 5683/udp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+
+CMD ["python", "-m", "restock", "run"]

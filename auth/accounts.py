@@ -1,0 +1,79 @@
+"""Accounts: sign-up and login checks. No default or shared credentials exist anywhere."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from auth.model import Account, StoreMembership
+from auth.passwords import check_password, hash_password
+from orders.db import Database
+from orders.errors import InvalidRequest
+from orders.model import Shopper
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
+MIN_PASSWORD = 10
+
+
+def normalize_email(email: str) -> str:
+    """Trimmed and lower-cased, or InvalidRequest."""
+    email = email.strip().lower()
+    if not _EMAIL.match(email):
+        raise InvalidRequest("bad_email", "that is not an email address")
+    return email
+
+
+def create_account(
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    shopper_name: str | None = None,
+    store_id: int | None = None,
+    role: str = "owner",
+) -> Account:
+    """A new account: a shopper when `shopper_name` is given, staff of `store_id` when given."""
+    email = normalize_email(email)
+    if len(password) < MIN_PASSWORD:
+        raise InvalidRequest("weak_password", f"passwords need at least {MIN_PASSWORD} characters")
+    if session.scalar(select(func.count()).where(Account.email == email)):
+        raise InvalidRequest("email_taken", "an account with that email exists")
+    account = Account(email=email, password_hash=hash_password(password))
+    if shopper_name is not None:
+        shopper = Shopper(name=shopper_name, email=email)
+        session.add(shopper)
+        session.flush()
+        account.shopper_id = shopper.id
+    session.add(account)
+    session.flush()
+    if store_id is not None:
+        session.add(StoreMembership(account_id=account.id, store_id=store_id, role=role))
+        session.flush()
+    return account
+
+
+def authenticate(db: Database, email: str, password: str) -> Account | None:
+    """The account for these credentials, or None (same cost either way)."""
+    try:
+        email = normalize_email(email)
+    except InvalidRequest:
+        check_password(None, password)
+        return None
+    with db.read() as session:
+        account = session.scalar(select(Account).where(Account.email == email))
+        ok = check_password(account.password_hash if account else None, password)
+        if account is None or not ok or account.disabled:
+            return None
+        return account
+
+
+def store_ids(db: Database, account_id: int) -> list[int]:
+    """The stores an account works in."""
+    with db.read() as session:
+        return list(
+            session.scalars(
+                select(StoreMembership.store_id).where(StoreMembership.account_id == account_id)
+            )
+        )

@@ -1,0 +1,266 @@
+"""The device authorization grant (RFC 8628) as plain functions over the database."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from auth.model import Account, DeviceCode, OAuthClient
+from auth.principal import DEVICE_SCOPES
+from auth.tokens import IssuedToken, issue_token, new_secret, revoke_link_tokens, token_hash
+from orders.db import Database, utcnow
+from orders.devices import LinkRules, active_link, link_device, register_device
+from orders.errors import InvalidRequest
+from orders.model import DeviceLink, DeviceModel, Shopper
+
+USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels, no look-alikes
+USER_CODE_LENGTH = 8
+DEVICE_CODE_TTL = timedelta(minutes=10)
+POLL_INTERVAL = 5
+SLOW_DOWN_STEP = 5
+
+
+class DeviceFlowError(Exception):
+    """An RFC 8628 / RFC 6749 error word for the device's poll or request."""
+
+    def __init__(self, error: str, detail: str = "") -> None:
+        self.error = error
+        self.detail = detail
+        super().__init__(f"{error}: {detail}" if detail else error)
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """The answer to a device authorization request (RFC 8628 §3.2)."""
+
+    device_code: str
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str
+    expires_in: int
+    interval: int
+
+    def as_response(self) -> dict[str, object]:
+        """The JSON/CBOR body."""
+        return {
+            "device_code": self.device_code,
+            "user_code": self.user_code,
+            "verification_uri": self.verification_uri,
+            "verification_uri_complete": self.verification_uri_complete,
+            "expires_in": self.expires_in,
+            "interval": self.interval,
+        }
+
+
+@dataclass(frozen=True)
+class PendingDevice:
+    """What the /link page shows about a device waiting for approval."""
+
+    user_code: str
+    model_name: str
+    model_kind: str
+    store_id: int
+    serial: str | None
+    products: tuple[tuple[str, str], ...]  # (sku, name) the model may order
+
+
+def format_user_code(code: str) -> str:
+    """`BCDFGHJK` → `BCDF-GHJK`, as people see it."""
+    return f"{code[:4]}-{code[4:]}"
+
+
+def normalize_user_code(text: str) -> str | None:
+    """Accept a user code with or without its dash, any case; None if it can't be one."""
+    code = "".join(ch for ch in text.upper() if ch not in "- ")
+    if len(code) != USER_CODE_LENGTH or any(ch not in USER_CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
+def _device_client(session: Session, client_id: str) -> tuple[OAuthClient, DeviceModel]:
+    client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    model = session.scalar(select(DeviceModel).where(DeviceModel.client_id == client_id))
+    if client is None or model is None or client.kind != "device_model":
+        raise DeviceFlowError("invalid_client", "unknown device client")
+    return client, model
+
+
+def start_device_authorization(
+    db: Database,
+    *,
+    client_id: str,
+    public_url: str,
+    serial: str | None = None,
+    scope: str | None = None,
+    now: datetime | None = None,
+) -> DeviceAuthorization:
+    """Begin linking a device: a device code for it, a user code for its shopper."""
+    now = now or utcnow()
+    if serial is not None and (not serial or len(serial) > 128 or not serial.isprintable()):
+        raise DeviceFlowError("invalid_request", "serial must be 1-128 printable characters")
+
+    def work(session: Session) -> DeviceAuthorization:
+        client, _model = _device_client(session, client_id)
+        granted = client.scope or DEVICE_SCOPES
+        requested = scope.split() if scope else granted.split()
+        if not set(requested) <= set(granted.split()):
+            raise DeviceFlowError("invalid_scope", "scope beyond what this client may ask")
+        device_code = new_secret()
+        user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
+        session.add(
+            DeviceCode(
+                device_code_hash=token_hash(device_code),
+                user_code=user_code,
+                client_id=client_id,
+                serial=serial,
+                scope=" ".join(requested),
+                interval=POLL_INTERVAL,
+                created_at=now,
+                expires_at=now + DEVICE_CODE_TTL,
+            )
+        )
+        session.flush()
+        shown = format_user_code(user_code)
+        return DeviceAuthorization(
+            device_code=device_code,
+            user_code=shown,
+            verification_uri=f"{public_url}/link",
+            verification_uri_complete=f"{public_url}/link?user_code={shown}",
+            expires_in=int(DEVICE_CODE_TTL.total_seconds()),
+            interval=POLL_INTERVAL,
+        )
+
+    return db.run_write(work)
+
+
+def poll_device_token(
+    db: Database, *, client_id: str, device_code: str, now: datetime | None = None
+) -> IssuedToken:
+    """The device's poll: its tokens once approved, else the RFC 8628 error word."""
+    now = now or utcnow()
+    if not isinstance(device_code, str) or not 1 <= len(device_code) <= 200:
+        raise DeviceFlowError("invalid_request", "device_code missing or malformed")
+
+    def work(session: Session) -> IssuedToken | DeviceFlowError:
+        row = session.scalar(
+            select(DeviceCode)
+            .where(DeviceCode.device_code_hash == token_hash(device_code))
+            .with_for_update()
+        )
+        if row is None or row.client_id != client_id or row.status == "redeemed":
+            # A redeemed code never works again (Authlib would happily issue twice).
+            return DeviceFlowError("invalid_grant", "unknown or already used device code")
+        if now >= row.expires_at:
+            return DeviceFlowError("expired_token", "the device code expired")
+        if row.status == "denied":
+            return DeviceFlowError("access_denied", "the shopper denied the request")
+        too_soon = (
+            row.last_polled_at is not None
+            and (now - row.last_polled_at).total_seconds() < row.interval
+        )
+        row.last_polled_at = now
+        if too_soon:
+            row.interval += SLOW_DOWN_STEP
+            return DeviceFlowError("slow_down", f"poll at most every {row.interval} s")
+        if row.status == "pending":
+            return DeviceFlowError("authorization_pending", "waiting for the shopper")
+        return _redeem(session, row, now)
+
+    result = db.run_write(work)
+    if isinstance(result, DeviceFlowError):
+        raise result
+    return result
+
+
+def _redeem(session: Session, row: DeviceCode, now: datetime) -> IssuedToken | DeviceFlowError:
+    claimed = session.execute(
+        update(DeviceCode)
+        .where(DeviceCode.id == row.id, DeviceCode.status == "approved")
+        .values(status="redeemed")
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return DeviceFlowError("invalid_grant", "already used device code")
+    link = session.get(DeviceLink, row.link_id) if row.link_id else None
+    if link is None or link.status != "active":
+        return DeviceFlowError("access_denied", "the link was removed")
+    return issue_token(
+        session,
+        client_id=row.client_id,
+        kind="device",
+        scope=row.scope,
+        shopper_id=link.shopper_id,
+        store_id=link.store_id,
+        device_id=link.device_id,
+        link_id=link.id,
+        now=now,
+    )
+
+
+def pending_device(db: Database, user_code: str, *, now: datetime | None = None) -> PendingDevice:
+    """The device waiting behind a user code, for the /link page."""
+    now = now or utcnow()
+    code = normalize_user_code(user_code)
+    if code is None:
+        raise InvalidRequest("bad_user_code", "that is not a device code")
+    with db.read() as session:
+        row = session.scalar(select(DeviceCode).where(DeviceCode.user_code == code))
+        if row is None or row.status != "pending" or now >= row.expires_at:
+            raise InvalidRequest("bad_user_code", "no device is waiting for that code")
+        _client, model = _device_client(session, row.client_id)
+        return PendingDevice(
+            user_code=format_user_code(code),
+            model_name=model.name,
+            model_kind=model.kind,
+            store_id=model.store_id,
+            serial=row.serial,
+            products=tuple((p.sku, p.name) for p in model.products),
+        )
+
+
+def decide_device(
+    db: Database,
+    *,
+    user_code: str,
+    account_id: int,
+    approve: bool,
+    rules: LinkRules | None = None,
+    now: datetime | None = None,
+) -> int | None:
+    """The shopper approves (link the device under `rules`) or denies; returns the link id."""
+    now = now or utcnow()
+    code = normalize_user_code(user_code)
+    if code is None:
+        raise InvalidRequest("bad_user_code", "that is not a device code")
+
+    def work(session: Session) -> int | None:
+        row = session.scalar(
+            select(DeviceCode).where(DeviceCode.user_code == code).with_for_update()
+        )
+        if row is None or row.status != "pending" or now >= row.expires_at:
+            raise InvalidRequest("bad_user_code", "no device is waiting for that code")
+        account = session.get(Account, account_id)
+        if account is None or account.shopper_id is None:
+            raise InvalidRequest("not_a_shopper", "only a shopper can link a device")
+        row.account_id = account.id
+        if not approve:
+            row.status = "denied"
+            return None
+        _client, model = _device_client(session, row.client_id)
+        shopper = session.get(Shopper, account.shopper_id)
+        if shopper is None:  # pragma: no cover - FK guarantees it
+            raise InvalidRequest("not_a_shopper", "no shopper")
+        device = register_device(session, model, row.serial or f"auto-{secrets.token_hex(8)}")
+        previous = active_link(session, device.id)
+        if previous is not None:
+            revoke_link_tokens(session, previous.id, now=now)
+        link = link_device(session, device, shopper, rules or LinkRules(), now=now)
+        row.status = "approved"
+        row.link_id = link.id
+        return link.id
+
+    return db.run_write(work)

@@ -1,0 +1,142 @@
+"""Accounts, OAuth clients, tokens and device codes. Secrets are stored only as hashes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from orders.db import utcnow
+from orders.model import Base
+
+
+class Account(Base):
+    """A person who logs in: a shopper, merchant staff, or both."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    shopper_id: Mapped[int | None] = mapped_column(ForeignKey("shoppers.id"), default=None)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StoreMembership(Base):
+    """An account's role in a store (merchant staff)."""
+
+    __tablename__ = "store_memberships"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'staff')", name="role"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    store_id: Mapped[int] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), default="staff")
+
+
+class OAuthClient(Base):
+    """A registered OAuth client: a device model (public), Alexa (confidential), an API client."""
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (
+        CheckConstraint("kind IN ('device_model', 'alexa', 'web', 'merchant_api')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    store_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), default=None
+    )
+    redirect_uris: Mapped[list[str]] = mapped_column(JSON, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(JSON, default=list)
+    scope: Mapped[str] = mapped_column(String(400), default="")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(40), default="none")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Token(Base):
+    """An access token (and maybe its refresh token), by SHA-256 hash; one rotation family."""
+
+    __tablename__ = "oauth_tokens"
+    __table_args__ = (Index("ix_oauth_tokens_link", "link_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # shopper | device | merchant
+    scope: Mapped[str] = mapped_column(String(400))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), default=None
+    )
+    shopper_id: Mapped[int | None] = mapped_column(ForeignKey("shoppers.id"), default=None)
+    store_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stores.id", ondelete="CASCADE"), default=None
+    )
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), default=None
+    )
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_links.id", ondelete="CASCADE"), default=None
+    )
+    family: Mapped[str] = mapped_column(String(32), index=True)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DeviceCode(Base):
+    """An RFC 8628 device authorization in progress."""
+
+    __tablename__ = "oauth_device_codes"
+    __table_args__ = (
+        UniqueConstraint("user_code"),
+        CheckConstraint("status IN ('pending', 'approved', 'denied', 'redeemed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_code: Mapped[str] = mapped_column(String(8))
+    client_id: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str | None] = mapped_column(String(128), default=None)
+    scope: Mapped[str] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    interval: Mapped[int] = mapped_column(default=5)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_polled_at: Mapped[datetime | None] = mapped_column(default=None)
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), default=None
+    )
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_links.id", ondelete="CASCADE"), default=None
+    )
+
+
+class AuthorizationCode(Base):
+    """A single-use authorization code (code + PKCE S256), by hash."""
+
+    __tablename__ = "oauth_authorization_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    redirect_uri: Mapped[str] = mapped_column(String(2000))
+    scope: Mapped[str] = mapped_column(String(400))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    code_challenge: Mapped[str] = mapped_column(String(128))
+    code_challenge_method: Mapped[str] = mapped_column(String(8), default="S256")
+    nonce: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

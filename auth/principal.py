@@ -1,0 +1,38 @@
+"""Who is calling: the result of checking an access token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+SCOPES = ("orders:place", "orders:read", "devices:telemetry", "supplies:read", "merchant:admin")
+DEVICE_SCOPES = "orders:place orders:read devices:telemetry"
+SHOPPER_SCOPES = "orders:place orders:read supplies:read"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller an access token stands for, and what it may do."""
+
+    kind: Literal["shopper", "device", "merchant"]
+    client_id: str
+    scopes: frozenset[str]
+    shopper_id: int | None = None
+    store_id: int | None = None
+    device_id: int | None = None
+    link_id: int | None = None
+    account_id: int | None = None
+    token_id: int | None = None
+
+    def has_scope(self, scope: str) -> bool:
+        """True when the token was granted `scope`."""
+        return scope in self.scopes
+
+
+class InvalidToken(Exception):
+    """The token is missing, unknown, expired, revoked (`invalid_token`) or too narrow."""
+
+    def __init__(self, error: str = "invalid_token", detail: str = "") -> None:
+        self.error = error  # RFC 6750 words: invalid_token | insufficient_scope
+        self.detail = detail
+        super().__init__(f"{error}: {detail}" if detail else error)

@@ -1,0 +1,161 @@
+"""Issue, check, rotate and revoke tokens. Framework-free: callable from any thread."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from auth.model import Token
+from auth.principal import InvalidToken, Principal
+from orders.db import Database, utcnow
+from orders.model import DeviceLink
+
+ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
+# Buttons and appliances often can't refresh over CoAP: their access tokens live long and
+# die with the link (unlinking revokes them in the same transaction).
+DEVICE_ACCESS_TTL = timedelta(days=365)
+REFRESH_TTL = timedelta(days=60)
+
+
+def token_hash(token: str) -> str:
+    """SHA-256 of a token: tokens carry 256 random bits, so no salt or slow hash is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    """A fresh random token string (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A token response (RFC 6749 §5.1), plus the device id for device tokens."""
+
+    access_token: str
+    expires_in: int
+    scope: str
+    refresh_token: str | None = None
+    device_id: int | None = None
+    token_type: str = "Bearer"
+
+    def as_response(self) -> dict[str, object]:
+        """The JSON body of a token response."""
+        body: dict[str, object] = {
+            "access_token": self.access_token,
+            "token_type": self.token_type,
+            "expires_in": self.expires_in,
+            "scope": self.scope,
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        if self.device_id is not None:
+            body["device_id"] = self.device_id
+        return body
+
+
+def issue_token(
+    session: Session,
+    *,
+    client_id: str,
+    kind: str,
+    scope: str,
+    account_id: int | None = None,
+    shopper_id: int | None = None,
+    store_id: int | None = None,
+    device_id: int | None = None,
+    link_id: int | None = None,
+    family: str | None = None,
+    with_refresh: bool = True,
+    now: datetime | None = None,
+) -> IssuedToken:
+    """Store a new token (hashed) and return the only copy of its secrets."""
+    now = now or utcnow()
+    ttl = DEVICE_ACCESS_TTL if kind == "device" else ACCESS_TTL[kind]
+    access = new_secret()
+    refresh = new_secret() if with_refresh else None
+    session.add(
+        Token(
+            access_token_hash=token_hash(access),
+            refresh_token_hash=token_hash(refresh) if refresh else None,
+            client_id=client_id,
+            kind=kind,
+            scope=scope,
+            account_id=account_id,
+            shopper_id=shopper_id,
+            store_id=store_id,
+            device_id=device_id,
+            link_id=link_id,
+            family=family or secrets.token_hex(16),
+            issued_at=now,
+            expires_at=now + ttl,
+            refresh_expires_at=now + REFRESH_TTL if refresh else None,
+        )
+    )
+    session.flush()
+    return IssuedToken(
+        access_token=access,
+        expires_in=int(ttl.total_seconds()),
+        scope=scope,
+        refresh_token=refresh,
+        device_id=device_id,
+    )
+
+
+def verify_access_token(
+    db: Database, token: str, required_scope: str | None = None, *, now: datetime | None = None
+) -> Principal:
+    """The principal behind a bearer token, or InvalidToken. No cache: revocation is immediate."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+        raise InvalidToken("invalid_token", "malformed token")
+    now = now or utcnow()
+    with db.read() as session:
+        row = session.scalar(select(Token).where(Token.access_token_hash == token_hash(token)))
+        if row is None or row.revoked_at is not None or row.expires_at <= now:
+            raise InvalidToken("invalid_token", "unknown, expired or revoked token")
+        if row.link_id is not None:
+            link = session.get(DeviceLink, row.link_id)
+            if link is None or link.status != "active":
+                raise InvalidToken("invalid_token", "the device is no longer linked")
+        scopes = frozenset(row.scope.split())
+        if required_scope is not None and required_scope not in scopes:
+            raise InvalidToken("insufficient_scope", f"needs {required_scope}")
+        kind = row.kind
+        if kind not in ("shopper", "device", "merchant"):  # pragma: no cover - we write it
+            raise InvalidToken("invalid_token", "unknown token kind")
+        return Principal(
+            kind=kind,  # type: ignore[arg-type]
+            client_id=row.client_id,
+            scopes=scopes,
+            shopper_id=row.shopper_id,
+            store_id=row.store_id,
+            device_id=row.device_id,
+            link_id=row.link_id,
+            account_id=row.account_id,
+            token_id=row.id,
+        )
+
+
+def revoke_link_tokens(session: Session, link_id: int, *, now: datetime | None = None) -> int:
+    """Revoke every token bound to a device link; returns how many were live."""
+    result = session.execute(
+        update(Token)
+        .where(Token.link_id == link_id, Token.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_family(session: Session, family: str, *, now: datetime | None = None) -> None:
+    """Revoke a whole refresh-rotation family (on reuse of a rotated refresh token)."""
+    session.execute(
+        update(Token)
+        .where(Token.family == family, Token.revoked_at.is_(None))
+        .values(revoked_at=now or utcnow())
+        .execution_options(synchronize_session=False)
+    )

@@ -1,0 +1,1 @@
+"""Web pages for shoppers and merchants (Flask blueprint + Jinja)."""

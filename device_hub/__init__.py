@@ -1,0 +1,1 @@
+"""CoAP hub for buttons and appliances (aiocoap), found by mDNS."""

@@ -1,0 +1,168 @@
+"""An order's life after placement: approve, cancel, ship, deliver — and the reads around it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from orders import rules
+from orders.db import Database, utcnow
+from orders.errors import NotFound
+from orders.model import Order, Product
+from orders.services import record_event
+from orders.views import OrderView
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change: a shopper (their own orders) or a merchant (their store's)."""
+
+    role: Literal["shopper", "merchant"]
+    id: int  # shopper id, or store id for a merchant
+
+    @classmethod
+    def shopper(cls, shopper_id: int) -> Actor:
+        """The shopper with this id."""
+        return cls("shopper", shopper_id)
+
+    @classmethod
+    def merchant(cls, store_id: int) -> Actor:
+        """The merchant running this store."""
+        return cls("merchant", store_id)
+
+
+def _owned_order(session: Session, order_id: str, actor: Actor, *, lock: bool) -> Order:
+    query = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+    if actor.role == "shopper":
+        query = query.where(Order.shopper_id == actor.id)
+    else:
+        query = query.where(Order.store_id == actor.id)
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query)
+    if order is None:
+        # Another tenant's order is indistinguishable from a missing one.
+        raise NotFound("not_found", "no such order")
+    return order
+
+
+def _move(
+    db: Database,
+    order_id: str,
+    actor: Actor,
+    target: str,
+    now: datetime | None,
+    tracking_ref: str | None = None,
+) -> OrderView:
+    def work(session: Session) -> OrderView:
+        moment = now or utcnow()
+        order = _owned_order(session, order_id, actor, lock=True)
+        rules.check_transition(order.status, target, actor.role)
+        if target == "cancelled" and actor.role == "shopper":
+            rules.check_shopper_cancel(order.status, order.cancel_until, moment)
+        if target == "cancelled":
+            _return_stock(session, order)
+            order.cancelled_at = moment
+            order.cancelled_by = actor.role
+        elif target == "shipped":
+            order.shipped_at = moment
+            order.tracking_ref = tracking_ref
+        elif target == "delivered":
+            order.delivered_at = moment
+        order.status = target
+        order.updated_at = moment
+        session.flush()
+        record_event(session, order, f"order.{target}", moment)
+        return OrderView.of(order)
+
+    return db.run_write(work)
+
+
+def _return_stock(session: Session, order: Order) -> None:
+    for line in sorted(order.lines, key=lambda item: item.product_id):
+        session.execute(
+            update(Product)
+            .where(Product.id == line.product_id)
+            .values(stock=Product.stock + line.quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def approve_order(
+    db: Database, order_id: str, shopper_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The shopper approves an order waiting for approval; it becomes placed."""
+    return _move(db, order_id, Actor.shopper(shopper_id), "placed", now)
+
+
+def cancel_order(
+    db: Database, order_id: str, actor: Actor, *, now: datetime | None = None
+) -> OrderView:
+    """Cancel (or reject, while pending approval); the stock returns."""
+    return _move(db, order_id, actor, "cancelled", now)
+
+
+def mark_shipped(
+    db: Database,
+    order_id: str,
+    store_id: int,
+    tracking_ref: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> OrderView:
+    """The merchant ships a placed order."""
+    if tracking_ref is not None and len(tracking_ref) > 200:
+        tracking_ref = tracking_ref[:200]
+    return _move(db, order_id, Actor.merchant(store_id), "shipped", now, tracking_ref)
+
+
+def mark_delivered(
+    db: Database, order_id: str, store_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The merchant records delivery of a shipped order."""
+    return _move(db, order_id, Actor.merchant(store_id), "delivered", now)
+
+
+def get_order(db: Database, order_id: str, actor: Actor) -> OrderView:
+    """One order the actor may see."""
+    with db.read() as session:
+        return OrderView.of(_owned_order(session, order_id, actor, lock=False))
+
+
+def get_order_status(db: Database, order_id: str) -> OrderView:
+    """One order by its unguessable id (the id is the capability, as for CoAP Observe)."""
+    with db.read() as session:
+        order = session.scalar(
+            select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+        )
+        if order is None:
+            raise NotFound("not_found", "no such order")
+        return OrderView.of(order)
+
+
+def list_orders(
+    db: Database,
+    actor: Actor,
+    *,
+    status: str | None = None,
+    limit: int = 50,
+    before: datetime | None = None,
+) -> list[OrderView]:
+    """The actor's orders, newest first; page with `before` = the last one's created time."""
+    limit = max(1, min(limit, 200))
+    query = select(Order).options(selectinload(Order.lines))
+    if actor.role == "shopper":
+        query = query.where(Order.shopper_id == actor.id)
+    else:
+        query = query.where(Order.store_id == actor.id)
+    if status is not None:
+        query = query.where(Order.status == status)
+    if before is not None:
+        query = query.where(Order.created_at < before)
+    query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
+    with db.read() as session:
+        return [OrderView.of(order) for order in session.scalars(query)]

@@ -1,0 +1,1 @@
+"""Composition root: settings, database, create_app(), CLI."""

@@ -1,0 +1,5 @@
+"""`python -m restock …`."""
+
+from restock.cli import main
+
+raise SystemExit(main())

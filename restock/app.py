@@ -1,0 +1,67 @@
+"""create_app(): the one place the web side is wired together."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
+
+from auth.http import problem
+from orders.db import Database, make_engine
+from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from restock.settings import Settings
+
+log = logging.getLogger("restock")
+
+# Domain errors → HTTP status, in one table (STYLE.md §7).
+STATUS_FOR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (OrderRefused, 403),
+    (NotAllowed, 409),
+    (InvalidRequest, 400),
+]
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
+    """Build the Flask app (web, OAuth, REST API, /alexa) over one database."""
+    settings = (settings or Settings.from_env()).with_secret_key()
+    db = db or Database(make_engine(settings.database_url))
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
+        MAX_CONTENT_LENGTH=1024 * 1024,
+    )
+    app.extensions["restock"] = {"settings": settings, "db": db}
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        try:
+            with db.read() as session:
+                session.execute(text("SELECT 1"))
+        except Exception:  # the health check reports any database failure as unhealthy
+            log.exception("health check failed")
+            return problem(503, "unavailable", "the database does not answer")
+        return jsonify(status="ok")
+
+    _register_errors(app)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> Response:
+        status = next((code for kind, code in STATUS_FOR if isinstance(exc, kind)), 400)
+        if isinstance(exc, OrderRefused):
+            return problem(status, "refused", exc.detail, reason=exc.reason)
+        return problem(status, exc.reason, exc.detail)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        return problem(code, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")

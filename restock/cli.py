@@ -1,0 +1,94 @@
+"""The command line: run, migrate, seed (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from orders.db import Database, make_engine
+from restock.migrate import upgrade
+from restock.seed import seed_demo
+from restock.settings import Settings
+
+log = logging.getLogger("restock")
+
+
+def _database(settings: Settings) -> Database:
+    if settings.database_url.startswith("sqlite:///") and ":memory:" not in settings.database_url:
+        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
+            parents=True, exist_ok=True
+        )
+    return Database(make_engine(settings.database_url))
+
+
+def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    """Alembic upgrade to head."""
+    db = _database(settings)
+    upgrade(db.engine)
+    print(f"migrated {db.engine.url.render_as_string(hide_password=True)} to head")
+    return 0
+
+
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    """Create the demo store (idempotent)."""
+    if not args.demo:
+        print("nothing to seed: pass --demo", file=sys.stderr)
+        return 2
+    db = _database(settings)
+    upgrade(db.engine)
+    result = seed_demo(db)
+    if args.json:
+        print(json.dumps(result.as_json()))
+    else:
+        _print_seed(result.as_json(), created=result.created)
+    return 0
+
+
+def _print_seed(report: dict[str, object], *, created: bool) -> None:
+    word = "created" if created else "already there"
+    print(f"demo store {report['store_id']}: {word}")
+    for role in ("merchant", "shopper"):
+        person = report[role]
+        assert isinstance(person, dict)
+        secret = person["password"] or "(set when first created; not shown again)"
+        print(f"  {role}: {person['email']}  password: {secret}")
+
+
+def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
+    """Migrate, seed on first run, then serve web + CoAP hub in one process."""
+    from restock.server import serve
+
+    db = _database(settings)
+    upgrade(db.engine)
+    result = seed_demo(db)
+    if result.created:
+        print("First run: generated the demo logins below. They are shown only this once.")
+        _print_seed(result.as_json(), created=True)
+    return serve(settings, db)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(prog="python -m restock", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="migrate, then serve web + CoAP hub").set_defaults(func=cmd_run)
+    sub.add_parser("migrate", help="upgrade the database to head").set_defaults(func=cmd_migrate)
+    seed = sub.add_parser("seed", help="create demo data (idempotent)")
+    seed.add_argument("--demo", action="store_true", help="the demo store, people and clients")
+    seed.add_argument("--json", action="store_true", help="print the result as JSON")
+    seed.set_defaults(func=cmd_seed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `python -m restock`."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = build_parser().parse_args(argv)
+    settings = Settings.from_env()
+    return int(args.func(settings, args))

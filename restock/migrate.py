@@ -1,0 +1,24 @@
+"""Alembic, driven from code: `python -m restock migrate` and the test fixtures use it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    """An Alembic config that runs on `engine` (its URL, search path and all)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "heads") -> None:
+    """Upgrade the database to `revision` (every branch head by default)."""
+    command.upgrade(alembic_config(engine), revision)

@@ -1,0 +1,9 @@
+"""Every package's tables on one metadata, for Alembic and for tests."""
+
+from __future__ import annotations
+
+import auth.model
+import orders.model
+from orders.model import Base
+
+__all__ = ["Base", "auth", "orders"]

@@ -1,0 +1,158 @@
+"""`seed --demo`: an idempotent demo store, its people, device models and OAuth clients."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from auth.accounts import create_account
+from auth.model import Account, OAuthClient
+from auth.passwords import generate_password
+from auth.principal import DEVICE_SCOPES, SHOPPER_SCOPES
+from auth.tokens import token_hash
+from orders.catalog import SlotSpec, add_product, create_device_model, create_store
+from orders.db import Database
+from orders.model import DeviceModel, Product, Store
+
+DEMO_SLUG = "demo"
+MERCHANT_EMAIL = "merchant@demo.restock.test"
+SHOPPER_EMAIL = "shopper@demo.restock.test"
+ALEXA_REDIRECT = "https://pitangui.amazon.com/api/skill/link/RESTOCKDEMO"
+
+PRODUCTS = [
+    # sku, name, price_minor, stock, pack_size, spoken aliases
+    ("COF-PODS-50", "Coffee pods (50)", 1599, 500, 50, ["coffee pods", "coffee", "pods"]),
+    ("BAT-AA-8", "AA batteries (8)", 899, 300, 8, ["double a batteries", "batteries"]),
+    ("DET-LIQ-2L", "Laundry detergent 2 l", 1249, 200, 1, ["detergent", "washing liquid"]),
+    ("INK-BLK", "Black ink cartridge", 2499, 150, 1, ["ink", "black ink", "printer ink"]),
+    ("MILK-1L", "Milk 1 l", 129, 400, 1, ["milk"]),
+]
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    """What `seed --demo` reports; passwords and secrets only when created this time."""
+
+    store_id: int
+    merchant: dict[str, str | None]
+    shopper: dict[str, str | None]
+    products: list[dict[str, Any]]
+    clients: dict[str, Any]
+    created: bool
+
+    def as_json(self) -> dict[str, Any]:
+        """The CONTRACT.md shape."""
+        return {
+            "store_id": self.store_id,
+            "merchant": self.merchant,
+            "shopper": self.shopper,
+            "products": self.products,
+            "clients": self.clients,
+        }
+
+
+def seed_demo(db: Database) -> SeedResult:
+    """Create the demo store once; later runs report the same store and no passwords."""
+    return db.run_write(_seed)
+
+
+def _seed(session: Session) -> SeedResult:
+    store = session.scalar(select(Store).where(Store.slug == DEMO_SLUG))
+    created = store is None
+    merchant_password = shopper_password = alexa_secret = None
+    if store is None:
+        store = create_store(session, slug=DEMO_SLUG, name="Restock Demo Store", currency="EUR")
+        for sku, name, price, stock, pack, aliases in PRODUCTS:
+            add_product(
+                session, store, sku=sku, name=name, price_minor=price, stock=stock,
+                pack_size=pack, aliases=aliases,
+            )  # fmt: skip
+        button = create_device_model(
+            session, store, name="Restock Button", kind="button",
+            skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"],
+        )  # fmt: skip
+        appliance = create_device_model(
+            session, store, name="Restock Coffee Machine", kind="appliance",
+            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)],
+        )  # fmt: skip
+        for model in (button, appliance):
+            session.add(
+                OAuthClient(
+                    client_id=model.client_id,
+                    name=model.name,
+                    kind="device_model",
+                    store_id=store.id,
+                    grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+                    scope=DEVICE_SCOPES,
+                    token_endpoint_auth_method="none",
+                )
+            )
+        alexa_secret = secrets.token_urlsafe(32)
+        session.add(
+            OAuthClient(
+                client_id=f"alexa-{secrets.token_urlsafe(9)}",
+                client_secret_hash=token_hash(alexa_secret),
+                name="Alexa account linking",
+                kind="alexa",
+                store_id=store.id,
+                redirect_uris=[ALEXA_REDIRECT],
+                grant_types=["authorization_code", "refresh_token"],
+                scope=SHOPPER_SCOPES,
+                token_endpoint_auth_method="client_secret_basic",
+            )
+        )
+        merchant_password = generate_password()
+        create_account(session, email=MERCHANT_EMAIL, password=merchant_password, store_id=store.id)
+        shopper_password = generate_password()
+        create_account(
+            session, email=SHOPPER_EMAIL, password=shopper_password, shopper_name="Demo Shopper"
+        )
+        session.flush()
+    return _report(session, store, created, merchant_password, shopper_password, alexa_secret)
+
+
+def _report(
+    session: Session,
+    store: Store,
+    created: bool,
+    merchant_password: str | None,
+    shopper_password: str | None,
+    alexa_secret: str | None,
+) -> SeedResult:
+    models = {
+        m.kind: m.client_id
+        for m in session.scalars(
+            select(DeviceModel).where(DeviceModel.store_id == store.id).order_by(DeviceModel.id)
+        )
+    }
+    alexa = session.scalar(
+        select(OAuthClient).where(OAuthClient.store_id == store.id, OAuthClient.kind == "alexa")
+    )
+    products = session.scalars(
+        select(Product).where(Product.store_id == store.id).order_by(Product.id)
+    )
+    merchant = session.scalar(select(Account).where(Account.email == MERCHANT_EMAIL))
+    shopper = session.scalar(select(Account).where(Account.email == SHOPPER_EMAIL))
+    return SeedResult(
+        store_id=store.id,
+        merchant={"email": merchant.email if merchant else None, "password": merchant_password},
+        shopper={"email": shopper.email if shopper else None, "password": shopper_password},
+        products=[
+            {"sku": p.sku, "name": p.name, "price_minor": p.price_minor, "currency": p.currency}
+            for p in products
+        ],
+        clients={
+            "button": models.get("button"),
+            "appliance": models.get("appliance"),
+            "alexa": {
+                "client_id": alexa.client_id if alexa else None,
+                "client_secret": alexa_secret,
+                "redirect_uri": ALEXA_REDIRECT,
+            },
+        },
+        created=created,
+    )

@@ -1,0 +1,109 @@
+"""Shared fixtures: a migrated database per backend (SQLite always, PostgreSQL when set)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from orders.db import Database, make_engine
+from restock.migrate import upgrade
+from restock.models import Base
+
+POSTGRES_URL = os.environ.get("RESTOCK_TEST_POSTGRES_URL")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip with `reason` on a laptop; under CI=true a missing part is a failure, not a skip."""
+    if IN_CI:
+        pytest.fail(f"required under CI=true: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@dataclass
+class Backend:
+    """A migrated database for one test run, and how to empty it between tests."""
+
+    name: str
+    engine: Engine
+    url: str
+    schema: str | None = None
+
+    def clean(self) -> None:
+        """Delete every row so the next test starts from an empty schema."""
+        tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+        with self.engine.begin() as conn:
+            if self.name == "postgresql":
+                conn.exec_driver_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            else:
+                for table in tables:
+                    conn.exec_driver_sql(f"DELETE FROM {table}")
+
+
+def _sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Backend:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'restock.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    return Backend("sqlite", engine, url)
+
+
+def _postgres_backend() -> Iterator[Backend]:
+    if not POSTGRES_URL:
+        require_or_skip("RESTOCK_TEST_POSTGRES_URL is not set")
+        return
+    # Each run gets its own schema, so parallel runs never see each other's rows.
+    schema = f"restock_test_{secrets.token_hex(6)}"
+    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except OperationalError as exc:
+        admin.dispose()
+        require_or_skip(f"PostgreSQL at RESTOCK_TEST_POSTGRES_URL is unreachable: {exc}")
+        return
+    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
+    try:
+        upgrade(engine)
+        yield Backend("postgresql", engine, POSTGRES_URL, schema)
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """A migrated SQLite file for this run."""
+    backend = _sqlite_backend(tmp_path_factory)
+    yield backend
+    backend.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgresql_backend() -> Iterator[Backend]:
+    """A migrated PostgreSQL schema for this run."""
+    yield from _postgres_backend()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """Each backend in turn, emptied after the test."""
+    chosen: Backend = request.getfixturevalue(f"{request.param}_backend")
+    try:
+        yield chosen
+    finally:
+        chosen.clean()
+
+
+@pytest.fixture
+def db(backend: Backend) -> Database:
+    """A Database (units of work) over the backend under test."""
+    return Database(backend.engine)

@@ -1,0 +1,78 @@
+"""Small builders for test data, through the domain's own functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
+from orders.db import Database
+from orders.devices import LinkRules, link_device, register_device
+from orders.model import Base
+
+
+@dataclass(frozen=True)
+class World:
+    """A store with products, a shopper, and a button linked to the shopper."""
+
+    store_id: int
+    shopper_id: int
+    device_id: int
+    link_id: int
+    model_client_id: str
+    appliance_client_id: str
+
+
+def build_world(
+    db: Database,
+    *,
+    stock: int = 100,
+    price_minor: int = 500,
+    rules: LinkRules | None = None,
+    cancel_window_minutes: int = 30,
+    slug: str = "shop",
+) -> World:
+    """A fresh store, catalog, shopper and linked button."""
+    with db.write() as session:
+        store = create_store(
+            session,
+            slug=slug,
+            name=f"Store {slug}",
+            currency="EUR",
+            cancel_window_minutes=cancel_window_minutes,
+        )
+        add_product(session, store, sku="PODS", name="Coffee pods", price_minor=price_minor,
+                    stock=stock, aliases=["coffee"])  # fmt: skip
+        add_product(session, store, sku="AA", name="AA batteries", price_minor=300, stock=stock)
+        model = create_device_model(session, store, name="Button", kind="button", skus=["PODS"])
+        appliance = create_device_model(
+            session, store, name="Coffee machine", kind="appliance",
+            slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
+        )  # fmt: skip
+        shopper = create_shopper(session, name="Ada", email=f"ada@{slug}.test")
+        device = register_device(session, model, "SN-1")
+        link = link_device(session, device, shopper, rules or LinkRules(product_sku="PODS"))
+        return World(store.id, shopper.id, device.id, link.id, model.client_id, appliance.client_id)
+
+
+def snapshot(session: Session) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table, for 'the database is exactly as before' checks."""
+    result: dict[str, list[tuple[object, ...]]] = {}
+    for table in Base.metadata.sorted_tables:
+        rows = session.execute(select(table)).all()
+        result[table.name] = sorted((tuple(row) for row in rows), key=repr)
+    return result
+
+
+def db_snapshot(db: Database) -> dict[str, list[tuple[object, ...]]]:
+    """snapshot() in its own read session."""
+    with db.read() as session:
+        return snapshot(session)
+
+
+def count(db: Database, model: type[Base]) -> int:
+    """How many rows `model` has."""
+    with db.read() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)

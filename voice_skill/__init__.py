@@ -1,0 +1,1 @@
+"""The Alexa skill (ask-sdk-core) mounted at POST /alexa."""
