@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import logging
 import posixpath
@@ -210,13 +211,16 @@ def load_trusted_roots(path: str | None = None) -> list[x509.Certificate]:
     return roots
 
 
-def _load_chain(pem: bytes) -> tuple[x509.Certificate, list[x509.Certificate]]:
+# Parsed chains are memoised by their bytes: a freshly parsed certificate reloads its public
+# keys on first use, which made up most of a verification's cost. Failures are not cached.
+@functools.lru_cache(maxsize=DEFAULT_CACHE_ENTRIES)
+def _load_chain(pem: bytes) -> tuple[x509.Certificate, tuple[x509.Certificate, ...]]:
     """Split a served PEM chain into the leaf (first) and the untrusted intermediates."""
     try:
         certificates = x509.load_pem_x509_certificates(pem)
     except ValueError as exc:
         raise VerificationError("cert_chain", "unreadable PEM chain") from exc
-    return certificates[0], certificates[1:]
+    return certificates[0], tuple(certificates[1:])
 
 
 def _check_leaf_validity(leaf: x509.Certificate, now: datetime) -> None:
@@ -364,7 +368,7 @@ class AlexaRequestVerifier:
             raise VerificationError("cert_fetch", type(exc).__name__) from exc
 
     def _check_chain(
-        self, leaf: x509.Certificate, intermediates: list[x509.Certificate], now: datetime
+        self, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate], now: datetime
     ) -> None:
         """Refuse a leaf that does not chain to a trusted root under the web PKI profile."""
         assert self._store is not None
@@ -383,7 +387,7 @@ class AlexaRequestVerifier:
             .build_server_verifier(x509.DNSName(ECHO_API_SAN))
         )
         try:
-            verifier.verify(leaf, intermediates)
+            verifier.verify(leaf, list(intermediates))
         except x509_verification.VerificationError as exc:
             raise VerificationError("cert_chain", str(exc)) from exc
 
