@@ -33,7 +33,7 @@ CERT_URL_PATH_PREFIX = "/echo.api/"
 ECHO_API_SAN = "echo-api.amazon.com"
 SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 FETCH_TIMEOUT_SECONDS = 5.0
-# Amazon's chain is about 5 KB; the cap only stops a misbehaving response from eating memory.
+# A leaf and its intermediates fit in a few KB; the cap stops a bad response eating memory.
 MAX_CHAIN_BYTES = 64 * 1024
 DEFAULT_CACHE_ENTRIES = 32
 DEFAULT_MAX_SKEW_SECONDS = 150
@@ -72,6 +72,8 @@ class VerificationError(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         if reason not in REASONS:
             raise ValueError(f"unknown verification reason {reason!r}")
+        # detail may quote request headers; it is capped so a hostile header cannot flood logs.
+        detail = detail[:200]
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
@@ -373,13 +375,14 @@ class AlexaRequestVerifier:
         """Refuse a leaf that does not chain to a trusted root under the web PKI profile."""
         assert self._store is not None
         # ServerVerifier, not ClientVerifier, although Alexa's leaf plays a client-like role
-        # (it signs requests to us). ClientVerifier demands the clientAuth EKU and does NOT
-        # match the subjectAltName: it only hands the names back, so a leaf for any other
-        # host would pass. ServerVerifier matches DNSName(echo-api.amazon.com) against the SAN
-        # and wants serverAuth (or no EKU), which a public TLS certificate always has, while
-        # clientAuth is being removed from public TLS certificates (Chrome root programme,
-        # 2026). The time is set explicitly: without it the builder takes its own "now", not
-        # our clock, and a verifier built once would go stale.
+        # (it signs requests to us). ClientVerifier wants the clientAuth EKU and does NOT
+        # match the subjectAltName: it only hands the names back, so a leaf for any host
+        # would pass. ServerVerifier matches DNSName(echo-api.amazon.com) against the SAN and
+        # wants serverAuth (or no EKU), which every public TLS certificate carries, whereas
+        # Chrome's root programme is phasing clientAuth out of them (2026-2027), so a
+        # ClientVerifier would start refusing Amazon's renewed leaf. Neither verifier checks
+        # keyUsage for digitalSignature; that is _check_leaf_key_usage. The time is always
+        # set: left out, the builder takes its own "now" instead of our clock.
         verifier = (
             x509_verification.PolicyBuilder()
             .store(self._store)
