@@ -50,7 +50,13 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return jsonify(status="ok")
 
     _register_errors(app)
+    _register_adapters(app, settings, db)
     return app
+
+
+def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
+    """Mount each adapter's blueprint; adapters get their dependencies passed in."""
+    # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
 
 
 def _register_errors(app: Flask) -> None:
