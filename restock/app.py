@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
     """Mount each adapter's blueprint; adapters get their dependencies passed in."""
     # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
+    from auth.web import init_login
+
+    init_login(app, db)
 
 
 def _register_errors(app: Flask) -> None:
