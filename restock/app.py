@@ -61,6 +61,11 @@ def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
 
     init_login(app, db)
 
+    # Dashboard: shopper and merchant pages, and GET /api/v1/orders.
+    from dashboard import make_blueprint as make_dashboard
+
+    app.register_blueprint(make_dashboard(db))
+
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)

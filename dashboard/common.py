@@ -1,0 +1,89 @@
+"""Helpers every dashboard page shares: HTML error pages, money and times, flash-and-redirect."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import flash, redirect, render_template, request
+from werkzeug.wrappers import Response
+
+from dashboard.forms import ActionForm
+from orders.db import utcnow
+from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+
+# Domain errors → HTTP status for the HTML pages (the API keeps problem+json).
+STATUS_FOR: list[tuple[type[DomainError], int]] = [
+    (NotFound, 404),
+    (OrderRefused, 403),
+    (NotAllowed, 409),
+    (InvalidRequest, 400),
+]
+
+
+def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
+    """An HTML error page (the app's default answer is problem+json, for APIs)."""
+    return render_template(
+        "dashboard/error.html", status=status, title=title, detail=detail
+    ), status
+
+
+def money(minor: int | None, currency: str = "") -> str:
+    """`1599, "EUR"` → `EUR 15.99` (two-decimal currencies; Restock stores minor units)."""
+    if minor is None:
+        return "—"
+    sign = "-" if minor < 0 else ""
+    whole, cents = divmod(abs(minor), 100)
+    return f"{currency} {sign}{whole:,}.{cents:02d}".strip()
+
+
+def when(moment: datetime | None) -> str:
+    """A UTC time people can read, with how long ago."""
+    if moment is None:
+        return "never"
+    seconds = int((utcnow() - moment).total_seconds())
+    if seconds < 0:
+        ago = "in the future"
+    elif seconds < 90:
+        ago = "just now"
+    elif seconds < 5400:
+        ago = f"{seconds // 60} min ago"
+    elif seconds < 172800:
+        ago = f"{seconds // 3600} h ago"
+    else:
+        ago = f"{seconds // 86400} days ago"
+    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago})"
+
+
+def act(work: Callable[[], object], done: str, back: str) -> Response:
+    """Run one domain change from a CSRF-checked POST; flash the outcome and redirect."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(back)
+    try:
+        work()
+    except NotFound:
+        raise
+    except DomainError as exc:
+        flash(exc.detail or exc.reason, "error")
+    else:
+        flash(done, "ok")
+    return redirect(back)
+
+
+def safe_back(default: str) -> str:
+    """Where to go after an action: a same-site path from the form, else `default`."""
+    target = request.form.get("back", "")
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default
+
+
+def page_url(cursor: str | None) -> str:
+    """This page's URL with the same filters and another cursor (None: the first page)."""
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]
+    if cursor:
+        args.append(("cursor", cursor))
+    return f"{request.path}?{urlencode(args)}" if args else request.path

@@ -1,0 +1,123 @@
+"""The dashboard's HTML forms (Flask-WTF: every POST carries a CSRF token)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from orders.model import DEVICE_KINDS, SLOT_UNITS
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A button that changes something: only the CSRF token."""
+
+
+class PinForm(FlaskForm):  # type: ignore[misc]
+    """Set the voice PIN."""
+
+    pin = StringField(
+        "New 4-digit voice PIN",
+        validators=[DataRequired(), Regexp(r"^[0-9]{4}$", message="Exactly 4 digits.")],
+    )
+
+
+class ThresholdForm(FlaskForm):  # type: ignore[misc]
+    """Above what order total the PIN is asked for."""
+
+    threshold = DecimalField(
+        "Ask for the PIN on orders above (leave empty to always ask)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100000)],
+    )
+
+
+class DeleteAccountForm(FlaskForm):  # type: ignore[misc]
+    """Deleting an account needs the word typed, not just a click."""
+
+    confirm = StringField(
+        'Type "DELETE" to confirm',
+        validators=[DataRequired(), Regexp(r"^DELETE$", message="Type DELETE in capitals.")],
+    )
+
+
+class ProductForm(FlaskForm):  # type: ignore[misc]
+    """A catalog entry."""
+
+    sku = StringField("SKU", validators=[DataRequired(), Length(max=64)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    price = DecimalField("Price", places=2, validators=[InputRequired(), NumberRange(min=0)])
+    stock = IntegerField("Units in stock", validators=[InputRequired(), NumberRange(min=0)])
+    pack_size = IntegerField("Pack size", default=1, validators=[InputRequired(), NumberRange(1)])
+    aliases = TextAreaField(
+        "Spoken aliases (one per line or comma-separated)", validators=[Length(max=2000)]
+    )
+    active = BooleanField("On sale", default=True)
+
+
+class ModelForm(FlaskForm):  # type: ignore[misc]
+    """A new device model (one optional consumable slot for appliances)."""
+
+    name = StringField("Model name", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in DEVICE_KINDS])
+    skus = SelectMultipleField("Products its devices may order", choices=[])
+    test_mode = BooleanField("Test mode (orders are not shipped)")
+    slot_name = StringField("Slot name (appliances, e.g. pods)", validators=[Length(max=64)])
+    slot_unit = SelectField("Slot unit", choices=[SelectChoice(u) for u in SLOT_UNITS])
+    slot_capacity = DecimalField(
+        "Slot capacity", places=2, validators=[Optional(), NumberRange(min=0.01)]
+    )
+    slot_sku = SelectField("Product that refills the slot", choices=[])
+
+
+class ModelEditForm(FlaskForm):  # type: ignore[misc]
+    """What an existing model's devices may order, and its test mode."""
+
+    skus = SelectMultipleField("Products its devices may order", choices=[])
+    test_mode = BooleanField("Test mode (orders are not shipped)")
+
+
+class ShipForm(FlaskForm):  # type: ignore[misc]
+    """Mark an order shipped."""
+
+    tracking_ref = StringField("Tracking reference", validators=[Length(max=200)])
+
+
+class RedirectUrisForm(FlaskForm):  # type: ignore[misc]
+    """The Alexa client's redirect URIs."""
+
+    redirect_uris = TextAreaField(
+        "Redirect URIs (one per line)", validators=[DataRequired(), Length(max=20000)]
+    )
+
+
+class ApiClientForm(FlaskForm):  # type: ignore[misc]
+    """A new merchant API client."""
+
+    name = StringField("Client name", validators=[DataRequired(), Length(max=200)])
+
+
+def to_minor(amount: Decimal | None) -> int | None:
+    """Major units with two decimals (12.50) → integer minor units (1250)."""
+    if amount is None:
+        return None
+    try:
+        return int((amount * 100).to_integral_value())
+    except InvalidOperation:  # pragma: no cover - DecimalField already parsed it
+        return None
+
+
+def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
+    """(value, label) pairs as WTForms 3.3 wants them (tuples are deprecated there)."""
+    return [SelectChoice(value, label) for value, label in pairs]

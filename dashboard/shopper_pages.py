@@ -1,0 +1,138 @@
+"""A shopper's pages: devices, orders, voice settings and privacy. Each view calls one service."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, logout_user
+from werkzeug.wrappers import Response
+
+from auth.revocation import delete_account, export_account, unlink_my_device
+from dashboard.common import act
+from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
+from orders import lifecycle, shopper
+from orders.db import Database
+from orders.errors import DomainError
+from orders.model import STATUSES
+
+
+def make_blueprint(db: Database) -> Blueprint:
+    """`/my/…`: pages for the signed-in shopper."""
+    bp = Blueprint("shop", __name__, url_prefix="/my")
+
+    @bp.before_request
+    def need_shopper() -> Any:
+        if not current_user.is_authenticated:
+            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        if current_user.shopper_id is None:
+            abort(403, "These pages are for shopper accounts.")
+        return None
+
+    def me() -> int:
+        return int(current_user.shopper_id)
+
+    @bp.get("/devices")
+    def devices() -> str:
+        page = shopper.list_my_devices(db, me(), cursor=request.args.get("cursor"))
+        return render_template("dashboard/my_devices.html", page=page)
+
+    @bp.post("/devices/<int:device_id>/pause")
+    def pause(device_id: int) -> Response:
+        return act(lambda: shopper.set_paused(db, me(), device_id, True),
+                   "Paused: this device will not order until you resume it.",
+                   url_for(".devices"))  # fmt: skip
+
+    @bp.post("/devices/<int:device_id>/resume")
+    def resume(device_id: int) -> Response:
+        return act(lambda: shopper.set_paused(db, me(), device_id, False),
+                   "Resumed: this device orders again.", url_for(".devices"))  # fmt: skip
+
+    @bp.post("/devices/<int:device_id>/unlink")
+    def unlink(device_id: int) -> Response:
+        return act(lambda: unlink_my_device(db, me(), device_id),
+                   "Unlinked: the device can no longer order.", url_for(".devices"))  # fmt: skip
+
+    @bp.get("/orders")
+    def orders() -> str:
+        status = request.args.get("status") or None
+        if status is not None and status not in STATUSES:
+            abort(400, "Unknown status.")
+        page = shopper.list_my_orders(db, me(), status=status, cursor=request.args.get("cursor"))
+        return render_template(
+            "dashboard/my_orders.html", page=page, status=status, statuses=STATUSES
+        )
+
+    @bp.post("/orders/<order_id>/cancel")
+    def cancel(order_id: str) -> Response:
+        actor = lifecycle.Actor.shopper(me())
+        return act(lambda: lifecycle.cancel_order(db, order_id, actor),
+                   "Order cancelled.", url_for(".orders"))  # fmt: skip
+
+    @bp.post("/orders/<order_id>/approve")
+    def approve(order_id: str) -> Response:
+        return act(lambda: lifecycle.approve_order(db, order_id, me()),
+                   "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
+
+    @bp.post("/orders/<order_id>/reject")
+    def reject(order_id: str) -> Response:
+        actor = lifecycle.Actor.shopper(me())
+        return act(lambda: lifecycle.cancel_order(db, order_id, actor),
+                   "Order rejected.", url_for(".orders"))  # fmt: skip
+
+    @bp.route("/voice", methods=["GET", "POST"])
+    def voice() -> Any:
+        pin_form, threshold_form = PinForm(), ThresholdForm()
+        status = 200
+        if request.method == "POST":
+            which = request.form.get("form")
+            try:
+                if which == "pin" and pin_form.validate_on_submit():
+                    shopper.set_voice_pin(db, me(), pin_form.pin.data or "")
+                    flash("Voice PIN saved.", "ok")
+                    return redirect(url_for(".voice"))
+                if which == "threshold" and threshold_form.validate_on_submit():
+                    minor = to_minor(threshold_form.threshold.data)
+                    shopper.set_pin_threshold(db, me(), minor)
+                    flash("PIN threshold saved.", "ok")
+                    return redirect(url_for(".voice"))
+            except DomainError as exc:
+                flash(exc.detail, "error")
+            status = 400
+        settings = shopper.voice_settings(db, me())
+        return render_template(
+            "dashboard/voice.html", settings=settings, pin_form=pin_form,
+            threshold_form=threshold_form,
+        ), status  # fmt: skip
+
+    @bp.post("/voice/pin/clear")
+    def clear_pin() -> Response:
+        return act(lambda: shopper.clear_voice_pin(db, me()),
+                   "Voice PIN removed.", url_for(".voice"))  # fmt: skip
+
+    @bp.route("/privacy", methods=["GET", "POST"])
+    def privacy() -> Any:
+        form = DeleteAccountForm()
+        if form.validate_on_submit():
+            delete_account(db, int(current_user.id))
+            logout_user()
+            flash("Your account is deleted and every device unlinked. Goodbye.", "ok")
+            return redirect("/login")
+        status = 400 if form.errors else 200
+        return render_template("dashboard/privacy.html", form=form), status
+
+    @bp.get("/privacy/export.json")
+    def export() -> Response:
+        data = export_account(db, int(current_user.id))
+        body = json.dumps(data, indent=2, ensure_ascii=False)
+        return Response(
+            body,
+            mimetype="application/json",
+            headers={
+                "Content-Disposition": 'attachment; filename="restock-my-data.json"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    return bp

@@ -1,0 +1,58 @@
+"""The dashboard blueprint: shopper pages, merchant pages and the orders API under one roof."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from werkzeug.exceptions import HTTPException
+
+from dashboard import api, merchant_pages, shopper_pages
+from dashboard.charts import describe, supply_chart
+from dashboard.common import STATUS_FOR, error_page, money, page_url, when
+from orders.db import Database, utcnow
+from orders.errors import DomainError
+from orders.merchant import store_name
+
+
+def make_blueprint(db: Database) -> Blueprint:
+    """Every dashboard page and `/api/v1/orders`, as one blueprint with nested parts."""
+    bp = Blueprint("dashboard", __name__, template_folder="templates")
+    bp.register_blueprint(shopper_pages.make_blueprint(db))
+    bp.register_blueprint(merchant_pages.make_blueprint(db))
+    bp.register_blueprint(api.make_blueprint(db))
+
+    @bp.context_processor
+    def helpers() -> dict[str, Any]:
+        return {
+            "money": money,
+            "when": when,
+            "supply_chart": supply_chart,
+            "describe": describe,
+            # One hidden input per form without an id, so a page of many forms has no
+            # duplicate ids (WTForms renders id="csrf_token" on every form).
+            "csrf_value": generate_csrf,
+            "page_url": page_url,
+            "now": utcnow(),
+        }
+
+    @bp.get("/")
+    def home() -> Any:
+        if not current_user.is_authenticated:
+            return redirect("/login?next=/")
+        stores = [(sid, store_name(db, sid)) for sid in current_user.store_ids]
+        return render_template("dashboard/home.html", stores=stores)
+
+    @bp.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[str, int]:
+        return error_page(exc.code or 500, exc.name, exc.description or "")
+
+    @bp.errorhandler(DomainError)
+    def domain_error(exc: DomainError) -> tuple[str, int]:
+        status = next((code for kind, code in STATUS_FOR if isinstance(exc, kind)), 400)
+        title = "Not found" if status == 404 else "That did not work"
+        return error_page(status, title, exc.detail or exc.reason)
+
+    return bp

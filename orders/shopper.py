@@ -1,0 +1,160 @@
+"""What a shopper reads and changes: their devices, orders and voice-purchase settings."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orders.db import Database
+from orders.device_views import HISTORY_POINTS, ActiveLink, DeviceRow, device_query, rows_from
+from orders.devices import LinkRules, update_link
+from orders.errors import InvalidRequest, NotFound
+from orders.model import STATUSES, Device, DeviceLink, Shopper
+from orders.pages import Page, clamp_limit, id_cursor, orders_page, page_of
+from orders.views import OrderView
+
+_PIN = re.compile(r"^[0-9]{4}$")
+# argon2id with the library's defaults: a 4-digit PIN has only 10^4 values, so the
+# slow hash matters less than the lock-out after failures (the voice skill's job).
+_pins = PasswordHasher()
+MAX_PIN_THRESHOLD_MINOR = 10_000_000
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Whether a voice PIN is set and above what order total it is asked for."""
+
+    pin_set: bool
+    threshold_minor: int | None
+
+
+def list_my_devices(
+    db: Database, shopper_id: int, *, cursor: str | None = None, limit: int | None = None
+) -> Page[DeviceRow]:
+    """The shopper's linked devices, newest link first, with recent supply history."""
+    size = clamp_limit(limit)
+    before = id_cursor(cursor)
+    query = device_query().where(ActiveLink.shopper_id == shopper_id)
+    if before is not None:
+        query = query.where(ActiveLink.id < before)
+    query = query.order_by(ActiveLink.id.desc()).limit(size + 1)
+    with db.read() as session:
+        rows = rows_from(
+            session, session.execute(query).all(), history=HISTORY_POINTS, since_link=True
+        )
+    return page_of(rows, size, lambda r: str(r.link_id))
+
+
+def get_my_device(db: Database, shopper_id: int, device_id: int) -> DeviceRow:
+    """One device linked to the shopper (anyone else's device is not found)."""
+    query = device_query().where(ActiveLink.shopper_id == shopper_id, Device.id == device_id)
+    with db.read() as session:
+        rows = rows_from(
+            session, session.execute(query).all(), history=HISTORY_POINTS, since_link=True
+        )
+    if not rows:
+        raise NotFound("not_found", "no such device")
+    return rows[0]
+
+
+def set_paused(db: Database, shopper_id: int, device_id: int, paused: bool) -> None:
+    """Pause or resume ordering from one of the shopper's devices."""
+    db.run_write(
+        lambda s: update_link(s, my_link(s, shopper_id, device_id), LinkRules(paused=paused))
+    )
+
+
+def my_link(session: Session, shopper_id: int, device_id: int) -> DeviceLink:
+    """The shopper's active link to a device, locked for change, or NotFound."""
+    link = session.scalar(
+        select(DeviceLink)
+        .where(
+            DeviceLink.device_id == device_id,
+            DeviceLink.shopper_id == shopper_id,
+            DeviceLink.status == "active",
+        )
+        .with_for_update()
+    )
+    if link is None:
+        raise NotFound("not_found", "no such device")
+    return link
+
+
+def list_my_orders(
+    db: Database,
+    shopper_id: int,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[OrderView]:
+    """The shopper's orders, newest first."""
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest("bad_status", f"status must be one of {', '.join(STATUSES)}")
+    return orders_page(db, shopper_id=shopper_id, status=status, cursor=cursor, limit=limit)
+
+
+def voice_settings(db: Database, shopper_id: int) -> VoiceSettings:
+    """The shopper's voice-purchase settings (never the PIN itself)."""
+    with db.read() as session:
+        shopper = _shopper(session, shopper_id)
+        return VoiceSettings(shopper.voice_pin_hash is not None, shopper.voice_pin_threshold_minor)
+
+
+def set_voice_pin(db: Database, shopper_id: int, pin: str) -> None:
+    """Set a 4-digit voice PIN (stored argon2-hashed); resets failures and any lock."""
+    if not _PIN.match(pin):
+        raise InvalidRequest("bad_pin", "a voice PIN is exactly 4 digits")
+    hashed = _pins.hash(pin)
+
+    def work(session: Session) -> None:
+        shopper = _shopper(session, shopper_id)
+        shopper.voice_pin_hash = hashed
+        shopper.voice_pin_failures = 0
+        shopper.voice_locked_until = None
+
+    db.run_write(work)
+
+
+def clear_voice_pin(db: Database, shopper_id: int) -> None:
+    """Remove the voice PIN: voice purchases then need only the spoken confirmation."""
+
+    def work(session: Session) -> None:
+        shopper = _shopper(session, shopper_id)
+        shopper.voice_pin_hash = None
+        shopper.voice_pin_failures = 0
+        shopper.voice_locked_until = None
+
+    db.run_write(work)
+
+
+def set_pin_threshold(db: Database, shopper_id: int, threshold_minor: int | None) -> None:
+    """Ask for the PIN only on orders above this total (None: on every voice purchase)."""
+    if threshold_minor is not None and not 0 <= threshold_minor <= MAX_PIN_THRESHOLD_MINOR:
+        raise InvalidRequest("bad_threshold", "the threshold must be 0 or more")
+
+    def work(session: Session) -> None:
+        _shopper(session, shopper_id).voice_pin_threshold_minor = threshold_minor
+
+    db.run_write(work)
+
+
+def check_voice_pin(pin_hash: str | None, pin: str) -> bool:
+    """True when `pin` matches `pin_hash` (for tests and the voice skill)."""
+    if pin_hash is None:
+        return False
+    try:
+        return _pins.verify(pin_hash, pin)
+    except Exception:  # argon2 raises several verification error types; all mean "no"
+        return False
+
+
+def _shopper(session: Session, shopper_id: int) -> Shopper:
+    shopper = session.get(Shopper, shopper_id)
+    if shopper is None or shopper.deleted_at is not None:
+        raise NotFound("not_found", "no such shopper")
+    return shopper

@@ -1,0 +1,72 @@
+"""Dashboard test data: two stores with merchants, a shopper account with a linked button."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from auth.model import Account, StoreMembership
+from auth.passwords import hash_password
+from orders.db import Database, utcnow
+from orders.model import SupplyReading
+from orders.services import press
+from tests.factories import World, build_world
+
+PASSWORD = "a long enough password"
+
+
+@dataclass(frozen=True)
+class Tenants:
+    """Our store (with a shopper account and an order) and another store with its own rows."""
+
+    ours: World
+    theirs: World
+    merchant_email: str
+    other_merchant_email: str
+    shopper_email: str
+    other_shopper_email: str
+    order_id: str
+    their_order_id: str
+
+
+def add_account(
+    db: Database, email: str, *, shopper_id: int | None = None, store_id: int | None = None
+) -> int:
+    """An account with PASSWORD for an existing shopper and/or as owner of a store."""
+    with db.write() as session:
+        account = Account(email=email, password_hash=hash_password(PASSWORD), shopper_id=shopper_id)
+        session.add(account)
+        session.flush()
+        if store_id is not None:
+            session.add(StoreMembership(account_id=account.id, store_id=store_id, role="owner"))
+        return account.id
+
+
+def add_readings(
+    db: Database, device_id: int, values: list[float], *, slot: str = "pods",
+    start: datetime | None = None,
+) -> None:  # fmt: skip
+    """Telemetry for one slot, an hour apart, ending now."""
+    start = start or utcnow() - timedelta(hours=len(values))
+    with db.write() as session:
+        for i, value in enumerate(values):
+            session.add(
+                SupplyReading(device_id=device_id, slot=slot, value=value, unit="count",
+                              measured_at=start + timedelta(hours=i))
+            )  # fmt: skip
+
+
+def build_tenants(db: Database) -> Tenants:
+    """Two stores, each with a merchant, a shopper account, a linked button and one order."""
+    ours = build_world(db, slug="ours")
+    theirs = build_world(db, slug="theirs")
+    add_account(db, "merchant@ours.test", store_id=ours.store_id)
+    add_account(db, "merchant@theirs.test", store_id=theirs.store_id)
+    add_account(db, "ada@ours.test", shopper_id=ours.shopper_id)
+    add_account(db, "ada@theirs.test", shopper_id=theirs.shopper_id)
+    order = press(db, ours.device_id, 1).order
+    their_order = press(db, theirs.device_id, 1).order
+    return Tenants(
+        ours, theirs, "merchant@ours.test", "merchant@theirs.test", "ada@ours.test",
+        "ada@theirs.test", order.id, their_order.id,
+    )  # fmt: skip
