@@ -102,6 +102,9 @@ def latest_reading(column: Any, slot_name: Any) -> ScalarSelect[Any]:
         .where(SupplyReading.device_id == Device.id, SupplyReading.slot == slot_name)
         .order_by(SupplyReading.measured_at.desc())
         .limit(1)
+        # Correlate explicitly: nested two levels deep (inside EXISTS), auto-correlation
+        # would silently add `devices` to the subquery's FROM and compare every device.
+        .correlate_except(SupplyReading)
         .scalar_subquery()
     )
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
 from auth.model import Account, StoreMembership
 from auth.passwords import hash_password
 from orders.db import Database, utcnow
 from orders.model import SupplyReading
 from orders.services import press
 from tests.factories import World, build_world
+from tests.web_helpers import csrf_token, sign_in
 
 PASSWORD = "a long enough password"
 
@@ -70,3 +75,16 @@ def build_tenants(db: Database) -> Tenants:
         ours, theirs, "merchant@ours.test", "merchant@theirs.test", "ada@ours.test",
         "ada@theirs.test", order.id, their_order.id,
     )  # fmt: skip
+
+
+def form_post(client: FlaskClient, url: str, data: dict[str, object] | None = None) -> TestResponse:
+    """POST a dashboard form with the session's CSRF token (read from the home page)."""
+    token = csrf_token(client.get("/").text)
+    return client.post(url, data={"csrf_token": token, **(data or {})})
+
+
+def signed_in(app: Flask, email: str) -> FlaskClient:
+    """A fresh test client signed in as `email`."""
+    client = app.test_client()
+    sign_in(client, email, PASSWORD)
+    return client
