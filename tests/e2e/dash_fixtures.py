@@ -1,0 +1,90 @@
+"""A real HTTP server (waitress in a thread) over a migrated SQLite file, and a Chromium."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from waitress.server import create_server
+
+from orders.db import Database, make_engine
+from restock.app import create_app
+from restock.migrate import upgrade
+from restock.settings import Settings
+from tests.conftest import require_or_skip
+from tests.e2e.conftest import free_port
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, not Playwright's download (which can't be fetched here); these flags
+# keep it from phoning home or needing a sandbox inside containers.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    """A running Restock web server and the database behind it."""
+
+    base_url: str
+    db: Database
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """Restock's WSGI app on waitress, on a free port, over a fresh migrated SQLite file."""
+    url = f"sqlite:///{tmp_path / 'restock.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    db = Database(engine)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    settings = Settings(
+        database_url=url,
+        secret_key=secrets.token_urlsafe(32),
+        var_dir=tmp_path / "var",
+        mdns=False,
+        public_url=base,
+        http_port=port,
+    )
+    server = create_server(create_app(settings, db), host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, name="e2e-http", daemon=True)
+    thread.start()
+    assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    try:
+        yield LiveServer(base, db)
+    finally:
+        server.close()
+        thread.join(timeout=5)
+        engine.dispose()
+
+
+@pytest.fixture
+def chromium() -> Iterator[object]:
+    """A headless Debian Chromium driven by Playwright (skips, or fails under CI, if missing)."""
+    if shutil.which(CHROMIUM) is None:
+        require_or_skip(f"{CHROMIUM} is not installed (apt package chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - pinned in requirements-dev.txt
+        require_or_skip("the playwright Python package is not installed")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
