@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -120,7 +120,7 @@ def rows_from(
     bare = [_row(device, model, link, product, shopper) for device, model, link, product, shopper
             in results]  # fmt: skip
     levels = _levels(session, bare, history=history, since_link=since_link)
-    return [DeviceRow(**{**row.__dict__, "levels": levels.get(row.device_id, ())}) for row in bare]
+    return [replace(row, levels=levels.get(row.device_id, ())) for row in bare]
 
 
 def _row(

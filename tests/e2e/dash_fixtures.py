@@ -66,7 +66,11 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
     try:
         yield LiveServer(base, db)
     finally:
-        server.close()
+        # Finish running requests, then close every channel so the loop thread ends
+        # (`server.close()` alone can close the trigger under a busy worker).
+        server.task_dispatcher.shutdown()
+        for channel in list(server._map.values()):
+            channel.close()
         thread.join(timeout=5)
         engine.dispose()
 
