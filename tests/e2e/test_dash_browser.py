@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from auth.clients import create_device_model_client
 from auth.device_flow import decide_device, start_device_authorization
-from orders.catalog import add_product, create_store
+from orders.catalog import SlotSpec, add_product, create_store
+from orders.db import utcnow
 from orders.devices import LinkRules
+from orders.model import Device
 from orders.services import press
-from tests.dash_helpers import PASSWORD, add_account
+from tests.dash_helpers import PASSWORD, add_account, add_readings
 from tests.e2e.dash_fixtures import ARTIFACTS, LiveServer
 from tests.e2e.dash_fixtures import chromium as chromium  # noqa: F401 - fixture
 from tests.e2e.dash_fixtures import live_server as live_server  # noqa: F401 - fixture
@@ -163,3 +167,45 @@ def card_device_id(card: Any) -> int:
 def _artifact(name: str) -> Any:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_supply_charts_render_as_svg_with_a_text_alternative(
+    live_server: LiveServer,  # noqa: F811
+    chromium: Any,  # noqa: F811
+) -> None:
+    """An appliance's recent levels draw as a visible SVG whose accessible name reads them."""
+    base = live_server.base_url
+    store_id, _client_id, account_id = _seed(live_server)
+    _model_id, appliance = create_device_model_client(
+        live_server.db, store_id, name="Coffee machine", kind="appliance",
+        slot=SlotSpec("pods", "count", 50, "PODS", 50),
+    )  # fmt: skip
+    started = start_device_authorization(
+        live_server.db, client_id=appliance, public_url=base, serial="CM-1"
+    )
+    decide_device(live_server.db, user_code=started.user_code, account_id=account_id,
+                  approve=True)  # fmt: skip
+    device_id = _device_id(live_server, "CM-1")
+    add_readings(live_server.db, device_id, [48, 44, 41, 35, 30, 24, 19, 12, 8], start=utcnow())
+    errors: list[str] = []
+    with _page(chromium, "charts", errors) as shopper:
+        _sign_in(shopper, base, "grace@e2e.test")
+        shopper.goto(f"{base}/my/devices")
+        chart = shopper.get_by_role("img", name=re.compile(r"pods: 8 of 50 count \(16%\)"))
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 100 and box["height"] > 30
+        shopper.screenshot(path=str(_artifact("dash-my-devices-chart.png")), full_page=True)
+    with _page(chromium, "charts-merchant", errors) as merchant:
+        _sign_in(merchant, base, "merchant@e2e.test")
+        merchant.goto(f"{base}/stores/{store_id}/devices?low=1")
+        merchant.get_by_role("link", name="CM-1").click()
+        assert merchant.get_by_role("img", name=re.compile("low")).is_visible()
+        merchant.screenshot(path=str(_artifact("dash-device-detail.png")), full_page=True)
+    assert errors == []
+
+
+def _device_id(server: LiveServer, serial: str) -> int:
+    with server.db.read() as session:
+        found = session.scalar(select(Device.id).where(Device.serial == serial))
+        assert found is not None
+        return int(found)
