@@ -17,7 +17,7 @@ import statistics
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -219,40 +219,56 @@ def pages(seeded: Seeded, rng: random.Random) -> dict[str, list[str]]:
     }
 
 
-def time_pages(base: str, seeded: Seeded, repeat: int, rng: random.Random) -> dict[str, float]:
-    """Median milliseconds per page (after a warm-up request)."""
-    http = sign_in(base)
+def _urls(
+    base: str, http: requests.Session, seeded: Seeded, rng: random.Random
+) -> dict[str, list[str]]:
     first = http.get(f"{base}/stores/{seeded.store_id}/devices", timeout=60).text
     cursor = re.search(r'rel="next" href="([^"]+)"', first)
-    results = {}
-    for name, urls in pages(seeded, rng).items():
-        if urls == ["NEXT"]:
-            urls = [cursor.group(1).replace("&amp;", "&")] if cursor else []
-        samples = []
-        for url in urls:
+    urls = pages(seeded, rng)
+    urls["devices, page 2"] = [cursor.group(1).replace("&amp;", "&")] if cursor else []
+    for group in urls.values():
+        for url in group:  # warm-up: templates compiled, caches filled
             assert http.get(f"{base}{url}", timeout=60).status_code == 200, url
-        for i in range(repeat):
-            url = urls[i % len(urls)]
-            start = time.perf_counter()
-            reply = http.get(f"{base}{url}", timeout=60)
-            samples.append(time.perf_counter() - start)
-            assert reply.status_code == 200, url
-        results[name] = statistics.median(samples) * 1000
-    return results
+    return urls
+
+
+def _timed(http: requests.Session, url: str) -> float:
+    start = time.perf_counter()
+    reply = http.get(url, timeout=60)
+    elapsed = time.perf_counter() - start
+    assert reply.status_code == 200, url
+    return elapsed
 
 
 def run(url: str | None, sizes: list[int], repeat: int) -> dict[int, dict[str, float]]:
-    """Seed and time each scale in its own scratch database."""
-    out = {}
-    for n in sizes:
-        rng = random.Random(n)
-        with scratch_database(url) as db:
+    """Seed each scale in its own scratch database, serve both, then time them interleaved.
+
+    Interleaving (small, large, small, large…) keeps load from other processes on a shared
+    machine from landing on one scale only.
+    """
+    with ExitStack() as stack:
+        targets = []
+        for n in sizes:
+            rng = random.Random(n)
+            db = stack.enter_context(scratch_database(url))
             start = time.perf_counter()
             seeded = seed(db, n, rng)
             print(f"seeded {n:,} devices in {time.perf_counter() - start:.1f} s", flush=True)
-            with serve(db) as base:
-                out[n] = time_pages(base, seeded, repeat, rng)
-    return out
+            base = stack.enter_context(serve(db))
+            http = sign_in(base)
+            targets.append((n, base, http, _urls(base, http, seeded, rng)))
+        samples: dict[int, dict[str, list[float]]] = {n: {} for n in sizes}
+        names = list(targets[0][3])
+        for name in tqdm(names, desc="timing", leave=False):
+            for i in range(repeat):
+                for n, base, http, urls in targets:
+                    group = urls[name]
+                    took = _timed(http, f"{base}{group[i % len(group)]}")
+                    samples[n].setdefault(name, []).append(took)
+        return {
+            n: {name: statistics.median(values) * 1000 for name, values in by_name.items()}
+            for n, by_name in samples.items()
+        }
 
 
 def main() -> None:
