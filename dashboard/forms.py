@@ -72,20 +72,25 @@ class ModelForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Model name", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in DEVICE_KINDS])
     skus = SelectMultipleField("Products its devices may order", choices=[])
-    test_mode = BooleanField("Test mode (orders are not shipped)")
+    test_mode = BooleanField("Test mode (for development and certification devices)")
     slot_name = StringField("Slot name (appliances, e.g. pods)", validators=[Length(max=64)])
     slot_unit = SelectField("Slot unit", choices=[SelectChoice(u) for u in SLOT_UNITS])
     slot_capacity = DecimalField(
         "Slot capacity", places=2, validators=[Optional(), NumberRange(min=0.01)]
     )
     slot_sku = SelectField("Product that refills the slot", choices=[])
+    slot_units_per_pack = DecimalField(
+        "Slot units one pack refills (default: the whole capacity)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0.01)],
+    )
 
 
 class ModelEditForm(FlaskForm):  # type: ignore[misc]
     """What an existing model's devices may order, and its test mode."""
 
     skus = SelectMultipleField("Products its devices may order", choices=[])
-    test_mode = BooleanField("Test mode (orders are not shipped)")
+    test_mode = BooleanField("Test mode (for development and certification devices)")
 
 
 class ShipForm(FlaskForm):  # type: ignore[misc]

@@ -154,10 +154,11 @@ def make_blueprint(db: Database) -> Blueprint:
         if form.validate_on_submit():
             slot = None
             if form.slot_name.data:
+                capacity = float(form.slot_capacity.data or 0)
+                per_pack = form.slot_units_per_pack.data
                 slot = SlotSpec(
-                    form.slot_name.data.strip(), form.slot_unit.data,
-                    float(form.slot_capacity.data or 0), form.slot_sku.data or None,
-                    float(form.slot_capacity.data or 1),
+                    form.slot_name.data.strip(), form.slot_unit.data, capacity,
+                    form.slot_sku.data or None, float(per_pack) if per_pack else capacity,
                 )  # fmt: skip
             try:
                 model_id, client_id = clients.create_device_model_client(

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -149,7 +150,7 @@ def check_voice_pin(pin_hash: str | None, pin: str) -> bool:
         return False
     try:
         return _pins.verify(pin_hash, pin)
-    except Exception:  # argon2 raises several verification error types; all mean "no"
+    except (VerificationError, InvalidHashError):
         return False
 
 
