@@ -46,9 +46,10 @@ def _seed(server: LiveServer) -> tuple[int, str, int]:
 
 
 @contextmanager
-def _page(browser: Any, name: str, errors: list[str]) -> Iterator[Any]:
-    """A fresh browser context; console errors are collected, a screenshot saved on failure."""
-    context = browser.new_context()
+def _page(browser: Any, name: str, errors: list[str], *, javascript: bool = False) -> Iterator[Any]:
+    """A fresh browser context (JavaScript off unless asked: every page must work without it);
+    console errors are collected and a screenshot is saved on failure."""
+    context = browser.new_context(java_script_enabled=javascript)
     page = context.new_page()
     page.set_default_timeout(15_000)
     page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
@@ -141,7 +142,7 @@ def test_the_dashboard_works_by_keyboard_alone(live_server: LiveServer, chromium
     base = live_server.base_url
     _seed(live_server)
     errors: list[str] = []
-    with _page(chromium, "keyboard", errors) as page:
+    with _page(chromium, "keyboard", errors, javascript=True) as page:
         _sign_in(page, base, "grace@e2e.test")
         page.goto(f"{base}/my/voice")
         page.keyboard.press("Tab")

@@ -171,6 +171,7 @@ def test_voice_pin_is_stored_argon2_hashed_and_can_be_cleared(app: Flask, db: Da
     before = db_snapshot(db)
     bad = form_post(client, "/my/voice", {"form": "pin", "pin": "12a4"})
     assert bad.status_code == 400 and "Exactly 4 digits" in bad.text
+    assert 'aria-describedby="pin-error"' in bad.text and 'aria-invalid="true"' in bad.text
     assert db_snapshot(db) == before
     form_post(client, "/my/voice", {"form": "pin", "pin": "4821"})
     form_post(client, "/my/voice", {"form": "threshold", "threshold": "25.50"})
