@@ -51,6 +51,10 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     )
 
 
+class DenyForm(FlaskForm):  # type: ignore[misc]
+    """Denying needs only the CSRF token: the rule fields don't matter then."""
+
+
 def _minor(value: Decimal | None) -> int | None:
     # Caps are typed in major units; every currency we sell in has two decimals.
     return None if value is None else int((value * 100).to_integral_value())
@@ -120,7 +124,8 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
         if not device.products:
             form.product.validate_choice = False
         decision = request.form.get("decision")
-        if not form.validate_on_submit() or decision not in ("approve", "deny"):
+        checked = form if decision == "approve" else DenyForm()
+        if decision not in ("approve", "deny") or not checked.validate_on_submit():
             return confirm_page(form, device, "Please check the highlighted fields."), 400
         try:
             decide_device(
