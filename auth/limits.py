@@ -62,6 +62,10 @@ def init_limiter(app: Flask, *, storage_uri: str, secret_key: str, enabled: bool
         enabled=enabled,
     )
 
+    # Sharp edge: route decorators hold the Limiter only weakly, and a disabled Limiter is
+    # not stored in app.extensions, so without this reference every limited view fails.
+    app.extensions["restock_limiter"] = limiter
+
     @app.errorhandler(RateLimitExceeded)
     def too_many(_exc: RateLimitExceeded) -> Response | tuple[str, int]:
         # Flask-Limiter adds Retry-After and X-RateLimit-* to whatever we return.
