@@ -11,11 +11,12 @@ from urllib.parse import parse_qs, urlsplit
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from auth.accounts import create_account
-from auth.model import OAuthClient
+from auth.model import Account, OAuthClient, StoreMembership
+from auth.passwords import hash_password
 from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
 from orders.db import Database
+from orders.model import Shopper
 from tests.factories import World, build_world
 from tests.web_helpers import csrf_token
 
@@ -40,6 +41,24 @@ class OAuthWorld:
     shopper_email: str
     shopper_account_id: int
     merchant_email: str
+    merchant_account_id: int
+
+
+_HASHES: dict[str, str] = {}
+
+
+def password_hash() -> str:
+    """PASSWORD's argon2 hash, computed once per run (argon2 is slow on purpose)."""
+    if PASSWORD not in _HASHES:
+        _HASHES[PASSWORD] = hash_password(PASSWORD)
+    return _HASHES[PASSWORD]
+
+
+def login_as(client: FlaskClient, account_id: int) -> None:
+    """Put a Flask-Login session on `client` (for tests whose subject isn't signing in)."""
+    with client.session_transaction() as session:
+        session["_user_id"] = str(account_id)
+        session["_fresh"] = True
 
 
 def build_oauth_world(db: Database, slug: str = "shop") -> OAuthWorld:
@@ -97,15 +116,20 @@ def build_oauth_world(db: Database, slug: str = "shop") -> OAuthWorld:
                 token_endpoint_auth_method="client_secret_basic",
             )
         )
-        shopper = create_account(
-            session, email=f"shopper@{slug}.test", password=PASSWORD, shopper_name="Sam"
+        person = Shopper(name="Sam", email=f"shopper@{slug}.test")
+        session.add(person)
+        session.flush()
+        shopper = Account(
+            email=f"shopper@{slug}.test", password_hash=password_hash(), shopper_id=person.id
         )
-        create_account(
-            session, email=f"merchant@{slug}.test", password=PASSWORD, store_id=world.store_id
-        )
+        staff = Account(email=f"merchant@{slug}.test", password_hash=password_hash())
+        session.add_all([shopper, staff])
+        session.flush()
+        session.add(StoreMembership(account_id=staff.id, store_id=world.store_id, role="owner"))
     return OAuthWorld(
         world, world.model_client_id, world.appliance_client_id, alexa, alexa_secret, web,
         merchant, merchant_secret, f"shopper@{slug}.test", shopper.id, f"merchant@{slug}.test",
+        staff.id,
     )  # fmt: skip
 
 

@@ -20,12 +20,12 @@ from tests.auth_fixtures import (
     build_oauth_world,
     code_params,
     consent,
+    login_as,
     pkce_pair,
     query_of,
 )
-from tests.auth_fixtures import PASSWORD as PW
 from tests.factories import count, db_snapshot
-from tests.web_helpers import csrf_token, sign_in
+from tests.web_helpers import csrf_token
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def o(db: Database) -> OAuthWorld:
 
 
 def _code(client: FlaskClient, o: OAuthWorld, challenge: str, **extra: str) -> str:
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     response = consent(client, code_params(o, challenge, **extra))
     assert response.status_code == 302, response.text
     query = query_of(response)
@@ -88,7 +88,7 @@ def test_public_web_client_uses_pkce_without_a_secret(
 ) -> None:
     """A public client (auth method none) gets a token with its verifier alone."""
     verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     params = code_params(o, challenge, client_id=o.web, redirect_uri=WEB_REDIRECT)
     code = query_of(consent(client, params))["code"]
     response = client.post("/oauth/token", data={
@@ -113,7 +113,7 @@ def test_consent_page_names_the_client_and_scopes_and_has_csrf(
 ) -> None:
     """The page names the client, lists the scopes, offers approve and deny, carries csrf_token."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     page = client.get("/oauth/authorize", query_string=code_params(o, challenge))
     assert "Alexa" in page.text and "orders:place" in page.text
     for text in ('name="csrf_token"', 'value="approve"', 'value="deny"', "<h1>"):
@@ -125,7 +125,7 @@ def test_consent_without_csrf_token_issues_no_code(
 ) -> None:
     """A forged cross-site approve (no CSRF token) is refused and stores nothing."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     before = db_snapshot(db)
     response = client.post(
         "/oauth/authorize", query_string=code_params(o, challenge), data={"decision": "approve"}
@@ -139,7 +139,7 @@ def test_deny_redirects_with_access_denied(
 ) -> None:
     """Deny → redirect with error=access_denied and the state; no code stored."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     before = db_snapshot(db)
     response = consent(client, code_params(o, challenge), decision="deny")
     assert response.status_code == 302
@@ -154,7 +154,7 @@ def test_merchant_only_account_cannot_approve(
 ) -> None:
     """An account without a shopper can't link Alexa: no approve button, approve refused."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.merchant_email, PW)
+    login_as(client, o.merchant_account_id)
     page = client.get("/oauth/authorize", query_string=code_params(o, challenge))
     assert 'value="approve"' not in page.text
     assert count(db, AuthorizationCode) == 0
@@ -180,7 +180,7 @@ def test_authorize_refuses_anything_but_s256(
 ) -> None:
     """PKCE is S256 only and required: the client is sent back with invalid_request."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     params = {k: v for k, v in {**code_params(o, challenge), **change}.items() if v}
     before = db_snapshot(db)
     response = client.get("/oauth/authorize", query_string=params)
@@ -194,7 +194,7 @@ def test_redirect_uri_must_match_exactly_and_is_never_followed_otherwise(
 ) -> None:
     """A different, extended or missing redirect_uri gets an error page, not a redirect."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     for uri in (ALEXA_REDIRECT + "/x", ALEXA_REDIRECT + "?a=1", "https://evil.example/cb", ""):
         params = {k: v for k, v in code_params(o, challenge, redirect_uri=uri).items() if v}
         response = client.get("/oauth/authorize", query_string=params)
@@ -205,7 +205,7 @@ def test_redirect_uri_must_match_exactly_and_is_never_followed_otherwise(
 def test_unknown_client_at_authorize_gets_an_error_page(client: FlaskClient, o: OAuthWorld) -> None:
     """An unknown client_id is never redirected to: 400 page naming invalid_client."""
     _verifier, challenge = pkce_pair()
-    sign_in(client, o.shopper_email, PW)
+    login_as(client, o.shopper_account_id)
     response = client.get(
         "/oauth/authorize", query_string=code_params(o, challenge, client_id="nope")
     )

@@ -16,9 +16,9 @@ from auth.principal import InvalidToken
 from auth.tokens import verify_access_token
 from orders.db import Database, utcnow
 from orders.model import DeviceLink
-from tests.auth_fixtures import DEVICE_GRANT, PASSWORD, OAuthWorld, build_oauth_world
+from tests.auth_fixtures import DEVICE_GRANT, OAuthWorld, build_oauth_world, login_as
 from tests.factories import db_snapshot
-from tests.web_helpers import csrf_token, sign_in
+from tests.web_helpers import csrf_token
 
 
 @pytest.fixture
@@ -136,7 +136,7 @@ def test_link_page_needs_sign_in(client: FlaskClient) -> None:
 
 def test_link_page_prefills_the_code_and_is_labelled(client: FlaskClient, o: OAuthWorld) -> None:
     """`/link?user_code=…` prefills the field; the field has a label and the form a CSRF token."""
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     page = client.get("/link?user_code=BCDF-GHJK")
     assert 'value="BCDF-GHJK"' in page.text
     assert '<label for="user_code"' in page.text and 'name="csrf_token"' in page.text
@@ -151,7 +151,7 @@ def test_shopper_links_a_button_and_the_device_gets_one_token(
     assert (
         _poll(client, o.button, body["device_code"]).get_json()["error"] == "authorization_pending"
     )
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     typed = str(body["user_code"]).replace("-", "").lower()
     page = client.post(
         "/link", data={"user_code": typed, "csrf_token": csrf_token(client.get("/link").text)}
@@ -188,7 +188,7 @@ def test_appliance_confirmation_offers_a_reorder_point(
 ) -> None:
     """An appliance's page has the reorder point; approving stores it on the link."""
     body = _start(client, o.appliance, serial="CM-1")
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     done = _approve(client, str(body["user_code"]), product="PODS", reorder_point="8")
     assert done.status_code == 200, done.text
     with db.read() as session:
@@ -201,7 +201,7 @@ def test_denying_on_the_link_page_is_access_denied_for_the_device(
 ) -> None:
     """Deny → the device's next poll is access_denied and nothing is linked."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     links_before = db_snapshot(db)["device_links"]
     done = _approve(client, str(body["user_code"]), decision="deny")
     assert done.status_code == 200 and "denied" in done.text
@@ -214,7 +214,7 @@ def test_link_decision_without_csrf_changes_nothing(
 ) -> None:
     """A forged approve without the CSRF token is refused; the device stays pending."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     before = db_snapshot(db)
     response = client.post("/link", data={"user_code": body["user_code"], "decision": "approve",
                                           "product": "PODS"})  # fmt: skip
@@ -227,7 +227,7 @@ def test_link_refuses_a_product_the_model_cannot_order(
 ) -> None:
     """product=AA on a PODS-only button → 400 and nothing linked."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     before = db_snapshot(db)
     assert _approve(client, str(body["user_code"]), product="AA").status_code == 400
     assert db_snapshot(db) == before
@@ -238,7 +238,7 @@ def test_five_wrong_codes_a_minute_then_429(
 ) -> None:
     """Wrong user codes: five get 400, then 429 (even for a right code) for this shopper."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     token = csrf_token(client.get("/link").text)
     for _ in range(5):
         wrong = client.post("/link", data={"user_code": "BCDF-GHJK", "csrf_token": token})
@@ -253,7 +253,7 @@ def test_right_codes_do_not_count_against_the_wrong_code_limit(
 ) -> None:
     """Looking up a real code six times is fine: only wrong codes are counted."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     token = csrf_token(client.get("/link").text)
     for _ in range(7):
         page = client.post("/link", data={"user_code": body["user_code"], "csrf_token": token})
@@ -265,7 +265,7 @@ def test_unlinking_revokes_the_device_tokens_at_once(
 ) -> None:
     """unlink_device → access token fails verify_access_token, refresh → invalid_grant."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     _approve(client, str(body["user_code"]), product="PODS")
     issued = _poll(client, o.button, body["device_code"]).get_json()
     principal = verify_access_token(db, issued["access_token"])
@@ -287,7 +287,7 @@ def test_device_refresh_keeps_the_link_binding(
 ) -> None:
     """A device's rotated token is still bound to its link and device."""
     body = _start(client, o.button)
-    sign_in(client, o.shopper_email, PASSWORD)
+    login_as(client, o.shopper_account_id)
     _approve(client, str(body["user_code"]), product="PODS")
     issued = _poll(client, o.button, body["device_code"]).get_json()
     fresh = client.post("/oauth/token", data={
