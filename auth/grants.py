@@ -43,7 +43,8 @@ class HasDatabase(Protocol):
 
 def oauth_error(exc: GrantError | DeviceFlowError) -> OAuth2Error:
     """Our refusal as Authlib's error (same error word, a plain-ASCII description)."""
-    detail = exc.detail.replace('"', "'").replace("\\", "/")
+    # Authlib raises ValueError (a 500) for descriptions outside RFC 6749's character set.
+    detail = exc.detail.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "/")
     status = 401 if exc.error == "invalid_client" else 400
     return OAuth2Error(description=detail or None, status_code=status, error=exc.error)
 

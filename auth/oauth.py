@@ -98,7 +98,11 @@ def config_oauth(
 
 
 def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
-    """The OAuth endpoints; POSTs here are OAuth requests, not CSRF-protected HTML forms."""
+    """The OAuth endpoints; POSTs here are OAuth requests, not CSRF-protected HTML forms.
+
+    Forms use FlaskForm's own CSRF check; if CSRFProtect is ever enabled app-wide, this
+    blueprint must be exempted (`csrf.exempt(bp)`), or every OAuth client gets a 400.
+    """
     bp = Blueprint("oauth", __name__, template_folder="templates")
 
     @bp.get("/.well-known/oauth-authorization-server")

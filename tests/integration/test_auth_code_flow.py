@@ -10,7 +10,7 @@ from werkzeug.test import TestResponse
 
 from auth.model import AuthorizationCode, Token
 from auth.principal import InvalidToken
-from auth.tokens import verify_access_token
+from auth.tokens import token_hash, verify_access_token
 from orders.db import Database
 from tests.auth_fixtures import (
     ALEXA_REDIRECT,
@@ -395,3 +395,13 @@ def test_metadata_advertises_exactly_what_is_supported(client: FlaskClient) -> N
         k: v.replace("http://", "https://") if isinstance(v, str) else v for k, v in body.items()
     }
     AuthorizationServerMetadata(https).validate()
+
+
+def test_authorization_codes_are_stored_only_as_hashes(
+    client: FlaskClient, db: Database, o: OAuthWorld
+) -> None:
+    """The code in the redirect is nowhere in the database; its SHA-256 is."""
+    _verifier, challenge = pkce_pair()
+    code = _code(client, o, challenge)
+    dumped = repr(db_snapshot(db))
+    assert code not in dumped and token_hash(code) in dumped

@@ -6,7 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from auth.principal import InvalidToken
-from auth.tokens import issue_token, verify_access_token
+from auth.tokens import issue_token, token_hash, verify_access_token
 from orders.db import Database
 from tests.auth_fixtures import OAuthWorld, basic, build_oauth_world
 from tests.factories import db_snapshot
@@ -180,3 +180,15 @@ def test_introspection_hides_other_clients_tokens(
     response = client.post("/oauth/introspect", data={"token": access},
                            headers=basic(o.merchant, o.merchant_secret))  # fmt: skip
     assert response.get_json() == {"active": False}
+
+
+def test_tokens_are_256_bit_random_and_stored_only_as_hashes(
+    client: FlaskClient, db: Database, o: OAuthWorld
+) -> None:
+    """43+ URL-safe characters (≥ 256 bits); the database holds the SHA-256, never the token."""
+    body = _merchant_token(client, o)
+    access = str(body["access_token"])
+    assert len(access) >= 43
+    dumped = repr(db_snapshot(db))
+    assert access not in dumped
+    assert token_hash(access) in dumped
