@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from sqlalchemy import update
 from werkzeug.test import TestResponse
 
 from auth.model import AuthorizationCode, Token
 from auth.principal import InvalidToken
 from auth.tokens import token_hash, verify_access_token
-from orders.db import Database
+from orders.db import Database, utcnow
 from tests.auth_fixtures import (
     ALEXA_REDIRECT,
     WEB_REDIRECT,
@@ -405,3 +407,17 @@ def test_authorization_codes_are_stored_only_as_hashes(
     code = _code(client, o, challenge)
     dumped = repr(db_snapshot(db))
     assert code not in dumped and token_hash(code) in dumped
+
+
+def test_an_expired_code_is_invalid_grant(client: FlaskClient, db: Database, o: OAuthWorld) -> None:
+    """A code past its five minutes is refused and nothing is issued."""
+    verifier, challenge = pkce_pair()
+    code = _code(client, o, challenge)
+    with db.write() as session:
+        session.execute(
+            update(AuthorizationCode).values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+    before = db_snapshot(db)
+    response = _exchange(client, o, code, verifier)
+    assert response.get_json()["error"] == "invalid_grant"
+    assert db_snapshot(db) == before

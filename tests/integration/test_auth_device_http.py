@@ -298,3 +298,23 @@ def test_device_refresh_keeps_the_link_binding(
     old = verify_access_token(db, issued["access_token"])
     new = verify_access_token(db, fresh.get_json()["access_token"])
     assert (new.kind, new.link_id, new.device_id) == ("device", old.link_id, old.device_id)
+
+
+def test_a_merchant_only_account_cannot_link_a_device(
+    client: FlaskClient, db: Database, o: OAuthWorld
+) -> None:
+    """Staff without a shopper get no approve button; a forced approve is 400, nothing changes."""
+    body = _start(client, o.button)
+    login_as(client, o.merchant_account_id)
+    page = client.post(
+        "/link",
+        data={"user_code": body["user_code"], "csrf_token": csrf_token(client.get("/link").text)},
+    )
+    assert page.status_code == 200 and 'value="approve"' not in page.text
+    before = db_snapshot(db)
+    forced = client.post("/link", data={
+        "user_code": body["user_code"], "decision": "approve", "product": "PODS",
+        "csrf_token": csrf_token(page.text),
+    })  # fmt: skip
+    assert forced.status_code == 400
+    assert db_snapshot(db) == before
