@@ -89,6 +89,7 @@ class CodeRecord:
     account_id: int
     code_challenge: str
     code_challenge_method: str
+    family: str
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,7 @@ def find_authorization_code(
             account_id=row.account_id,
             code_challenge=row.code_challenge,
             code_challenge_method=row.code_challenge_method,
+            family=_code_family(digest),
         )
 
     return db.run_write(work)
@@ -221,9 +223,6 @@ def redeem_authorization_code(
         account = session.get(Account, code.account_id)
         if account is None or account.disabled or account.shopper_id is None:
             raise GrantError("invalid_grant", "the account behind this code can't be linked")
-        row_hash = session.scalar(
-            select(AuthorizationCode.code_hash).where(AuthorizationCode.id == code.id)
-        )
         return issue_token(
             session,
             client_id=client.client_id,
@@ -232,7 +231,7 @@ def redeem_authorization_code(
             account_id=account.id,
             shopper_id=account.shopper_id,
             store_id=client.store_id,
-            family=_code_family(row_hash or ""),
+            family=code.family,
             with_refresh=client.allows_grant("refresh_token"),
             now=now,
         )
