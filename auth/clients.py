@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from auth.model import OAuthClient
-from auth.principal import DEVICE_SCOPES, SHOPPER_SCOPES
+from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
 from orders.catalog import SlotSpec, create_device_model
 from orders.db import Database
@@ -23,7 +23,6 @@ from orders.errors import InvalidRequest, NotFound
 from orders.model import Store
 
 DEVICE_GRANTS = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
-MERCHANT_API_SCOPES = "orders:read"
 MAX_REDIRECT_URIS = 10
 
 
@@ -146,7 +145,7 @@ def create_merchant_api_client(db: Database, store_id: int, name: str) -> NewSec
             kind="merchant_api",
             store_id=store_id,
             grant_types=["client_credentials"],
-            scope=MERCHANT_API_SCOPES,
+            scope=MERCHANT_SCOPES,
             token_endpoint_auth_method="client_secret_basic",
         )
         session.add(client)

@@ -7,6 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask_limiter import Limiter
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from auth.accounts import MIN_PASSWORD, authenticate, create_account
+from auth.limits import limits
 from auth.model import Account, StoreMembership
 from orders.db import Database
 from orders.errors import InvalidRequest
@@ -86,8 +88,8 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def init_login(app: Flask, db: Database) -> LoginManager:
-    """Install Flask-Login on `app` and mount the sign-in pages."""
+def init_login(app: Flask, db: Database, limiter: Limiter) -> LoginManager:
+    """Install Flask-Login on `app` and mount the sign-in pages (login attempts rate-limited)."""
     manager = LoginManager()
     manager.login_view = "auth_web.login"
     manager.login_message = "Please sign in first."
@@ -98,15 +100,16 @@ def init_login(app: Flask, db: Database) -> LoginManager:
 
     manager.user_loader(_load)
 
-    app.register_blueprint(make_blueprint(db))
+    app.register_blueprint(make_blueprint(db, limiter))
     return manager
 
 
-def make_blueprint(db: Database) -> Blueprint:
+def make_blueprint(db: Database, limiter: Limiter) -> Blueprint:
     """The `/login`, `/logout` and `/signup` pages."""
     bp = Blueprint("auth_web", __name__, template_folder="templates")
 
     @bp.route("/login", methods=["GET", "POST"])
+    @limiter.limit(lambda: limits().login, methods=["POST"])
     def login() -> Any:
         form = LoginForm()
         error = None

@@ -57,9 +57,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
     """Mount each adapter's blueprint; adapters get their dependencies passed in."""
     # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
-    from auth.web import init_login
+    from auth.oauth import config_oauth
 
-    init_login(app, db)
+    config_oauth(
+        app,
+        db,
+        public_url=settings.public_url,
+        secret_key=settings.secret_key,
+        rate_limit_storage=settings.rate_limit_storage,
+        rate_limits_enabled=settings.rate_limits,
+    )
 
     # Dashboard: shopper and merchant pages, and GET /api/v1/orders.
     from dashboard import make_blueprint as make_dashboard
