@@ -8,14 +8,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import select
 
 from auth.clients import create_device_model_client
 from auth.device_flow import decide_device, start_device_authorization
 from orders.catalog import SlotSpec, add_product, create_store
 from orders.db import utcnow
-from orders.devices import LinkRules
 from orders.model import Device
 from orders.services import press
 from tests.dash_helpers import PASSWORD, add_account, add_readings
@@ -72,28 +70,19 @@ def _sign_in(page: Any, base: str, email: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
-def _link(page: Any, server: LiveServer, user_code: str, account_id: int) -> str:
-    """Approve the device code on /link when the auth pages are mounted, else in the domain."""
-    if requests.get(f"{server.base_url}/link", timeout=10).status_code == 404:
-        # The /link page belongs to the auth adapter; on a branch without it the approval
-        # goes through the same domain call that page makes.
-        decide_device(server.db, user_code=user_code, account_id=account_id, approve=True,
-                      rules=LinkRules(product_sku="PODS"))  # fmt: skip
-        return "domain"
-    page.goto(f"{server.base_url}/link?user_code={user_code}")
-    page.locator("form button[type=submit]").first.click()
-    product = page.locator("select[name=product]")
-    if product.count():
-        product.select_option("PODS")
-    page.locator("button[name=decision][value=approve]").click()
+def _link(page: Any, base: str, user_code: str) -> None:
+    """The shopper enters the device's code on auth's /link page and approves it."""
+    page.goto(f"{base}/link?user_code={user_code}")
+    page.get_by_role("button", name="Continue").click()
+    page.get_by_label("Product").select_option("PODS")
+    page.get_by_role("button", name="Approve and link").click()
     page.wait_for_load_state()
-    return "page"
 
 
 def test_link_pause_ship_and_see_the_status(live_server: LiveServer, chromium: Any) -> None:  # noqa: F811
     """Shopper links and pauses a button; merchant finds it and ships; shopper sees shipped."""
     base = live_server.base_url
-    store_id, client_id, account_id = _seed(live_server)
+    store_id, client_id, _account_id = _seed(live_server)
     started = start_device_authorization(
         live_server.db, client_id=client_id, public_url=base, serial=SERIAL
     )
@@ -101,7 +90,7 @@ def test_link_pause_ship_and_see_the_status(live_server: LiveServer, chromium: A
 
     with _page(chromium, "shopper", errors) as shopper:
         _sign_in(shopper, base, "grace@e2e.test")
-        _link(shopper, live_server, started.user_code, account_id)
+        _link(shopper, base, started.user_code)
         shopper.goto(f"{base}/my/devices")
         card = shopper.locator("li.card", has_text=SERIAL)
         assert card.count() == 1
