@@ -81,3 +81,23 @@ def test_bad_requests_get_problem_json(app: Flask, db: Database) -> None:
         status, body, mimetype = _get(app, token, query)
         assert (status, mimetype) == (400, "application/problem+json"), query
         assert body["error"] == "invalid_request"
+
+
+def test_a_merchant_api_client_from_the_dashboard_reads_orders_end_to_end(
+    app: Flask, db: Database
+) -> None:
+    """Client created by the dashboard → client_credentials token → the store's orders."""
+    from auth.clients import create_merchant_api_client
+
+    t = build_tenants(db)
+    created = create_merchant_api_client(db, t.ours.store_id, "ERP")
+    client = app.test_client()
+    issued = client.post(
+        "/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=(created.client.client_id, created.client_secret),
+    )
+    assert issued.status_code == 200, issued.text
+    status, body, _ = _get(app, issued.get_json()["access_token"])
+    assert status == 200
+    assert [o["id"] for o in body["orders"]] == [t.order_id]  # type: ignore[union-attr]

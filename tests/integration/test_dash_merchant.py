@@ -218,3 +218,24 @@ def test_merchant_api_clients_use_client_credentials(app: Flask, db: Database) -
         assert (row.store_id, row.grant_types, row.client_secret_hash) == (
             t.ours.store_id, ["client_credentials"], token_hash(secret),
         )  # fmt: skip
+
+
+def test_a_rotated_alexa_secret_stops_working_at_the_token_endpoint(
+    app: Flask, db: Database
+) -> None:
+    """After rotation the token endpoint rejects the old secret and accepts the new one."""
+    from auth.clients import create_alexa_client, rotate_secret
+
+    t = build_tenants(db)
+    first = create_alexa_client(db, t.ours.store_id, ["https://layla.amazon.com/x"])
+    second = rotate_secret(db, t.ours.store_id, first.client.client_id)
+    client = app.test_client()
+
+    def token_status(secret: str) -> int:
+        form = {"grant_type": "refresh_token", "refresh_token": "x" * 43}
+        return client.post(
+            "/oauth/token", data=form, auth=(first.client.client_id, secret)
+        ).status_code
+
+    assert token_status(first.client_secret) == 401  # invalid_client
+    assert token_status(second.client_secret) == 400  # authenticated; the grant is bogus
