@@ -16,6 +16,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from orders.model import DEVICE_KINDS, SLOT_UNITS
 
@@ -66,12 +67,19 @@ class ProductForm(FlaskForm):  # type: ignore[misc]
     active = BooleanField("On sale", default=True)
 
 
+class CheckboxesField(SelectMultipleField):  # type: ignore[misc]
+    """Several choices as a list of checkboxes (easier by keyboard than a multi-select)."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
 class ModelForm(FlaskForm):  # type: ignore[misc]
     """A new device model (one optional consumable slot for appliances)."""
 
     name = StringField("Model name", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in DEVICE_KINDS])
-    skus = SelectMultipleField("Products its devices may order", choices=[])
+    skus = CheckboxesField("Products its devices may order", choices=[])
     test_mode = BooleanField("Test mode (for development and certification devices)")
     slot_name = StringField("Slot name (appliances, e.g. pods)", validators=[Length(max=64)])
     slot_unit = SelectField("Slot unit", choices=[SelectChoice(u) for u in SLOT_UNITS])
@@ -89,7 +97,7 @@ class ModelForm(FlaskForm):  # type: ignore[misc]
 class ModelEditForm(FlaskForm):  # type: ignore[misc]
     """What an existing model's devices may order, and its test mode."""
 
-    skus = SelectMultipleField("Products its devices may order", choices=[])
+    skus = CheckboxesField("Products its devices may order", choices=[])
     test_mode = BooleanField("Test mode (for development and certification devices)")
 
 
