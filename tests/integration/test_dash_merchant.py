@@ -239,3 +239,28 @@ def test_a_rotated_alexa_secret_stops_working_at_the_token_endpoint(
 
     assert token_status(first.client_secret) == 401  # invalid_client
     assert token_status(second.client_secret) == 400  # authenticated; the grant is bogus
+
+
+def test_device_list_pages_by_keyset_without_gaps(app: Flask, db: Database) -> None:
+    """31 devices: a page of 25 newest first, then the other 6 behind the Next link."""
+    from orders.devices import register_device
+
+    t = build_tenants(db)
+    with db.write() as session:
+        model = session.scalar(
+            select(DeviceModel).where(DeviceModel.store_id == t.ours.store_id).limit(1)
+        )
+        assert model is not None
+        made = [register_device(session, model, f"P-{i:02d}").id for i in range(30)]
+    client = signed_in(app, t.merchant_email)
+    base = f"/stores/{t.ours.store_id}/devices"
+
+    def ids(page: str) -> list[int]:
+        return [int(c.split('"', 1)[0]) for c in page.split(f"{base}/")[1:]]
+
+    first = client.get(base).text
+    assert ids(first) == sorted([*made, t.ours.device_id], reverse=True)[:25]
+    next_url = first.split('rel="next" href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    second = client.get(next_url).text
+    assert sorted(ids(first) + ids(second)) == sorted([*made, t.ours.device_id])
+    assert 'rel="next"' not in second
