@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, render_template_string, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
@@ -85,4 +85,26 @@ def _register_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
+        if _wants_html():
+            page = render_template_string(_ERROR_PAGE, code=code, name=exc.name or "Error")
+            return Response(page, status=code, mimetype="text/html")
         return problem(code, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+
+
+# Machine endpoints always answer problem+json; a browser asking for a page gets HTML.
+_MACHINE_PREFIXES = ("/api/", "/oauth/", "/alexa", "/.well-known/", "/healthz")
+_ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>{{ code }} {{ name }} · Restock</title></head>
+<body><main><h1>{{ code }} {{ name }}</h1>
+<p><a href="/">Back to Restock</a></p></main></body></html>
+"""
+
+
+def _wants_html() -> bool:
+    if request.path.startswith(_MACHINE_PREFIXES):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return (
+        best == "text/html"
+        and request.accept_mimetypes["text/html"] > request.accept_mimetypes["application/json"]
+    )

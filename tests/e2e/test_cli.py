@@ -70,3 +70,17 @@ def test_unknown_command_exits_with_usage(tmp_path: Path) -> None:
     result = run_cli(["frobnicate"], restock_env(tmp_path))
     assert result.returncode == 2
     assert "usage" in result.stderr.lower()
+
+
+def test_unknown_page_is_html_for_browsers_and_problem_json_for_clients(
+    running_restock: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """A browser gets an HTML 404 page; an API client gets problem+json."""
+    base, _proc = running_restock
+    page = requests.get(f"{base}/no-such-page", headers={"Accept": "text/html"}, timeout=5)
+    assert page.status_code == 404
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>404 Not Found</h1>" in page.text
+    api = requests.get(f"{base}/api/v1/nothing", headers={"Accept": "text/html"}, timeout=5)
+    assert api.status_code == 404
+    assert api.headers["Content-Type"].startswith("application/problem+json")
