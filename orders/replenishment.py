@@ -1,0 +1,215 @@
+"""Replenishment: predict a slot's run-out and decide whether, and how much, to order."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from orders.consumption import ConsumptionEstimate, Reading, estimate_consumption, latest_level
+
+__all__ = [
+    "ConsumptionEstimate",
+    "Decision",
+    "Policy",
+    "PredictivePolicy",
+    "Reading",
+    "SlotState",
+    "ThresholdPolicy",
+    "lead_time_scenarios",
+    "predict_runout",
+    "stockout_probability",
+]
+
+# With at least this many observed deliveries, their spread replaces the store's promise.
+MIN_OBSERVED_LEAD_TIMES = 5
+# The newest observed deliveries describe the carrier best.
+MAX_OBSERVED_LEAD_TIMES = 30
+# A store's promised lead time is a median at best; deliveries are later more often than
+# earlier. (multiple of the promise, probability) — mean 1.2x, one in ten takes twice as long.
+PROMISE_SPREAD: tuple[tuple[float, float], ...] = (
+    (0.75, 0.15),
+    (1.0, 0.35),
+    (1.25, 0.25),
+    (1.5, 0.15),
+    (2.0, 0.10),
+)
+# Do not wait for more than this between looks, even if the device reports rarely.
+MAX_REVIEW_DAYS = 7.0
+# Rates below this share of capacity per day count as "not consuming".
+IDLE_RATE_FRACTION = 1e-6
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """Everything a policy may look at for one device link's slot."""
+
+    capacity: float  # full level in the slot's unit (e.g. 100 for %, 50 pods)
+    units_per_pack: float  # how much one pack of the linked product adds to the level
+    readings: Sequence[Reading]  # any order, may contain duplicates
+    now: datetime
+    lead_time_days: float  # the store's delivery lead time
+    observed_lead_times_days: Sequence[float] = ()  # past placed->delivered durations
+    order_open: bool = False  # an order for this link is still open
+
+    def __post_init__(self) -> None:
+        if not self.capacity > 0 or not self.units_per_pack > 0:
+            raise ValueError("capacity and units_per_pack must be positive")
+        if self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy decided for a slot, and the figures it based that on."""
+
+    order: bool
+    packs: int
+    reason: str  # order_open, no_data, enough_stock, below_reorder_point, runout_risk, fallback_*
+    level: float | None
+    rate_per_day: float | None
+    runout_at: datetime | None
+    stockout_probability: float | None
+
+
+class Policy(Protocol):
+    """Anything that turns a slot's state into a decision."""
+
+    def decide(self, state: SlotState) -> Decision: ...
+
+
+def _no_order(reason: str, level: float | None = None) -> Decision:
+    return Decision(False, 0, reason, level, None, None, None)
+
+
+def _packs_for(need: float, room: float, units_per_pack: float) -> int:
+    """Whole packs covering `need`, never more than fit in `room`, and at least one."""
+    wanted = math.ceil(need / units_per_pack - 1e-9)
+    fits = math.floor(room / units_per_pack + 1e-9)
+    return max(1, min(wanted, fits))
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """Fixed reorder point: order up to a level once the latest reading is at or below it."""
+
+    reorder_point: float
+    order_up_to: float | None = None  # None = capacity
+
+    def decide(self, state: SlotState) -> Decision:
+        """Order when the newest reading is at or below the reorder point."""
+        if state.order_open:
+            return _no_order("order_open")
+        level = latest_level(state.readings, state.now)
+        if level is None:
+            return _no_order("no_data")
+        if level > self.reorder_point:
+            return _no_order("enough_stock", level)
+        top = min(state.capacity if self.order_up_to is None else self.order_up_to, state.capacity)
+        room = top - level
+        packs = _packs_for(room, room, state.units_per_pack)
+        return Decision(True, packs, "below_reorder_point", level, None, None, None)
+
+
+def lead_time_scenarios(
+    lead_time_days: float, observed: Sequence[float]
+) -> list[tuple[float, float]]:
+    """Possible delivery durations with probabilities: observed history, else the promise spread."""
+    seen = [x for x in observed if math.isfinite(x) and x >= 0][-MAX_OBSERVED_LEAD_TIMES:]
+    promise = [(max(lead_time_days, 0.0) * m, p) for m, p in PROMISE_SPREAD]
+    if len(seen) >= MIN_OBSERVED_LEAD_TIMES:
+        return [(x, 1.0 / len(seen)) for x in seen]
+    if not seen:
+        return promise
+    # A little history: trust it as much as the promise, no more.
+    return [(x, 0.5 / len(seen)) for x in seen] + [(x, p * 0.5) for x, p in promise]
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def stockout_probability(
+    est: ConsumptionEstimate, horizons: Sequence[tuple[float, float]]
+) -> float:
+    """Chance the slot is empty within each horizon (days), averaged over their probabilities."""
+    rate = max(est.rate_per_day, 0.0)
+    total = 0.0
+    for days, p in horizons:
+        mean_use = rate * days
+        # Rate error grows with the horizon, day-to-day variation with its square root.
+        var = (est.rate_stderr * days) ** 2 + est.daily_sd**2 * days + est.level_sd**2
+        gap = mean_use - est.level
+        if var <= 0.0:
+            total += p * (1.0 if gap >= 0.0 else 0.0)
+        else:
+            total += p * _normal_cdf(gap / math.sqrt(var))
+    return min(max(total, 0.0), 1.0)
+
+
+def _estimate(state: SlotState) -> ConsumptionEstimate | None:
+    return estimate_consumption(state.readings, state.now, state.capacity)
+
+
+def _runout_at(est: ConsumptionEstimate, state: SlotState) -> datetime | None:
+    rate = est.rate_per_day
+    if rate <= IDLE_RATE_FRACTION * state.capacity:
+        return None
+    return state.now + timedelta(days=est.level / rate)
+
+
+def predict_runout(state: SlotState) -> tuple[datetime | None, ConsumptionEstimate | None]:
+    """When the slot will run empty at the current rate (None if idle or unknown), and the rate."""
+    est = _estimate(state)
+    if est is None:
+        return None, None
+    return _runout_at(est, state), est
+
+
+@dataclass(frozen=True)
+class PredictivePolicy:
+    """Order when the chance of running out before a delivery would arrive exceeds `risk`."""
+
+    risk: float = 0.05
+    cover_days: float = 14.0  # stock a delivery should last, when max_level is None
+    max_level: float | None = None  # set: order up to this level instead of a cover period
+    safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
+    fallback_fraction: float = 0.5  # reorder point (share of capacity) while the rate is unknown
+
+    def decide(self, state: SlotState) -> Decision:
+        """Predict run-out and order if waiting for the next report would be too risky."""
+        if state.order_open:
+            return _no_order("order_open")
+        top = state.capacity if self.max_level is None else min(self.max_level, state.capacity)
+        est = _estimate(state)
+        if est is None:
+            return self._fallback(state, top)
+
+        scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
+        # Not ordering now means ordering at the next report at the earliest.
+        review = min(est.report_interval_days, MAX_REVIEW_DAYS)
+        horizons = [(lead + review + self.safety_days, p) for lead, p in scenarios]
+        risk_now = stockout_probability(est, horizons)
+        rate = max(est.rate_per_day, 0.0)
+        runout = _runout_at(est, state)
+        if risk_now <= self.risk:
+            return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
+
+        mean_lead = sum(lead * p for lead, p in scenarios)
+        at_arrival = max(est.level - rate * mean_lead, 0.0)
+        target = top if self.max_level is not None else min(top, rate * self.cover_days)
+        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack)
+        return Decision(True, packs, "runout_risk", est.level, rate, runout, risk_now)
+
+    def _fallback(self, state: SlotState, top: float) -> Decision:
+        """Too little history for a rate: behave like a generous fixed reorder point."""
+        level = latest_level(state.readings, state.now)
+        if level is None:
+            return _no_order("no_data")
+        if level > self.fallback_fraction * state.capacity:
+            return _no_order("fallback_enough_stock", level)
+        room = top - level
+        packs = _packs_for(room, room, state.units_per_pack)
+        return Decision(True, packs, "fallback_below_reorder_point", level, None, None, None)
