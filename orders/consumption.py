@@ -18,7 +18,9 @@ LOOKBACK_DAYS = 60.0
 HALF_LIFE_DAYS = 14.0
 # A rise of at least this share of capacity (and well above the noise) is a refill or reset.
 JUMP_FRACTION = 0.05
-JUMP_NOISE_MULTIPLE = 4.0
+JUMP_NOISE_MULTIPLE = 3.0
+# At or below this share of capacity the slot is empty; staying there is not consumption.
+EMPTY_FRACTION = 0.005
 # Huber's tuning constant: residuals beyond k robust sigmas lose influence.
 HUBER_K = 1.345
 ROBUST_ITERATIONS = 4
@@ -29,6 +31,10 @@ MIN_PAIRS = 2
 MIN_SPAN_DAYS = 1.5
 # The level now is read from the last few points of the current segment.
 LEVEL_POINTS = 3
+# Report gaps are grouped in steps of this many days to keep the scenarios few.
+GAP_STEP_DAYS = 0.25
+# Smallest residual scale, as a share of capacity, so flat data cannot zero every weight.
+SIGMA_FLOOR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class ConsumptionEstimate:
     level: float  # estimated level at `now`, never below zero
     level_sd: float  # uncertainty of that level
     as_of: datetime  # time of the latest usable reading
-    report_interval_days: float  # typical time between reports
+    report_gaps: tuple[tuple[float, float], ...]  # (days between reports, probability)
     readings_used: int
     segments: int
 
@@ -86,21 +92,39 @@ def _mad_sigma(values: Sequence[float]) -> float:
 
 
 def split_segments(readings: Sequence[Reading], capacity: float | None) -> list[list[Reading]]:
-    """Cut clean readings where the level jumps up (a refill or a counter reset)."""
+    """Cut clean readings where the level rises well above its usual drift (refill or reset)."""
     if not readings:
         return []
-    diffs = [b.level - a.level for a, b in zip(readings, readings[1:], strict=False)]
-    # Differences of neighbours carry twice the reading noise, hence the sqrt(2).
-    noise = _mad_sigma(diffs) / math.sqrt(2.0)
+    steps = [
+        ((b.at - a.at).total_seconds() / SECONDS_PER_DAY, b.level - a.level)
+        for a, b in zip(readings, readings[1:], strict=False)
+    ]
+    # Most neighbours differ by consumption, so the median slope is the drift; measuring rises
+    # against it finds refills smaller than a day's use, which raw differences would miss.
+    slopes = [dy / dt for dt, dy in steps if dt >= MIN_PAIR_DAYS]
+    drift = min(median(slopes), 0.0) if slopes else 0.0
+    excess = [dy - drift * dt for dt, dy in steps]
     scale = capacity if capacity else max(abs(r.level) for r in readings)
-    threshold = max(JUMP_FRACTION * scale, JUMP_NOISE_MULTIPLE * math.sqrt(2.0) * noise)
+    threshold = max(JUMP_FRACTION * scale, JUMP_NOISE_MULTIPLE * _mad_sigma(excess))
     segments: list[list[Reading]] = [[readings[0]]]
-    for prev, cur in zip(readings, readings[1:], strict=False):
-        if cur.level - prev.level > threshold:
+    for cur, rise in zip(readings[1:], excess, strict=True):
+        if rise > threshold:
             segments.append([cur])
         else:
             segments[-1].append(cur)
     return segments
+
+
+def drop_empty_runs(readings: Sequence[Reading], capacity: float | None) -> list[Reading]:
+    """Keep only the first of consecutive empty readings: an empty slot shows no consumption."""
+    scale = capacity if capacity else max((abs(r.level) for r in readings), default=0.0)
+    empty = EMPTY_FRACTION * scale
+    kept: list[Reading] = []
+    for r in readings:
+        if r.level <= empty and kept and kept[-1].level <= empty:
+            continue
+        kept.append(r)
+    return kept
 
 
 def _weighted_median(pairs: list[tuple[float, float]]) -> float:
@@ -113,6 +137,20 @@ def _weighted_median(pairs: list[tuple[float, float]]) -> float:
         if acc >= half:
             return value
     return pairs[-1][0]
+
+
+def _gap_distribution(gaps: Sequence[float]) -> tuple[tuple[float, float], ...]:
+    """How long until the next report, as (days, probability) rounded up to GAP_STEP_DAYS."""
+    counts: dict[float, int] = {}
+    for gap in gaps:
+        # Readings a moment apart (re-sent, split records) are one look at the slot, not two.
+        if gap >= MIN_PAIR_DAYS:
+            key = math.ceil(gap / GAP_STEP_DAYS) * GAP_STEP_DAYS
+            counts[key] = counts.get(key, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return ((1.0, 1.0),)
+    return tuple((gap, n / total) for gap, n in sorted(counts.items()))
 
 
 def estimate_consumption(
@@ -128,11 +166,13 @@ def estimate_consumption(
     The slope is shared by all segments (each refill gets its own intercept), fitted by
     time-decayed least squares made robust with Huber weights.
     """
-    clean = clean_readings(readings, now, lookback_days)
+    seen = clean_readings(readings, now, lookback_days)
+    clean = drop_empty_runs(seen, capacity)
     segments = split_segments(clean, capacity)
     if not segments:
         return None
     last_at = clean[-1].at
+    scale = capacity if capacity else max(max(abs(r.level) for r in clean), 1.0)
     # Times in days relative to the latest reading keep the numbers small.
     seg_t = [[(r.at - last_at).total_seconds() / SECONDS_PER_DAY for r in s] for s in segments]
     seg_y = [[r.level for r in s] for s in segments]
@@ -168,13 +208,14 @@ def estimate_consumption(
             ybar = sum(w * h * y for w, h, y in zip(ws, rs, ys, strict=True)) / wsum
             fitted_means.append((tbar, ybar))
             residuals.extend(y - ybar - slope * (t - tbar) for t, y in zip(ts, ys, strict=True))
-        sigma = _mad_sigma(residuals)
+        # A floor keeps weights finite when most residuals are exactly zero (flat, quantised data).
+        sigma = max(_mad_sigma(residuals), SIGMA_FLOOR * scale)
         cut = HUBER_K * sigma
         idx = 0
         for rs in robust:
             for j in range(len(rs)):
                 a = abs(residuals[idx])
-                rs[j] = 1.0 if a <= cut or a == 0.0 else cut / a
+                rs[j] = 1.0 if a <= cut else cut / a
                 idx += 1
         # Weighted least-squares slope with the new weights (within-segment deviations).
         sxy = sxx = 0.0
@@ -218,9 +259,10 @@ def estimate_consumption(
     level_now = max(level_then - max(rate, 0.0) * ahead, 0.0)
     level_sd = sigma / math.sqrt(len(cur_t))
 
-    gaps = [b - a for a, b in zip(seg_t[-1], seg_t[-1][1:], strict=False)] or [
-        step[0] for step in steps
-    ]
+    times = [r.at for r in seen]
+    report_gaps = _gap_distribution(
+        [(b - a).total_seconds() / SECONDS_PER_DAY for a, b in zip(times, times[1:], strict=False)]
+    )
     return ConsumptionEstimate(
         rate_per_day=rate,
         rate_stderr=stderr,
@@ -228,7 +270,7 @@ def estimate_consumption(
         level=level_now,
         level_sd=level_sd,
         as_of=last_at,
-        report_interval_days=median(gaps),
+        report_gaps=report_gaps,
         readings_used=n,
         segments=len(segments),
     )

@@ -23,18 +23,20 @@ __all__ = [
     "stockout_probability",
 ]
 
-# With at least this many observed deliveries, their spread replaces the store's promise.
-MIN_OBSERVED_LEAD_TIMES = 5
+# The store's promise counts as this many deliveries when blended with observed ones.
+PROMISE_WEIGHT = 5.0
 # The newest observed deliveries describe the carrier best.
 MAX_OBSERVED_LEAD_TIMES = 30
-# A store's promised lead time is a median at best; deliveries are later more often than
-# earlier. (multiple of the promise, probability) — mean 1.2x, one in ten takes twice as long.
-PROMISE_SPREAD: tuple[tuple[float, float], ...] = (
-    (0.75, 0.15),
-    (1.0, 0.35),
-    (1.25, 0.25),
-    (1.5, 0.15),
-    (2.0, 0.10),
+# A promised lead time is a median at best: later more often than earlier, and now and then a
+# parcel is held for days whatever was promised. (multiple of the promise, extra days, probability)
+PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
+    (0.75, 0.0, 0.15),
+    (1.0, 0.0, 0.35),
+    (1.25, 0.0, 0.20),
+    (1.5, 0.0, 0.15),
+    (2.0, 0.0, 0.05),
+    (1.0, 3.0, 0.07),
+    (1.0, 6.0, 0.03),
 )
 # Do not wait for more than this between looks, even if the device reports rarely.
 MAX_REVIEW_DAYS = 7.0
@@ -116,15 +118,23 @@ class ThresholdPolicy:
 def lead_time_scenarios(
     lead_time_days: float, observed: Sequence[float]
 ) -> list[tuple[float, float]]:
-    """Possible delivery durations with probabilities: observed history, else the promise spread."""
+    """Possible delivery durations (days) with probabilities, from history and the promise.
+
+    Observed durations dominate as they accumulate; the promise keeps a share (as if it were
+    PROMISE_WEIGHT deliveries) so a short history cannot rule out a late parcel.
+    """
     seen = [x for x in observed if math.isfinite(x) and x >= 0][-MAX_OBSERVED_LEAD_TIMES:]
-    promise = [(max(lead_time_days, 0.0) * m, p) for m, p in PROMISE_SPREAD]
-    if len(seen) >= MIN_OBSERVED_LEAD_TIMES:
-        return [(x, 1.0 / len(seen)) for x in seen]
-    if not seen:
-        return promise
-    # A little history: trust it as much as the promise, no more.
-    return [(x, 0.5 / len(seen)) for x in seen] + [(x, p * 0.5) for x, p in promise]
+    # Rounding up to a quarter day keeps the scenarios few without making them optimistic.
+    seen = [math.ceil(x * 4.0) / 4.0 for x in seen]
+    promise_share = PROMISE_WEIGHT / (PROMISE_WEIGHT + len(seen))
+    base = max(lead_time_days, 0.0)
+    scenarios = [(base * m + extra, p * promise_share) for m, extra, p in PROMISE_SPREAD]
+    for x in seen:
+        scenarios.append((x, (1.0 - promise_share) / len(seen)))
+    merged: dict[float, float] = {}
+    for days, p in scenarios:
+        merged[days] = merged.get(days, 0.0) + p
+    return sorted(merged.items())
 
 
 def _normal_cdf(z: float) -> float:
@@ -188,9 +198,13 @@ class PredictivePolicy:
             return self._fallback(state, top)
 
         scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
-        # Not ordering now means ordering at the next report at the earliest.
-        review = min(est.report_interval_days, MAX_REVIEW_DAYS)
-        horizons = [(lead + review + self.safety_days, p) for lead, p in scenarios]
+        # Not ordering now means ordering at the next report at the earliest, and reports go
+        # missing: weigh every lead time against every plausible wait for the next report.
+        horizons = [
+            (lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days, p * q)
+            for lead, p in scenarios
+            for gap, q in est.report_gaps
+        ]
         risk_now = stockout_probability(est, horizons)
         rate = max(est.rate_per_day, 0.0)
         runout = _runout_at(est, state)
