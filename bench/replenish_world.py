@@ -15,7 +15,7 @@ PRODUCTS: tuple[tuple[str, str, float, float, float], ...] = (
     ("rice", "kg", 10.0, 2.0, 0.1),
 )
 CONTAINER_SIZES = (1.0, 1.5, 2.0)  # the same product in bigger or smaller containers
-RATE_RANGE = (0.01, 0.10)  # share of capacity used per day: a 10x range, log-uniform
+RATE_RANGE = (0.005, 0.05)  # share of capacity used per day: a 10x range, log-uniform
 SPIKE_PROBABILITY = 0.02  # guests, a big wash: a day using 2-4x the usual
 HOLIDAYS_PER_YEAR = 1.5  # away from home: consumption almost stops for 4-14 days
 MISS_RANGE = (0.03, 0.20)  # share of daily reports that never arrive

@@ -31,6 +31,13 @@ MIN_PAIRS = 2
 MIN_SPAN_DAYS = 1.5
 # The level now is read from the last few points of the current segment.
 LEVEL_POINTS = 3
+# Readings this many apart show how consumption wanders beyond reading noise.
+LONG_LAG = 4
+SCATTER_CLIP = 5.0
+# Consumption varies from day to day by at least this coefficient of variation.
+MIN_WANDER_CV = 0.5
+# Window for the check that consumption has not sped up lately (after a holiday, guests).
+RECENT_DAYS = 7.0
 # Report gaps are grouped in steps of this many days to keep the scenarios few.
 GAP_STEP_DAYS = 0.25
 # Smallest residual scale, as a share of capacity, so flat data cannot zero every weight.
@@ -51,11 +58,15 @@ class ConsumptionEstimate:
 
     rate_per_day: float  # units consumed per day; may be slightly negative from noise
     rate_stderr: float  # standard error of rate_per_day
-    daily_sd: float  # day-to-day variability of consumption, units per sqrt(day)
+    daily_sd: float  # day-to-day wander of consumption, units per sqrt(day)
+    noise_sd: float  # reading noise, units
     level: float  # estimated level at `now`, never below zero
     level_sd: float  # uncertainty of that level
     as_of: datetime  # time of the latest usable reading
     report_gaps: tuple[tuple[float, float], ...]  # (days between reports, probability)
+    # The last RECENT_DAYS of the current segment alone, minus one standard error, when that
+    # window is long enough: a cautious check that use has not just sped up.
+    recent_rate: float | None
     readings_used: int
     segments: int
 
@@ -137,6 +148,52 @@ def _weighted_median(pairs: list[tuple[float, float]]) -> float:
         if acc >= half:
             return value
     return pairs[-1][0]
+
+
+def _split_scatter(
+    seg_t: list[list[float]], seg_y: list[list[float]], seg_w: list[list[float]], slope: float
+) -> tuple[float, float]:
+    """Split scatter about the fitted slope into consumption wander (per day) and reading noise.
+
+    Wander accumulates with time, reading noise does not: compare neighbours with readings
+    LONG_LAG apart (a variogram at two lags). Returns (wander variance per day, noise variance).
+    """
+    found: dict[int, tuple[float, float]] = {}
+    for lag in (1, LONG_LAG):
+        errs: list[tuple[float, float, float]] = []
+        for ts, ys, ws in zip(seg_t, seg_y, seg_w, strict=True):
+            for i in range(lag, len(ts)):
+                dt = ts[i] - ts[i - lag]
+                errs.append((ys[i] - ys[i - lag] - slope * dt, dt, ws[i]))
+        if not errs:
+            continue
+        # Clip glitches, keep genuine spikes: they are part of how consumption wanders.
+        clip = SCATTER_CLIP * max(_mad_sigma([e for e, _, _ in errs]), 1e-12)
+        wsum = sum(w for _, _, w in errs)
+        mean_sq = sum(w * min(abs(e), clip) ** 2 for e, _, w in errs) / wsum
+        found[lag] = (mean_sq, sum(w * dt for _, dt, w in errs) / wsum)
+    short_sq, short_dt = found[1]
+    if LONG_LAG in found and found[LONG_LAG][1] > short_dt * 1.5:
+        long_sq, long_dt = found[LONG_LAG]
+        wander = max((long_sq - short_sq) / (long_dt - short_dt), 0.0)
+        return wander, max(short_sq - wander * short_dt, 0.0) / 2.0
+    # Too short to tell apart: call it all wander, which is the cautious reading.
+    return short_sq / max(short_dt, 1e-3), 0.0
+
+
+def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Ordinary least-squares rate over the newest RECENT_DAYS, less one standard error."""
+    pts = [(t, y) for t, y in zip(ts, ys, strict=True) if t >= -RECENT_DAYS]
+    if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_SPAN_DAYS:
+        return None
+    n = len(pts)
+    tbar = sum(t for t, _ in pts) / n
+    ybar = sum(y for _, y in pts) / n
+    sxx = sum((t - tbar) ** 2 for t, _ in pts)
+    slope = sum((t - tbar) * (y - ybar) for t, y in pts) / sxx
+    rss = sum((y - ybar - slope * (t - tbar)) ** 2 for t, y in pts)
+    stderr = math.sqrt(rss / max(n - 2, 1) / sxx)
+    return -slope - stderr
 
 
 def _gap_distribution(gaps: Sequence[float]) -> tuple[tuple[float, float], ...]:
@@ -243,12 +300,10 @@ def estimate_consumption(
             sxx += wt * (t - tbar) ** 2
     stderr = math.sqrt(meat) / sxx * math.sqrt(n / max(n - params, 1))
 
-    # Variability: how far each step strays from the fitted rate, per day of the step.
-    step_err = [dy - slope * dt for dt, dy, _ in steps]
-    clip = 6.0 * max(_mad_sigma(step_err), 1e-12)
-    num = sum(w * min(abs(e), clip) ** 2 for e, (_, _, w) in zip(step_err, steps, strict=True))
-    den = sum(w * max(dt, 1e-3) for dt, _, w in steps)
-    daily_sd = math.sqrt(num / den)
+    recent = _recent_rate(seg_t[-1], seg_y[-1])
+    wander, noise_var = _split_scatter(seg_t, seg_y, seg_w, slope)
+    # Day-to-day use never is perfectly regular, even when the sensor makes it look so.
+    wander = max(wander, (MIN_WANDER_CV * slope) ** 2)
 
     # Level: the newest few points of the current segment, carried forward to now (median,
     # so one glitching reading cannot trigger or suppress an order on its own).
@@ -257,7 +312,7 @@ def estimate_consumption(
     ahead = max((now - last_at).total_seconds() / SECONDS_PER_DAY, 0.0)
     rate = -slope
     level_now = max(level_then - max(rate, 0.0) * ahead, 0.0)
-    level_sd = sigma / math.sqrt(len(cur_t))
+    level_sd = math.sqrt(noise_var / len(cur_t))
 
     times = [r.at for r in seen]
     report_gaps = _gap_distribution(
@@ -266,11 +321,13 @@ def estimate_consumption(
     return ConsumptionEstimate(
         rate_per_day=rate,
         rate_stderr=stderr,
-        daily_sd=daily_sd,
+        daily_sd=math.sqrt(wander),
+        noise_sd=math.sqrt(noise_var),
         level=level_now,
         level_sd=level_sd,
         as_of=last_at,
         report_gaps=report_gaps,
+        recent_rate=recent,
         readings_used=n,
         segments=len(segments),
     )

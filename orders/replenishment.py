@@ -38,6 +38,9 @@ PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
     (1.0, 3.0, 0.07),
     (1.0, 6.0, 0.03),
 )
+ROOM_SLACK = 0.0
+# Above this chance of running out, order even if the pack will not fit on arrival.
+URGENT_RISK = 0.5
 # Do not wait for more than this between looks, even if the device reports rarely.
 MAX_REVIEW_DAYS = 7.0
 # Rates below this share of capacity per day count as "not consuming".
@@ -86,10 +89,10 @@ def _no_order(reason: str, level: float | None = None) -> Decision:
     return Decision(False, 0, reason, level, None, None, None)
 
 
-def _packs_for(need: float, room: float, units_per_pack: float) -> int:
-    """Whole packs covering `need`, never more than fit in `room`, and at least one."""
+def _packs_for(need: float, room: float, units_per_pack: float, slack: float = 0.0) -> int:
+    """Whole packs covering `need`, never more than fit in `room` (+ slack packs), at least one."""
     wanted = math.ceil(need / units_per_pack - 1e-9)
-    fits = math.floor(room / units_per_pack + 1e-9)
+    fits = math.floor(room / units_per_pack + slack + 1e-9)
     return max(1, min(wanted, fits))
 
 
@@ -141,11 +144,17 @@ def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
+def cautious_rate(est: ConsumptionEstimate) -> float:
+    """The rate to plan with: the long-run estimate, or the recent one if clearly faster."""
+    recent = est.recent_rate if est.recent_rate is not None else 0.0
+    return max(est.rate_per_day, recent, 0.0)
+
+
 def stockout_probability(
     est: ConsumptionEstimate, horizons: Sequence[tuple[float, float]]
 ) -> float:
     """Chance the slot is empty within each horizon (days), averaged over their probabilities."""
-    rate = max(est.rate_per_day, 0.0)
+    rate = cautious_rate(est)
     total = 0.0
     for days, p in horizons:
         mean_use = rate * days
@@ -206,15 +215,19 @@ class PredictivePolicy:
             for gap, q in est.report_gaps
         ]
         risk_now = stockout_probability(est, horizons)
-        rate = max(est.rate_per_day, 0.0)
+        rate = cautious_rate(est)
         runout = _runout_at(est, state)
         if risk_now <= self.risk:
             return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
 
         mean_lead = sum(lead * p for lead, p in scenarios)
         at_arrival = max(est.level - rate * mean_lead, 0.0)
+        if top - at_arrival < state.units_per_pack and risk_now < URGENT_RISK:
+            # Not one pack would fit on arrival: the order would only overflow and block a
+            # better-timed one, so wait unless running out is more likely than not.
+            return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
         target = top if self.max_level is not None else min(top, rate * self.cover_days)
-        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack)
+        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack, ROOM_SLACK)
         return Decision(True, packs, "runout_risk", est.level, rate, runout, risk_now)
 
     def _fallback(self, state: SlotState, top: float) -> Decision:
