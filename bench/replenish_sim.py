@@ -28,9 +28,15 @@ PLOT_HOUSEHOLDS = 4
 FUTURE_JUMP = timedelta(days=400)
 
 
+# The link settings the simulated shoppers chose for the predictive policy: a cautious 0.3%
+# chance of running out per order, and deliveries meant to last at least 30 days.
+PREDICTIVE_RISK = 0.003
+PREDICTIVE_COVER_DAYS = 30.0
+
+
 def predictive_for(hh: Household) -> Policy:
-    """The predictive policy as a link would configure it: order up to a full container."""
-    return PredictivePolicy(max_level=hh.capacity)
+    """The predictive policy as the simulated shoppers configure their links."""
+    return PredictivePolicy(risk=PREDICTIVE_RISK, cover_days=PREDICTIVE_COVER_DAYS)
 
 
 def threshold_for(share: float) -> Callable[[Household], Policy]:
@@ -91,7 +97,7 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
                 readings=readings[-READINGS_WINDOW:],
                 now=now,
                 lead_time_days=hh.promised_lead_days,
-                observed_lead_times_days=observed,
+                observed_lead_times_days=tuple(observed),
                 order_open=arrival is not None,
             )
             decision = policy.decide(state)

@@ -23,7 +23,7 @@ JUMP_NOISE_MULTIPLE = 3.0
 EMPTY_FRACTION = 0.005
 # Huber's tuning constant: residuals beyond k robust sigmas lose influence.
 HUBER_K = 1.345
-ROBUST_ITERATIONS = 4
+ROBUST_ITERATIONS = 3
 # Pairs closer than this in time give slopes dominated by noise; the initial guess skips them.
 MIN_PAIR_DAYS = 0.25
 # Below this much within-segment history there is no trustworthy rate.
@@ -196,6 +196,39 @@ def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
     return -slope - stderr
 
 
+def _segment_means(
+    values: list[float], ws: list[float], hs: list[float], group: list[int], groups: int
+) -> list[float]:
+    """Weighted mean of `values` within each segment."""
+    total = [0.0] * groups
+    weight = [0.0] * groups
+    for v, w, h, k in zip(values, ws, hs, group, strict=True):
+        total[k] += w * h * v
+        weight[k] += w * h
+    return [t / wt if wt > 0.0 else 0.0 for t, wt in zip(total, weight, strict=True)]
+
+
+def _fit_shared_slope(
+    ts: list[float],
+    ys: list[float],
+    ws: list[float],
+    hs: list[float],
+    group: list[int],
+    groups: int,
+) -> tuple[float, list[float], float]:
+    """Weighted least squares: one slope, one intercept per segment. (slope, residuals, Sxx)."""
+    tbar = _segment_means(ts, ws, hs, group, groups)
+    ybar = _segment_means(ys, ws, hs, group, groups)
+    sxy = sxx = 0.0
+    for t, y, w, h, k in zip(ts, ys, ws, hs, group, strict=True):
+        dt = t - tbar[k]
+        sxy += w * h * dt * (y - ybar[k])
+        sxx += w * h * dt * dt
+    slope = sxy / sxx if sxx > 0.0 else 0.0
+    residuals = [y - ybar[k] - slope * (t - tbar[k]) for t, y, k in zip(ts, ys, group, strict=True)]
+    return slope, residuals, sxx
+
+
 def _gap_distribution(gaps: Sequence[float]) -> tuple[tuple[float, float], ...]:
     """How long until the next report, as (days, probability) rounded up to GAP_STEP_DAYS."""
     counts: dict[float, int] = {}
@@ -252,53 +285,29 @@ def estimate_consumption(
         return None
     slope = _weighted_median(pair_slopes)
 
-    robust = [[1.0] * len(ts) for ts in seg_t]
-    fitted_means: list[tuple[float, float]] = []
-    sigma = 0.0
+    # Flat arrays (segment index per point) keep the robust loop cheap.
+    ts = [t for seg in seg_t for t in seg]
+    ys = [y for seg in seg_y for y in seg]
+    ws = [w for seg in seg_w for w in seg]
+    group = [k for k, seg in enumerate(seg_t) for _ in seg]
+    robust = [1.0] * len(ts)
     for _ in range(ROBUST_ITERATIONS):
-        # Residuals around the current slope with each segment's own weighted intercept.
-        residuals: list[float] = []
-        fitted_means = []
-        for ts, ys, ws, rs in zip(seg_t, seg_y, seg_w, robust, strict=True):
-            wsum = sum(w * h for w, h in zip(ws, rs, strict=True))
-            tbar = sum(w * h * t for w, h, t in zip(ws, rs, ts, strict=True)) / wsum
-            ybar = sum(w * h * y for w, h, y in zip(ws, rs, ys, strict=True)) / wsum
-            fitted_means.append((tbar, ybar))
-            residuals.extend(y - ybar - slope * (t - tbar) for t, y in zip(ts, ys, strict=True))
+        slope, residuals, _ = _fit_shared_slope(ts, ys, ws, robust, group, len(segments))
         # A floor keeps weights finite when most residuals are exactly zero (flat, quantised data).
-        sigma = max(_mad_sigma(residuals), SIGMA_FLOOR * scale)
-        cut = HUBER_K * sigma
-        idx = 0
-        for rs in robust:
-            for j in range(len(rs)):
-                a = abs(residuals[idx])
-                rs[j] = 1.0 if a <= cut else cut / a
-                idx += 1
-        # Weighted least-squares slope with the new weights (within-segment deviations).
-        sxy = sxx = 0.0
-        for ts, ys, ws, rs in zip(seg_t, seg_y, seg_w, robust, strict=True):
-            wsum = sum(w * h for w, h in zip(ws, rs, strict=True))
-            tbar = sum(w * h * t for w, h, t in zip(ws, rs, ts, strict=True)) / wsum
-            ybar = sum(w * h * y for w, h, y in zip(ws, rs, ys, strict=True)) / wsum
-            for t, y, w, h in zip(ts, ys, ws, rs, strict=True):
-                sxy += w * h * (t - tbar) * (y - ybar)
-                sxx += w * h * (t - tbar) ** 2
-        if sxx <= 0.0:
-            return None
-        slope = sxy / sxx
+        cut = HUBER_K * max(_mad_sigma(residuals), SIGMA_FLOOR * scale)
+        robust = [1.0 if abs(r) <= cut else cut / abs(r) for r in residuals]
+    slope, residuals, sxx = _fit_shared_slope(ts, ys, ws, robust, group, len(segments))
+    if sxx <= 0.0:
+        return None
 
     # Sandwich (heteroscedasticity-robust) standard error of the shared slope.
-    n = len(clean)
-    params = 1 + len(segments)
-    meat = 0.0
-    sxx = 0.0
-    for (tbar, ybar), ts, ys, ws, rs in zip(fitted_means, seg_t, seg_y, seg_w, robust, strict=True):
-        for t, y, w, h in zip(ts, ys, ws, rs, strict=True):
-            wt = w * h
-            r = y - ybar - slope * (t - tbar)
-            meat += (wt * (t - tbar) * r) ** 2
-            sxx += wt * (t - tbar) ** 2
-    stderr = math.sqrt(meat) / sxx * math.sqrt(n / max(n - params, 1))
+    n = len(ts)
+    tbar = _segment_means(ts, ws, robust, group, len(segments))
+    meat = sum(
+        (w * h * (t - tbar[k]) * r) ** 2
+        for t, w, h, k, r in zip(ts, ws, robust, group, residuals, strict=True)
+    )
+    stderr = math.sqrt(meat) / sxx * math.sqrt(n / max(n - 1 - len(segments), 1))
 
     recent = _recent_rate(seg_t[-1], seg_y[-1])
     wander, noise_var = _split_scatter(seg_t, seg_y, seg_w, slope)

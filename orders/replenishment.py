@@ -38,7 +38,6 @@ PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
     (1.0, 3.0, 0.07),
     (1.0, 6.0, 0.03),
 )
-ROOM_SLACK = 0.0
 # Above this chance of running out, order even if the pack will not fit on arrival.
 URGENT_RISK = 0.5
 # Do not wait for more than this between looks, even if the device reports rarely.
@@ -89,10 +88,10 @@ def _no_order(reason: str, level: float | None = None) -> Decision:
     return Decision(False, 0, reason, level, None, None, None)
 
 
-def _packs_for(need: float, room: float, units_per_pack: float, slack: float = 0.0) -> int:
-    """Whole packs covering `need`, never more than fit in `room` (+ slack packs), at least one."""
+def _packs_for(need: float, room: float, units_per_pack: float) -> int:
+    """Whole packs covering `need`, never more than fit in `room`, and at least one."""
     wanted = math.ceil(need / units_per_pack - 1e-9)
-    fits = math.floor(room / units_per_pack + slack + 1e-9)
+    fits = math.floor(room / units_per_pack + 1e-9)
     return max(1, min(wanted, fits))
 
 
@@ -195,7 +194,7 @@ class PredictivePolicy:
     cover_days: float = 14.0  # stock a delivery should last, when max_level is None
     max_level: float | None = None  # set: order up to this level instead of a cover period
     safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
-    fallback_fraction: float = 0.5  # reorder point (share of capacity) while the rate is unknown
+    fallback_fraction: float = 0.3  # reorder point (share of capacity) while the rate is unknown
 
     def decide(self, state: SlotState) -> Decision:
         """Predict run-out and order if waiting for the next report would be too risky."""
@@ -226,9 +225,20 @@ class PredictivePolicy:
             # Not one pack would fit on arrival: the order would only overflow and block a
             # better-timed one, so wait unless running out is more likely than not.
             return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
-        target = top if self.max_level is not None else min(top, rate * self.cover_days)
-        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack, ROOM_SLACK)
+        target = top if self.max_level is not None else min(top, rate * self._cover(rate, top))
+        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack)
         return Decision(True, packs, "runout_risk", est.level, rate, runout, risk_now)
+
+    def _cover(self, rate: float, top: float) -> float:
+        """Days a delivery should last: the cover period, longer for slow consumers.
+
+        Square-root law (economic order quantity): orders cost the same whatever their size,
+        so a slow consumer should buy for longer than a fast one; the geometric mean of the
+        cover period and the days a full slot lasts does that, never below the cover period.
+        """
+        if rate <= 0.0:
+            return self.cover_days
+        return max(self.cover_days, math.sqrt(self.cover_days * top / rate))
 
     def _fallback(self, state: SlotState, top: float) -> Decision:
         """Too little history for a rate: behave like a generous fixed reorder point."""

@@ -120,11 +120,20 @@ def test_order_up_to_fills_in_whole_packs_without_overflowing() -> None:
 
 
 def test_cover_period_sets_the_quantity() -> None:
-    """Without an order-up-to level, a fortnight's use at 5 a day is about 70 units."""
-    readings = declining(90.0, 5.0, 13)
-    decision = PredictivePolicy(cover_days=14.0).decide(state(readings, lead_time_days=5.0))
+    """Without an order-up-to level, a fast consumer buys for about the cover period."""
+    readings = declining(90.0, 5.0, 15)  # 20 now, ~6 on arrival, 20 days in a full slot
+    decision = PredictivePolicy(cover_days=14.0).decide(state(readings))
     assert decision.order
-    assert decision.packs == 4  # ceil(~70 / 20), and four packs fit
+    # Cover sqrt(14 * 20) = 16.7 days = 84 units, less the ~6 left: ceil(78 / 20) = 4 packs.
+    assert decision.packs == 4
+
+
+def test_slow_consumers_buy_for_longer_than_the_cover_period() -> None:
+    """Square-root law: at 1 a day a 14-day cover becomes ~37 days (two packs, not one)."""
+    readings = declining(40.0, 1.0, 33)  # 8 now, 100 days in a full slot
+    decision = PredictivePolicy(cover_days=14.0).decide(state(readings, lead_time_days=3.0))
+    assert decision.order
+    assert decision.packs == 2
 
 
 def test_clock_jump_reading_is_ignored() -> None:
