@@ -229,6 +229,21 @@ def _fit_shared_slope(
     return slope, residuals, sxx
 
 
+def _residuals(
+    slope: float,
+    ts: list[float],
+    ys: list[float],
+    ws: list[float],
+    hs: list[float],
+    group: list[int],
+    groups: int,
+) -> list[float]:
+    """Residuals about a given slope, each segment keeping its own weighted intercept."""
+    tbar = _segment_means(ts, ws, hs, group, groups)
+    ybar = _segment_means(ys, ws, hs, group, groups)
+    return [y - ybar[k] - slope * (t - tbar[k]) for t, y, k in zip(ts, ys, group, strict=True)]
+
+
 def _gap_distribution(gaps: Sequence[float]) -> tuple[tuple[float, float], ...]:
     """How long until the next report, as (days, probability) rounded up to GAP_STEP_DAYS."""
     counts: dict[float, int] = {}
@@ -271,17 +286,16 @@ def estimate_consumption(
 
     # Initial slope: weighted median of neighbour slopes, robust to a glitching reading.
     pair_slopes: list[tuple[float, float]] = []
-    steps: list[tuple[float, float, float]] = []  # (dt, dy, weight) for the variability
+    pairs = 0
     span = 0.0
     for ts, ys, ws in zip(seg_t, seg_y, seg_w, strict=True):
         span += ts[-1] - ts[0]
+        pairs += len(ts) - 1
         for i in range(1, len(ts)):
             dt = ts[i] - ts[i - 1]
-            dy = ys[i] - ys[i - 1]
-            steps.append((dt, dy, ws[i]))
             if dt >= MIN_PAIR_DAYS:
-                pair_slopes.append((dy / dt, ws[i] * dt))
-    if len(steps) < MIN_PAIRS or span < MIN_SPAN_DAYS or not pair_slopes:
+                pair_slopes.append(((ys[i] - ys[i - 1]) / dt, ws[i] * dt))
+    if pairs < MIN_PAIRS or span < MIN_SPAN_DAYS or not pair_slopes:
         return None
     slope = _weighted_median(pair_slopes)
 
@@ -291,12 +305,13 @@ def estimate_consumption(
     ws = [w for seg in seg_w for w in seg]
     group = [k for k, seg in enumerate(seg_t) for _ in seg]
     robust = [1.0] * len(ts)
+    residuals = _residuals(slope, ts, ys, ws, robust, group, len(segments))
+    sxx = 0.0
     for _ in range(ROBUST_ITERATIONS):
-        slope, residuals, _ = _fit_shared_slope(ts, ys, ws, robust, group, len(segments))
         # A floor keeps weights finite when most residuals are exactly zero (flat, quantised data).
         cut = HUBER_K * max(_mad_sigma(residuals), SIGMA_FLOOR * scale)
         robust = [1.0 if abs(r) <= cut else cut / abs(r) for r in residuals]
-    slope, residuals, sxx = _fit_shared_slope(ts, ys, ws, robust, group, len(segments))
+        slope, residuals, sxx = _fit_shared_slope(ts, ys, ws, robust, group, len(segments))
     if sxx <= 0.0:
         return None
 
