@@ -1,6 +1,14 @@
 """Simulate households to compare the predictive replenishment policy with fixed reorder points.
 
 python -m bench.replenish_sim --households N --days D --seed S [--json] [--plot FILE]
+
+Every policy runs on the same seeded households (bench.replenish_world draws all demand, sensor
+and delivery randomness up front). Each day: a delivery due that day is added (capped at the
+container), the sensor reports (noisy, sometimes missing, duplicated or stamped in the future),
+the policy - the real object from orders.replenishment - decides from the readings it has seen,
+as the hub would, and the household consumes. A placed order arrives after the lead time drawn
+for that day and stays open until then. Reported per policy: stock-out days (days demand was
+not met), orders placed, and mean stock on hand as a share of capacity.
 """
 
 from __future__ import annotations
