@@ -51,6 +51,10 @@ class Reading:
     at: datetime
     level: float
 
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("reading time must be timezone-aware")
+
 
 @dataclass(frozen=True)
 class ConsumptionEstimate:

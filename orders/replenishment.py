@@ -18,6 +18,7 @@ __all__ = [
     "Reading",
     "SlotState",
     "ThresholdPolicy",
+    "cautious_rate",
     "lead_time_scenarios",
     "predict_runout",
     "stockout_probability",
@@ -67,7 +68,7 @@ class SlotState:
 
 @dataclass(frozen=True)
 class Decision:
-    """What a policy decided for a slot, and the figures it based that on."""
+    """What a policy decided for a slot, and the figures it based that on (None: not known)."""
 
     order: bool
     packs: int
@@ -172,7 +173,7 @@ def _estimate(state: SlotState) -> ConsumptionEstimate | None:
 
 
 def _runout_at(est: ConsumptionEstimate, state: SlotState) -> datetime | None:
-    rate = est.rate_per_day
+    rate = cautious_rate(est)
     if rate <= IDLE_RATE_FRACTION * state.capacity:
         return None
     return state.now + timedelta(days=est.level / rate)

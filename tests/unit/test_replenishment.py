@@ -175,6 +175,8 @@ def test_predict_runout_reports_rate_and_date() -> None:
 
 
 def test_naive_now_is_refused() -> None:
-    """Times must be timezone-aware so lead times and readings line up."""
+    """Naive times are refused: readings, now and lead times must line up in UTC."""
     with pytest.raises(ValueError):
         SlotState(100.0, 20.0, [], datetime(2026, 1, 1), 2.0)
+    with pytest.raises(ValueError):
+        Reading(datetime(2026, 1, 1), 50.0)
