@@ -1,0 +1,116 @@
+"""A seeded world of households for the replenishment simulation: demand, sensors, deliveries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# (product, unit, container capacity, units per pack, sensor resolution)
+PRODUCTS: tuple[tuple[str, str, float, float, float], ...] = (
+    ("coffee pods", "count", 50.0, 10.0, 1.0),
+    ("detergent", "l", 4.0, 1.0, 0.05),
+    ("dishwasher tabs", "count", 120.0, 30.0, 1.0),
+    ("pet food", "kg", 12.0, 3.0, 0.1),
+    ("rice", "kg", 10.0, 2.0, 0.1),
+)
+CONTAINER_SIZES = (1.0, 1.5, 2.0)  # the same product in bigger or smaller containers
+RATE_RANGE = (0.005, 0.05)  # share of capacity used per day: a 10x range, log-uniform
+SPIKE_PROBABILITY = 0.02  # guests, a big wash: a day using 2-4x the usual
+HOLIDAYS_PER_YEAR = 1.5  # away from home: consumption almost stops for 4-14 days
+MISS_RANGE = (0.03, 0.20)  # share of daily reports that never arrive
+OUTAGE_PROBABILITY = 0.004  # per day: the device goes offline for 2-8 days
+DUPLICATE_PROBABILITY = 0.03  # a report sent twice
+CLOCK_JUMP_PROBABILITY = 0.003  # a report stamped a year in the future
+LEAD_JITTER = ((-1, 0.2), (0, 0.4), (1, 0.3), (2, 0.1))  # days around the store's promise
+DELAY_PROBABILITY = 0.06  # a parcel held up 2-6 extra days
+
+
+@dataclass(frozen=True)
+class Household:
+    """One household's slot and everything random about it, drawn before any policy runs."""
+
+    product: str
+    unit: str
+    capacity: float
+    units_per_pack: float
+    resolution: float
+    start_level: float
+    promised_lead_days: float
+    rate: float  # mean units per day, for plots and sorting
+    demand: np.ndarray  # units wanted on each day
+    report_at: np.ndarray  # fraction of each day at which the sensor reports
+    reported: np.ndarray  # whether that day's report reaches the hub
+    noise: np.ndarray  # sensor error of that day's report, in units
+    duplicate: np.ndarray  # the report arrives twice
+    clock_jump: np.ndarray  # the report carries a timestamp far in the future
+    lead_days: np.ndarray  # delivery lead time (whole days) of an order placed that day
+
+
+def _weekly_rhythm(rng: np.random.Generator) -> np.ndarray:
+    """Per-weekday multipliers with mean one: some homes use more at weekends, some less."""
+    rhythm = np.ones(7)
+    rhythm[5:] += rng.uniform(-0.6, 0.6)
+    rhythm = np.roll(rhythm, int(rng.integers(7)))
+    return rhythm / rhythm.mean()
+
+
+def _holidays(rng: np.random.Generator, days: int) -> np.ndarray:
+    """Multipliers that nearly stop consumption while the household is away."""
+    factor = np.ones(days)
+    for _ in range(int(rng.poisson(HOLIDAYS_PER_YEAR * days / 365.0))):
+        start = int(rng.integers(days))
+        factor[start : start + int(rng.integers(4, 15))] = 0.05
+    return factor
+
+
+def _outages(rng: np.random.Generator, days: int) -> np.ndarray:
+    """True on days the device is offline."""
+    off = np.zeros(days, dtype=bool)
+    for start in np.flatnonzero(rng.random(days) < OUTAGE_PROBABILITY):
+        off[start : start + int(rng.integers(2, 9))] = True
+    return off
+
+
+def make_household(seed: int, index: int, days: int) -> Household:
+    """Draw one household; the same (seed, index, days) always gives the same household."""
+    rng = np.random.default_rng([seed, index])
+    product, unit, base_capacity, pack, resolution = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
+    capacity = base_capacity * float(rng.choice(CONTAINER_SIZES))
+    low, high = RATE_RANGE
+    rate = capacity * float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+    day_of_week = np.arange(days) % 7
+    daily = rng.gamma(3.0, 1.0 / 3.0, days)  # day-to-day variation, coefficient of variation 0.58
+    spikes = np.where(rng.random(days) < SPIKE_PROBABILITY, rng.uniform(2.0, 4.0, days), 1.0)
+    demand = rate * _weekly_rhythm(rng)[day_of_week] * daily * spikes * _holidays(rng, days)
+
+    base_hour = rng.uniform(0.25, 0.9)
+    report_at = np.clip(base_hour + rng.normal(0.0, 0.04, days), 0.01, 0.99)
+    miss = rng.uniform(*MISS_RANGE)
+    reported = (rng.random(days) >= miss) & ~_outages(rng, days)
+    noise = rng.normal(0.0, rng.uniform(0.005, 0.03) * capacity, days)
+
+    promised = int(rng.integers(1, 4))
+    offsets, weights = zip(*LEAD_JITTER, strict=True)
+    jitter = rng.choice(np.array(offsets), size=days, p=np.array(weights))
+    delay = np.where(rng.random(days) < DELAY_PROBABILITY, rng.integers(2, 7, days), 0)
+    lead_days = np.clip(promised + jitter, 1, 5) + delay
+
+    return Household(
+        product=product,
+        unit=unit,
+        capacity=capacity,
+        units_per_pack=pack,
+        resolution=resolution,
+        start_level=capacity * float(rng.uniform(0.15, 1.0)),
+        promised_lead_days=float(promised),
+        rate=rate,
+        demand=demand,
+        report_at=report_at,
+        reported=reported,
+        noise=noise,
+        duplicate=rng.random(days) < DUPLICATE_PROBABILITY,
+        clock_jump=rng.random(days) < CLOCK_JUMP_PROBABILITY,
+        lead_days=lead_days.astype(int),
+    )

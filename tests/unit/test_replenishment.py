@@ -1,0 +1,182 @@
+"""Replenishment decisions on edge cases: fixed reorder point and predictive policy."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orders.replenishment import (
+    PredictivePolicy,
+    Reading,
+    SlotState,
+    ThresholdPolicy,
+    lead_time_scenarios,
+    predict_runout,
+)
+
+T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+
+def daily(levels: list[float]) -> list[Reading]:
+    """One reading a day starting at T0."""
+    return [Reading(T0 + timedelta(days=i), level) for i, level in enumerate(levels)]
+
+
+def state(readings: list[Reading], **overrides: object) -> SlotState:
+    """A 100-unit slot refilled by 20-unit packs, two days' lead time, judged just after."""
+    base = SlotState(
+        capacity=100.0,
+        units_per_pack=20.0,
+        readings=readings,
+        now=max((r.at for r in readings), default=T0) + timedelta(minutes=5),
+        lead_time_days=2.0,
+    )
+    return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
+
+
+def declining(start: float, rate: float, days: int) -> list[Reading]:
+    return daily([start - rate * d for d in range(days)])
+
+
+def test_threshold_device_linked_below_its_reorder_point_orders_on_first_reading() -> None:
+    """The very first reading under the reorder point places an order up to full."""
+    decision = ThresholdPolicy(reorder_point=30.0).decide(state(daily([12.0])))
+    assert decision.order
+    assert decision.reason == "below_reorder_point"
+    assert decision.packs == 4  # room of 88 holds four 20-unit packs, not five
+
+
+def test_predictive_device_linked_nearly_empty_orders_on_first_reading() -> None:
+    """Without history the predictive policy falls back to a generous reorder point."""
+    decision = PredictivePolicy().decide(state(daily([12.0])))
+    assert decision.order
+    assert decision.reason.startswith("fallback")
+    assert 1 <= decision.packs <= 4
+
+
+def test_predictive_device_linked_full_waits_for_history() -> None:
+    """A nearly full slot with one reading orders nothing and says why."""
+    decision = PredictivePolicy().decide(state(daily([90.0])))
+    assert not decision.order
+    assert decision.reason == "fallback_enough_stock"
+
+
+def test_no_readings_is_no_data_and_no_order() -> None:
+    """With nothing reported, neither policy orders."""
+    for policy in (PredictivePolicy(), ThresholdPolicy(reorder_point=50.0)):
+        decision = policy.decide(state([]))
+        assert (decision.order, decision.reason) == (False, "no_data")
+
+
+def test_same_level_every_day_never_orders() -> None:
+    """An unused slot has no run-out date and no risk."""
+    readings = daily([40.0] * 30)
+    decision = PredictivePolicy().decide(state(readings))
+    assert not decision.order
+    assert decision.reason == "enough_stock"
+    assert decision.runout_at is None
+    assert decision.stockout_probability is not None and decision.stockout_probability < 0.01
+
+
+def test_order_open_blocks_a_second_order_even_after_a_refill() -> None:
+    """A refill while an order is open (bought in a shop) does not lead to a second order."""
+    readings = declining(60.0, 5.0, 11) + [Reading(T0 + timedelta(days=11), 100.0)]
+    readings += [Reading(T0 + timedelta(days=12 + d), 95.0 - 5.0 * d) for d in range(18)]
+    for policy in (PredictivePolicy(), ThresholdPolicy(reorder_point=50.0)):
+        assert policy.decide(state(readings)).order  # would order if nothing were open
+        decision = policy.decide(state(readings, order_open=True))
+        assert (decision.order, decision.packs, decision.reason) == (False, 0, "order_open")
+
+
+def test_predictive_orders_before_run_out_within_lead_time() -> None:
+    """Six days of stock, two days' lead time and a daily look: order now, not later."""
+    readings = declining(90.0, 5.0, 13)  # ends at 30, using 5 a day
+    late = PredictivePolicy().decide(state(readings[:-4], lead_time_days=2.0))
+    assert not late.order  # ten days of stock left is plenty
+    decision = PredictivePolicy().decide(state(readings, lead_time_days=5.0))
+    assert decision.order and decision.reason == "runout_risk"
+    assert decision.rate_per_day == pytest.approx(5.0, abs=0.1)
+    assert decision.runout_at is not None
+    assert decision.runout_at - T0 == pytest.approx(timedelta(days=18), abs=timedelta(hours=3))
+
+
+def test_heavier_use_orders_earlier_than_light_use() -> None:
+    """At the same level a fast-consuming household orders, a slow one does not."""
+    fast = PredictivePolicy().decide(state(declining(100.0, 6.0, 11)))  # at 40
+    slow = PredictivePolicy().decide(state(declining(50.0, 1.0, 11)))  # at 40
+    assert fast.order and not slow.order
+
+
+def test_order_up_to_fills_in_whole_packs_without_overflowing() -> None:
+    """Order-up-to asks for the whole packs that fit when the order arrives, rounded down."""
+    readings = declining(90.0, 5.0, 15)  # 20 now, using 5 a day
+    decision = PredictivePolicy(max_level=100.0).decide(state(readings, lead_time_days=2.0))
+    assert decision.order
+    # About 3 days until it arrives (promise plus the chance of delay) leaves ~6 units:
+    # 94 of room holds four packs of 20, and a fifth would overflow.
+    assert decision.packs == 4
+
+
+def test_cover_period_sets_the_quantity() -> None:
+    """Without an order-up-to level, a fast consumer buys for about the cover period."""
+    readings = declining(90.0, 5.0, 15)  # 20 now, ~6 on arrival, 20 days in a full slot
+    decision = PredictivePolicy(cover_days=14.0).decide(state(readings))
+    assert decision.order
+    # Cover sqrt(14 * 20) = 16.7 days = 84 units, less the ~6 left: ceil(78 / 20) = 4 packs.
+    assert decision.packs == 4
+
+
+def test_slow_consumers_buy_for_longer_than_the_cover_period() -> None:
+    """Square-root law: at 1 a day a 14-day cover becomes ~37 days (two packs, not one)."""
+    readings = declining(40.0, 1.0, 33)  # 8 now, 100 days in a full slot
+    decision = PredictivePolicy(cover_days=14.0).decide(state(readings, lead_time_days=3.0))
+    assert decision.order
+    assert decision.packs == 2
+
+
+def test_clock_jump_reading_is_ignored() -> None:
+    """A reading stamped a year ahead does not hide that the slot is nearly empty."""
+    readings = declining(90.0, 5.0, 16)  # at 15 now
+    jumped = [*readings, Reading(T0 + timedelta(days=400), 100.0)]
+    for policy in (PredictivePolicy(), ThresholdPolicy(reorder_point=20.0)):
+        decision = policy.decide(state(jumped, now=readings[-1].at + timedelta(minutes=5)))
+        assert decision.order
+        assert decision.level is not None and decision.level < 20.0
+
+
+def test_observed_lead_times_replace_the_promise_as_they_accrue() -> None:
+    """Thirty deliveries that all took six days outweigh a two-day promise."""
+    few = dict(lead_time_scenarios(2.0, []))
+    many = dict(lead_time_scenarios(2.0, [6.0] * 30))
+    assert few.get(6.0, 0.0) == 0.0 and 2.0 in few
+    assert many[6.0] > 0.8
+    assert sum(many.values()) == pytest.approx(1.0)
+
+
+def test_slow_deliveries_make_the_policy_order_sooner() -> None:
+    """Same slot, same day: known six-day deliveries trigger an order, quick ones do not."""
+    readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock
+    quick = PredictivePolicy().decide(state(readings, observed_lead_times_days=[1.0] * 20))
+    slow = PredictivePolicy().decide(state(readings, observed_lead_times_days=[6.0] * 20))
+    assert not quick.order and slow.order
+    assert slow.stockout_probability is not None and quick.stockout_probability is not None
+    assert slow.stockout_probability > quick.stockout_probability
+
+
+def test_predict_runout_reports_rate_and_date() -> None:
+    """The run-out prediction comes with the rate and its uncertainty."""
+    runout, est = predict_runout(state(declining(80.0, 4.0, 10)))
+    assert est is not None and runout is not None
+    assert est.rate_per_day == pytest.approx(4.0, abs=0.01)
+    assert runout - T0 == pytest.approx(timedelta(days=20), abs=timedelta(hours=2))
+    assert predict_runout(state([])) == (None, None)
+
+
+def test_naive_now_is_refused() -> None:
+    """Naive times are refused: readings, now and lead times must line up in UTC."""
+    with pytest.raises(ValueError):
+        SlotState(100.0, 20.0, [], datetime(2026, 1, 1), 2.0)
+    with pytest.raises(ValueError):
+        Reading(datetime(2026, 1, 1), 50.0)
