@@ -21,6 +21,8 @@ AMBIGUITY_MARGIN = 5.0
 MAX_CHOICES = 3
 
 _PARENTHESES = re.compile(r"\([^)]*\)")
+# Sizes read badly aloud ("two l") and nobody says them when asking for the product.
+_SIZE = re.compile(r"\b\d+(?:[.,]\d+)?\s*(?:l|ml|cl|g|kg)\b", re.IGNORECASE)
 _SPACES = re.compile(r"\s+")
 
 MatchStatus = Literal["found", "ambiguous", "unknown"]
@@ -38,7 +40,7 @@ class ProductChoice:
 
     @property
     def spoken_name(self) -> str:
-        """The name as people say it: lower case, without a pack count in parentheses."""
+        """The name as people say it (see spoken())."""
         return spoken(self.name)
 
     def terms(self) -> tuple[str, ...]:
@@ -72,8 +74,9 @@ def normalise(text: str) -> str:
 
 
 def spoken(name: str) -> str:
-    """A catalog name as it is spoken: parenthesised notes dropped, lower case, single spaces."""
-    return _SPACES.sub(" ", _PARENTHESES.sub(" ", name)).strip().lower()
+    """A catalog name as spoken: no notes in parentheses, no sizes, lower case."""
+    plain = _SPACES.sub(" ", _SIZE.sub(" ", _PARENTHESES.sub(" ", name))).strip().lower()
+    return plain or _SPACES.sub(" ", name).strip().lower()
 
 
 def match_products(
