@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import Flask
+
 from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
@@ -16,6 +18,8 @@ from orders.catalog import SlotSpec, add_product, create_device_model, create_sh
 from orders.consent import set_voice_pin
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
+from voice_skill.verification import AlexaRequestVerifier
+from voice_skill.web import make_blueprint
 
 SKILL_ID = "amzn1.ask.skill.5c3e1d7a-0f44-4b7e-9a11-6d2f0c8e9b21"
 
@@ -238,3 +242,56 @@ def ends_session(answer: dict[str, Any]) -> bool:
 def ago(**delta: float) -> datetime:
     """A moment in the past."""
     return utcnow() - timedelta(**delta)
+
+
+def voice_app(
+    db: Database,
+    *,
+    verifier: AlexaRequestVerifier | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Flask:
+    """An app with only /alexa; signature checks are off unless a verifier is given."""
+    app = Flask("voice-test")
+    chosen = verifier or AlexaRequestVerifier(verify_signature=False, skill_id=SKILL_ID)
+    app.register_blueprint(make_blueprint(db, chosen, clock=clock))
+    return app
+
+
+def flask_sender(app: Flask, headers: Callable[[bytes], dict[str, str]] | None = None) -> Send:
+    """Post bodies to /alexa through the Flask test client."""
+    client = app.test_client()
+
+    def send(body: bytes) -> tuple[int, dict[str, Any]]:
+        extra = headers(body) if headers is not None else {}
+        response = client.post("/alexa", data=body, content_type="application/json", headers=extra)
+        return response.status_code, response.get_json()
+
+    return send
+
+
+class Clock:
+    """A clock tests can move; it starts at the real now so tokens and timestamps agree."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+    def advance(self, **delta: float) -> None:
+        """Move the clock forward."""
+        self.offset += timedelta(**delta)
+
+
+def fresh_token(db: Database, world: VoiceWorld, now: datetime, scope: str = SHOPPER_SCOPES) -> str:
+    """Another account-linking access token for the world's shopper, issued at `now`."""
+    with db.write() as session:
+        return issue_token(
+            session,
+            client_id=world.alexa_client_id,
+            kind="shopper",
+            scope=scope,
+            shopper_id=world.shopper_id,
+            store_id=world.store_id,
+            now=now,
+        ).access_token
