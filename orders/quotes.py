@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orders import rules
 from orders.consent import Consent, consent_needed
@@ -63,44 +64,54 @@ def quote(
     now: datetime | None = None,
 ) -> Quote:
     """Price `lines` in a store for a shopper, check stock, and say what consent a yes needs."""
-    moment = now or utcnow()
+    with db.read() as session:
+        return quote_in(session, shopper_id, store_id, lines, now or utcnow())
+
+
+def quote_in(
+    session: Session,
+    shopper_id: int,
+    store_id: int,
+    lines: Sequence[LineRequest],
+    now: datetime,
+) -> Quote:
+    """quote() inside the caller's transaction."""
     if not lines:
         raise InvalidRequest("no_lines", "a quote needs at least one line")
     for line in lines:
         rules.check_quantity(line.quantity)
-    with db.read() as session:
-        store = session.get(Store, store_id)
-        shopper = session.get(Shopper, shopper_id)
-        if store is None:
-            raise NotFound("not_found", "no such store")
-        if shopper is None or shopper.deleted_at is not None:
-            raise NotFound("not_found", "no such shopper")
-        products = {
-            p.sku: p
-            for p in session.scalars(
-                select(Product).where(
-                    Product.store_id == store_id, Product.sku.in_([line.sku for line in lines])
-                )
+    store = session.get(Store, store_id)
+    shopper = session.get(Shopper, shopper_id)
+    if store is None:
+        raise NotFound("not_found", "no such store")
+    if shopper is None or shopper.deleted_at is not None:
+        raise NotFound("not_found", "no such shopper")
+    products = {
+        p.sku: p
+        for p in session.scalars(
+            select(Product).where(
+                Product.store_id == store_id, Product.sku.in_([line.sku for line in lines])
             )
-        }
-        quoted = []
-        for line in lines:
-            product = products.get(line.sku)
-            if product is None or not product.active:
-                raise InvalidRequest("unknown_sku", f"no product {line.sku!r} in this store")
-            if product.stock < line.quantity:
-                raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
-            quoted.append(QuoteLine(product.sku, product.name, line.quantity, product.price_minor))
-        # Stores charge no delivery yet; the field keeps the read-back honest when they do.
-        delivery = 0
-        total = sum(line.total_minor for line in quoted) + delivery
-        return Quote(
-            store_id=store.id,
-            store_name=store.name,
-            lines=tuple(quoted),
-            delivery_minor=delivery,
-            total_minor=total,
-            currency=store.currency,
-            arrives_on=expected_arrival(moment, store.lead_time_days),
-            consent=consent_needed(shopper, total, moment),
         )
+    }
+    quoted = []
+    for line in lines:
+        product = products.get(line.sku)
+        if product is None or not product.active:
+            raise InvalidRequest("unknown_sku", f"no product {line.sku!r} in this store")
+        if product.stock < line.quantity:
+            raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
+        quoted.append(QuoteLine(product.sku, product.name, line.quantity, product.price_minor))
+    # Stores charge no delivery yet; the field keeps the read-back honest when they do.
+    delivery = 0
+    total = sum(line.total_minor for line in quoted) + delivery
+    return Quote(
+        store_id=store.id,
+        store_name=store.name,
+        lines=tuple(quoted),
+        delivery_minor=delivery,
+        total_minor=total,
+        currency=store.currency,
+        arrives_on=expected_arrival(now, store.lead_time_days),
+        consent=consent_needed(shopper, total, now),
+    )

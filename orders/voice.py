@@ -8,14 +8,17 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
 
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest
-from orders.model import Order
-from orders.quotes import Quote, quote
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.model import Order, Shopper
+from orders.quotes import Quote, quote_in
+from orders.services import LineRequest, OrderRequest, place_order_in
 from orders.views import OrderView
+
+_ATTEMPTS = 3
 
 ConfirmOutcome = Literal[
     "placed", "needs_approval", "duplicate", "needs_pin", "locked", "pin_not_set", "price_changed"
@@ -40,14 +43,6 @@ def voice_idempotency_key(shopper_id: int, dialog_id: str) -> str:
     return f"voice:{shopper_id}:{dialog_id}"
 
 
-def _ordered(db: Database, key: str) -> OrderView | None:
-    with db.read() as session:
-        order = session.scalar(
-            select(Order).where(Order.idempotency_key == key).options(selectinload(Order.lines))
-        )
-        return OrderView.of(order) if order is not None else None
-
-
 def confirm_voice_purchase(
     db: Database,
     shopper_id: int,
@@ -61,33 +56,47 @@ def confirm_voice_purchase(
 ) -> Confirmation:
     """Order what was read back in dialog `dialog_id`, once, if consent allows it."""
     moment = now or utcnow()
-    key = voice_idempotency_key(shopper_id, dialog_id)
-    # A retry of a yes that already ordered must answer "ordered" even if the order took
-    # the last units in stock, so the key is looked up before anything is re-priced.
-    existing = _ordered(db, key)
-    if existing is not None:
-        if existing.shopper_id != shopper_id:
-            raise InvalidRequest("idempotency_key_reused", "that dialog belongs to someone else")
-        return Confirmation("duplicate", existing)
-    current = quote(db, shopper_id, store_id, lines, now=moment)
-    if current.total_minor != quoted_total_minor:
-        # The shopper agreed to a price; a different one must be read back before ordering.
-        return Confirmation("price_changed", quote=current)
-    if current.consent in ("locked", "pin_not_set"):
-        return Confirmation(current.consent, quote=current)
-    if current.consent == "pin" and not pin_verified:
-        return Confirmation("needs_pin", quote=current)
-    result = place_order(
-        db,
-        OrderRequest(
-            store_id=store_id,
-            shopper_id=shopper_id,
-            channel="voice",
-            lines=tuple(lines),
-            idempotency_key=key,
-        ),
-        now=moment,
+    request = OrderRequest(
+        store_id=store_id,
+        shopper_id=shopper_id,
+        channel="voice",
+        lines=tuple(lines),
+        idempotency_key=voice_idempotency_key(shopper_id, dialog_id),
     )
-    return Confirmation(
-        result.outcome if result.outcome != "in_progress" else "placed", result.order
-    )
+
+    def work(session: Session) -> Confirmation:
+        # A retry of a yes that already ordered must answer "ordered" even if the order took
+        # the last units in stock, so the key is looked up before anything is re-priced.
+        existing = session.scalar(
+            select(Order)
+            .where(Order.idempotency_key == request.idempotency_key)
+            .options(selectinload(Order.lines))
+        )
+        if existing is not None:
+            if existing.shopper_id != shopper_id:
+                raise InvalidRequest("idempotency_key_reused", "that dialog is someone else's")
+            return Confirmation("duplicate", OrderView.of(existing))
+        # Priced and consented in the transaction that orders, with the shopper's row locked
+        # first: a lock set by a wrong PIN a moment ago, or a new price, is seen here.
+        session.scalar(select(Shopper).where(Shopper.id == shopper_id).with_for_update())
+        current = quote_in(session, shopper_id, store_id, lines, moment)
+        if current.total_minor != quoted_total_minor:
+            return Confirmation("price_changed", quote=current)
+        if current.consent in ("locked", "pin_not_set"):
+            return Confirmation(current.consent, quote=current)
+        if current.consent == "pin" and not pin_verified:
+            return Confirmation("needs_pin", quote=current)
+        result = place_order_in(session, request, moment)
+        outcome: ConfirmOutcome = (
+            "needs_approval" if result.outcome == "needs_approval" else "placed"
+        )
+        return Confirmation(outcome, result.order)
+
+    for attempt in range(_ATTEMPTS):
+        try:
+            return db.run_write(work)
+        except IntegrityError:
+            # Two copies of the same yes raced: the retry finds the winner's order.
+            if attempt + 1 == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
