@@ -43,7 +43,12 @@ def _recent(db: Database, shopper_id: int, store_id: int, limit: int) -> list[Or
         return list(
             session.scalars(
                 select(Order)
-                .where(Order.shopper_id == shopper_id, Order.store_id == store_id)
+                # A cancelled order is one the shopper decided against: not worth repeating.
+                .where(
+                    Order.shopper_id == shopper_id,
+                    Order.store_id == store_id,
+                    Order.status != "cancelled",
+                )
                 .options(selectinload(Order.lines))
                 .order_by(Order.created_at.desc(), Order.id.desc())
                 .limit(limit)

@@ -7,6 +7,7 @@ import logging
 from ask_sdk_core.dispatch_components.exception_components import AbstractExceptionHandler
 from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_model.response import Response
+from ask_sdk_runtime.exceptions import DispatchException
 
 from orders.errors import DomainError
 from orders.history import latest_cancellable, open_orders
@@ -56,7 +57,7 @@ class CancelOrderHandler(VoiceHandler):
             turn.set_pending(None)
             return turn.say(speech.nothing_to_cancel())
         turn.set_pending({"kind": "cancel", "order": order.id})
-        return turn.say(speech.confirm_cancel(order), speech.confirm_cancel(order))
+        return turn.say(speech.confirm_cancel(order), speech.CANCEL_REPROMPT)
 
 
 class SupplyLevelHandler(VoiceHandler):
@@ -156,6 +157,9 @@ class ErrorHandler(AbstractExceptionHandler):
         if isinstance(exception, DomainError):
             log.info("alexa request refused: %s", exception)
             return turn.say(speech.refused(exception.reason), speech.REPROMPT)
-        # DispatchException (a request type we have no handler for) lands here too.
+        if isinstance(exception, DispatchException):
+            # A request type no handler knows (a display event, a new Alexa feature).
+            log.warning("alexa request not handled: %s", exception)
+            return turn.say(speech.fallback(), speech.REPROMPT)
         log.exception("alexa request failed", exc_info=exception)
         return turn.say(speech.error())

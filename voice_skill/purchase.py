@@ -107,9 +107,15 @@ def confirm(turn: Turn, shopper: LinkedShopper, pending: dict[str, Any], *, pin:
     assert done.order is not None
     if done.outcome == "needs_approval":
         return turn.say(speech.needs_approval(done.order))
-    arrives = pending.get("arrives")
-    arrives_on = date.fromisoformat(arrives) if isinstance(arrives, str) else None
-    return turn.say(speech.ordered(done.order, arrives_on))
+    return turn.say(speech.ordered(done.order, _arrival(pending.get("arrives"))))
+
+
+def _arrival(value: Any) -> date | None:
+    """The arrival day remembered at the read-back, if it is a date."""
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 class BuyHandler(VoiceHandler):
@@ -217,6 +223,8 @@ class VoicePinHandler(VoiceHandler):
         pending = turn.pending
         if pending is None or pending.get("kind") != "purchase" or pending.get("step") != "pin":
             return turn.say(speech.nothing_to_confirm(), speech.REPROMPT)
+        # A retried wrong PIN counts twice: Alexa retries rarely, and erring towards the lock
+        # is the safe side for a purchase.
         check = check_voice_pin(turn.db, shopper.shopper_id, turn.slot("pin") or "", now=turn.now)
         if check.result == "wrong":
             return turn.say(speech.pin_wrong(check.attempts_left), speech.PIN_REPROMPT)

@@ -26,6 +26,7 @@ REPROMPT = "What would you like to do?"
 YES_OR_NO = "Should I order it? Say yes or no."
 PIN_REPROMPT = "Please say your four digit voice PIN."
 WHICH_REPROMPT = "Which one would you like?"
+CANCEL_REPROMPT = "Should I cancel it? Say yes or no."
 
 
 def x(text: object) -> str:

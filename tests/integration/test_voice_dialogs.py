@@ -333,3 +333,11 @@ def test_the_composed_app_answers_a_real_conversation(
     talk = Conversation(send, world.token)
     talk.say(intent("BuyIntent", quantity="2", product="double a batteries"))
     assert "Done" in speech_of(talk.say(intent("AMAZON.YesIntent")))
+
+
+def test_a_request_type_no_handler_knows_gets_the_fallback_not_an_error(db: Database) -> None:
+    """A CanFulfillIntentRequest (not declared by the skill) is answered politely."""
+    world = build_voice_world(db)
+    request = {"type": "CanFulfillIntentRequest", "intent": {"name": "BuyIntent", "slots": {}}}
+    answer = _talk(db, world.token).say(request)
+    assert "Sorry, I didn't get that" in speech_of(answer)

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from orders.db import Database
+from orders.lifecycle import Actor, cancel_order
 from orders.model import Order, Product
 from orders.services import LineRequest, OrderRequest, place_order
 from tests.factories import count, db_snapshot
@@ -304,3 +305,30 @@ def test_reorder_of_something_never_bought_says_so(db: Database) -> None:
     answer = _talk(db, world).say(intent("ReorderIntent", product="coffee beans"))
     assert "past orders" in speech_of(answer)
     assert count(db, Order) == 1
+
+
+def test_a_garbled_arrival_day_in_the_session_still_orders_without_a_day(db: Database) -> None:
+    """Only the remembered day is dropped; the order read back is placed."""
+    world = build_voice_world(db)
+    talk = _talk(db, world)
+    talk.say(intent("BuyIntent", product="pods"))
+    talk.attributes["pending"]["arrives"] = "next tuesday"
+    said = speech_of(talk.say(intent("AMAZON.YesIntent")))
+    assert "Done" in said and "arrive" not in said
+    assert len(_voice_orders(db)) == 1
+
+
+def test_reorder_skips_cancelled_orders(db: Database) -> None:
+    """The last order the shopper kept is repeated, not one they cancelled."""
+    world = build_voice_world(db)
+    place_order(
+        db,
+        OrderRequest(world.store_id, world.shopper_id, "web", (LineRequest("BAT-AA-8", 1),)),
+    )
+    cancelled = place_order(
+        db,
+        OrderRequest(world.store_id, world.shopper_id, "web", (LineRequest("COF-PODS-50", 5),)),
+    )
+    cancel_order(db, cancelled.order.id, Actor.shopper(world.shopper_id))
+    answer = _talk(db, world).say(intent("ReorderIntent", product=None))
+    assert "1 aa batteries" in speech_of(answer)
