@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -14,6 +14,7 @@ from orders.consent import Consent, consent_needed
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, NotFound, OrderRefused
 from orders.model import Product, Shopper, Store
+from orders.search import ProductMatch, catalog_in, match_products
 from orders.services import LineRequest
 
 
@@ -115,3 +116,30 @@ def quote_in(
         arrives_on=expected_arrival(now, store.lead_time_days),
         consent=consent_needed(shopper, total, now),
     )
+
+
+@dataclass(frozen=True)
+class NamedQuote:
+    """A product looked up by the words a shopper used and, when found, its quote."""
+
+    match: ProductMatch
+    quote: Quote | None = None
+
+
+def quote_named(
+    db: Database,
+    shopper_id: int,
+    store_id: int,
+    query: str,
+    quantity: int,
+    *,
+    sku_hints: Iterable[str] = (),
+    now: datetime | None = None,
+) -> NamedQuote:
+    """Find the product named in the store's catalog and quote it, in one read."""
+    with db.read() as session:
+        match = match_products(catalog_in(session, store_id), query, sku_hints=sku_hints)
+        if match.status != "found":
+            return NamedQuote(match)
+        line = LineRequest(match.product.sku, quantity)
+        return NamedQuote(match, quote_in(session, shopper_id, store_id, [line], now or utcnow()))

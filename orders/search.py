@@ -9,6 +9,7 @@ from typing import Literal
 
 from rapidfuzz import fuzz, utils
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orders.db import Database
 from orders.model import Product
@@ -118,12 +119,17 @@ def _score(query: str, term: str) -> float:
 def catalog(db: Database, store_id: int) -> list[ProductChoice]:
     """The store's active products, in catalog order."""
     with db.read() as session:
-        rows = session.scalars(
-            select(Product)
-            .where(Product.store_id == store_id, Product.active.is_(True))
-            .order_by(Product.id)
-        )
-        return [choice_of(product) for product in rows]
+        return catalog_in(session, store_id)
+
+
+def catalog_in(session: Session, store_id: int) -> list[ProductChoice]:
+    """catalog() inside the caller's session."""
+    rows = session.scalars(
+        select(Product)
+        .where(Product.store_id == store_id, Product.active.is_(True))
+        .order_by(Product.id)
+    )
+    return [choice_of(product) for product in rows]
 
 
 def choice_of(product: Product) -> ProductChoice:

@@ -13,9 +13,8 @@ from orders.consent import check_voice_pin
 from orders.errors import NotAllowed
 from orders.history import find_reorder
 from orders.lifecycle import Actor, cancel_order
-from orders.quotes import Quote, quote
+from orders.quotes import Quote, quote, quote_named
 from orders.rules import MAX_QUANTITY
-from orders.search import find_product
 from orders.services import LineRequest
 from orders.voice import confirm_voice_purchase
 from voice_skill import speech
@@ -134,16 +133,24 @@ class BuyHandler(VoiceHandler):
         if quantity is None:
             return turn.say(speech.bad_quantity(), speech.bad_quantity())
         query = turn.slot("product")
-        match = find_product(
-            turn.db, shopper.store_id, query or "", sku_hints=turn.slot_ids("product")
+        found = quote_named(
+            turn.db,
+            shopper.shopper_id,
+            shopper.store_id,
+            query or "",
+            quantity,
+            sku_hints=turn.slot_ids("product"),
+            now=turn.now,
         )
+        match = found.match
         if match.status == "ambiguous":
             turn.set_pending({"kind": "choose", "quantity": quantity})
             return turn.say(speech.which_product(match.choices), speech.WHICH_REPROMPT)
         if match.status == "unknown":
             turn.set_pending(None)
             return turn.say(speech.unknown_product(query), speech.REPROMPT)
-        return read_back(turn, shopper, [LineRequest(match.product.sku, quantity)])
+        assert found.quote is not None
+        return _offer(turn, found.quote)
 
 
 class ReorderHandler(VoiceHandler):
