@@ -21,7 +21,9 @@ LOCK_DURATION = timedelta(hours=1)
 _PIN = re.compile(r"^[0-9]{4}$")
 # A four-digit PIN has only 10 000 values, so the hash cannot stop an offline search; the
 # lockout is the real protection. argon2 still keeps the PIN out of plain sight in backups.
-_hasher = PasswordHasher()
+# OWASP's minimum argon2id settings (19 MiB, 2 passes) rather than argon2-cffi's 64 MiB: the
+# check runs inside a spoken request, and a burst of PIN attempts must not eat the memory.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
 Consent = Literal["none", "pin", "pin_not_set", "locked"]
 PinResult = Literal["ok", "wrong", "locked", "not_set"]
