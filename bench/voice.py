@@ -14,6 +14,7 @@ import argparse
 import json
 import logging
 import secrets
+import statistics
 import tempfile
 import threading
 import time
@@ -228,7 +229,15 @@ def main() -> None:
             f"{percentile(latencies, 99) * 1000:.2f}",
             f"{rate / base_rate:.2f}×",
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    bare_mean = statistics.fmean(results["bare ask-sdk-core skill"])
+    floor_mean = statistics.fmean(results["(place_order alone, no HTTP)"])
+    # A skill that does nothing but one place_order per round trip could reach at most this.
+    console.print(
+        f"ceiling for any skill placing one order per trip: "
+        f"{bare_mean / (bare_mean + floor_mean):.2f}× (bare / (bare + place_order))"
+    )
 
 
 if __name__ == "__main__":
