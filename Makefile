@@ -42,6 +42,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP_DEV)
 	$(PY) -m bench.orders
+	$(PY) -m bench.tokens
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from auth.model import Account, DeviceCode, OAuthClient
 from auth.principal import DEVICE_SCOPES
 from auth.tokens import IssuedToken, issue_token, new_secret, revoke_link_tokens, token_hash
 from orders.db import Database, utcnow
-from orders.devices import LinkRules, active_link, link_device, register_device
+from orders.devices import LinkRules, active_link, link_device, register_device, unlink
 from orders.errors import InvalidRequest
 from orders.model import DeviceLink, DeviceModel, Shopper
 
@@ -264,3 +264,10 @@ def decide_device(
         return link.id
 
     return db.run_write(work)
+
+
+def unlink_device(session: Session, link: DeviceLink, *, now: datetime | None = None) -> int:
+    """End a device link and revoke its tokens in the same transaction; returns tokens revoked."""
+    now = now or utcnow()
+    unlink(session, link, now=now)
+    return revoke_link_tokens(session, link.id, now=now)

@@ -8,6 +8,7 @@ from typing import Literal
 SCOPES = ("orders:place", "orders:read", "devices:telemetry", "supplies:read", "merchant:admin")
 DEVICE_SCOPES = "orders:place orders:read devices:telemetry"
 SHOPPER_SCOPES = "orders:place orders:read supplies:read"
+MERCHANT_SCOPES = "merchant:admin orders:read"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,16 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
     """Mount each adapter's blueprint; adapters get their dependencies passed in."""
     # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
+    from auth.oauth import config_oauth
+
+    config_oauth(
+        app,
+        db,
+        public_url=settings.public_url,
+        secret_key=settings.secret_key,
+        rate_limit_storage=settings.rate_limit_storage,
+        rate_limits_enabled=settings.rate_limits,
+    )
 
     # voice_skill: the Alexa endpoint POST /alexa. With RESTOCK_ALEXA_VERIFY=off the verifier
     # logs a loud warning as it is built (at start); timestamps and skill id are still checked.

@@ -38,6 +38,7 @@ class Settings:
     secret_key: str = ""
     var_dir: Path = Path("var")
     rate_limit_storage: str = "memory://"
+    rate_limits: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +60,7 @@ class Settings:
             secret_key=env.get("RESTOCK_SECRET_KEY", ""),
             var_dir=var_dir,
             rate_limit_storage=env.get("RESTOCK_RATELIMIT_STORAGE", "memory://"),
+            rate_limits=_flag(env.get("RESTOCK_RATE_LIMITS", "on")),
         )
 
     def with_secret_key(self) -> Settings:

@@ -6,14 +6,19 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from orders.db import Database, make_engine
+from restock.app import create_app
 from restock.migrate import upgrade
 from restock.models import Base
+from restock.settings import Settings
 
 POSTGRES_URL = os.environ.get("RESTOCK_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -107,3 +112,24 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 def db(backend: Backend) -> Database:
     """A Database (units of work) over the backend under test."""
     return Database(backend.engine)
+
+
+@pytest.fixture
+def app(db: Database, tmp_path: Path) -> Flask:
+    """The Flask app over the backend under test (real routes, real database)."""
+    settings = Settings(
+        database_url=str(db.engine.url),
+        secret_key="test-secret-key-" + secrets.token_hex(8),
+        var_dir=tmp_path / "var",
+        mdns=False,
+        public_url="http://restock.test",
+    )
+    flask_app = create_app(settings, db)
+    flask_app.config.update(TESTING=True)
+    return flask_app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A test client for `app` (keeps cookies between requests)."""
+    return app.test_client()

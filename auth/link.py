@@ -1,0 +1,144 @@
+"""`/link`: the RFC 8628 verification page where a shopper approves or denies a device."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from flask import Blueprint, g, render_template, request
+from flask_limiter import Limiter
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DecimalField, FloatField, HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from auth.device_flow import PendingDevice, decide_device, pending_device
+from auth.limits import limits, signed_in_account
+from orders.db import Database
+from orders.devices import LinkRules
+from orders.errors import InvalidRequest
+
+WRONG_CODE = "That code doesn't match a device waiting to be linked. Check it and try again."
+
+
+class CodeForm(FlaskForm):  # type: ignore[misc]
+    """Step 1: the code the device shows."""
+
+    user_code = StringField(
+        "Code shown on your device", validators=[DataRequired(), Length(max=32)]
+    )
+
+
+class DecisionForm(FlaskForm):  # type: ignore[misc]
+    """Step 2: what the device orders and under which rules; `decision` comes from the button."""
+
+    user_code = HiddenField(validators=[DataRequired(), Length(max=32)])
+    product = SelectField("Product this device orders", choices=[], validate_choice=True)
+    approval_required = BooleanField("Ask me to approve every order before it is placed")
+    per_order_cap = DecimalField(
+        "Largest single order (leave empty for no limit)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100000)],
+    )
+    monthly_cap = DecimalField(
+        "Monthly spending limit (leave empty for no limit)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=1000000)],
+    )
+    reorder_point = FloatField(
+        "Reorder when the supply falls to (leave empty for automatic)",
+        validators=[Optional(), NumberRange(min=0)],
+    )
+
+
+class DenyForm(FlaskForm):  # type: ignore[misc]
+    """Denying needs only the CSRF token: the rule fields don't matter then."""
+
+
+def _minor(value: Decimal | None) -> int | None:
+    # Caps are typed in major units; every currency we sell in has two decimals.
+    return None if value is None else int((value * 100).to_integral_value())
+
+
+def _rules(form: DecisionForm, device: PendingDevice) -> LinkRules:
+    return LinkRules(
+        product_sku=form.product.data if device.products else None,
+        approval_required=bool(form.approval_required.data),
+        per_order_cap_minor=_minor(form.per_order_cap.data),
+        monthly_cap_minor=_minor(form.monthly_cap.data),
+        reorder_point=form.reorder_point.data if device.model_kind == "appliance" else None,
+    )
+
+
+def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
+    """The `/link` page."""
+    bp = Blueprint("auth_link", __name__, template_folder="templates")
+
+    def wrong_code(form: FlaskForm) -> tuple[str, int]:
+        g.wrong_user_code = True  # counted against the per-account limit below
+        return render_template("auth/link.html", form=form, error=WRONG_CODE), 400
+
+    def confirm_page(form: DecisionForm, device: PendingDevice, error: str | None) -> str:
+        return render_template(
+            "auth/link_confirm.html",
+            form=form,
+            device=device,
+            error=error,
+            is_shopper=current_user.shopper_id is not None,
+        )
+
+    @bp.route("/link", methods=["GET", "POST"])
+    @login_required  # type: ignore[untyped-decorator]
+    @limiter.limit(lambda: limits().link, key_func=signed_in_account)
+    @limiter.limit(
+        lambda: limits().wrong_user_codes,
+        key_func=signed_in_account,
+        methods=["POST"],
+        deduct_when=lambda _response: bool(g.get("wrong_user_code")),
+        scope="wrong-user-code",
+    )
+    def link() -> Any:
+        if request.method == "GET":
+            form = CodeForm(user_code=request.args.get("user_code", "")[:32])
+            return render_template("auth/link.html", form=form, error=None)
+        if "decision" not in request.form:
+            code_form = CodeForm()
+            if not code_form.validate_on_submit():
+                return render_template("auth/link.html", form=code_form, error=None), 400
+            try:
+                device = pending_device(db, code_form.user_code.data or "")
+            except InvalidRequest:
+                return wrong_code(code_form)
+            form = DecisionForm(formdata=None, user_code=device.user_code)
+            form.product.choices = list(device.products)
+            return confirm_page(form, device, None)
+        return _decide()
+
+    def _decide() -> Any:
+        form = DecisionForm()
+        try:
+            device = pending_device(db, form.user_code.data or "")
+        except InvalidRequest:
+            return wrong_code(CodeForm(formdata=None))
+        form.product.choices = list(device.products)
+        if not device.products:
+            form.product.validate_choice = False
+        decision = request.form.get("decision")
+        checked = form if decision == "approve" else DenyForm()
+        if decision not in ("approve", "deny") or not checked.validate_on_submit():
+            return confirm_page(form, device, "Please check the highlighted fields."), 400
+        try:
+            decide_device(
+                db,
+                user_code=device.user_code,
+                account_id=int(current_user.get_id()),
+                approve=decision == "approve",
+                rules=_rules(form, device) if decision == "approve" else None,
+            )
+        except InvalidRequest as exc:
+            if exc.reason == "bad_user_code":
+                return wrong_code(CodeForm(formdata=None))
+            return confirm_page(form, device, exc.detail), 400
+        return render_template("auth/link_done.html", device=device, approved=decision == "approve")
+
+    return bp
