@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import base64
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from flask import Flask
-from waitress.server import create_server
 
 from orders.db import utcnow
+from tests.e2e.auth_helpers import serve
 from tests.unit.test_alexa_verification import CERT_URL, Pki, _ca_certificate, _pem, _rsa_key
 
 __all__ = ["CERT_URL", "AmazonBucket", "build_pki", "serve", "sign"]
@@ -65,20 +61,3 @@ def sign(body: bytes, key: rsa.RSAPrivateKey, url: str = CERT_URL) -> dict[str, 
         "SignatureCertChainUrl": url,
         "Signature-256": base64.b64encode(signature).decode(),
     }
-
-
-@contextmanager
-def serve(app: Flask) -> Iterator[str]:
-    """Serve `app` with waitress on a free port in a thread; yields the base URL."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        # Closing the server from this thread races its select() loop (EBADF in the server
-        # thread). Closing every socket from inside the loop instead empties its map, and an
-        # empty map is how waitress's loop ends on its own.
-        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
