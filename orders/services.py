@@ -64,6 +64,12 @@ def place_order(db: Database, request: OrderRequest, *, now: datetime | None = N
     raise AssertionError("unreachable")
 
 
+def place_order_in(session: Session, request: OrderRequest, now: datetime) -> PlaceResult:
+    """place_order inside the caller's write transaction, for use cases that check more first."""
+    _validate(request)
+    return _place(session, request, now)
+
+
 def press(
     db: Database, device_id: int, seq: int, *, boot: str = "", now: datetime | None = None
 ) -> PlaceResult:

@@ -73,6 +73,18 @@ def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
 
     app.register_blueprint(make_dashboard(db))
 
+    # voice_skill: the Alexa endpoint POST /alexa. With RESTOCK_ALEXA_VERIFY=off the verifier
+    # logs a loud warning as it is built (at start); timestamps and skill id are still checked.
+    from voice_skill.web import make_blueprint as alexa_blueprint
+    from voice_skill.web import make_verifier as alexa_verifier
+
+    verifier = alexa_verifier(
+        skill_id=settings.alexa_skill_id,
+        verify_signature=settings.alexa_verify,
+        rate_limit_storage=settings.rate_limit_storage,
+    )
+    app.register_blueprint(alexa_blueprint(db, verifier))
+
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)

@@ -9,7 +9,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sqlalchemy import select
+
 from orders.db import Database, make_engine
+from orders.model import Store
 from restock.migrate import upgrade
 from restock.seed import seed_demo
 from restock.settings import Settings
@@ -71,6 +74,32 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
     return serve(settings, db)
 
 
+def cmd_alexa_model(settings: Settings, args: argparse.Namespace) -> int:
+    """Write the skill package (skill.json + en-US model) from a store's catalog."""
+    from orders.search import catalog
+    from restock.seed import DEMO_SLUG
+    from voice_skill.interaction_model import PACKAGE_DIR, endpoint_for, write_skill_package
+
+    db = _database(settings)
+    upgrade(db.engine)
+    store_id = args.store_id
+    if store_id is None:
+        with db.read() as session:
+            store_id = session.scalar(select(Store.id).where(Store.slug == DEMO_SLUG))
+        if store_id is None:
+            print("no demo store: run `seed --demo` first or pass --store-id", file=sys.stderr)
+            return 2
+    products = catalog(db, store_id)
+    if not products:
+        print(f"store {store_id} has no active products to put in the model", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else PACKAGE_DIR
+    endpoint = args.endpoint or endpoint_for(settings.public_url)
+    for path in write_skill_package(out, products, endpoint=endpoint):
+        print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m restock", description=__doc__)
@@ -81,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true", help="the demo store, people and clients")
     seed.add_argument("--json", action="store_true", help="print the result as JSON")
     seed.set_defaults(func=cmd_seed)
+    model = sub.add_parser("alexa-model", help="generate the Alexa skill package from a catalog")
+    model.add_argument(
+        "--store-id", type=int, help="the store whose catalog to use (default: demo)"
+    )
+    model.add_argument("--out", help="output directory (default: voice_skill/skill-package)")
+    model.add_argument("--endpoint", help="HTTPS endpoint (default: RESTOCK_PUBLIC_URL + /alexa)")
+    model.set_defaults(func=cmd_alexa_model)
     return parser
 
 

@@ -22,13 +22,15 @@ def serve(app: Flask) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
     finally:
-        # close() alone leaves keep-alive channels in waitress's loop map, so run() would
-        # go on until they time out; close them too and stop the worker threads.
-        server.close()
-        for channel in list(server._map.values()):  # type: ignore[union-attr]
-            channel.close()
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+        # Every socket (listener, keep-alive channels, the trigger pipe) is closed from inside
+        # waitress's own loop thread, and an empty map is how that loop ends. Closing them from
+        # this thread instead races the loop: it may close an fd number a second time after
+        # the next test's server reused it (seen as EBADF in an unrelated test).
+        server.trigger.pull_trigger(  # type: ignore[union-attr]
+            lambda: [d.close() for d in list(server._map.values())]  # type: ignore[union-attr]
+        )
         thread.join(timeout=5)
+        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
 
 
 def browser_sign_in(base: str, email: str, password: str) -> requests.Session:

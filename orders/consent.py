@@ -1,0 +1,126 @@
+"""Voice purchase consent: when a voice PIN is needed, checking it, and locking after misses."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orders.db import Database, utcnow
+from orders.errors import InvalidRequest, NotFound
+from orders.model import Shopper
+
+MAX_PIN_FAILURES = 3
+LOCK_DURATION = timedelta(hours=1)
+_PIN = re.compile(r"^[0-9]{4}$")
+# A four-digit PIN has only 10 000 values, so the hash cannot stop an offline search; the
+# lockout is the real protection. argon2 still keeps the PIN out of plain sight in backups.
+# OWASP's minimum argon2id settings (19 MiB, 2 passes) rather than argon2-cffi's 64 MiB: the
+# check runs inside a spoken request, and a burst of PIN attempts must not eat the memory.
+_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
+
+Consent = Literal["none", "pin", "pin_not_set", "locked"]
+PinResult = Literal["ok", "wrong", "locked", "not_set"]
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """The outcome of one spoken PIN, and how many tries remain before the lock."""
+
+    result: PinResult
+    attempts_left: int
+    locked_until: datetime | None = None
+
+
+def _shopper(session: Session, shopper_id: int, *, lock: bool = False) -> Shopper:
+    query = select(Shopper).where(Shopper.id == shopper_id, Shopper.deleted_at.is_(None))
+    shopper = session.scalar(query.with_for_update() if lock else query)
+    if shopper is None:
+        raise NotFound("not_found", "no such shopper")
+    return shopper
+
+
+def set_voice_pin(
+    db: Database, shopper_id: int, pin: str | None, *, threshold_minor: int | None = None
+) -> None:
+    """Set (or with None, remove) the shopper's voice PIN and the total above which it is needed."""
+    if pin is not None and not _PIN.match(pin):
+        raise InvalidRequest("bad_pin", "a voice PIN is exactly four digits")
+    if threshold_minor is not None and threshold_minor < 0:
+        raise InvalidRequest("bad_threshold", "the PIN threshold can't be negative")
+    pin_hash = _hasher.hash(pin) if pin is not None else None
+
+    def work(session: Session) -> None:
+        shopper = _shopper(session, shopper_id, lock=True)
+        shopper.voice_pin_hash = pin_hash
+        shopper.voice_pin_threshold_minor = threshold_minor
+        shopper.voice_pin_failures = 0
+        shopper.voice_locked_until = None
+
+    db.run_write(work)
+
+
+def consent_needed(shopper: Shopper, total_minor: int, now: datetime) -> Consent:
+    """What a voice purchase of `total_minor` needs from this shopper right now."""
+    if shopper.voice_locked_until is not None and now < shopper.voice_locked_until:
+        return "locked"
+    over_threshold = (
+        shopper.voice_pin_threshold_minor is not None
+        and total_minor > shopper.voice_pin_threshold_minor
+    )
+    if shopper.voice_pin_hash is not None:
+        return "pin"
+    return "pin_not_set" if over_threshold else "none"
+
+
+def voice_consent(
+    db: Database, shopper_id: int, total_minor: int, *, now: datetime | None = None
+) -> Consent:
+    """consent_needed() for a shopper read from the database."""
+    with db.read() as session:
+        return consent_needed(_shopper(session, shopper_id), total_minor, now or utcnow())
+
+
+def check_voice_pin(
+    db: Database, shopper_id: int, pin: str, *, now: datetime | None = None
+) -> PinCheck:
+    """Check a spoken PIN; the third miss in a row locks voice purchases for an hour."""
+    moment = now or utcnow()
+
+    def work(session: Session) -> PinCheck:
+        # The row lock makes concurrent guesses count one after another, so two requests
+        # racing can never both see "two misses so far" and get a fourth try.
+        shopper = _shopper(session, shopper_id, lock=True)
+        if shopper.voice_locked_until is not None:
+            if moment < shopper.voice_locked_until:
+                return PinCheck("locked", 0, shopper.voice_locked_until)
+            shopper.voice_locked_until = None
+            shopper.voice_pin_failures = 0
+        if shopper.voice_pin_hash is None:
+            return PinCheck("not_set", 0)
+        if _matches(shopper.voice_pin_hash, pin):
+            shopper.voice_pin_failures = 0
+            return PinCheck("ok", MAX_PIN_FAILURES)
+        shopper.voice_pin_failures += 1
+        if shopper.voice_pin_failures >= MAX_PIN_FAILURES:
+            shopper.voice_pin_failures = 0
+            shopper.voice_locked_until = moment + LOCK_DURATION
+            return PinCheck("locked", 0, shopper.voice_locked_until)
+        return PinCheck("wrong", MAX_PIN_FAILURES - shopper.voice_pin_failures)
+
+    return db.run_write(work)
+
+
+def _matches(pin_hash: str, pin: str) -> bool:
+    if not isinstance(pin, str) or not _PIN.match(pin):
+        return False
+    try:
+        return bool(_hasher.verify(pin_hash, pin))
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,102 @@
+"""Confirming a purchase by voice: the price read back, the consent it needs, one order per yes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from orders.db import Database, utcnow
+from orders.errors import InvalidRequest
+from orders.model import Order, Shopper
+from orders.quotes import Quote, quote_in
+from orders.services import LineRequest, OrderRequest, place_order_in
+from orders.views import OrderView
+
+_ATTEMPTS = 3
+
+ConfirmOutcome = Literal[
+    "placed", "needs_approval", "duplicate", "needs_pin", "locked", "pin_not_set", "price_changed"
+]
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What a spoken yes did: an order, a PIN to ask for, a refusal, or a new price to read back."""
+
+    outcome: ConfirmOutcome
+    order: OrderView | None = None
+    quote: Quote | None = None
+
+
+def voice_idempotency_key(shopper_id: int, dialog_id: str) -> str:
+    """The order key of one confirmed voice dialog: a retried yes finds the same order."""
+    if not isinstance(dialog_id, str) or not 1 <= len(dialog_id) <= 64:
+        raise InvalidRequest("bad_dialog", "a dialog id is 1-64 characters")
+    if not dialog_id.isascii() or not dialog_id.isprintable():
+        raise InvalidRequest("bad_dialog", "a dialog id is printable ASCII")
+    return f"voice:{shopper_id}:{dialog_id}"
+
+
+def confirm_voice_purchase(
+    db: Database,
+    shopper_id: int,
+    store_id: int,
+    lines: Sequence[LineRequest],
+    dialog_id: str,
+    *,
+    quoted_total_minor: int,
+    pin_verified: bool = False,
+    now: datetime | None = None,
+) -> Confirmation:
+    """Order what was read back in dialog `dialog_id`, once, if consent allows it."""
+    moment = now or utcnow()
+    request = OrderRequest(
+        store_id=store_id,
+        shopper_id=shopper_id,
+        channel="voice",
+        lines=tuple(lines),
+        idempotency_key=voice_idempotency_key(shopper_id, dialog_id),
+    )
+
+    def work(session: Session) -> Confirmation:
+        # A retry of a yes that already ordered must answer "ordered" even if the order took
+        # the last units in stock, so the key is looked up before anything is re-priced.
+        existing = session.scalar(
+            select(Order)
+            .where(Order.idempotency_key == request.idempotency_key)
+            .options(selectinload(Order.lines))
+        )
+        if existing is not None:
+            if existing.shopper_id != shopper_id:
+                raise InvalidRequest("idempotency_key_reused", "that dialog is someone else's")
+            return Confirmation("duplicate", OrderView.of(existing))
+        # Priced and consented in the transaction that orders, with the shopper's row locked
+        # first: a lock set by a wrong PIN a moment ago, or a new price, is seen here.
+        session.scalar(select(Shopper).where(Shopper.id == shopper_id).with_for_update())
+        current = quote_in(session, shopper_id, store_id, lines, moment)
+        if current.total_minor != quoted_total_minor:
+            return Confirmation("price_changed", quote=current)
+        if current.consent in ("locked", "pin_not_set"):
+            return Confirmation(current.consent, quote=current)
+        if current.consent == "pin" and not pin_verified:
+            return Confirmation("needs_pin", quote=current)
+        result = place_order_in(session, request, moment)
+        outcome: ConfirmOutcome = (
+            "needs_approval" if result.outcome == "needs_approval" else "placed"
+        )
+        return Confirmation(outcome, result.order)
+
+    for attempt in range(_ATTEMPTS):
+        try:
+            return db.run_write(work)
+        except IntegrityError:
+            # Two copies of the same yes raced: the retry finds the winner's order.
+            if attempt + 1 == _ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

@@ -1,0 +1,110 @@
+"""POST /alexa: verify the request, run the skill, answer JSON; refusals are HTTP 400."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from ask_sdk_core.exceptions import SerializationException
+from ask_sdk_core.skill import CustomSkill
+from cryptography import x509
+from flask import Blueprint, Response, jsonify, request
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from auth.http import problem
+from orders.db import Database, utcnow
+from voice_skill.skill import SkillRunner, build_skill
+from voice_skill.verification import (
+    AlexaRequestVerifier,
+    CertChainCache,
+    VerificationError,
+    fetch_cert_chain,
+    load_trusted_roots,
+)
+
+log = logging.getLogger(__name__)
+
+# Amazon rotates its signing chain rarely, and a cached chain costs no download. A burst of
+# requests naming new (valid-looking) chain URLs is someone making us fetch from S3.
+CERT_DOWNLOADS = "10/minute"
+
+
+class LimitedFetch:
+    """A certificate fetcher that refuses (reason cert_fetch) beyond a download rate."""
+
+    def __init__(
+        self,
+        fetch: Callable[[str], bytes] = fetch_cert_chain,
+        *,
+        rate: str = CERT_DOWNLOADS,
+        storage_uri: str = "memory://",
+    ) -> None:
+        self._fetch = fetch
+        self._rate = parse(rate)
+        self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
+
+    def __call__(self, url: str) -> bytes:
+        """Fetch `url` unless the download budget is spent."""
+        if not self._limiter.hit(self._rate, "alexa-cert-download"):
+            raise VerificationError("cert_fetch", "certificate download rate limit reached")
+        return self._fetch(url)
+
+
+def make_verifier(
+    *,
+    skill_id: str | None,
+    verify_signature: bool,
+    rate_limit_storage: str = "memory://",
+    clock: Callable[[], datetime] = utcnow,
+) -> AlexaRequestVerifier:
+    """The production verifier: cached chains, rate-limited downloads, the system trust store."""
+    # The limit sits behind the cache, so only cache misses spend the download budget.
+    fetch = CertChainCache(fetch=LimitedFetch(storage_uri=rate_limit_storage))
+    return AlexaRequestVerifier(
+        fetch=fetch,
+        trusted_roots=_system_roots() if verify_signature else None,
+        clock=clock,
+        skill_id=skill_id,
+        verify_signature=verify_signature,
+    )
+
+
+@functools.cache
+def _system_roots() -> tuple[x509.Certificate, ...]:
+    # Parsing the CA bundle takes a quarter of a second; every app built in a process
+    # (tests build many) shares one parsed copy. Certificates are immutable.
+    return tuple(load_trusted_roots())
+
+
+def make_blueprint(
+    db: Database,
+    verifier: AlexaRequestVerifier,
+    *,
+    skill: CustomSkill | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> Blueprint:
+    """The /alexa endpoint over `db`, checking every request with `verifier`."""
+    runner = SkillRunner(skill or build_skill(db, clock=clock))
+    bp = Blueprint("voice_skill", __name__)
+
+    @bp.post("/alexa")
+    def alexa() -> Response:
+        body = request.get_data(cache=False)
+        try:
+            verifier.verify(dict(request.headers), body)
+        except VerificationError as exc:
+            # Which rule failed is logged, not told: it would only help a forger.
+            log.warning("alexa request refused (%s): %s", exc.reason, exc.detail)
+            return problem(400, "invalid_request", "not a valid Alexa request")
+        try:
+            answer = runner.run(body.decode("utf-8"))
+        except (SerializationException, UnicodeDecodeError) as exc:
+            log.warning("alexa request refused (malformed envelope): %s", str(exc)[:200])
+            return problem(400, "invalid_request", "not a valid Alexa request envelope")
+        return jsonify(answer)
+
+    return bp
