@@ -50,6 +50,9 @@ class OutboxWatcher:
         self._tasks.append(asyncio.create_task(self._poll(), name="outbox-poll"))
         if self.listening:
             self._tasks.append(asyncio.create_task(self._listen(), name="outbox-listen"))
+            # Serve with notifications already flowing when we can; the poll covers the rest.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.listen_ready.wait(), 5)
         else:
             self.listen_ready.set()
 
