@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from typing import Any
@@ -56,7 +57,12 @@ def decode(payload: bytes, fmt: ContentFormat) -> dict[str, Any]:
         if fmt == JSON:
             body = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
         else:
-            body = cbor2.loads(payload)
+            # Sharp edge: cbor2.loads ignores bytes after the first item; a device payload
+            # with trailing garbage is malformed, so read with a decoder and check the end.
+            stream = io.BytesIO(payload)
+            body = cbor2.CBORDecoder(stream).decode()
+            if stream.tell() != len(payload):
+                raise PayloadError("trailing bytes after the CBOR map")
     except PayloadError:
         raise
     except Exception:

@@ -127,7 +127,10 @@ def _text(value: object, index: int, field: str) -> str:
 def _number(value: object, index: int, field: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidRequest("bad_senml", f"record {index}: {field} must be a number")
-    number = float(value) if abs(value) < 2**63 else math.inf
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond any float
+        number = math.inf
     if not math.isfinite(number):
         raise InvalidRequest("bad_number", f"record {index}: {field} must be finite")
     return number
