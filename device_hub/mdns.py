@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from zeroconf import IPVersion, ServiceStateChange, Zeroconf
+from zeroconf import InterfaceChoice, IPVersion, ServiceStateChange, Zeroconf
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf
 
 SERVICE_TYPE = "_coap._udp.local."
@@ -79,7 +79,7 @@ async def discover(
     timeout: float = 3.0, *, interfaces: Any = None, first: bool = True
 ) -> list[FoundHub]:
     """Browse for hubs (TXT `rt=restock.hub`) for up to `timeout` seconds."""
-    aiozc = AsyncZeroconf(interfaces=interfaces or "all", ip_version=IPVersion.V4Only)
+    aiozc = AsyncZeroconf(interfaces=interfaces or InterfaceChoice.All, ip_version=IPVersion.V4Only)
     names: asyncio.Queue[str] = asyncio.Queue()
 
     def on_change(

@@ -57,7 +57,7 @@ class SimulatedDevice:
         )
         response = await self.context.request(request).response
         answer = cbor2.loads(response.payload) if response.payload else {}
-        code = f"{response.code.class_}.{response.code.detail:02d}"
+        code = str(response.code.dotted)
         return code, answer if isinstance(answer, dict) else {}
 
     async def run(self) -> int:

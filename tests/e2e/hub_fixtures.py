@@ -118,11 +118,6 @@ class Reply:
             return json.loads(self.payload)
         return cbor2.loads(self.payload)
 
-    @property
-    def code_text(self) -> str:
-        """Like "2.01"."""
-        return f"{self.code.class_}.{self.code.detail:02d}"
-
 
 class CoapClient:
     """A blocking CoAP client for tests (aiocoap in its own loop thread)."""
