@@ -6,9 +6,10 @@ import asyncio
 import functools
 import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiocoap import Message
@@ -50,6 +51,8 @@ class HubServices:
     device_limit: RateLimiter
     public_url: str
     policy: Policy
+    # The device limiter is used from pool threads; the source limiter only on the loop.
+    limit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database calls) in the pool, off the event loop."""
@@ -57,13 +60,18 @@ class HubServices:
         return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     async def as_device(self, body: Body, scope: str, work: Callable[[Principal], T]) -> T:
-        """Identify the device, apply its rate limit, then do `work` — one trip to the pool."""
-        principal = await self.run(self.identify, body, scope)
-        assert principal.device_id is not None  # Identify guarantees a device
-        wait = self.device_limit.take(principal.device_id)
-        if wait:
-            raise RateLimited(wait)
-        return await self.run(work, principal)
+        """Identify the device, apply its rate limit, then do `work`: one trip to the pool."""
+
+        def identified() -> T:
+            principal = self.identify(body, scope)
+            assert principal.device_id is not None  # Identify guarantees a device
+            with self.limit_lock:
+                wait = self.device_limit.take(principal.device_id)
+            if wait:
+                raise RateLimited(wait)
+            return work(principal)
+
+        return await self.run(identified)
 
     async def answer(
         self, request: Message, handle: Callable[[Body], Awaitable[Answer]], max_payload: int

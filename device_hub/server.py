@@ -40,7 +40,7 @@ class HubConfig:
     source_rate: Rate = field(default_factory=lambda: Rate(per_second=200.0, burst=400))
     dedup_entries: int = DEFAULT_MAX_ENTRIES
     dedup_lifetime: float = DEFAULT_LIFETIME
-    workers: int = 8
+    workers: int | None = None  # None: 1 on SQLite, 8 on PostgreSQL (see Hub.__init__)
     poll_interval: float = 0.5
 
 
@@ -57,7 +57,11 @@ class Hub:
     ) -> None:
         self.db = db
         self.config = config
-        self.executor = ThreadPoolExecutor(config.workers, thread_name_prefix="hub")
+        # SQLite runs one writer at a time, and a waiting writer sleeps in its busy handler
+        # (1, 2, 5… ms naps): more threads there only add naps (measured in bench/hub.py).
+        # PostgreSQL works on many connections at once.
+        workers = config.workers or (1 if db.dialect == "sqlite" else 8)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
         self.services = HubServices(
             db=db,
             executor=self.executor,
