@@ -140,3 +140,20 @@ def test_bounding_refuses_a_context_without_message_managers() -> None:
         assert "no UDP message manager" in str(exc)
     else:  # pragma: no cover - the assertion below documents the failure
         raise AssertionError("bound_duplicate_memory accepted a context it could not bound")
+
+
+def test_two_hub_processes_can_share_one_port(db: Database) -> None:
+    """aiocoap binds with SO_REUSEPORT: a second hub on the same port starts and both serve."""
+    first = start_hub(db)
+    second = start_hub(db, port=first.port)
+    try:
+        assert second.port == first.port
+        answers = []
+        for source in range(6):  # different source ports spread over both sockets
+            with _socket(first) as sock:
+                data = _datagram("link", {"client_id": "x", "serial": "y"}, source)
+                answers.append(Message.decode(_exchange(sock, data)).code)
+        assert answers == [Code.BAD_REQUEST] * 6
+    finally:
+        stop_hub(second)
+        stop_hub(first)
