@@ -19,6 +19,7 @@ from aiocoap.util.linkformat import Link, LinkFormat
 
 from auth.device_flow import DeviceFlowError, poll_device_token, start_device_authorization
 from auth.principal import Principal
+from device_hub.blockwise import BoundedBlock1Spool
 from device_hub.codec import PayloadError, decode, encode, reply_format, request_format
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
@@ -74,13 +75,18 @@ class HubServices:
         return await self.run(identified)
 
     async def answer(
-        self, request: Message, handle: Callable[[Body], Awaitable[Answer]], max_payload: int
+        self,
+        request: Message,
+        handle: Callable[[Body], Awaitable[Answer]],
+        max_payload: int,
+        assembled: bool = False,
     ) -> Message:
         """Parse, handle and render one request; every known error becomes a 4.xx."""
         fmt = reply_format(request)
         try:
             self.check_source(request)
-            if len(request.payload) > max_payload or request.opt.block1 is not None:
+            partial = request.opt.block1 is not None and not assembled
+            if len(request.payload) > max_payload or partial:
                 raise PayloadError(
                     f"payload over {max_payload} bytes", Code.REQUEST_ENTITY_TOO_LARGE
                 )
@@ -119,17 +125,19 @@ def source_address(request: Message) -> str:
 
 class _Post(Resource):
     max_payload = MAX_PAYLOAD
+    blockwise = False  # Block1 uploads refused with 4.13: the payload must fit one datagram
 
     def __init__(self, hub: HubServices) -> None:
         super().__init__()
         self.hub = hub
+        if self.blockwise:
+            self._block1 = BoundedBlock1Spool(self.max_payload)
 
     async def needs_blockwise_assembly(self, request: Message) -> bool:
-        # Our payloads fit in one datagram; refusing Block1 keeps half-sent floods stateless.
-        return False
+        return self.blockwise
 
     async def render_post(self, request: Message) -> Message:
-        return await self.hub.answer(request, self.handle, self.max_payload)
+        return await self.hub.answer(request, self.handle, self.max_payload, self.blockwise)
 
     async def handle(self, body: Body) -> Answer:
         raise NotImplementedError
@@ -202,6 +210,7 @@ class TelemetryResource(_Post):
 
     rt = "restock.telemetry"
     ct = "60 50"
+    blockwise = True  # a 256-record pack is larger than one 1 KiB block
 
     async def handle(self, body: Body) -> Answer:
         def work(device: Principal) -> Body:
