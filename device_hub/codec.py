@@ -74,6 +74,10 @@ def decode(payload: bytes, fmt: ContentFormat) -> dict[str, Any]:
         raise PayloadError("payload must be a map")
     if _depth(body) > MAX_DEPTH:
         raise PayloadError("payload nests too deeply")
+    if not _encodable(body):
+        # Sharp edge: JSON escapes like \ud800 decode to lone surrogates, which no database
+        # driver can encode; refuse them here rather than fail deep in a query.
+        raise PayloadError("text must be valid Unicode")
     return body
 
 
@@ -99,6 +103,20 @@ def _depth(value: object, level: int = 0) -> int:
     if isinstance(value, list):
         return max((_depth(v, level + 1) for v in value), default=level + 1)
     return level
+
+
+def _encodable(value: object) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(item) for item in value)
+    return True
 
 
 def is_finite_number(value: object) -> bool:

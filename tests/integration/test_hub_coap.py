@@ -325,3 +325,24 @@ def test_hub_answers_again_after_stop_and_start_on_the_same_db(db: Database) -> 
         finally:
             coap.close()
             stop_hub(running)
+
+
+@pytest.mark.parametrize(
+    ("path", "payload"),
+    [
+        ("/press", b'{"at": "\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800", "seq": 1}'),
+        ("/press", b'{"at": "TOKEN", "seq": 1, "boot": "\\udfff"}'),
+        ("/link", b'{"client_id": "\\ud800", "serial": "x"}'),
+    ],
+)
+def test_lone_surrogates_in_json_are_400_not_500(
+    db: Database, client: CoapClient, path: str, payload: bytes
+) -> None:
+    """JSON escapes can smuggle text no database can store: refused as a bad payload."""
+    devices = build_devices(db)
+    before = db_snapshot(db)
+    reply = client.request(
+        Code.POST, path, payload.replace(b"TOKEN", devices.button_token.encode()), 50
+    )
+    assert reply.code == Code.BAD_REQUEST and reply.body["error"] == "bad_payload"
+    assert db_snapshot(db) == before

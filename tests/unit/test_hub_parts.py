@@ -32,6 +32,8 @@ def test_cbor_and_json_maps_decode_alike() -> None:
         (b"[" * 100_000, JSON),
         (b"\x81" * 10_000 + b"\x00", CBOR),
         (cbor2.dumps({"a": [[[[[[[[[[1]]]]]]]]]]}), CBOR),
+        (b'{"at": "\\ud800", "seq": 1}', JSON),
+        (b'{"\\udfff": 1}', JSON),
     ],
 )
 def test_undecodable_payloads_are_payload_errors(payload: bytes, fmt: object) -> None:
