@@ -85,6 +85,8 @@ def parse_pack(records: object, *, now: datetime) -> list[Reading]:
         if not _NAME.match(resolved):
             raise InvalidRequest("bad_name", f"record {index}: {resolved!r} is not a SenML name")
         value = base_value + _number(record["v"], index, "v")
+        if not math.isfinite(value):  # two finite halves can still add up to infinity
+            raise InvalidRequest("bad_number", f"record {index}: v must be finite")
         if value < 0:
             raise InvalidRequest("negative_level", f"record {index}: a level can't be negative")
         unit = _text(record["u"], index, "u") if "u" in record else base_unit

@@ -60,6 +60,8 @@ def test_a_record_of_base_fields_only_sets_context() -> None:
         ([{"n": "pods", "v": math.nan}], "bad_number"),
         ([{"n": "pods", "v": math.inf}], "bad_number"),
         ([{"n": "pods", "v": -1}], "negative_level"),
+        ([{"bv": 1e308, "n": "pods", "v": 1e308}], "bad_number"),
+        ([{"n": "pods", "v": 10**400}], "bad_number"),
         ([{"n": "pods", "v": True}], "bad_senml"),
         ([{"n": "pods", "v": "3"}], "bad_senml"),
         ([{"n": "pods", "vs": "low"}], "bad_senml"),
