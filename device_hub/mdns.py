@@ -65,7 +65,9 @@ class Advertisement:
 
     async def start(self) -> None:
         """Announce the service (waits for the probe/announce to be sent)."""
-        await (await self.zeroconf.async_register_service(self.info))
+        # Hub processes sharing one port (SO_REUSEPORT) would claim the same instance name;
+        # zeroconf then picks "… (2)" instead of failing the second process.
+        await (await self.zeroconf.async_register_service(self.info, allow_name_change=True))
 
     async def stop(self) -> None:
         """Say goodbye (TTL 0) and close the sockets."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -96,12 +95,7 @@ class Hub:
         )
         await self.watcher.start()
         if self.config.mdns:
-            self.advertisement = Advertisement(self.config.host, self.port)
-            try:
-                await self.advertisement.start()
-            except OSError as exc:  # no multicast here: the hub still serves by address
-                log.warning("mDNS advertisement failed: %s", exc)
-                self.advertisement = None
+            self.advertisement = await _advertise(self.config.host, self.port)
         log.info("CoAP hub on coap://%s:%s", self.config.host, self.port)
 
     def _bound_port(self) -> int:
@@ -130,12 +124,15 @@ class Hub:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
-async def run_hub(db: Database, config: HubConfig, stop: asyncio.Event) -> None:
-    """Serve until `stop` is set."""
-    hub = Hub(db, config)
-    await hub.start()
-    print(f"Restock CoAP hub: coap://{config.host}:{hub.port}", flush=True)
+async def _advertise(host: str, port: int) -> Advertisement | None:
+    """Start the mDNS advertisement, or say why not and go on without it."""
+    advertisement = None
     try:
-        await stop.wait()
-    finally:
-        await hub.stop()
+        advertisement = Advertisement(host, port)
+        await advertisement.start()
+    except Exception as exc:  # no multicast here: devices can still be given the address
+        log.warning("mDNS advertisement failed, serving without it: %s", exc)
+        if advertisement is not None:
+            await advertisement.zeroconf.async_close()
+        return None
+    return advertisement

@@ -73,7 +73,7 @@ def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_hub(settings: Settings, _args: argparse.Namespace) -> int:
-    """Serve the CoAP hub only (more hub processes for scale; the database is migrated)."""
+    """Serve the CoAP hub only: more hub processes for scale (run `migrate` once before)."""
     from restock.server import serve
 
     return serve(settings, _database(settings), web=False, hub=True)
