@@ -76,4 +76,4 @@ class BoundedBlock1Spool:
         self.uploads.move_to_end(key)
         if block1.more:
             raise ContinueException(block1)
-        return self.uploads.pop(key)[1]  # type: ignore[no-any-return]
+        return self.uploads.pop(key)[1]

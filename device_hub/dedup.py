@@ -87,8 +87,8 @@ def bound_duplicate_memory(
             if not callable(getattr(manager, name, None)):
                 raise RuntimeError(f"aiocoap changed: MessageManager.{name} is gone")
         recent = RecentMessages(manager, max_entries, lifetime)
-        manager._deduplicate_message = recent.deduplicate  # type: ignore[method-assign]
-        manager._store_response_for_duplicates = recent.store_response  # type: ignore[method-assign]
+        manager._deduplicate_message = recent.deduplicate
+        manager._store_response_for_duplicates = recent.store_response
         manager._recent_messages = {}  # unused from now on
         bounded.append(recent)
     if not bounded:
