@@ -37,6 +37,7 @@ from tqdm import tqdm
 from bench.common import percentile
 
 PRESS_SCOPE = "orders:place orders:read devices:telemetry"
+CHUNK = 30_000  # requests per client endpoint (see drive())
 
 
 @dataclass(frozen=True)
@@ -247,20 +248,27 @@ async def drive(
     """Send every payload with `window` requests in flight; returns time, latencies, errors."""
     from aiocoap import POST, Context, Message
 
-    context = await Context.create_client_context()
     uri = f"coap://127.0.0.1:{port}{path}"
     latencies: list[float] = []
     errors = 0
     progress = tqdm(total=len(payloads), desc=label, unit="req", leave=False, disable=None)
-    queue = iter(payloads)
     every = max(1, len(payloads) // 8)
+    # A CoAP endpoint must not reuse a message id within EXCHANGE_LIFETIME (247 s), and ids
+    # are 16 bits: past ~65k requests one client endpoint would collide with itself and get
+    # stale answers from the server's duplicate detection. So a fresh client endpoint (a
+    # new source port) every CHUNK requests, as that many devices would have.
+    chunks = [payloads[i : i + CHUNK] for i in range(0, len(payloads), CHUNK)]
 
-    async def worker() -> None:
+    async def worker(context: Context, queue: Iterator[bytes]) -> None:
         nonlocal errors
         for payload in queue:
             started = time.perf_counter()
             request = Message(code=POST, uri=uri, payload=payload, content_format=60)
-            response = await context.request(request).response
+            try:
+                response = await asyncio.wait_for(context.request(request).response, 120)
+            except Exception:  # a lost exchange counts as an error, the run goes on
+                errors += 1
+                continue
             latencies.append(time.perf_counter() - started)
             if not response.code.is_successful():
                 errors += 1
@@ -269,10 +277,13 @@ async def drive(
                 sample()
 
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(window)))
+    for chunk in chunks:
+        context = await Context.create_client_context()
+        queue = iter(chunk)
+        await asyncio.gather(*(worker(context, queue) for _ in range(window)))
+        await context.shutdown()
     elapsed = time.perf_counter() - began
     progress.close()
-    await context.shutdown()
     return elapsed, latencies, errors
 
 
