@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,6 +17,7 @@ from orders.model import (
     OPEN_STATUSES,
     Device,
     DeviceLink,
+    DeviceModel,
     Order,
     OrderEvent,
     OrderLine,
@@ -64,8 +65,8 @@ def place_order(db: Database, request: OrderRequest, *, now: datetime | None = N
     raise AssertionError("unreachable")
 
 
-def place_order_in(session: Session, request: OrderRequest, now: datetime) -> PlaceResult:
-    """place_order inside the caller's write transaction, for use cases that check more first."""
+def place_in(session: Session, request: OrderRequest, *, now: datetime) -> PlaceResult:
+    """place_order inside the caller's transaction (the caller retries on IntegrityError)."""
     _validate(request)
     return _place(session, request, now)
 
@@ -101,10 +102,16 @@ def _press(session: Session, device_id: int, seq: int, boot: str, now: datetime)
     product = session.get(Product, link.product_id)
     if product is None:  # pragma: no cover - FK guarantees it
         raise NotFound("not_found", "the linked product is gone")
+    # A press comes from a button, or from the order button an appliance may also have.
+    kind = session.scalar(
+        select(DeviceModel.kind)
+        .join(Device, Device.model_id == DeviceModel.id)
+        .where(Device.id == device_id)
+    )
     request = OrderRequest(
         store_id=link.store_id,
         shopper_id=link.shopper_id,
-        channel="button",
+        channel="appliance" if kind == "appliance" else "button",
         lines=(LineRequest(product.sku, link.quantity),),
         idempotency_key=f"press:{device_id}:{boot}:{seq}",
         device_id=device_id,
@@ -308,8 +315,18 @@ def _take_stock(session: Session, priced: Sequence[rules.PricedLine]) -> None:
             raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
 
 
+# PostgreSQL NOTIFY channel: hub processes LISTEN on it to wake their outbox readers.
+ORDER_EVENTS_CHANNEL = "restock_order_events"
+
+
 def record_event(session: Session, order: Order, kind: str, now: datetime) -> None:
     """Write one outbox row for `order`, in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered only when (and if) this transaction commits, like the row itself.
+        session.execute(
+            text("SELECT pg_notify(:channel, :order_id)"),
+            {"channel": ORDER_EVENTS_CHANNEL, "order_id": order.id},
+        )
     session.add(
         OrderEvent(
             order_id=order.id,

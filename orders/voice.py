@@ -15,7 +15,7 @@ from orders.db import Database, utcnow
 from orders.errors import InvalidRequest
 from orders.model import Order, Shopper
 from orders.quotes import Quote, quote_in
-from orders.services import LineRequest, OrderRequest, place_order_in
+from orders.services import LineRequest, OrderRequest, place_in
 from orders.views import OrderView
 
 _ATTEMPTS = 3
@@ -86,7 +86,7 @@ def confirm_voice_purchase(
             return Confirmation(current.consent, quote=current)
         if current.consent == "pin" and not pin_verified:
             return Confirmation("needs_pin", quote=current)
-        result = place_order_in(session, request, moment)
+        result = place_in(session, request, now=moment)
         outcome: ConfirmOutcome = (
             "needs_approval" if result.outcome == "needs_approval" else "placed"
         )

@@ -1,10 +1,11 @@
-"""The command line: run, migrate, seed (CONTRACT.md)."""
+"""The command line: run, hub, migrate, seed, simulate (CONTRACT.md)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,12 +101,68 @@ def cmd_alexa_model(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hub(settings: Settings, _args: argparse.Namespace) -> int:
+    """Serve the CoAP hub only: more hub processes for scale (run `migrate` once before)."""
+    from restock.server import serve
+
+    return serve(settings, _database(settings), web=False, hub=True)
+
+
+def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
+    """A simulated button or appliance: discover, link, press / report."""
+    import asyncio
+
+    from device_hub.simulate import DeviceError, DeviceOptions, SimulatedDevice
+
+    client_id = args.client_id or _demo_client(settings, args.kind)
+    if client_id is None:
+        print("no --client-id and no demo store to take one from", file=sys.stderr)
+        return 2
+    options = DeviceOptions(
+        kind=args.kind,
+        client_id=client_id,
+        serial=args.serial or f"SIM-{args.kind}-{secrets.token_hex(3)}",
+        hub=args.hub,
+        presses=args.presses,
+        reports=args.reports,
+        pause=args.pause,
+    )
+    try:
+        return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
+    except DeviceError as exc:
+        print(f"simulate: {exc}", file=sys.stderr)
+        return 1
+
+
+def _demo_client(settings: Settings, kind: str) -> str | None:
+    """The demo store's client id for `kind` (a convenience for `make run` users)."""
+    try:
+        db = _database(settings)
+        upgrade(db.engine)
+        client = seed_demo(db).clients.get(kind)
+        db.dispose()
+    except Exception:  # no reachable database: the user must say which client
+        log.debug("no demo client", exc_info=True)
+        return None
+    return client if isinstance(client, str) else None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m restock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="migrate, then serve web + CoAP hub").set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="upgrade the database to head").set_defaults(func=cmd_migrate)
+    sub.add_parser("hub", help="serve the CoAP hub only").set_defaults(func=cmd_hub)
+    sim = sub.add_parser("simulate", help="a simulated button or appliance")
+    sim.add_argument("kind", choices=["button", "appliance"])
+    sim.add_argument("--hub", help="coap://host:port (default: find the hub by mDNS)")
+    sim.add_argument("--client-id", help="the device model's OAuth client id (default: demo)")
+    sim.add_argument("--serial", help="the device's serial number (default: random)")
+    sim.add_argument("--presses", type=int, default=2, help="button presses to send")
+    sim.add_argument("--reports", type=int, default=5, help="appliance level reports to send")
+    sim.add_argument("--pause", type=float, default=1.0, help="seconds between sends")
+    sim.set_defaults(func=cmd_simulate)
     seed = sub.add_parser("seed", help="create demo data (idempotent)")
     seed.add_argument("--demo", action="store_true", help="the demo store, people and clients")
     seed.add_argument("--json", action="store_true", help="print the result as JSON")

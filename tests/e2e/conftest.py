@@ -51,6 +51,23 @@ def run_cli(
     )
 
 
+def coap_answers(port: int, timeout: float = 10) -> bool:
+    """True when a CoAP GET /.well-known/core to 127.0.0.1:`port` gets a 2.05."""
+    # Hand-built CON GET (RFC 7252 §3): ver 1, no token, Uri-Path ".well-known" / "core".
+    request = bytes([0x40, 0x01, 0x12, 0x34, 0xBB]) + b".well-known" + bytes([0x04]) + b"core"
+    deadline = time.monotonic() + timeout
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(0.5)
+        while time.monotonic() < deadline:
+            sock.sendto(request, ("127.0.0.1", port))
+            try:
+                answer = sock.recv(2048)
+            except (TimeoutError, ConnectionRefusedError):
+                continue
+            return len(answer) >= 4 and answer[1] == 0x45 and answer[2:4] == b"\x12\x34"
+    return False
+
+
 @pytest.fixture
 def running_restock(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`python -m restock run` on free ports; yields its base URL and the process."""
@@ -78,6 +95,10 @@ def running_restock(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]
     else:
         proc.kill()
         pytest.fail("restock run did not answer /healthz within 60 s")
+    if not coap_answers(coap):
+        proc.kill()
+        pytest.fail("restock run serves HTTP but its CoAP hub does not answer")
+    proc.coap_port = coap  # type: ignore[attr-defined]
     try:
         yield base, proc
     finally:

@@ -1,0 +1,401 @@
+"""CoAP presses/s through the real hub beside a bare aiocoap server, same generator, same run.
+
+python -m bench.hub [--url DATABASE_URL] [--place N] [--repeat N] [--telemetry N] [--window W]
+
+Each server runs in its own process (RSS measured from /proc); this process is the client:
+an aiocoap client context keeping `--window` requests in flight. Phases, per server:
+  place     presses that each place an order (one fresh device per press)
+  repeat    presses from devices whose order is still open (answered in_progress)
+  telemetry SenML level reports above the reorder point (stored, action none)
+The bare server answers every request with one constant CBOR reply. It is plain aiocoap,
+so its RSS also shows aiocoap's unbounded duplicate-detection memory (issue #183).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import multiprocessing
+import os
+import secrets
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cbor2
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, insert, select, text
+from tqdm import tqdm
+
+from bench.common import percentile
+
+PRESS_SCOPE = "orders:place orders:read devices:telemetry"
+CHUNK = 30_000  # requests per client endpoint (see drive())
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the database lives, in a form a spawned process can reopen."""
+
+    url: str
+    schema: str | None
+
+
+@contextmanager
+def scratch(url: str | None) -> Iterator[Target]:
+    """A migrated throwaway database: a temp SQLite file or a temp PostgreSQL schema."""
+    from orders.db import make_engine
+    from restock.migrate import upgrade
+
+    url = url or "sqlite"
+    if url.startswith("sqlite"):
+        with tempfile.TemporaryDirectory() as tmp:
+            target = Target(f"sqlite:///{Path(tmp) / 'bench.db'}", None)
+            engine = make_engine(target.url)
+            upgrade(engine)
+            engine.dispose()
+            yield target
+        return
+    schema = f"restock_bench_{secrets.token_hex(4)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        engine = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        upgrade(engine)
+        engine.dispose()
+        yield Target(url, schema)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def open_db(target: Target) -> Any:
+    """A Database over `target`."""
+    from orders.db import Database, make_engine
+
+    kwargs: dict[str, Any] = {}
+    if target.schema:
+        kwargs["connect_args"] = {"options": f"-csearch_path={target.schema}"}
+    return Database(make_engine(target.url, **kwargs))
+
+
+@dataclass(frozen=True)
+class Fleet:
+    """Access tokens of linked devices: buttons that will place, appliances that report."""
+
+    buttons: list[str]
+    appliances: list[str]
+
+
+def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
+    """Store, products and linked devices with tokens, inserted in bulk (setup is not timed)."""
+    from auth.model import Token
+    from auth.tokens import token_hash
+    from orders.catalog import SlotSpec, add_product, create_device_model, create_store
+    from orders.db import utcnow
+    from orders.model import Device, DeviceLink, Product, Shopper
+
+    db = open_db(target)
+    now = utcnow()
+    with db.write() as session:
+        store = create_store(session, slug="bench", name="Bench", currency="EUR")
+        add_product(session, store, sku="PODS", name="Pods", price_minor=100, stock=10**9)
+        button = create_device_model(session, store, name="B", kind="button", skus=["PODS"])
+        machine = create_device_model(
+            session, store, name="M", kind="appliance",
+            slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
+        )  # fmt: skip
+        product_id = session.scalar(select(Product.id).where(Product.sku == "PODS"))
+        ids = dict(store=store.id, button=button.id, machine=machine.id, client=button.client_id)
+    tokens: dict[str, list[str]] = {"button": [], "machine": []}
+    total = buttons + appliances
+    with db.write() as session:
+        # One shopper per device: orders of one shopper serialise on its row lock, and a
+        # fleet of homes is many shoppers.
+        session.execute(
+            insert(Shopper), [{"name": f"s{i}", "created_at": now} for i in range(total)]
+        )
+        shopper_ids = list(session.scalars(select(Shopper.id).order_by(Shopper.id)))
+        rows = [
+            {"store_id": ids["store"], "model_id": ids["button" if i < buttons else "machine"],
+             "serial": f"D{i}", "created_at": now}
+            for i in range(total)
+        ]  # fmt: skip
+        session.execute(insert(Device), rows)
+        device_ids = list(session.scalars(select(Device.id).order_by(Device.id)))
+        session.execute(
+            insert(DeviceLink),
+            [
+                {"device_id": d, "shopper_id": s, "store_id": ids["store"],
+                 "product_id": product_id, "quantity": 1, "reorder_point": 5.0,
+                 "status": "active", "created_at": now}
+                for d, s in zip(device_ids, shopper_ids, strict=True)
+            ],
+        )  # fmt: skip
+        links = {
+            row[0]: row[1] for row in session.execute(select(DeviceLink.device_id, DeviceLink.id))
+        }
+        token_rows = []
+        for i, (device_id, shopper_id) in enumerate(zip(device_ids, shopper_ids, strict=True)):
+            secret = secrets.token_urlsafe(32)
+            tokens["button" if i < buttons else "machine"].append(secret)
+            token_rows.append(
+                {"access_token_hash": token_hash(secret), "client_id": ids["client"],
+                 "kind": "device", "scope": PRESS_SCOPE, "shopper_id": shopper_id,
+                 "store_id": ids["store"], "device_id": device_id, "link_id": links[device_id],
+                 "family": secrets.token_hex(8), "issued_at": now,
+                 "expires_at": now.replace(year=now.year + 1)}
+            )  # fmt: skip
+        session.execute(insert(Token), token_rows)
+    db.dispose()
+    return Fleet(tokens["button"], tokens["machine"])
+
+
+def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
+    """Server process: the hub, or a bare aiocoap server with a constant reply."""
+    from aiocoap import Context, Message
+    from aiocoap.numbers.codes import Code
+    from aiocoap.resource import Resource, Site
+
+    async def main() -> None:
+        if kind == "hub":
+            from device_hub.limits import Rate
+            from device_hub.server import Hub, HubConfig
+
+            unlimited = Rate(per_second=1e9, burst=1e9)
+            hub = Hub(
+                open_db(target),
+                HubConfig(
+                    port=port,
+                    mdns=False,
+                    device_rate=unlimited,
+                    source_rate=unlimited,
+                    workers=int(os.environ.get("BENCH_HUB_WORKERS", "0")) or None,
+                ),
+            )
+            await hub.start()
+            stopper = hub.stop
+        else:
+            reply = cbor2.dumps({"result": "in_progress", "order": {"id": "x" * 22}})
+
+            class Constant(Resource):
+                async def render_post(self, request: Message) -> Message:
+                    return Message(code=Code.CREATED, payload=reply, content_format=60)
+
+            site = Site()
+            site.add_resource(["press"], Constant())
+            site.add_resource(["telemetry"], Constant())
+            context = await Context.create_server_context(
+                site, bind=("127.0.0.1", port), transports=["udp6"]
+            )
+            stopper = context.shutdown
+        ready.set()
+        while not stop.is_set():
+            await asyncio.sleep(0.2)
+        await stopper()
+
+    asyncio.run(main())
+
+
+def _sample(into: list[int], pid: int, base: int) -> None:
+    into.append(rss_kib(pid) - base)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of `pid` in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+@dataclass
+class Result:
+    """One phase against one server."""
+
+    server: str
+    phase: str
+    n: int
+    seconds: float
+    latencies: list[float]
+    errors: int
+    rss_growth_kib: int
+    rss_samples_kib: list[int]
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return self.n / self.seconds
+
+
+async def drive(
+    port: int,
+    path: str,
+    payloads: Sequence[bytes],
+    window: int,
+    label: str,
+    sample: Callable[[], None] | None = None,
+) -> tuple[float, list[float], int]:
+    """Send every payload with `window` requests in flight; returns time, latencies, errors."""
+    from aiocoap import POST, Context, Message
+
+    uri = f"coap://127.0.0.1:{port}{path}"
+    latencies: list[float] = []
+    errors = 0
+    progress = tqdm(total=len(payloads), desc=label, unit="req", leave=False, disable=None)
+    every = max(1, len(payloads) // 8)
+    # A CoAP endpoint must not reuse a message id within EXCHANGE_LIFETIME (247 s), and ids
+    # are 16 bits: past ~65k requests one client endpoint would collide with itself and get
+    # stale answers from the server's duplicate detection. So a fresh client endpoint (a
+    # new source port) every CHUNK requests, as that many devices would have.
+    chunks = [payloads[i : i + CHUNK] for i in range(0, len(payloads), CHUNK)]
+
+    async def worker(context: Context, queue: Iterator[bytes]) -> None:
+        nonlocal errors
+        for payload in queue:
+            started = time.perf_counter()
+            request = Message(code=POST, uri=uri, payload=payload, content_format=60)
+            try:
+                response = await asyncio.wait_for(context.request(request).response, 120)
+            except Exception:  # a lost exchange counts as an error, the run goes on
+                errors += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+            if not response.code.is_successful():
+                errors += 1
+            progress.update()
+            if sample is not None and len(latencies) % every == 0:
+                sample()
+
+    began = time.perf_counter()
+    for chunk in chunks:
+        context = await Context.create_client_context()
+        queue = iter(chunk)
+        await asyncio.gather(*(worker(context, queue) for _ in range(window)))
+        await context.shutdown()
+    elapsed = time.perf_counter() - began
+    progress.close()
+    return elapsed, latencies, errors
+
+
+def phases(
+    fleet: Fleet, place: int, repeat: int, telemetry: int
+) -> list[tuple[str, str, list[bytes]]]:
+    """The generator: identical payloads for both servers."""
+    pressers = fleet.buttons[:place]
+    return [
+        ("place", "/press", [cbor2.dumps({"at": t, "seq": 1}) for t in pressers]),
+        (
+            "repeat",
+            "/press",
+            [
+                cbor2.dumps({"at": pressers[i % len(pressers)], "seq": 2 + i // len(pressers)})
+                for i in range(repeat)
+            ],
+        ),
+        (
+            "telemetry",
+            "/telemetry",
+            [
+                cbor2.dumps(
+                    {
+                        "at": fleet.appliances[i % len(fleet.appliances)],
+                        "senml": [{0: "pods", 1: "count", 2: 40 - (i % 30)}],
+                    }
+                )
+                for i in range(telemetry)
+            ],  # fmt: skip
+        ),
+    ]
+
+
+def run_server(
+    kind: str, target: Target, work: list[tuple[str, str, list[bytes]]], window: int
+) -> list[Result]:
+    """Start one server process, run every phase against it, stop it."""
+    spawn = multiprocessing.get_context("spawn")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ready, stop = spawn.Event(), spawn.Event()
+    process = spawn.Process(target=serve, args=(kind, target, port, ready, stop), daemon=True)
+    process.start()
+    if not ready.wait(60):
+        process.kill()
+        raise RuntimeError(f"{kind} server did not start")
+    results = []
+    try:
+        # Warm up (imports, pools, first connections), then measure.
+        asyncio.run(drive(port, work[2][1], work[2][2][:200], window, f"{kind} warm-up"))
+        for phase, path, payloads in work:
+            before = rss_kib(process.pid)
+            samples: list[int] = []
+            seconds, latencies, errors = asyncio.run(
+                drive(
+                    port, path, payloads, window, f"{kind} {phase}",
+                    functools.partial(_sample, samples, process.pid, before),
+                )
+            )  # fmt: skip
+            grown = rss_kib(process.pid) - before
+            results.append(
+                Result(kind, phase, len(payloads), seconds, latencies, errors, grown, samples)
+            )
+    finally:
+        stop.set()
+        process.join(30)
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the comparison and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", help="postgresql+psycopg://… (default: a temp SQLite file)")
+    parser.add_argument("--place", type=int, default=5000, help="presses that place an order")
+    parser.add_argument("--repeat", type=int, default=10000, help="presses answered in_progress")
+    parser.add_argument("--telemetry", type=int, default=5000, help="telemetry reports")
+    parser.add_argument("--window", type=int, default=32, help="requests in flight")
+    args = parser.parse_args(argv)
+    console = Console(width=150)
+    with scratch(args.url) as target:
+        console.print(f"setting up {args.place} buttons and 500 appliances…")
+        fleet = build_fleet(target, args.place, 500)
+        work = phases(fleet, args.place, args.repeat, args.telemetry)
+        bare = run_server("bare", target, work, args.window)
+        hub = run_server("hub", target, work, args.window)
+    backend = "PostgreSQL" if args.url else "SQLite"
+    table = Table(title=f"CoAP hub vs bare aiocoap ({backend}, window {args.window})")
+    for column in ("phase", "server", "requests", "req/s", "× bare", "p50 ms", "p99 ms",
+                   "p99 × bare", "errors", "RSS growth MiB"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for base, ours in zip(bare, hub, strict=True):
+        for result in (base, ours):
+            table.add_row(
+                result.phase,
+                result.server,
+                str(result.n),
+                f"{result.rate:,.0f}",
+                f"{result.rate / base.rate:.2f}",
+                f"{percentile(result.latencies, 50) * 1000:.1f}",
+                f"{percentile(result.latencies, 99) * 1000:.1f}",
+                f"{percentile(result.latencies, 99) / percentile(base.latencies, 99):.2f}",
+                str(result.errors),
+                f"{result.rss_growth_kib / 1024:.1f}",
+            )
+    console.print(table)
+    for result in bare + hub:
+        growth = ", ".join(f"{kib / 1024:.0f}" for kib in result.rss_samples_kib)
+        console.print(f"RSS growth MiB every 1/8 of {result.server} {result.phase}: {growth}")
+    console.print(f"host: {os.cpu_count()} CPUs; client and server are separate processes")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""Token-bucket rate limits per device and per source address, in bounded memory."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rate:
+    """`per_second` sustained, bursts up to `burst`."""
+
+    per_second: float
+    burst: float
+
+
+class RateLimiter:
+    """Buckets keyed by device or address; the least recently seen are forgotten past `max_keys`."""
+
+    def __init__(
+        self,
+        rate: Rate,
+        *,
+        max_keys: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.rate = rate
+        self.max_keys = max_keys
+        self.clock = clock
+        # key -> (tokens, last refill time). Forgetting a key only ever *grants* a fresh
+        # burst, so a flood of spoofed addresses can cost us CPU but never unbounded memory.
+        self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    def take(self, key: Hashable) -> int:
+        """Spend one token for `key`: 0 when allowed, else whole seconds until the next token."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(key, (self.rate.burst, now))
+        tokens = min(self.rate.burst, tokens + (now - last) * self.rate.per_second)
+        if tokens >= 1:
+            self._buckets[key] = (tokens - 1, now)
+            allowed = 0
+        else:
+            self._buckets[key] = (tokens, now)
+            allowed = max(1, math.ceil((1 - tokens) / self.rate.per_second))
+        while len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
+        return allowed

@@ -1,0 +1,138 @@
+"""The hub: aiocoap server context, outbox watcher and mDNS advertisement, started as one."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from aiocoap import Context
+
+from device_hub.dedup import (
+    DEFAULT_LIFETIME,
+    DEFAULT_MAX_ENTRIES,
+    RecentMessages,
+    bound_duplicate_memory,
+)
+from device_hub.identity import BearerInPayload, Identify
+from device_hub.limits import Rate, RateLimiter
+from device_hub.mdns import Advertisement
+from device_hub.observe import OutboxWatcher
+from device_hub.resources import HubServices, build_site
+from orders.db import Database
+from orders.telemetry import Policy, threshold_policy
+
+log = logging.getLogger("restock.hub")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    """How the hub listens and how much it lets each device and address do."""
+
+    host: str = "127.0.0.1"
+    port: int = 5683
+    public_url: str = "http://127.0.0.1:8000"
+    mdns: bool = True
+    # A button presses a few times a minute at most; polling the device flow is once per
+    # `interval` (5 s). A home network behind one NAT address holds many devices.
+    device_rate: Rate = field(default_factory=lambda: Rate(per_second=2.0, burst=10))
+    source_rate: Rate = field(default_factory=lambda: Rate(per_second=200.0, burst=400))
+    dedup_entries: int = DEFAULT_MAX_ENTRIES
+    dedup_lifetime: float = DEFAULT_LIFETIME
+    workers: int | None = None  # None: 1 on SQLite, 8 on PostgreSQL (see Hub.__init__)
+    poll_interval: float = 0.5
+
+
+class Hub:
+    """One running hub; `await start()`, then `await stop()`."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: HubConfig,
+        *,
+        policy: Policy = threshold_policy,
+        identify: Identify | None = None,
+    ) -> None:
+        self.db = db
+        self.config = config
+        # SQLite runs one writer at a time, and a waiting writer sleeps in its busy handler
+        # (1, 2, 5… ms naps): more threads there only add naps (measured in bench/hub.py).
+        # PostgreSQL works on many connections at once.
+        workers = config.workers or (1 if db.dialect == "sqlite" else 8)
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
+        self.services = HubServices(
+            db=db,
+            executor=self.executor,
+            identify=identify or BearerInPayload(db),
+            source_limit=RateLimiter(config.source_rate),
+            device_limit=RateLimiter(config.device_rate),
+            public_url=config.public_url,
+            policy=policy,
+        )
+        self.site, self.orders = build_site(self.services)
+        self.context: Context | None = None
+        self.recent: list[RecentMessages] = []
+        self.watcher: OutboxWatcher | None = None
+        self.advertisement: Advertisement | None = None
+        self.port = config.port
+
+    async def start(self) -> None:
+        """Bind the UDP socket, start notifications and the mDNS advertisement."""
+        # Only udp6 (it also serves IPv4): aiocoap's defaults would add TCP, TLS and
+        # WebSocket servers on the same port, which we neither need nor test.
+        self.context = await Context.create_server_context(
+            self.site, bind=(self.config.host, self.config.port), transports=["udp6"]
+        )
+        self.recent = bound_duplicate_memory(
+            self.context,
+            max_entries=self.config.dedup_entries,
+            lifetime=self.config.dedup_lifetime,
+        )
+        self.port = self._bound_port()
+        self.watcher = OutboxWatcher(
+            self.db, self.services.run, self.orders.notify, poll_interval=self.config.poll_interval
+        )
+        await self.watcher.start()
+        if self.config.mdns:
+            self.advertisement = await _advertise(self.config.host, self.port)
+        log.info("CoAP hub on coap://%s:%s", self.config.host, self.port)
+
+    def _bound_port(self) -> int:
+        # aiocoap has no accessor for the bound port (needed when binding port 0); its
+        # udp6 transport's asyncio transport carries the socket.
+        assert self.context is not None
+        for token_manager in self.context.request_interfaces:
+            interface = getattr(token_manager.token_interface, "message_interface", None)
+            transport = getattr(interface, "transport", None)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                return int(sock.getsockname()[1])
+        return self.config.port
+
+    async def stop(self) -> None:
+        """Unregister from mDNS, stop notifications, close the socket and the pool."""
+        if self.advertisement is not None:
+            await self.advertisement.stop()
+            self.advertisement = None
+        if self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
+        if self.context is not None:
+            await self.context.shutdown()
+            self.context = None
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+async def _advertise(host: str, port: int) -> Advertisement | None:
+    """Start the mDNS advertisement, or say why not and go on without it."""
+    advertisement = None
+    try:
+        advertisement = Advertisement(host, port)
+        await advertisement.start()
+    except Exception as exc:  # no multicast here: devices can still be given the address
+        log.warning("mDNS advertisement failed, serving without it: %s", exc)
+        if advertisement is not None:
+            await advertisement.zeroconf.async_close()
+        return None
+    return advertisement

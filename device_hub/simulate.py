@@ -1,0 +1,137 @@
+"""A device on the command line: find the hub, link through the device flow, press or report."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cbor2
+from aiocoap import POST, Context, Message
+from aiocoap.numbers.contentformat import ContentFormat
+
+from device_hub.mdns import discover
+
+
+@dataclass(frozen=True)
+class DeviceOptions:
+    """What the simulated device is and does."""
+
+    kind: str  # button | appliance
+    client_id: str
+    serial: str
+    hub: str | None = None  # coap://host:port; None: find it by mDNS
+    presses: int = 2
+    slot: str = "pods"
+    unit: str = "count"
+    start_level: float = 50.0
+    step: float = 12.0
+    reports: int = 5
+    pause: float = 1.0
+    max_wait: float = 600.0
+
+
+class DeviceError(Exception):
+    """The simulation can't go on (no hub, linking refused, …)."""
+
+
+class SimulatedDevice:
+    """A CoAP client speaking the hub's CONTRACT.md resources in CBOR."""
+
+    def __init__(self, options: DeviceOptions, out: Callable[[str], None] = print) -> None:
+        self.options = options
+        self.out = out
+        self.base = options.hub or ""
+        self.context: Context | None = None
+
+    async def call(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """POST `body` as CBOR; returns the response code (e.g. "2.01") and its map."""
+        assert self.context is not None
+        request = Message(
+            code=POST,
+            uri=f"{self.base}{path}",
+            payload=cbor2.dumps(body),
+            content_format=ContentFormat.CBOR,
+        )
+        response = await self.context.request(request).response
+        answer = cbor2.loads(response.payload) if response.payload else {}
+        code = str(response.code.dotted)
+        return code, answer if isinstance(answer, dict) else {}
+
+    async def run(self) -> int:
+        """Discover, link, then press or report; 0 on success."""
+        if not self.base:
+            self.out("looking for a Restock hub (mDNS _coap._udp.local.)…")
+            found = await discover(timeout=5.0)
+            if not found:
+                raise DeviceError("no hub found by mDNS; pass --hub coap://host:port")
+            self.base = found[0].uri
+        self.out(f"hub: {self.base}")
+        self.context = await Context.create_client_context()
+        try:
+            token = await self.link()
+            if self.options.kind == "button":
+                await self.press(token)
+            else:
+                await self.report(token)
+        finally:
+            await self.context.shutdown()
+        return 0
+
+    async def link(self) -> str:
+        """The RFC 8628 device flow over CoAP; returns the access token."""
+        opts = self.options
+        code, started = await self.call(
+            "/link", {"client_id": opts.client_id, "serial": opts.serial}
+        )
+        if code != "2.01":
+            raise DeviceError(f"linking refused: {code} {started.get('error')}")
+        self.out(f"To link this {opts.kind}, visit {started['verification_uri']}")
+        self.out(f"and enter the code {started['user_code']}")
+        self.out(f"(or open {started['verification_uri_complete']})")
+        interval = float(started.get("interval", 5))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(float(started.get("expires_in", 600)), opts.max_wait)
+        poll = {"client_id": opts.client_id, "device_code": started["device_code"]}
+        while loop.time() < deadline:
+            await asyncio.sleep(interval)
+            code, answer = await self.call("/link/token", poll)
+            error = answer.get("error")
+            if code == "2.05":
+                self.out(f"linked as device {answer.get('device_id')}")
+                return str(answer["access_token"])
+            if error == "slow_down":
+                interval += 5  # RFC 8628 §3.5
+            elif error == "authorization_pending":
+                continue
+            elif code == "4.29":
+                continue
+            else:
+                raise DeviceError(f"linking failed: {code} {error}")
+        raise DeviceError("gave up waiting for the shopper")
+
+    async def press(self, token: str) -> None:
+        """Press the button `presses` times (a fresh boot id, seq from 1)."""
+        boot = secrets.token_hex(4)
+        for seq in range(1, self.options.presses + 1):
+            code, answer = await self.call("/press", {"at": token, "seq": seq, "boot": boot})
+            order = answer.get("order") or {}
+            result = answer.get("result") or answer.get("error")
+            detail = answer.get("reason") or order.get("id", "")
+            self.out(f"press {seq}: {code} {result} {detail}".rstrip())
+            await asyncio.sleep(self.options.pause)
+
+    async def report(self, token: str) -> None:
+        """Report a falling level for one slot (SenML in CBOR, integer labels)."""
+        opts = self.options
+        level = opts.start_level
+        for _ in range(opts.reports):
+            senml = [{-2: "", 0: opts.slot, 1: opts.unit, 2: level}]
+            code, answer = await self.call("/telemetry", {"at": token, "senml": senml})
+            order = answer.get("order") or {}
+            action = answer.get("action") or answer.get("error")
+            self.out(f"level {level:g} {opts.unit}: {code} {action} {order.get('id', '')}".rstrip())
+            level = max(0.0, level - opts.step)
+            await asyncio.sleep(opts.pause)
