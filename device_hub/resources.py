@@ -19,15 +19,16 @@ from aiocoap.util.linkformat import Link, LinkFormat
 
 from auth.device_flow import DeviceFlowError, poll_device_token, start_device_authorization
 from auth.principal import Principal
+from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
 from device_hub.codec import PayloadError, decode, encode, reply_format, request_format
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
 from orders.db import Database
-from orders.errors import NotFound
+from orders.errors import DomainError, NotFound
 from orders.lifecycle import get_order_status
-from orders.services import press
+from orders.presses import PressRequest, check_press
 from orders.telemetry import Policy, record_telemetry
 
 log = logging.getLogger("restock.hub")
@@ -52,6 +53,7 @@ class HubServices:
     device_limit: RateLimiter
     public_url: str
     policy: Policy
+    presses: PressBatcher
     # The device limiter is used from pool threads; the source limiter only on the loop.
     limit_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -64,15 +66,22 @@ class HubServices:
         """Identify the device, apply its rate limit, then do `work`: one trip to the pool."""
 
         def identified() -> T:
-            principal = self.identify(body, scope)
-            assert principal.device_id is not None  # Identify guarantees a device
-            with self.limit_lock:
-                wait = self.device_limit.take(principal.device_id)
-            if wait:
-                raise RateLimited(wait)
-            return work(principal)
+            return work(self._identify(body, scope))
 
         return await self.run(identified)
+
+    async def identified(self, body: Body, scope: str) -> Principal:
+        """Identify the device and apply its rate limit (in the pool)."""
+        return await self.run(self._identify, body, scope)
+
+    def _identify(self, body: Body, scope: str) -> Principal:
+        principal = self.identify(body, scope)
+        assert principal.device_id is not None  # Identify guarantees a device
+        with self.limit_lock:
+            wait = self.device_limit.take(principal.device_id)
+        if wait:
+            raise RateLimited(wait)
+        return principal
 
     async def answer(
         self,
@@ -196,13 +205,15 @@ class PressResource(_Post):
 
     async def handle(self, body: Body) -> Answer:
         seq, boot = body.get("seq"), body.get("boot", "")
-
-        def work(device: Principal) -> Body:
-            assert device.device_id is not None
-            result = press(self.hub.db, device.device_id, seq, boot=boot)  # type: ignore[arg-type]
-            return {"result": result.outcome, "order": result.order.summary()}
-
-        return Code.CREATED, await self.hub.as_device(body, "orders:place", work)
+        check_press(seq, boot)
+        device = await self.hub.identified(body, "orders:place")
+        assert device.device_id is not None
+        request = PressRequest(device.device_id, seq, boot)  # type: ignore[arg-type]
+        submitted = self.hub.presses.submit(request)
+        answer = await asyncio.wrap_future(submitted)
+        if isinstance(answer, DomainError):
+            raise answer
+        return Code.CREATED, {"result": answer.outcome, "order": answer.order.summary()}
 
 
 class TelemetryResource(_Post):

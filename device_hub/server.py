@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiocoap import Context
 
+from device_hub.batching import PressBatcher
 from device_hub.dedup import (
     DEFAULT_LIFETIME,
     DEFAULT_MAX_ENTRIES,
@@ -59,7 +60,7 @@ class Hub:
         # SQLite runs one writer at a time, and a waiting writer sleeps in its busy handler
         # (1, 2, 5… ms naps): more threads there only add naps (measured in bench/hub.py).
         # PostgreSQL works on many connections at once.
-        workers = config.workers or (1 if db.dialect == "sqlite" else 8)
+        workers = config.workers or (2 if db.dialect == "sqlite" else 8)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
         self.services = HubServices(
             db=db,
@@ -69,6 +70,9 @@ class Hub:
             device_limit=RateLimiter(config.device_rate),
             public_url=config.public_url,
             policy=policy,
+            # Presses commit in groups on their own writer threads (one for SQLite's
+            # single writer, a few for PostgreSQL); the pool above only reads.
+            presses=PressBatcher(db, writers=1 if db.dialect == "sqlite" else 4),
         )
         self.site, self.orders = build_site(self.services)
         self.context: Context | None = None
@@ -122,6 +126,7 @@ class Hub:
             await self.context.shutdown()
             self.context = None
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.services.presses.close()
 
 
 async def _advertise(host: str, port: int) -> Advertisement | None:

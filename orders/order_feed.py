@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from orders.db import Database
+from orders.events import ORDER_EVENTS_CHANNEL
 from orders.model import OrderEvent
-from orders.services import ORDER_EVENTS_CHANNEL
 
 __all__ = ["ORDER_EVENTS_CHANNEL", "OrderChange", "changes_after", "latest_event_id"]
 

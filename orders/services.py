@@ -6,27 +6,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from orders import rules
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, NotFound, OrderRefused
+from orders.events import ORDER_EVENTS_CHANNEL, record_event
 from orders.model import (
     OPEN_STATUSES,
     Device,
     DeviceLink,
-    DeviceModel,
     Order,
-    OrderEvent,
     OrderLine,
-    Press,
     Product,
     Shopper,
     Store,
 )
+from orders.presses import press
 from orders.views import OrderView, Outcome, PlaceResult
+
+__all__ = [
+    "ORDER_EVENTS_CHANNEL",
+    "LineRequest",
+    "OrderRequest",
+    "place_in",
+    "place_order",
+    "press",
+    "record_event",
+]
 
 # A unique-key race (two callers inserting the same idempotency key or open order at
 # once) surfaces as IntegrityError on PostgreSQL; the retry then sees the winner's row.
@@ -69,66 +78,6 @@ def place_in(session: Session, request: OrderRequest, *, now: datetime) -> Place
     """place_order inside the caller's transaction (the caller retries on IntegrityError)."""
     _validate(request)
     return _place(session, request, now)
-
-
-def press(
-    db: Database, device_id: int, seq: int, *, boot: str = "", now: datetime | None = None
-) -> PlaceResult:
-    """A device's button press: at most one order per (device, boot, seq)."""
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
-        raise InvalidRequest("bad_seq", "seq must be a non-negative integer")
-    if not isinstance(boot, str) or len(boot) > 64:
-        raise InvalidRequest("bad_boot", "boot must be a string of at most 64 characters")
-    for attempt in range(_ATTEMPTS):
-        try:
-            return db.run_write(lambda s: _press(s, device_id, seq, boot, now or utcnow()))
-        except IntegrityError:
-            if attempt + 1 == _ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _press(session: Session, device_id: int, seq: int, boot: str, now: datetime) -> PlaceResult:
-    seen = session.scalar(
-        select(Press).where(Press.device_id == device_id, Press.boot == boot, Press.seq == seq)
-    )
-    if seen is not None:
-        if seen.order_id is None:  # pragma: no cover - every recorded press names its order
-            raise NotFound("not_found", "the earlier press made no order")
-        return PlaceResult("duplicate", _order_view(session, seen.order_id))
-    link = _active_link(session, device_id)
-    if link.product_id is None:
-        raise InvalidRequest("no_product", "this device's link names no product to order")
-    product = session.get(Product, link.product_id)
-    if product is None:  # pragma: no cover - FK guarantees it
-        raise NotFound("not_found", "the linked product is gone")
-    # A press comes from a button, or from the order button an appliance may also have.
-    kind = session.scalar(
-        select(DeviceModel.kind)
-        .join(Device, Device.model_id == DeviceModel.id)
-        .where(Device.id == device_id)
-    )
-    request = OrderRequest(
-        store_id=link.store_id,
-        shopper_id=link.shopper_id,
-        channel="appliance" if kind == "appliance" else "button",
-        lines=(LineRequest(product.sku, link.quantity),),
-        idempotency_key=f"press:{device_id}:{boot}:{seq}",
-        device_id=device_id,
-    )
-    result = _place(session, request, now)
-    session.add(
-        Press(
-            device_id=device_id,
-            boot=boot,
-            seq=seq,
-            result=result.outcome,
-            order_id=result.order.id,
-            created_at=now,
-        )
-    )
-    session.flush()
-    return result
 
 
 def _validate(request: OrderRequest) -> None:
@@ -316,33 +265,3 @@ def _take_stock(session: Session, priced: Sequence[rules.PricedLine]) -> None:
 
 
 # PostgreSQL NOTIFY channel: hub processes LISTEN on it to wake their outbox readers.
-ORDER_EVENTS_CHANNEL = "restock_order_events"
-
-
-def record_event(session: Session, order: Order, kind: str, now: datetime) -> None:
-    """Write one outbox row for `order`, in the caller's transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Delivered only when (and if) this transaction commits, like the row itself.
-        session.execute(
-            text("SELECT pg_notify(:channel, :order_id)"),
-            {"channel": ORDER_EVENTS_CHANNEL, "order_id": order.id},
-        )
-    session.add(
-        OrderEvent(
-            order_id=order.id,
-            store_id=order.store_id,
-            type=kind,
-            status=order.status,
-            data={"device_id": order.device_id, "shopper_id": order.shopper_id},
-            created_at=now,
-        )
-    )
-
-
-def _order_view(session: Session, order_id: str) -> OrderView:
-    order = session.scalar(
-        select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-    )
-    if order is None:
-        raise NotFound("not_found", "no such order")
-    return OrderView.of(order)
