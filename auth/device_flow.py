@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from auth.model import Account, DeviceCode, OAuthClient
-from auth.principal import DEVICE_SCOPES
+from auth.principal import DEVICE_SCOPES, OAuthError
 from auth.tokens import IssuedToken, issue_token, new_secret, revoke_link_tokens, token_hash
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, active_link, link_device, register_device, unlink
@@ -24,13 +24,8 @@ POLL_INTERVAL = 5
 SLOW_DOWN_STEP = 5
 
 
-class DeviceFlowError(Exception):
+class DeviceFlowError(OAuthError):
     """An RFC 8628 / RFC 6749 error word for the device's poll or request."""
-
-    def __init__(self, error: str, detail: str = "") -> None:
-        self.error = error
-        self.detail = detail
-        super().__init__(f"{error}: {detail}" if detail else error)
 
 
 @dataclass(frozen=True)

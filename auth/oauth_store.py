@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from auth.model import Account, AuthorizationCode, OAuthClient, Token
 from auth.passwords import check_password
-from auth.principal import MERCHANT_SCOPES, SHOPPER_SCOPES
+from auth.principal import MERCHANT_SCOPES, SHOPPER_SCOPES, OAuthError
 from auth.tokens import IssuedToken, issue_token, revoke_family, token_hash
 from orders.db import Database, utcnow
 from orders.model import DeviceLink
@@ -33,13 +33,8 @@ KIND_GRANTS: dict[str, frozenset[str]] = {
 DEFAULT_SCOPES = {"alexa": SHOPPER_SCOPES, "web": SHOPPER_SCOPES, "merchant_api": MERCHANT_SCOPES}
 
 
-class GrantError(Exception):
+class GrantError(OAuthError):
     """A refusal with its RFC 6749 error word (`invalid_grant`, `invalid_scope`, …)."""
-
-    def __init__(self, error: str, detail: str = "") -> None:
-        self.error = error
-        self.detail = detail
-        super().__init__(f"{error}: {detail}" if detail else error)
 
 
 @dataclass(frozen=True)

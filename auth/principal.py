@@ -30,10 +30,18 @@ class Principal:
         return scope in self.scopes
 
 
-class InvalidToken(Exception):
+class OAuthError(Exception):
+    """A refusal carrying its RFC error word (`invalid_grant`, `slow_down`, …) and a detail."""
+
+    def __init__(self, error: str, detail: str = "") -> None:
+        self.error = error
+        self.detail = detail
+        super().__init__(f"{error}: {detail}" if detail else error)
+
+
+class InvalidToken(OAuthError):
     """The token is missing, unknown, expired, revoked (`invalid_token`) or too narrow."""
 
     def __init__(self, error: str = "invalid_token", detail: str = "") -> None:
-        self.error = error  # RFC 6750 words: invalid_token | insufficient_scope
-        self.detail = detail
-        super().__init__(f"{error}: {detail}" if detail else error)
+        # RFC 6750 words: invalid_token | insufficient_scope
+        super().__init__(error, detail)
