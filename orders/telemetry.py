@@ -11,7 +11,6 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orders.consumption import LOOKBACK_DAYS
 from orders.consumption import Reading as LevelReading
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
@@ -32,6 +31,7 @@ from orders.replenishment import (
     SlotState,
     ThresholdPolicy,
 )
+from orders.replenishment_views import slot_history
 from orders.rules import MAX_QUANTITY
 from orders.senml import Reading, parse_pack
 from orders.services import LineRequest, OrderRequest, place_in
@@ -39,10 +39,6 @@ from orders.views import OrderView
 
 # Without a reorder point set by the shopper, order when a fifth of the slot is left.
 DEFAULT_REORDER_FRACTION = 0.2
-# Readings per slot a policy gets to look at: the estimator's look-back window, bounded so a
-# chatty device (one report a minute) costs one indexed range scan, not its whole history.
-HISTORY_DAYS = LOOKBACK_DAYS
-HISTORY = 1000
 _ATTEMPTS = 3
 
 Action = Literal["none", "ordered", "needs_approval"]
@@ -239,16 +235,7 @@ def _state(
     product_id: int | None,
 ) -> SlotLevel:
     device_id = link.device_id
-    rows = session.execute(
-        select(SupplyReading.measured_at, SupplyReading.value)
-        .where(
-            SupplyReading.device_id == device_id,
-            SupplyReading.slot == slot.name,
-            SupplyReading.measured_at >= now - timedelta(days=HISTORY_DAYS),
-        )
-        .order_by(SupplyReading.measured_at.desc(), SupplyReading.id.desc())
-        .limit(HISTORY)
-    ).all()
+    history = slot_history(session, device_id, slot.name, now)
     store = session.get(Store, link.store_id)
     order_open = product_id is not None and (
         session.scalar(
@@ -274,7 +261,7 @@ def _state(
         reorder_point=link.reorder_point,
         quantity=link.quantity,
         lead_time_days=store.lead_time_days if store else 0.0,
-        history=tuple((at, value) for at, value in reversed(rows)),
+        history=history,
         now=now,
         policy=link.policy,
         risk=link.risk,
