@@ -211,11 +211,13 @@ def _refill_product(link: DeviceLink, slot: DeviceModelSlot, slot_count: int) ->
 
 
 def _observed_lead_times(session: Session, store_id: int) -> tuple[float, ...]:
-    """The store's latest placed->delivered durations in days, oldest first (bounded)."""
+    """Placed->delivered durations (days) of the store's latest delivered orders, oldest first."""
+    # Newest *placed* first walks the (store_id, created_at) index and stops after a few
+    # rows; ordering by delivered_at would sort every delivered order of a large store.
     rows = session.execute(
         select(Order.created_at, Order.delivered_at)
         .where(Order.store_id == store_id, Order.delivered_at.is_not(None))
-        .order_by(Order.delivered_at.desc())
+        .order_by(Order.created_at.desc())
         .limit(MAX_OBSERVED_LEAD_TIMES)
     ).all()
     return tuple(
