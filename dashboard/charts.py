@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from orders.db import utcnow
 from orders.device_views import LOW_SUPPLY_FRACTION, SupplyLevel
 
 WIDTH, HEIGHT, PAD = 240, 64, 4
@@ -27,6 +28,22 @@ def describe(level: SupplyLevel) -> str:
         first = level.history[0][1]
         text += f", from {_number(first)} over the last {len(level.history)} readings"
     return text + (", low." if level.low else ".")
+
+
+def runout(level: SupplyLevel, now: datetime | None = None) -> str:
+    """The predicted run-out date in words: "Runs out around Tue 1 Dec (in about 3 days)"."""
+    if level.runout_at is None:
+        return ""
+    days = (level.runout_at - (now or utcnow())) / timedelta(days=1)
+    day = f"{level.runout_at:%a} {level.runout_at.day} {level.runout_at:%b}"
+    if days < 1:
+        soon = "within a day"
+    else:
+        soon = f"in about {round(days)} day{'' if round(days) == 1 else 's'}"
+    rate = ""
+    if level.rate_per_day:
+        rate = f", at about {_number(level.rate_per_day)} {level.unit} a day"
+    return f"Predicted to run out around {day} UTC ({soon}{rate})."
 
 
 def supply_chart(level: SupplyLevel, chart_id: str) -> Markup:

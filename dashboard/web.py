@@ -10,7 +10,7 @@ from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
 from dashboard import api, merchant_pages, shopper_pages
-from dashboard.charts import describe, supply_chart
+from dashboard.charts import describe, runout, supply_chart
 from dashboard.common import STATUS_FOR, error_page, money, page_url, when
 from orders.db import Database, utcnow
 from orders.errors import DomainError
@@ -38,6 +38,7 @@ def make_blueprint(db: Database) -> Blueprint:
             "when": when,
             "supply_chart": supply_chart,
             "describe": describe,
+            "runout": runout,
             # One hidden input per form without an id, so a page of many forms has no
             # duplicate ids (WTForms renders id="csrf_token" on every form).
             "csrf_value": generate_csrf,

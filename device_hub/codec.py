@@ -81,6 +81,23 @@ def decode(payload: bytes, fmt: ContentFormat) -> dict[str, Any]:
     return body
 
 
+def decode_json_text(payload: bytes) -> Any:
+    """Any JSON value (the HTTP twin's SenML pack is an array), with decode()'s checks."""
+    if not payload:
+        raise PayloadError("empty payload")
+    try:
+        value = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
+    except PayloadError:
+        raise
+    except (ValueError, RecursionError):
+        raise PayloadError("payload is not valid JSON") from None
+    if _depth(value) > MAX_DEPTH:
+        raise PayloadError("payload nests too deeply")
+    if not _encodable(value):
+        raise PayloadError("text must be valid Unicode")
+    return value
+
+
 def encode(body: dict[str, Any], fmt: ContentFormat, code: Code) -> Message:
     """A response message carrying `body` in `fmt`."""
     if fmt == JSON:

@@ -21,7 +21,7 @@ from device_hub.mdns import Advertisement
 from device_hub.observe import OutboxWatcher
 from device_hub.resources import HubServices, build_site
 from orders.db import Database
-from orders.telemetry import Policy, threshold_policy
+from orders.telemetry import Policy, link_policy
 
 log = logging.getLogger("restock.hub")
 
@@ -52,7 +52,7 @@ class Hub:
         db: Database,
         config: HubConfig,
         *,
-        policy: Policy = threshold_policy,
+        policy: Policy = link_policy,
         identify: Identify | None = None,
     ) -> None:
         self.db = db

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ScalarSelect, Select, and_, select
 from sqlalchemy.orm import Session, aliased
 
+from orders.db import utcnow
 from orders.model import (
     Device,
     DeviceLink,
@@ -19,6 +20,7 @@ from orders.model import (
     Shopper,
     SupplyReading,
 )
+from orders.replenishment_views import runout_of, slot_history
 
 # A slot at or below this share of its capacity counts as "low supply".
 LOW_SUPPLY_FRACTION = 0.2
@@ -37,6 +39,8 @@ class SupplyLevel:
     value: float | None
     measured_at: datetime | None
     history: tuple[tuple[datetime, float], ...] = ()
+    rate_per_day: float | None = None  # predicted use (rows_from(..., runout=True) only)
+    runout_at: datetime | None = None  # predicted empty time (rows_from(..., runout=True) only)
 
     @property
     def fraction(self) -> float | None:
@@ -115,12 +119,35 @@ def rows_from(
     *,
     history: int = 0,
     since_link: bool = False,
+    runout: bool = False,
 ) -> list[DeviceRow]:
-    """DeviceRows for query results, with supply levels (and history when asked)."""
+    """DeviceRows for query results, with supply levels (history and run-out when asked)."""
     bare = [_row(device, model, link, product, shopper) for device, model, link, product, shopper
             in results]  # fmt: skip
     levels = _levels(session, bare, history=history, since_link=since_link)
+    if runout:
+        since = {row.device_id: row.linked_at if since_link else None for row in bare}
+        now = utcnow()
+        levels = {
+            device_id: tuple(
+                _with_runout(session, device_id, lv, since[device_id], now) for lv in found
+            )
+            for device_id, found in levels.items()
+        }
     return [replace(row, levels=levels.get(row.device_id, ())) for row in bare]
+
+
+def _with_runout(
+    session: Session, device_id: int, level: SupplyLevel, since: datetime | None, now: datetime
+) -> SupplyLevel:
+    """`level` with its predicted rate and run-out time from the slot's stored readings."""
+    if level.value is None:
+        return level
+    history = slot_history(session, device_id, level.slot, now, since)
+    predicted = runout_of(history, level.capacity, now)
+    if predicted is None:
+        return level
+    return replace(level, rate_per_day=predicted.rate_per_day, runout_at=predicted.runout_at)
 
 
 def _row(

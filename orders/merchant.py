@@ -325,7 +325,7 @@ def get_device(db: Database, store_id: int, device_id: int) -> DeviceDetail:
     """One of the store's devices, with supply history and its recent orders."""
     query = device_query().where(Device.store_id == store_id, Device.id == device_id)
     with db.read() as session:
-        rows = rows_from(session, session.execute(query).all(), history=HISTORY_POINTS)
+        rows = rows_from(session, session.execute(query).all(), history=HISTORY_POINTS, runout=True)
     if not rows:
         raise NotFound("not_found", "no such device")
     recent = orders_page(db, store_id=store_id, device_id=device_id, limit=10)

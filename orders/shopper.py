@@ -45,7 +45,11 @@ def list_my_devices(
     query = query.order_by(ActiveLink.id.desc()).limit(size + 1)
     with db.read() as session:
         rows = rows_from(
-            session, session.execute(query).all(), history=HISTORY_POINTS, since_link=True
+            session,
+            session.execute(query).all(),
+            history=HISTORY_POINTS,
+            since_link=True,
+            runout=True,
         )
     return page_of(rows, size, lambda r: str(r.link_id))
 
@@ -55,7 +59,11 @@ def get_my_device(db: Database, shopper_id: int, device_id: int) -> DeviceRow:
     query = device_query().where(ActiveLink.shopper_id == shopper_id, Device.id == device_id)
     with db.read() as session:
         rows = rows_from(
-            session, session.execute(query).all(), history=HISTORY_POINTS, since_link=True
+            session,
+            session.execute(query).all(),
+            history=HISTORY_POINTS,
+            since_link=True,
+            runout=True,
         )
     if not rows:
         raise NotFound("not_found", "no such device")

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from orders.db import Database, utcnow
 from orders.model import Device, DeviceLink, DeviceModelSlot, Product, SupplyReading
+from orders.replenishment_views import runout_of, slot_history
 from orders.search import choice_of, match_products
 
 # The rate comes from the readings since the last refill within this window.
@@ -33,6 +34,7 @@ class SupplyLevel:
     measured_at: datetime
     per_day: float | None
     days_left: float | None
+    runout_at: datetime | None = None  # the predicted empty time (orders.replenishment)
 
 
 def estimate_rate(readings: Sequence[tuple[datetime, float]], capacity: float) -> float | None:
@@ -63,7 +65,8 @@ def supply_level(
     now: datetime | None = None,
 ) -> SupplyLevel | None:
     """The supply a shopper asked about (any supply when unnamed), or None when unknown."""
-    since = (now or utcnow()) - RATE_WINDOW
+    now = now or utcnow()
+    since = now - RATE_WINDOW
     with db.read() as session:
         slots = session.execute(
             select(DeviceLink.device_id, DeviceModelSlot, Product)
@@ -100,7 +103,19 @@ def supply_level(
                 continue
             history = [(at, value) for at, value in readings]
             measured_at, level = history[0]
-            rate = estimate_rate(history, slot.capacity)
+            # The replenishment estimator (robust to noise, refills and gaps) when it has
+            # enough history; the simple since-the-refill rate while it has not.
+            predicted = runout_of(
+                slot_history(session, device_id, slot.name, now), slot.capacity, now
+            )
+            if predicted is not None and predicted.rate_per_day is not None:
+                runout_at = predicted.runout_at
+                days_left = (runout_at - now) / timedelta(days=1) if runout_at else None
+                rate: float | None = predicted.rate_per_day
+            else:
+                rate = estimate_rate(history, slot.capacity)
+                days_left = level / rate if rate else None
+                runout_at = now + timedelta(days=days_left) if days_left is not None else None
             return SupplyLevel(
                 product_name=product.name,
                 slot=slot.name,
@@ -109,6 +124,7 @@ def supply_level(
                 capacity=slot.capacity,
                 measured_at=measured_at,
                 per_day=rate,
-                days_left=level / rate if rate else None,
+                days_left=days_left,
+                runout_at=runout_at,
             )
         return None

@@ -3,24 +3,42 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from orders.consumption import Reading as LevelReading
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
-from orders.model import Device, DeviceLink, DeviceModelSlot, Product, Store, SupplyReading
+from orders.model import (
+    OPEN_STATUSES,
+    Device,
+    DeviceLink,
+    DeviceModelSlot,
+    Order,
+    Product,
+    Store,
+    SupplyReading,
+)
+from orders.replenishment import (
+    MAX_OBSERVED_LEAD_TIMES,
+    Decision,
+    PredictivePolicy,
+    SlotState,
+    ThresholdPolicy,
+)
+from orders.replenishment_views import slot_history
+from orders.rules import MAX_QUANTITY
 from orders.senml import Reading, parse_pack
 from orders.services import LineRequest, OrderRequest, place_in
 from orders.views import OrderView
 
 # Without a reorder point set by the shopper, order when a fifth of the slot is left.
 DEFAULT_REORDER_FRACTION = 0.2
-HISTORY = 32  # readings per slot a policy gets to look at
 _ATTEMPTS = 3
 
 Action = Literal["none", "ordered", "needs_approval"]
@@ -42,10 +60,44 @@ class SlotLevel:
     quantity: int
     lead_time_days: float
     history: tuple[tuple[datetime, float], ...]  # recent readings of the slot, oldest first
+    now: datetime
+    policy: str = "threshold"  # the link's choice: threshold | predictive
+    risk: float = 0.05
+    cover_days: float = 14.0
+    observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
+    order_open: bool = False  # an order for this device and slot's product is still open
+
+    def slot_state(self) -> SlotState:
+        """The replenishment module's view of this slot."""
+        return SlotState(
+            capacity=self.capacity,
+            units_per_pack=self.units_per_pack,
+            readings=tuple(LevelReading(at, value) for at, value in self.history),
+            now=self.now,
+            lead_time_days=self.lead_time_days,
+            observed_lead_times_days=self.observed_lead_times_days,
+            order_open=self.order_open,
+        )
 
 
-# A policy answers one question: order for this slot now? (orders.replenishment plugs in here.)
-Policy = Callable[[SlotLevel], bool]
+# A policy answers: order for this slot now, and how much? A Decision orders `packs` packs;
+# a plain True orders the link's quantity (simple policies and tests need no Decision).
+Policy = Callable[[SlotLevel], bool | Decision]
+
+
+def link_policy(state: SlotLevel) -> Decision:
+    """The link's own policy: a fixed reorder point, or the run-out prediction."""
+    if state.policy == "predictive":
+        predictive = PredictivePolicy(
+            risk=state.risk, cover_days=state.cover_days, max_level=state.capacity
+        )
+        return predictive.decide(state.slot_state())
+    point = state.reorder_point
+    if point is None:
+        point = DEFAULT_REORDER_FRACTION * state.capacity
+    decision = ThresholdPolicy(point).decide(state.slot_state())
+    # A fixed reorder point orders what the shopper chose for the link, not "up to full".
+    return replace(decision, packs=state.quantity) if decision.order else decision
 
 
 def threshold_policy(state: SlotLevel) -> bool:
@@ -72,9 +124,13 @@ def record_telemetry(
     records: object,
     *,
     now: datetime | None = None,
-    policy: Policy = threshold_policy,
+    policy: Policy = link_policy,
 ) -> TelemetryResult:
-    """Validate a SenML pack, store its readings, and reorder per slot under `policy`."""
+    """Validate a SenML pack, store its readings, and reorder per slot under `policy`.
+
+    The default policy is each link's own (threshold or predictive); approval mode, caps,
+    stock and the one-open-order rule are enforced by `place_in` whatever the policy says.
+    """
     now = now or utcnow()
     readings = parse_pack(records, now=now)
     for attempt in range(_ATTEMPTS):
@@ -126,11 +182,20 @@ def _record(
     result = TelemetryResult(accepted=len(readings), action="none")
     if link.paused:
         return result  # levels are still worth keeping; a paused device never orders
+    lead_times = _observed_lead_times(session, link.store_id)
     for name in sorted(latest):
-        state = _state(session, link, slots[name], latest[name], device_id)
-        if not policy(state):
+        product_id = _refill_product(link, slots[name], len(slots))
+        state = _state(session, link, slots[name], latest[name], now, lead_times, product_id)
+        verdict = policy(state)
+        if isinstance(verdict, Decision):
+            if not verdict.order:
+                continue
+            quantity = min(max(verdict.packs, 1), MAX_QUANTITY)
+        elif verdict:
+            quantity = link.quantity
+        else:
             continue
-        outcome = _reorder(session, link, slots[name], len(slots), now)
+        outcome = _reorder(session, link, product_id, quantity, now)
         if isinstance(outcome, str):
             result = TelemetryResult(result.accepted, result.action, result.order, outcome)
         elif outcome is not None and result.order is None:
@@ -139,16 +204,53 @@ def _record(
     return result
 
 
-def _state(
-    session: Session, link: DeviceLink, slot: DeviceModelSlot, reading: Reading, device_id: int
-) -> SlotLevel:
+def _refill_product(link: DeviceLink, slot: DeviceModelSlot, slot_count: int) -> int | None:
+    # A one-slot appliance orders what the shopper picked at link time; several slots
+    # each name their own refill product.
+    return slot.product_id if slot_count > 1 else (link.product_id or slot.product_id)
+
+
+def _observed_lead_times(session: Session, store_id: int) -> tuple[float, ...]:
+    """Placed->delivered durations (days) of the store's latest delivered orders, oldest first."""
+    # Newest *placed* first walks the (store_id, created_at) index and stops after a few
+    # rows; ordering by delivered_at would sort every delivered order of a large store.
     rows = session.execute(
-        select(SupplyReading.measured_at, SupplyReading.value)
-        .where(SupplyReading.device_id == device_id, SupplyReading.slot == slot.name)
-        .order_by(SupplyReading.measured_at.desc(), SupplyReading.id.desc())
-        .limit(HISTORY)
+        select(Order.created_at, Order.delivered_at)
+        .where(Order.store_id == store_id, Order.delivered_at.is_not(None))
+        .order_by(Order.created_at.desc())
+        .limit(MAX_OBSERVED_LEAD_TIMES)
     ).all()
+    return tuple(
+        (delivered - placed) / timedelta(days=1)
+        for placed, delivered in reversed(rows)
+        if delivered is not None
+    )
+
+
+def _state(
+    session: Session,
+    link: DeviceLink,
+    slot: DeviceModelSlot,
+    reading: Reading,
+    now: datetime,
+    lead_times: tuple[float, ...],
+    product_id: int | None,
+) -> SlotLevel:
+    device_id = link.device_id
+    history = slot_history(session, device_id, slot.name, now)
     store = session.get(Store, link.store_id)
+    order_open = product_id is not None and (
+        session.scalar(
+            select(Order.id)
+            .where(
+                Order.device_id == device_id,
+                Order.device_product_id == product_id,
+                Order.status.in_(OPEN_STATUSES),
+            )
+            .limit(1)
+        )
+        is not None
+    )
     return SlotLevel(
         device_id=device_id,
         link_id=link.id,
@@ -161,17 +263,20 @@ def _state(
         reorder_point=link.reorder_point,
         quantity=link.quantity,
         lead_time_days=store.lead_time_days if store else 0.0,
-        history=tuple((at, value) for at, value in reversed(rows)),
+        history=history,
+        now=now,
+        policy=link.policy,
+        risk=link.risk,
+        cover_days=link.cover_days,
+        observed_lead_times_days=lead_times,
+        order_open=order_open,
     )
 
 
 def _reorder(
-    session: Session, link: DeviceLink, slot: DeviceModelSlot, slot_count: int, now: datetime
+    session: Session, link: DeviceLink, product_id: int | None, quantity: int, now: datetime
 ) -> OrderView | str | None:
     """Place the slot's refill order; None when one is already open, a reason when refused."""
-    # A one-slot appliance orders what the shopper picked at link time; several slots
-    # each name their own refill product.
-    product_id = slot.product_id if slot_count > 1 else (link.product_id or slot.product_id)
     product = session.get(Product, product_id) if product_id is not None else None
     if product is None:
         return None
@@ -179,7 +284,7 @@ def _reorder(
         store_id=link.store_id,
         shopper_id=link.shopper_id,
         channel="appliance",
-        lines=(LineRequest(product.sku, link.quantity),),
+        lines=(LineRequest(product.sku, quantity),),
         device_id=link.device_id,
     )
     # A savepoint: a refused order (caps, stock) must not take the stored readings with it.

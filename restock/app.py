@@ -85,6 +85,12 @@ def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
     )
     app.register_blueprint(alexa_blueprint(db, verifier))
 
+    # device_hub's second transport: the device HTTP twin under /api/v1/device, rate limited
+    # per device token and per address by the app's Flask-Limiter (set up by config_oauth).
+    from device_hub.http_twin import make_twin_blueprint
+
+    app.register_blueprint(make_twin_blueprint(db, app.extensions["restock_limiter"]))
+
 
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(DomainError)

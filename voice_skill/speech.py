@@ -256,14 +256,16 @@ def _amount(level: SupplyLevel) -> str:
 
 
 def supply_level(level: SupplyLevel) -> str:
-    """ "About 6 coffee pods left, enough for 3 days"."""
+    """ "About 6 coffee pods left, enough for about 3 days" (a prediction, so "about")."""
     said = f"You have {_amount(level)} left"
     if level.days_left is None:
         return said + "."
     days = max(0, round(level.days_left))
     if days == 0:
-        return said + ", which will run out today."
-    return said + (", enough for 1 day." if days == 1 else f", enough for {days} days.")
+        return said + ", which will probably run out today."
+    if days == 1:
+        return said + ", enough for about 1 day."
+    return said + f", enough for about {days} days."
 
 
 def supply_unknown(query: str | None) -> str:

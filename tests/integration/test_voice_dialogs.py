@@ -198,11 +198,11 @@ def _readings(db: Database, world: VoiceWorld, points: list[tuple[float, float]]
 
 
 def test_supply_level_says_how_many_are_left_and_for_how_long(db: Database) -> None:
-    """12 pods three days ago, 6 now: "about 6 coffee pods left, enough for 3 days"."""
+    """12 pods three days ago, 6 now: "about 6 coffee pods left, enough for about 3 days"."""
     world = build_voice_world(db)
     _readings(db, world, [(3, 12), (1.5, 9), (0, 6)])
     said = speech_of(_talk(db, world.token).say(intent("SupplyLevelIntent", product="coffee")))
-    assert "about 6 coffee pods left, enough for 3 days" in said
+    assert "about 6 coffee pods left, enough for about 3 days" in said
 
 
 def test_supply_level_without_readings_says_so(db: Database) -> None:
