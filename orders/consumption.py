@@ -26,9 +26,10 @@ HUBER_K = 1.345
 ROBUST_ITERATIONS = 3
 # Pairs closer than this in time give slopes dominated by noise; the initial guess skips them.
 MIN_PAIR_DAYS = 0.25
-# Below this much within-segment history there is no trustworthy rate.
-MIN_PAIRS = 2
-MIN_SPAN_DAYS = 1.5
+# Below this much within-segment history there is no trustworthy rate: two or three noisy
+# readings a day apart can make a slow consumer look several times faster than it is.
+MIN_PAIRS = 4
+MIN_SPAN_DAYS = 5.0
 # The level now is read from the last few points of the current segment, if recent: after a
 # silence, older points carried forward at a misjudged rate would outvote the fresh reading.
 LEVEL_POINTS = 3
@@ -43,6 +44,8 @@ RECENT_DAYS = 7.0
 # A shorter recent window (just after a refill) is mostly one or two days: one busy day would
 # pass for a new habit and trigger an order with the container still well filled.
 MIN_RECENT_SPAN_DAYS = 4.0
+# The recent rate counts only when clearly faster: it is lowered by this many standard errors.
+RECENT_STDERRS = 1.0
 # Report gaps are grouped in steps of this many days to keep the scenarios few.
 GAP_STEP_DAYS = 0.25
 # Smallest residual scale, as a share of capacity, so flat data cannot zero every weight.
@@ -202,7 +205,7 @@ def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
     slope = sum((t - tbar) * (y - ybar) for t, y in pts) / sxx
     rss = sum((y - ybar - slope * (t - tbar)) ** 2 for t, y in pts)
     stderr = math.sqrt(rss / max(n - 2, 1) / sxx)
-    return -slope - stderr
+    return -slope - RECENT_STDERRS * stderr
 
 
 def _segment_means(
