@@ -194,7 +194,7 @@ def _split_scatter(
 
 
 def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Ordinary least-squares rate over the newest RECENT_DAYS, less one standard error."""
+    """Least-squares rate over the newest RECENT_DAYS, less RECENT_STDERRS standard errors."""
     pts = [(t, y) for t, y in zip(ts, ys, strict=True) if t >= -RECENT_DAYS]
     if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_RECENT_SPAN_DAYS:
         return None

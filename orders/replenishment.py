@@ -163,6 +163,7 @@ def cautious_rate(est: ConsumptionEstimate) -> float:
 
 
 def _poisson(k: int, mean: float) -> float:
+    """Chance of exactly k events when `mean` are expected."""
     return math.exp(-mean) * mean**k / math.factorial(k)
 
 
