@@ -36,9 +36,10 @@ PLOT_HOUSEHOLDS = 4
 FUTURE_JUMP = timedelta(days=400)
 
 
-# The link settings the simulated shoppers chose for the predictive policy: a cautious 0.3%
-# chance of running out per order, and deliveries meant to last at least 30 days.
-PREDICTIVE_RISK = 0.003
+# The link settings the simulated shoppers chose for the predictive policy (the same two fields
+# a real link stores): a 1% chance of running out per decision, and deliveries meant to last at
+# least 30 days (slow consumers buy for longer, see PredictivePolicy._cover).
+PREDICTIVE_RISK = 0.01
 PREDICTIVE_COVER_DAYS = 30.0
 
 

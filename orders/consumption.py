@@ -26,11 +26,14 @@ HUBER_K = 1.345
 ROBUST_ITERATIONS = 3
 # Pairs closer than this in time give slopes dominated by noise; the initial guess skips them.
 MIN_PAIR_DAYS = 0.25
-# Below this much within-segment history there is no trustworthy rate.
-MIN_PAIRS = 2
-MIN_SPAN_DAYS = 1.5
-# The level now is read from the last few points of the current segment.
+# Below this much within-segment history there is no trustworthy rate: two or three noisy
+# readings a day apart can make a slow consumer look several times faster than it is.
+MIN_PAIRS = 4
+MIN_SPAN_DAYS = 5.0
+# The level now is read from the last few points of the current segment, if recent: after a
+# silence, older points carried forward at a misjudged rate would outvote the fresh reading.
 LEVEL_POINTS = 3
+LEVEL_WINDOW_DAYS = 2.0
 # Readings this many apart show how consumption wanders beyond reading noise.
 LONG_LAG = 4
 SCATTER_CLIP = 5.0
@@ -38,6 +41,11 @@ SCATTER_CLIP = 5.0
 MIN_WANDER_CV = 0.5
 # Window for the check that consumption has not sped up lately (after a holiday, guests).
 RECENT_DAYS = 7.0
+# A shorter recent window (just after a refill) is mostly one or two days: one busy day would
+# pass for a new habit and trigger an order with the container still well filled.
+MIN_RECENT_SPAN_DAYS = 4.0
+# The recent rate counts only when clearly faster: it is lowered by this many standard errors.
+RECENT_STDERRS = 1.0
 # Report gaps are grouped in steps of this many days to keep the scenarios few.
 GAP_STEP_DAYS = 0.25
 # Smallest residual scale, as a share of capacity, so flat data cannot zero every weight.
@@ -186,9 +194,9 @@ def _split_scatter(
 
 
 def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
-    """Ordinary least-squares rate over the newest RECENT_DAYS, less one standard error."""
+    """Least-squares rate over the newest RECENT_DAYS, less RECENT_STDERRS standard errors."""
     pts = [(t, y) for t, y in zip(ts, ys, strict=True) if t >= -RECENT_DAYS]
-    if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_SPAN_DAYS:
+    if len(pts) < 3 or pts[-1][0] - pts[0][0] < MIN_RECENT_SPAN_DAYS:
         return None
     n = len(pts)
     tbar = sum(t for t, _ in pts) / n
@@ -197,7 +205,7 @@ def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
     slope = sum((t - tbar) * (y - ybar) for t, y in pts) / sxx
     rss = sum((y - ybar - slope * (t - tbar)) ** 2 for t, y in pts)
     stderr = math.sqrt(rss / max(n - 2, 1) / sxx)
-    return -slope - stderr
+    return -slope - RECENT_STDERRS * stderr
 
 
 def _segment_means(
@@ -335,7 +343,12 @@ def estimate_consumption(
 
     # Level: the newest few points of the current segment, carried forward to now (median,
     # so one glitching reading cannot trigger or suppress an order on its own).
-    cur_t, cur_y = seg_t[-1][-LEVEL_POINTS:], seg_y[-1][-LEVEL_POINTS:]
+    recent_pts = [
+        (t, y)
+        for t, y in zip(seg_t[-1][-LEVEL_POINTS:], seg_y[-1][-LEVEL_POINTS:], strict=True)
+        if t >= -LEVEL_WINDOW_DAYS
+    ]
+    cur_t, cur_y = [t for t, _ in recent_pts], [y for _, y in recent_pts]
     level_then = median(y - slope * t for t, y in zip(cur_t, cur_y, strict=True))
     ahead = max((now - last_at).total_seconds() / SECONDS_PER_DAY, 0.0)
     rate = -slope

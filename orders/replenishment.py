@@ -45,6 +45,18 @@ URGENT_RISK = 0.5
 MAX_REVIEW_DAYS = 7.0
 # Rates below this share of capacity per day count as "not consuming".
 IDLE_RATE_FRACTION = 1e-6
+# Now and then a household uses several days' worth at once (guests, a big wash). Such jumps
+# make the run-out tail far heavier than day-to-day wander suggests, so they are modelled apart:
+# a chance per day, an extra use in days of the planning rate, and that extra's spread.
+SPIKE_PER_DAY = 0.02
+SPIKE_EXTRA_DAYS = 3.0
+SPIKE_SPREAD_DAYS = 1.5
+# A device can go quiet for days (flat battery, Wi-Fi down) before its history shows it: the
+# next report is this many days away with this chance, on top of the gaps seen so far.
+OFFLINE_CHANCE = 0.005
+OFFLINE_DAYS = 5.0
+# More than this many jumps within one horizon is too unlikely to matter.
+MAX_SPIKES = 3
 
 
 @dataclass(frozen=True)
@@ -150,21 +162,35 @@ def cautious_rate(est: ConsumptionEstimate) -> float:
     return max(est.rate_per_day, recent, 0.0)
 
 
+def _poisson(k: int, mean: float) -> float:
+    """Chance of exactly k events when `mean` are expected."""
+    return math.exp(-mean) * mean**k / math.factorial(k)
+
+
 def stockout_probability(
-    est: ConsumptionEstimate, horizons: Sequence[tuple[float, float]]
+    est: ConsumptionEstimate, horizons: Sequence[tuple[float, float]], stale_days: float = 0.0
 ) -> float:
-    """Chance the slot is empty within each horizon (days), averaged over their probabilities."""
+    """Chance the slot is empty within each horizon (days), averaged over their probabilities.
+
+    `stale_days` is the time since the latest reading: the level was carried forward over it at
+    the estimated rate, so the uncertainty of that stretch is added as if it were horizon.
+    """
     rate = cautious_rate(est)
+    stale = max(stale_days, 0.0)
     total = 0.0
     for days, p in horizons:
-        mean_use = rate * days
+        span = days + stale
         # Rate error grows with the horizon, day-to-day variation with its square root.
-        var = (est.rate_stderr * days) ** 2 + est.daily_sd**2 * days + est.level_sd**2
-        gap = mean_use - est.level
-        if var <= 0.0:
-            total += p * (1.0 if gap >= 0.0 else 0.0)
-        else:
-            total += p * _normal_cdf(gap / math.sqrt(var))
+        var = (est.rate_stderr * span) ** 2 + est.daily_sd**2 * span + est.level_sd**2
+        for k in range(MAX_SPIKES + 1):
+            # k jumps in the horizon, each SPIKE_EXTRA_DAYS of use give or take their spread.
+            weight = _poisson(k, SPIKE_PER_DAY * span)
+            gap = rate * (days + k * SPIKE_EXTRA_DAYS) - est.level
+            spread = var + k * (SPIKE_SPREAD_DAYS * rate) ** 2
+            if spread <= 0.0:
+                total += p * weight * (1.0 if gap >= 0.0 else 0.0)
+            else:
+                total += p * weight * _normal_cdf(gap / math.sqrt(spread))
     return min(max(total, 0.0), 1.0)
 
 
@@ -209,12 +235,15 @@ class PredictivePolicy:
         scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
         # Not ordering now means ordering at the next report at the earliest, and reports go
         # missing: weigh every lead time against every plausible wait for the next report.
+        gaps = [(gap, q * (1.0 - OFFLINE_CHANCE)) for gap, q in est.report_gaps]
+        gaps.append((OFFLINE_DAYS, OFFLINE_CHANCE))
         horizons = [
             (lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days, p * q)
             for lead, p in scenarios
-            for gap, q in est.report_gaps
+            for gap, q in gaps
         ]
-        risk_now = stockout_probability(est, horizons)
+        stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
+        risk_now = stockout_probability(est, horizons, stale)
         rate = cautious_rate(est)
         runout = _runout_at(est, state)
         if risk_now <= self.risk:

@@ -175,3 +175,35 @@ def test_too_little_history_gives_no_estimate() -> None:
     two = [Reading(T0, 50.0), Reading(T0 + timedelta(hours=1), 49.0)]
     assert estimate_consumption(one, T0 + timedelta(hours=2), CAPACITY) is None
     assert estimate_consumption(two, T0 + timedelta(hours=2), CAPACITY) is None
+
+
+def test_level_after_a_silence_comes_from_the_fresh_reading() -> None:
+    """Back from nine days offline, the new low reading sets the level, not older points."""
+    # 30 days at 1 a day (so the rate looks slow), then 4 a day while the device was silent.
+    readings = series(1.0, 30, start=90.0)
+    readings.append(Reading(T0 + timedelta(days=38), 25.0))
+    est = estimate_consumption(readings, now_after(readings), CAPACITY)
+    assert est is not None
+    assert est.level == pytest.approx(25.0, abs=1.0)
+
+
+def test_four_days_of_readings_give_no_rate() -> None:
+    """Five noisy readings over four days are too little to trust a rate: None."""
+    readings = series(1.0, 5, noise=2.0, seed=1)
+    assert estimate_consumption(readings, now_after(readings), CAPACITY) is None
+    longer = series(1.0, 8, noise=2.0, seed=1)
+    assert estimate_consumption(longer, now_after(longer), CAPACITY) is not None
+
+
+def test_one_busy_day_after_a_refill_is_not_a_new_habit() -> None:
+    """Two days after a refill, one heavy day does not yet count as a faster recent rate."""
+    readings = series(2.0, 20, start=90.0)
+    readings += [
+        Reading(T0 + timedelta(days=20), 100.0),
+        Reading(T0 + timedelta(days=21), 88.0),  # a 12-unit day
+        Reading(T0 + timedelta(days=22), 86.0),
+    ]
+    est = estimate_consumption(readings, now_after(readings), CAPACITY)
+    assert est is not None
+    assert est.recent_rate is None
+    assert est.rate_per_day == pytest.approx(2.0, abs=1.0)

@@ -14,6 +14,7 @@ from orders.replenishment import (
     ThresholdPolicy,
     lead_time_scenarios,
     predict_runout,
+    stockout_probability,
 )
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -180,3 +181,39 @@ def test_naive_now_is_refused() -> None:
         SlotState(100.0, 20.0, [], datetime(2026, 1, 1), 2.0)
     with pytest.raises(ValueError):
         Reading(datetime(2026, 1, 1), 50.0)
+
+
+def test_risk_grows_with_time_since_the_last_reading() -> None:
+    """The same estimate is riskier when the latest reading is days old: the level drifted."""
+    _, est = predict_runout(state(declining(90.0, 3.0, 20)))  # 33 now, 3 a day
+    assert est is not None
+    fresh = stockout_probability(est, [(5.0, 1.0)])
+    stale = stockout_probability(est, [(5.0, 1.0)], stale_days=4.0)
+    assert stale > fresh
+
+
+def test_risk_allows_for_days_using_several_days_worth(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slot that regular use cannot empty still has some risk: a spike day could."""
+    from orders import replenishment
+
+    _, est = predict_runout(state(declining(90.0, 3.0, 20)))  # 33 now: 11 days at 3 a day
+    assert est is not None
+    with_spikes = stockout_probability(est, [(7.0, 1.0)])
+    monkeypatch.setattr(replenishment, "SPIKE_PER_DAY", 0.0)
+    without = stockout_probability(est, [(7.0, 1.0)])
+    assert with_spikes > 2.0 * without
+
+
+def test_a_device_that_never_missed_a_report_may_still_go_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Perfect daily reports still leave room for a silence, which adds to the risk."""
+    from orders import replenishment
+
+    readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock, never a missed day
+    cautious = PredictivePolicy(risk=0.01).decide(state(readings, lead_time_days=1.0))
+    monkeypatch.setattr(replenishment, "OFFLINE_CHANCE", 0.0)
+    trusting = PredictivePolicy(risk=0.01).decide(state(readings, lead_time_days=1.0))
+    assert cautious.stockout_probability is not None
+    assert trusting.stockout_probability is not None
+    assert cautious.stockout_probability > trusting.stockout_probability
