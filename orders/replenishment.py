@@ -217,8 +217,8 @@ def predict_runout(state: SlotState) -> tuple[datetime | None, ConsumptionEstima
 class PredictivePolicy:
     """Order when the chance of running out before a delivery would arrive exceeds `risk`."""
 
-    risk: float = 0.05
-    cover_days: float = 14.0  # stock a delivery should last, when max_level is None
+    risk: float = 0.01
+    cover_days: float = 30.0  # stock a delivery should last, when max_level is None
     max_level: float | None = None  # set: order up to this level instead of a cover period
     safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
     fallback_fraction: float = 0.3  # reorder point (share of capacity) while the rate is unknown

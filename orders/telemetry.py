@@ -62,8 +62,8 @@ class SlotLevel:
     history: tuple[tuple[datetime, float], ...]  # recent readings of the slot, oldest first
     now: datetime
     policy: str = "threshold"  # the link's choice: threshold | predictive
-    risk: float = 0.05
-    cover_days: float = 14.0
+    risk: float = 0.01
+    cover_days: float = 30.0
     observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
     order_open: bool = False  # an order for this device and slot's product is still open
 

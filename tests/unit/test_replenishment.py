@@ -94,9 +94,9 @@ def test_order_open_blocks_a_second_order_even_after_a_refill() -> None:
 def test_predictive_orders_before_run_out_within_lead_time() -> None:
     """Six days of stock, two days' lead time and a daily look: order now, not later."""
     readings = declining(90.0, 5.0, 13)  # ends at 30, using 5 a day
-    late = PredictivePolicy().decide(state(readings[:-4], lead_time_days=2.0))
+    late = PredictivePolicy(risk=0.05).decide(state(readings[:-4], lead_time_days=2.0))
     assert not late.order  # ten days of stock left is plenty
-    decision = PredictivePolicy().decide(state(readings, lead_time_days=5.0))
+    decision = PredictivePolicy(risk=0.05).decide(state(readings, lead_time_days=5.0))
     assert decision.order and decision.reason == "runout_risk"
     assert decision.rate_per_day == pytest.approx(5.0, abs=0.1)
     assert decision.runout_at is not None
@@ -159,8 +159,8 @@ def test_observed_lead_times_replace_the_promise_as_they_accrue() -> None:
 def test_slow_deliveries_make_the_policy_order_sooner() -> None:
     """Same slot, same day: known six-day deliveries trigger an order, quick ones do not."""
     readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock
-    quick = PredictivePolicy().decide(state(readings, observed_lead_times_days=[1.0] * 20))
-    slow = PredictivePolicy().decide(state(readings, observed_lead_times_days=[6.0] * 20))
+    quick = PredictivePolicy(risk=0.05).decide(state(readings, observed_lead_times_days=[1.0] * 20))
+    slow = PredictivePolicy(risk=0.05).decide(state(readings, observed_lead_times_days=[6.0] * 20))
     assert not quick.order and slow.order
     assert slow.stockout_probability is not None and quick.stockout_probability is not None
     assert slow.stockout_probability > quick.stockout_probability
