@@ -49,3 +49,26 @@ def percentile(samples: Sequence[float], q: float) -> float:
     if len(samples) == 1:
         return samples[0]
     return statistics.quantiles(samples, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def print_rates(
+    title: str, label: str, unit: str, results: dict[str, list[float]], baseline: str
+) -> None:
+    """A rich table of rate, p50, p99 and the ratio to `baseline`, one row per result."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in (label, f"{unit}/s", "p50 ms", "p99 ms", f"ratio vs {baseline}"):
+        table.add_column(column)
+    base = len(results[baseline]) / sum(results[baseline])
+    for name, latencies in results.items():
+        rate = len(latencies) / sum(latencies)
+        table.add_row(
+            name,
+            f"{rate:,.0f}",
+            f"{percentile(latencies, 50) * 1000:.2f}",
+            f"{percentile(latencies, 99) * 1000:.2f}",
+            f"{rate / base:.2f}×",
+        )
+    Console().print(table)

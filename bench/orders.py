@@ -9,12 +9,10 @@ import argparse
 import time
 from collections.abc import Callable
 
-from rich.console import Console
-from rich.table import Table
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
-from bench.common import percentile, scratch_database
+from bench.common import print_rates, scratch_database
 from orders.catalog import add_product, create_shopper, create_store
 from orders.db import Database, utcnow
 from orders.model import Order, OrderEvent, OrderLine, Product, new_order_id
@@ -95,20 +93,8 @@ def main() -> None:
     args = parser.parse_args()
     results = run(args.url, args.orders)
     backend = (args.url or "sqlite").split(":")[0]
-    table = Table(title=f"{args.orders} orders, one transaction each, on {backend}")
-    for column in ("path", "orders/s", "p50 ms", "p99 ms", "ratio (orders/s vs bare)"):
-        table.add_column(column)
-    bare_rate = len(results["bare insert"]) / sum(results["bare insert"])
-    for name, latencies in results.items():
-        rate = len(latencies) / sum(latencies)
-        table.add_row(
-            name,
-            f"{rate:,.0f}",
-            f"{percentile(latencies, 50) * 1000:.2f}",
-            f"{percentile(latencies, 99) * 1000:.2f}",
-            f"{rate / bare_rate:.2f}×",
-        )
-    Console().print(table)
+    title = f"{args.orders} orders, one transaction each, on {backend}"
+    print_rates(title, "path", "orders", results, "bare insert")
 
 
 if __name__ == "__main__":

@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from rich.console import Console
-from rich.table import Table
 from tqdm import tqdm
 
-from bench.common import percentile, scratch_database
+from bench.common import print_rates, scratch_database
 from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
@@ -92,20 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     results = run(args.url, args.reports)
     backend = (args.url or "sqlite").split(":")[0]
-    table = Table(title=f"{args.reports} telemetry reports per policy on {backend}")
-    for column in ("policy", "reports/s", "p50 ms", "p99 ms", "vs baseline"):
-        table.add_column(column)
-    base = len(results["never (baseline)"]) / sum(results["never (baseline)"])
-    for name, latencies in results.items():
-        rate = len(latencies) / sum(latencies)
-        table.add_row(
-            name,
-            f"{rate:,.0f}",
-            f"{percentile(latencies, 50) * 1000:.2f}",
-            f"{percentile(latencies, 99) * 1000:.2f}",
-            f"{rate / base:.2f}×",
-        )
-    Console().print(table)
+    title = f"{args.reports} telemetry reports per policy on {backend}"
+    print_rates(title, "policy", "reports", results, "never (baseline)")
 
 
 if __name__ == "__main__":
