@@ -142,27 +142,3 @@ def get_order_status(db: Database, order_id: str) -> OrderView:
         if order is None:
             raise NotFound("not_found", "no such order")
         return OrderView.of(order)
-
-
-def list_orders(
-    db: Database,
-    actor: Actor,
-    *,
-    status: str | None = None,
-    limit: int = 50,
-    before: datetime | None = None,
-) -> list[OrderView]:
-    """The actor's orders, newest first; page with `before` = the last one's created time."""
-    limit = max(1, min(limit, 200))
-    query = select(Order).options(selectinload(Order.lines))
-    if actor.role == "shopper":
-        query = query.where(Order.shopper_id == actor.id)
-    else:
-        query = query.where(Order.store_id == actor.id)
-    if status is not None:
-        query = query.where(Order.status == status)
-    if before is not None:
-        query = query.where(Order.created_at < before)
-    query = query.order_by(Order.created_at.desc(), Order.id.desc()).limit(limit)
-    with db.read() as session:
-        return [OrderView.of(order) for order in session.scalars(query)]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import selectinload
 
 from orders.db import Database
 from orders.errors import InvalidRequest
-from orders.model import Order
+from orders.model import STATUSES, Order
 from orders.views import OrderView
 
 T = TypeVar("T")
@@ -83,6 +83,8 @@ def orders_page(
     """Orders of one store, shopper or device (at least one is required), newest first."""
     if store_id is None and shopper_id is None and device_id is None:
         raise InvalidRequest("no_owner", "orders are listed for a store, shopper or device")
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest("bad_status", f"status must be one of {', '.join(STATUSES)}")
     size = clamp_limit(limit)
     after = time_cursor(cursor)
     query: Select[Order] = select(Order).options(selectinload(Order.lines))

@@ -15,11 +15,11 @@ from orders.lifecycle import (
     approve_order,
     cancel_order,
     get_order,
-    list_orders,
     mark_delivered,
     mark_shipped,
 )
 from orders.model import OrderEvent, Product
+from orders.pages import orders_page
 from orders.services import LineRequest, OrderRequest, place_order, press
 from tests.factories import build_world, db_snapshot
 
@@ -113,8 +113,8 @@ def test_merchant_never_sees_another_stores_orders(db: Database) -> None:
     with pytest.raises(NotFound):
         cancel_order(db, order.id, Actor.shopper(theirs.shopper_id))
     assert db_snapshot(db) == before
-    assert list_orders(db, other) == []
-    assert [o.id for o in list_orders(db, Actor.merchant(mine.store_id))] == [order.id]
+    assert orders_page(db, store_id=theirs.store_id).items == ()
+    assert [o.id for o in orders_page(db, store_id=mine.store_id).items] == [order.id]
 
 
 def test_orders_list_newest_first_and_pages(db: Database) -> None:
@@ -126,8 +126,7 @@ def test_orders_list_newest_first_and_pages(db: Database) -> None:
             world.store_id, world.shopper_id, "api", (LineRequest("AA", 1),), f"k{i}"
         )
         ids.append(place_order(db, request).order.id)
-    actor = Actor.shopper(world.shopper_id)
-    first = list_orders(db, actor, limit=3)
-    assert [o.id for o in first] == ids[::-1][:3]
-    rest = list_orders(db, actor, limit=3, before=first[-1].created_at)
-    assert [o.id for o in rest] == ids[::-1][3:]
+    first = orders_page(db, shopper_id=world.shopper_id, limit=3)
+    assert [o.id for o in first.items] == ids[::-1][:3]
+    rest = orders_page(db, shopper_id=world.shopper_id, limit=3, cursor=first.next_cursor)
+    assert [o.id for o in rest.items] == ids[::-1][3:]
