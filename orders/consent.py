@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -66,7 +66,20 @@ def set_voice_pin(
     db.run_write(work)
 
 
-def consent_needed(shopper: Shopper, total_minor: int, now: datetime) -> Consent:
+class VoiceSettings(Protocol):
+    """A shopper's voice-purchase settings (a Shopper row or placing.ShopperFacts)."""
+
+    @property
+    def voice_pin_hash(self) -> str | None: ...
+
+    @property
+    def voice_pin_threshold_minor(self) -> int | None: ...
+
+    @property
+    def voice_locked_until(self) -> datetime | None: ...
+
+
+def consent_needed(shopper: VoiceSettings, total_minor: int, now: datetime) -> Consent:
     """What a voice purchase of `total_minor` needs from this shopper right now."""
     if shopper.voice_locked_until is not None and now < shopper.voice_locked_until:
         return "locked"

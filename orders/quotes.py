@@ -6,14 +6,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from orders import rules
+from orders import placing, rules
 from orders.consent import Consent, consent_needed
 from orders.db import Database, utcnow
-from orders.errors import InvalidRequest, NotFound, OrderRefused
-from orders.model import Product, Shopper, Store
+from orders.errors import InvalidRequest, OrderRefused
 from orders.search import ProductMatch, catalog_in, match_products
 from orders.services import LineRequest
 
@@ -77,32 +76,46 @@ def quote_in(
     now: datetime,
 ) -> Quote:
     """quote() inside the caller's transaction."""
+    _check_lines(lines)
+    conn = session.connection()
+    store = placing.store_facts(conn, store_id)
+    shopper = placing.shopper_facts(conn, shopper_id)
+    return quote_for(shopper, store, price_lines(conn, store_id, lines), now)
+
+
+def price_lines(
+    conn: Connection, store_id: int, lines: Sequence[LineRequest]
+) -> list[placing.StockedLine]:
+    """Today's prices and stock of the requested lines."""
+    return placing.price_lines(conn, store_id, [(line.sku, line.quantity) for line in lines])
+
+
+def _check_lines(lines: Sequence[LineRequest]) -> None:
     if not lines:
         raise InvalidRequest("no_lines", "a quote needs at least one line")
     for line in lines:
         rules.check_quantity(line.quantity)
-    store = session.get(Store, store_id)
-    shopper = session.get(Shopper, shopper_id)
-    if store is None:
-        raise NotFound("not_found", "no such store")
-    if shopper is None or shopper.deleted_at is not None:
-        raise NotFound("not_found", "no such shopper")
-    products = {
-        p.sku: p
-        for p in session.scalars(
-            select(Product).where(
-                Product.store_id == store_id, Product.sku.in_([line.sku for line in lines])
+
+
+def quote_for(
+    shopper: placing.ShopperFacts,
+    store: placing.StoreFacts,
+    stocked: Sequence[placing.StockedLine],
+    now: datetime,
+) -> Quote:
+    """The read-back for priced lines: refuses lines the store cannot fill from stock."""
+    quoted = []
+    for line in stocked:
+        if line.stock < line.priced.quantity:
+            raise OrderRefused("out_of_stock", f"not enough {line.priced.sku} in stock")
+        quoted.append(
+            QuoteLine(
+                line.priced.sku,
+                line.priced.name,
+                line.priced.quantity,
+                line.priced.unit_price_minor,
             )
         )
-    }
-    quoted = []
-    for line in lines:
-        product = products.get(line.sku)
-        if product is None or not product.active:
-            raise InvalidRequest("unknown_sku", f"no product {line.sku!r} in this store")
-        if product.stock < line.quantity:
-            raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
-        quoted.append(QuoteLine(product.sku, product.name, line.quantity, product.price_minor))
     # Stores charge no delivery yet; the field keeps the read-back honest when they do.
     delivery = 0
     total = sum(line.total_minor for line in quoted) + delivery

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz, utils
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from orders.db import Database
@@ -122,14 +122,20 @@ def catalog(db: Database, store_id: int) -> list[ProductChoice]:
         return catalog_in(session, store_id)
 
 
+_CATALOG = (
+    select(Product.sku, Product.name, Product.price_minor, Product.currency, Product.aliases)
+    .where(Product.store_id == bindparam("store_id"), Product.active.is_(True))
+    .order_by(Product.id)
+)
+
+
 def catalog_in(session: Session, store_id: int) -> list[ProductChoice]:
     """catalog() inside the caller's session."""
-    rows = session.scalars(
-        select(Product)
-        .where(Product.store_id == store_id, Product.active.is_(True))
-        .order_by(Product.id)
-    )
-    return [choice_of(product) for product in rows]
+    rows = session.execute(_CATALOG, {"store_id": store_id})
+    return [
+        ProductChoice(row.sku, row.name, row.price_minor, row.currency, tuple(row.aliases or ()))
+        for row in rows
+    ]
 
 
 def choice_of(product: Product) -> ProductChoice:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,7 +54,7 @@ class OrderRequest:
 
 def place_order(db: Database, request: OrderRequest, *, now: datetime | None = None) -> PlaceResult:
     """Place an order once: the same idempotency key always returns the same order."""
-    _validate(request)
+    validate(request)
     for attempt in range(_ATTEMPTS):
         try:
             return db.run_write(lambda s: _place(s, request, now or utcnow()))
@@ -65,11 +66,12 @@ def place_order(db: Database, request: OrderRequest, *, now: datetime | None = N
 
 def place_in(session: Session, request: OrderRequest, *, now: datetime) -> PlaceResult:
     """place_order inside the caller's transaction (the caller retries on IntegrityError)."""
-    _validate(request)
+    validate(request)
     return _place(session, request, now)
 
 
-def _validate(request: OrderRequest) -> None:
+def validate(request: OrderRequest) -> None:
+    """Refuse a malformed request before any work is done."""
     if request.channel not in ("voice", "button", "appliance", "web", "api"):
         raise InvalidRequest("bad_channel", f"unknown channel {request.channel!r}")
     if not request.lines:
@@ -104,8 +106,12 @@ def place_checked(
     shopper: placing.ShopperFacts,
     store: placing.StoreFacts,
     now: datetime,
+    stocked: Sequence[placing.StockedLine] | None = None,
 ) -> PlaceResult:
-    """Place a validated request whose key is new, with the shopper's row already locked."""
+    """Place a validated request whose key is new, with the shopper's row already locked.
+
+    `stocked` are the request's lines as already priced in this transaction, if they were.
+    """
     link: placing.LinkFacts | None = None
     if request.device_id is not None:
         link = placing.active_link(conn, request.device_id)
@@ -114,9 +120,10 @@ def place_checked(
         if link.paused:
             raise OrderRefused("paused", "the shopper paused this device")
 
-    stocked = placing.price_lines(
-        conn, store.id, [(line.sku, line.quantity) for line in request.lines]
-    )
+    if stocked is None:
+        stocked = placing.price_lines(
+            conn, store.id, [(line.sku, line.quantity) for line in request.lines]
+        )
     priced = [line.priced for line in stocked]
     if link is not None and request.device_id is not None:
         open_id = placing.open_order_id(conn, request.device_id, priced[0].product_id)

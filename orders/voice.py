@@ -7,15 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
+from orders import placing
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest
-from orders.model import Order, Shopper
-from orders.quotes import Quote, quote_in
-from orders.services import LineRequest, OrderRequest, place_in
+from orders.quotes import Quote, price_lines, quote_for
+from orders.services import LineRequest, OrderRequest, place_checked, validate
 from orders.views import OrderView
 
 _ATTEMPTS = 3
@@ -63,30 +62,29 @@ def confirm_voice_purchase(
         lines=tuple(lines),
         idempotency_key=voice_idempotency_key(shopper_id, dialog_id),
     )
+    validate(request)
 
     def work(session: Session) -> Confirmation:
+        conn = session.connection()
         # A retry of a yes that already ordered must answer "ordered" even if the order took
         # the last units in stock, so the key is looked up before anything is re-priced.
-        existing = session.scalar(
-            select(Order)
-            .where(Order.idempotency_key == request.idempotency_key)
-            .options(selectinload(Order.lines))
-        )
+        key = request.idempotency_key or ""
+        existing = placing.order_by_key(conn, key, shopper_id)
         if existing is not None:
-            if existing.shopper_id != shopper_id:
-                raise InvalidRequest("idempotency_key_reused", "that dialog is someone else's")
-            return Confirmation("duplicate", OrderView.of(existing))
+            return Confirmation("duplicate", existing)
         # Priced and consented in the transaction that orders, with the shopper's row locked
         # first: a lock set by a wrong PIN a moment ago, or a new price, is seen here.
-        session.scalar(select(Shopper).where(Shopper.id == shopper_id).with_for_update())
-        current = quote_in(session, shopper_id, store_id, lines, moment)
+        shopper = placing.shopper_facts(conn, shopper_id, lock=True)
+        store = placing.store_facts(conn, store_id)
+        stocked = price_lines(conn, store_id, lines)
+        current = quote_for(shopper, store, stocked, moment)
         if current.total_minor != quoted_total_minor:
             return Confirmation("price_changed", quote=current)
         if current.consent in ("locked", "pin_not_set"):
             return Confirmation(current.consent, quote=current)
         if current.consent == "pin" and not pin_verified:
             return Confirmation("needs_pin", quote=current)
-        result = place_in(session, request, now=moment)
+        result = place_checked(conn, request, shopper, store, moment, stocked)
         outcome: ConfirmOutcome = (
             "needs_approval" if result.outcome == "needs_approval" else "placed"
         )
