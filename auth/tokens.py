@@ -135,8 +135,8 @@ def verify_access_token(
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
         raise InvalidToken("invalid_token", "malformed token")
     now = now or utcnow()
-    with db.engine.connect() as conn:
-        row = conn.execute(_VERIFY, {"digest": token_hash(token)}).first()
+    digest = token_hash(token)
+    row = db.lookup(lambda conn: conn.execute(_VERIFY, {"digest": digest}).first())
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise InvalidToken("invalid_token", "unknown, expired or revoked token")
     if row.link_id is not None and row.status != "active":

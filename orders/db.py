@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -57,7 +57,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 30)
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip on every checkout, and most of our units of work
+    # are a few statements. A connection the server dropped (a restart) fails on first use
+    # instead; SQLAlchemy then invalidates the whole pool, and run_write and lookup retry
+    # on a fresh connection when nothing can have been committed.
+    kwargs.setdefault("pool_recycle", 3600)
     return create_engine(url, **kwargs)
 
 
@@ -90,6 +94,13 @@ class Database:
             bind=engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
         self._reader = sessionmaker(bind=engine, expire_on_commit=False)
+        # PostgreSQL: lookups run each statement in autocommit, one round trip instead of
+        # three (BEGIN, the query, ROLLBACK). SQLite reads in a deferred transaction anyway.
+        self._lookups = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @property
     def dialect(self) -> str:
@@ -110,14 +121,36 @@ class Database:
         with self._reader() as session:
             yield session
 
-    def run_write(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
-        """Run `work` in a write transaction, retrying on transient lock conflicts."""
-        for attempt in range(attempts):
+    def lookup(self, work: Callable[[Connection], T]) -> T:
+        """Run independent reads that need no common snapshot (one statement each, ideally).
+
+        Reads are safe to repeat, so a connection the server dropped is retried once.
+        """
+        for attempt in range(2):
             try:
-                with self.write() as session:
-                    return work(session)
-            except OperationalError as exc:
-                if attempt + 1 == attempts or not _is_transient(exc):
+                with self._lookups.connect() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if attempt == 1 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def run_write(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+        """Run `work` in a write transaction, retrying on transient lock conflicts.
+
+        A dropped connection is retried too, but only when it failed before the commit was
+        sent: a commit whose answer was lost may have happened, so it is never repeated.
+        """
+        for attempt in range(attempts):
+            committing = False
+            try:
+                with self._writer() as session, session.begin():
+                    result = work(session)
+                    committing = True
+                return result
+            except DBAPIError as exc:
+                retry = _is_transient(exc) or (exc.connection_invalidated and not committing)
+                if attempt + 1 == attempts or not retry:
                     raise
                 time.sleep(0.01 * (2**attempt))
         raise AssertionError("unreachable")
@@ -128,6 +161,8 @@ class Database:
 
 
 def _is_transient(exc: DBAPIError) -> bool:
-    # PostgreSQL: serialization_failure / deadlock_detected; SQLite: database is locked.
+    """Lock conflicts: PostgreSQL's serialization_failure / deadlock_detected, SQLite's busy."""
+    if not isinstance(exc, OperationalError):
+        return False
     code = getattr(exc.orig, "sqlstate", None)
     return code in {"40001", "40P01"} or "database is locked" in str(exc.orig)

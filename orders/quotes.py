@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
-from sqlalchemy.orm import Session
 
 from orders import placing, rules
 from orders.consent import Consent, consent_needed
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
-from orders.search import ProductMatch, catalog_in, match_products
+from orders.search import ProductMatch, catalog_on, match_products
 from orders.services import LineRequest
 
 
@@ -64,20 +63,19 @@ def quote(
     now: datetime | None = None,
 ) -> Quote:
     """Price `lines` in a store for a shopper, check stock, and say what consent a yes needs."""
-    with db.read() as session:
-        return quote_in(session, shopper_id, store_id, lines, now or utcnow())
+    moment = now or utcnow()
+    return db.lookup(lambda conn: quote_on(conn, shopper_id, store_id, lines, moment))
 
 
-def quote_in(
-    session: Session,
+def quote_on(
+    conn: Connection,
     shopper_id: int,
     store_id: int,
     lines: Sequence[LineRequest],
     now: datetime,
 ) -> Quote:
-    """quote() inside the caller's transaction."""
+    """quote() on the caller's connection."""
     _check_lines(lines)
-    conn = session.connection()
     store = placing.store_facts(conn, store_id)
     shopper = placing.shopper_facts(conn, shopper_id)
     return quote_for(shopper, store, price_lines(conn, store_id, lines), now)
@@ -149,10 +147,23 @@ def quote_named(
     sku_hints: Iterable[str] = (),
     now: datetime | None = None,
 ) -> NamedQuote:
-    """Find the product named in the store's catalog and quote it, in one read."""
-    with db.read() as session:
-        match = match_products(catalog_in(session, store_id), query, sku_hints=sku_hints)
+    """Find the product named in the store's catalog and quote it.
+
+    A quote promises nothing (the yes re-prices in its own transaction), so its reads need
+    no common snapshot.
+    """
+    moment = now or utcnow()
+
+    def work(conn: Connection) -> NamedQuote:
+        match = match_products(catalog_on(conn, store_id), query, sku_hints=sku_hints)
         if match.status != "found":
             return NamedQuote(match)
-        line = LineRequest(match.product.sku, quantity)
-        return NamedQuote(match, quote_in(session, shopper_id, store_id, [line], now or utcnow()))
+        lines = [LineRequest(match.product.sku, quantity)]
+        _check_lines(lines)
+        store = placing.store_facts(conn, store_id)
+        shopper = placing.shopper_facts(conn, shopper_id)
+        return NamedQuote(
+            match, quote_for(shopper, store, price_lines(conn, store_id, lines), moment)
+        )
+
+    return db.lookup(work)

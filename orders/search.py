@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz, utils
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, select
 
 from orders.db import Database
 from orders.model import Product
@@ -118,8 +117,7 @@ def _score(query: str, term: str) -> float:
 
 def catalog(db: Database, store_id: int) -> list[ProductChoice]:
     """The store's active products, in catalog order."""
-    with db.read() as session:
-        return catalog_in(session, store_id)
+    return db.lookup(lambda conn: catalog_on(conn, store_id))
 
 
 _CATALOG = (
@@ -129,9 +127,9 @@ _CATALOG = (
 )
 
 
-def catalog_in(session: Session, store_id: int) -> list[ProductChoice]:
-    """catalog() inside the caller's session."""
-    rows = session.execute(_CATALOG, {"store_id": store_id})
+def catalog_on(conn: Connection, store_id: int) -> list[ProductChoice]:
+    """catalog() on the caller's connection."""
+    rows = conn.execute(_CATALOG, {"store_id": store_id})
     return [
         ProductChoice(row.sku, row.name, row.price_minor, row.currency, tuple(row.aliases or ()))
         for row in rows
