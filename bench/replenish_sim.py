@@ -1,6 +1,7 @@
 """Simulate households to compare the predictive replenishment policy with fixed reorder points.
 
 python -m bench.replenish_sim --households N --days D --seed S [--json] [--plot FILE]
+    [--risk R] [--cover-days C | --up-to-full]
 
 Every policy runs on the same seeded households (bench.replenish_world draws all demand, sensor
 and delivery randomness up front). Each day: a delivery due that day is added (capped at the
@@ -8,7 +9,8 @@ container), the sensor reports (noisy, sometimes missing, duplicated or stamped 
 the policy - the real object from orders.replenishment - decides from the readings it has seen,
 as the hub would, and the household consumes. A placed order arrives after the lead time drawn
 for that day and stays open until then. Reported per policy: stock-out days (days demand was
-not met), orders placed, and mean stock on hand as a share of capacity.
+not met), orders placed, and mean stock on hand as a share of capacity; the table adds what
+overflowed the container (waste) and why predictive still ran out.
 """
 
 from __future__ import annotations
@@ -41,11 +43,33 @@ FUTURE_JUMP = timedelta(days=400)
 # least 30 days (slow consumers buy for longer, see PredictivePolicy._cover).
 PREDICTIVE_RISK = 0.01
 PREDICTIVE_COVER_DAYS = 30.0
+# A delivery later than the promise plus this many days was held up (the world's jitter is at
+# most two days): that is how the stock-out breakdown tells a delayed parcel from a late order.
+ON_TIME_SLACK_DAYS = 2
+# This many days without a report before a stock-out: the device was silent, the policy blind.
+SILENT_DAYS = 3
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """What the simulated shoppers set on their predictive links."""
+
+    risk: float = PREDICTIVE_RISK
+    cover_days: float = PREDICTIVE_COVER_DAYS
+    up_to_full: bool = False  # order up to the container's capacity instead of a cover period
+
+    def policy(self, hh: Household) -> Policy:
+        """The predictive policy for one household's link."""
+        return PredictivePolicy(
+            risk=self.risk,
+            cover_days=self.cover_days,
+            max_level=hh.capacity if self.up_to_full else None,
+        )
 
 
 def predictive_for(hh: Household) -> Policy:
-    """The predictive policy as the simulated shoppers configure their links."""
-    return PredictivePolicy(risk=PREDICTIVE_RISK, cover_days=PREDICTIVE_COVER_DAYS)
+    """The predictive policy as the simulated shoppers configure their links by default."""
+    return LinkSettings().policy(hh)
 
 
 def threshold_for(share: float) -> Callable[[Household], Policy]:
@@ -64,10 +88,29 @@ class Trace:
     stockout_days: int = 0
     orders: int = 0
     on_hand_share: float = 0.0  # sum over days of end-of-day level / capacity
+    delivered_share: float = 0.0  # units delivered / capacity
+    overflow_share: float = 0.0  # units that did not fit the container / capacity
+    causes: dict[str, int] = field(default_factory=dict)  # stock-out days by likely cause
     levels: list[float] = field(default_factory=list)
     order_days: list[float] = field(default_factory=list)
     arrival_days: list[int] = field(default_factory=list)
     stockouts: list[int] = field(default_factory=list)
+
+
+def stockout_cause(
+    hh: Household, day: int, delivered: bool, open_since: int | None, last_report: int | None
+) -> str:
+    """Why a slot ran out on `day`, as far as the run can tell."""
+    if not delivered:
+        return "before the first delivery"
+    if open_since is not None:
+        on_time = min(hh.promised_lead_days + ON_TIME_SLACK_DAYS, 5)
+        if hh.lead_days[open_since] > on_time:
+            return "parcel held up"
+        return "ordered too late"
+    if last_report is None or day - last_report >= SILENT_DAYS:
+        return "sensor silent, no order"
+    return "not ordered"
 
 
 def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
@@ -78,20 +121,28 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
     readings: list[Reading] = []
     observed: list[float] = []
     arrival: tuple[int, float, float] | None = None  # (day, units, placed->delivered days)
+    open_since: int | None = None
+    last_report: int | None = None
+    delivered = False
     for day in range(days):
         if arrival is not None and arrival[0] == day:
+            trace.delivered_share += arrival[1] / hh.capacity
+            trace.overflow_share += max(level + arrival[1] - hh.capacity, 0.0) / hh.capacity
             level = min(hh.capacity, level + arrival[1])
             observed.append(arrival[2])
-            arrival = None
+            arrival, open_since, delivered = None, None, True
             if record:
                 trace.arrival_days.append(day)
         want = float(hh.demand[day])
         if want > level + 1e-9:
             trace.stockout_days += 1
+            cause = stockout_cause(hh, day, delivered, open_since, last_report)
+            trace.causes[cause] = trace.causes.get(cause, 0) + 1
             if record:
                 trace.stockouts.append(day)
         frac = float(hh.report_at[day])
         if hh.reported[day]:
+            last_report = day
             seen = max(level - want * frac, 0.0) + float(hh.noise[day])
             value = min(max(round(seen / hh.resolution) * hh.resolution, 0.0), hh.capacity)
             now = START + timedelta(days=day + frac)
@@ -113,6 +164,7 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
             if decision.order and arrival is None:
                 lead = int(hh.lead_days[day])
                 arrival = (day + lead, decision.packs * hh.units_per_pack, lead - frac)
+                open_since = day
                 trace.orders += 1
                 if record:
                     trace.order_days.append(day + frac)
@@ -131,6 +183,9 @@ class Totals:
     orders: int = 0
     on_hand_share: float = 0.0
     household_days: int = 0
+    delivered_share: float = 0.0
+    overflow_share: float = 0.0
+    causes: dict[str, int] = field(default_factory=dict)
 
     def add(self, trace: Trace, days: int) -> None:
         """Fold one household's trace in."""
@@ -138,6 +193,14 @@ class Totals:
         self.orders += trace.orders
         self.on_hand_share += trace.on_hand_share
         self.household_days += days
+        self.delivered_share += trace.delivered_share
+        self.overflow_share += trace.overflow_share
+        for cause, count in trace.causes.items():
+            self.causes[cause] = self.causes.get(cause, 0) + count
+
+    def waste(self) -> float:
+        """Share of the delivered units that did not fit the container."""
+        return self.overflow_share / self.delivered_share if self.delivered_share else 0.0
 
     def summary(self) -> dict[str, Any]:
         """Stock-out days, orders and mean stock on hand (share of capacity)."""
@@ -149,15 +212,25 @@ class Totals:
         }
 
 
+@dataclass
+class Run:
+    """A simulation's JSON report, per-policy totals and the traces kept for plotting."""
+
+    report: dict[str, Any]
+    totals: dict[str, Totals]
+    kept: dict[str, dict[int, tuple[Household, Trace]]]
+
+
 def simulate(
     households: int,
     days: int,
     seed: int,
     progress: bool = True,
     keep: Sequence[int] = (),
-) -> tuple[dict[str, Any], dict[str, dict[int, tuple[Household, Trace]]]]:
-    """Run every policy on the same seeded households; return the report and kept traces."""
-    makers: dict[str, Callable[[Household], Policy]] = {"predictive": predictive_for}
+    settings: LinkSettings = LinkSettings(),
+) -> Run:
+    """Run every policy on the same seeded households."""
+    makers: dict[str, Callable[[Household], Policy]] = {"predictive": settings.policy}
     makers.update({f"{share:.1f}": threshold_for(share) for share in THRESHOLDS})
     totals = {name: Totals() for name in makers}
     kept: dict[str, dict[int, tuple[Household, Trace]]] = {name: {} for name in makers}
@@ -174,7 +247,7 @@ def simulate(
             {"reorder_point": share, **totals[f"{share:.1f}"].summary()} for share in THRESHOLDS
         ],
     }
-    return report, kept
+    return Run(report, totals, kept)
 
 
 def best_comparable(report: dict[str, Any]) -> dict[str, Any] | None:
@@ -200,22 +273,36 @@ def compare(report: dict[str, Any]) -> dict[str, Any]:
     return {"best": best, "reduction": reduction, "target_met": met}
 
 
-def print_table(report: dict[str, Any], households: int, days: int, seconds: float) -> None:
+def print_table(run: Run, households: int, days: int, seconds: float) -> None:
     """A readable table of every policy and the comparison, with rich."""
     from rich.console import Console
     from rich.table import Table
 
+    report = run.report
     table = Table(title=f"Replenishment: {households} households x {days} days")
-    for column in ("policy", "stock-out days", "orders", "mean on hand"):
+    for column in ("policy", "stock-out days", "orders", "mean on hand", "waste"):
         table.add_column(column, justify="right")
-    rows = [("predictive", report["predictive"])]
-    rows += [(f"reorder at {r['reorder_point']:.0%}", r) for r in report["threshold_grid"]]
-    for name, row in rows:
+    rows = [("predictive", "predictive", report["predictive"])]
+    rows += [
+        (f"reorder at {r['reorder_point']:.0%}", f"{r['reorder_point']:.1f}", r)
+        for r in report["threshold_grid"]
+    ]
+    for label, name, row in rows:
         table.add_row(
-            name, str(row["stockout_days"]), str(row["orders"]), f"{row['mean_on_hand']:.1%}"
+            label,
+            str(row["stockout_days"]),
+            str(row["orders"]),
+            f"{row['mean_on_hand']:.1%}",
+            f"{run.totals[name].waste():.1%}",
         )
     console = Console()
     console.print(table)
+    causes = sorted(run.totals["predictive"].causes.items(), key=lambda item: -item[1])
+    if causes:
+        console.print(
+            "Predictive's stock-out days by cause: "
+            + ", ".join(f"{cause} {count}" for cause, count in causes)
+        )
     result = compare(report)
     best = result["best"]
     if best is None:
@@ -301,20 +388,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="last stdout line is the JSON report")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG of a few households")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--risk", type=float, default=PREDICTIVE_RISK, help="predictive links' risk"
+    )
+    quantity = parser.add_mutually_exclusive_group()
+    quantity.add_argument(
+        "--cover-days", type=float, default=PREDICTIVE_COVER_DAYS, help="predictive links' cover"
+    )
+    quantity.add_argument(
+        "--up-to-full", action="store_true", help="predictive links order up to capacity"
+    )
     args = parser.parse_args(argv)
     if args.households < 1 or args.days < 1:
         parser.error("--households and --days must be positive")
+    if not 0.0 < args.risk < 1.0 or not args.cover_days > 0.0:
+        parser.error("--risk must lie between 0 and 1 and --cover-days be positive")
+    settings = LinkSettings(args.risk, args.cover_days, args.up_to_full)
 
     keep = households_to_plot(args.households, args.days, args.seed) if args.plot else []
     started = time.perf_counter()
-    report, kept = simulate(args.households, args.days, args.seed, not args.no_progress, keep)
+    run = simulate(args.households, args.days, args.seed, not args.no_progress, keep, settings)
     seconds = time.perf_counter() - started
     if args.plot:
-        plot_households(kept, report, args.plot)
+        plot_households(run.kept, run.report, args.plot)
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(run.report))
     else:
-        print_table(report, args.households, args.days, seconds)
+        print_table(run, args.households, args.days, seconds)
     return 0
 
 

@@ -217,3 +217,23 @@ def test_a_device_that_never_missed_a_report_may_still_go_quiet(
     assert cautious.stockout_probability is not None
     assert trusting.stockout_probability is not None
     assert cautious.stockout_probability > trusting.stockout_probability
+
+
+def test_order_up_to_counts_what_is_used_until_the_delivery_arrives() -> None:
+    """At 20 and 5 a day, a one-day delivery finds ~14 left, a six-day one finds nothing."""
+    readings = declining(90.0, 5.0, 15)
+    policy = PredictivePolicy(risk=0.001, max_level=100.0)
+    quick = policy.decide(state(readings, observed_lead_times_days=[1.0] * 30))
+    slow = policy.decide(state(readings, observed_lead_times_days=[6.0] * 30))
+    assert quick.order and slow.order
+    assert quick.packs == 4  # 86 of room on arrival: a fifth pack of 20 would overflow
+    assert slow.packs == 5  # the slot is empty when it arrives: the whole container fits
+    assert slow.packs * 20.0 > 100.0 - 20.0  # more than fits today, counted until arrival
+
+
+def test_order_up_to_never_fills_beyond_the_links_maximum_level() -> None:
+    """A maximum level below capacity caps the order: the packs fit under it on arrival."""
+    readings = declining(90.0, 5.0, 15)  # 20 now, ~6 on arrival
+    decision = PredictivePolicy(risk=0.001, max_level=60.0).decide(state(readings))
+    assert decision.order
+    assert decision.packs == 2  # 54 of room under 60 holds two packs of 20, not three
