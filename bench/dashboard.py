@@ -14,7 +14,6 @@ import random
 import re
 import secrets
 import statistics
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -27,7 +26,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, text
 from tqdm import tqdm
-from waitress.server import create_server
 
 from auth.accounts import create_account
 from auth.clients import create_device_model_client
@@ -36,6 +34,7 @@ from orders.catalog import SlotSpec, add_product, create_store
 from orders.db import Database, utcnow
 from orders.model import Device, DeviceLink, Order, OrderLine, Shopper, SupplyReading
 from restock.app import create_app
+from restock.server import web_in_thread
 from restock.settings import Settings
 
 CHUNK = 20_000
@@ -167,25 +166,8 @@ def serve(db: Database) -> Iterator[str]:
     """The app on waitress in a thread, on a free port."""
     settings = Settings(database_url=str(db.engine.url), secret_key=secrets.token_urlsafe(32),
                         mdns=False)  # fmt: skip
-    server = create_server(create_app(settings, db), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    finally:
-        stop(server)
-        thread.join(timeout=5)
-
-
-def stop(server: Any) -> None:
-    """Stop waitress from another thread: finish running tasks, then close every channel.
-
-    `server.close()` alone closes the trigger under a busy worker (EBADF tracebacks) and
-    leaves the loop polling the remaining channels.
-    """
-    server.task_dispatcher.shutdown()
-    for channel in list(server._map.values()):
-        channel.close()
+    with web_in_thread(create_app(settings, db)) as base:
+        yield base
 
 
 def sign_in(base: str) -> requests.Session:

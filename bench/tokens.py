@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import secrets
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,7 +23,6 @@ import requests
 from rich.console import Console
 from rich.table import Table
 from tqdm import tqdm
-from waitress.server import create_server
 
 from auth.model import OAuthClient
 from auth.principal import MERCHANT_SCOPES
@@ -33,6 +31,7 @@ from bench.common import percentile, scratch_database
 from orders.catalog import create_store
 from orders.db import Database
 from restock.app import create_app
+from restock.server import web_in_thread
 from restock.settings import Settings
 
 Row = tuple[str, list[float]]
@@ -94,17 +93,8 @@ def _served(db: Database) -> Iterator[str]:
             database_url=str(db.engine.url), secret_key=secrets.token_hex(16),
             var_dir=Path(tmp), mdns=False, rate_limits=False,
         )  # fmt: skip
-        server = create_server(create_app(settings, db), host="127.0.0.1", port=0, threads=4)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-        finally:
-            server.close()
-            for channel in list(server._map.values()):  # type: ignore[union-attr]
-                channel.close()
-            server.task_dispatcher.shutdown()  # type: ignore[union-attr]
-            thread.join(timeout=5)
+        with web_in_thread(create_app(settings, db)) as base:
+            yield base
 
 
 def bench_http(db: Database, client_id: str, secret: str, n: int) -> list[Row]:

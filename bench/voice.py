@@ -16,10 +16,8 @@ import logging
 import secrets
 import statistics
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +32,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select, update
 from tqdm import tqdm
-from waitress.server import create_server
 
 from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
@@ -45,6 +42,7 @@ from orders.db import Database, utcnow
 from orders.model import Order, Product
 from orders.services import LineRequest, OrderRequest, place_order
 from restock.app import create_app
+from restock.server import web_in_thread
 from restock.settings import Settings
 
 SKILL_ID = "amzn1.ask.skill.bench"
@@ -134,20 +132,6 @@ def _add_bare_skill(app: Flask) -> None:
         return jsonify(serializer.serialize(skill.invoke(request_envelope=envelope, context=None)))
 
 
-@contextmanager
-def _serving(app: Flask) -> Iterator[str]:
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"
-    finally:
-        # Close the sockets from inside waitress's loop: its loop ends when none are left.
-        server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown()
-
-
 def _trip(http: requests.Session, url: str, token: str) -> Callable[[], None]:
     def one() -> None:
         first = http.post(url, data=_envelope(token, BUY, {}, True), timeout=10)
@@ -181,7 +165,7 @@ def run(url: str | None, trips: int) -> dict[str, list[float]]:
         )
         app = create_app(settings, db)
         _add_bare_skill(app)
-        with _serving(app) as base, requests.Session() as http:
+        with web_in_thread(app) as base, requests.Session() as http:
             http.headers["Content-Type"] = "application/json"
             restock, bare = _trip(http, f"{base}/alexa", token), _trip(http, f"{base}/bare", token)
             for _ in range(20):  # warm both paths (imports, pools, caches) before timing

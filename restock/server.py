@@ -6,7 +6,9 @@ import asyncio
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from waitress.server import create_server
 
@@ -43,9 +45,7 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
     try:
         if web:
             app = create_app(settings, db)
-            server = create_server(app, host=settings.http_host, port=settings.http_port, threads=8)
-            thread = threading.Thread(target=server.run, name="http", daemon=True)
-            thread.start()
+            server, thread = start_web(app, settings.http_host, settings.http_port, threads=8)
             print(
                 f"Restock web, OAuth and API: {settings.public_url} (listening on "
                 f"{settings.http_host}:{server.effective_port})",  # type: ignore[union-attr]
@@ -60,8 +60,7 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
         if coap is not None:
             await coap.stop()
         if server is not None and thread is not None:
-            server.close()
-            thread.join(timeout=5)
+            stop_web(server, thread)
         db.dispose()
     return 0
 
@@ -72,3 +71,39 @@ def _stopper(stop: asyncio.Event, signum: int) -> Callable[[], None]:
         stop.set()
 
     return on_signal
+
+
+def start_web(
+    app: Callable[..., Any], host: str, port: int, *, threads: int = 4, name: str = "http"
+) -> tuple[Any, threading.Thread]:
+    """The WSGI app on waitress, its loop in a daemon thread; returns the server and thread."""
+    server = create_server(app, host=host, port=port, threads=threads)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    return server, thread
+
+
+def stop_web(server: Any, thread: threading.Thread) -> None:
+    """Stop a server from start_web: running requests finish, then every socket closes.
+
+    Waitress has no stop call that is safe from another thread: `server.close()` closes the
+    listener under a loop that may be in select() on it (EBADF in the loop thread), and the
+    loop keeps polling the remaining channels. So the sockets (listener, keep-alive channels,
+    the trigger pipe) are closed from inside waitress's own loop, through its trigger, and an
+    empty socket map is how that loop ends.
+    """
+    server.task_dispatcher.shutdown()
+    server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+    thread.join(timeout=5)
+
+
+@contextmanager
+def web_in_thread(
+    app: Callable[..., Any], host: str = "127.0.0.1", port: int = 0, *, threads: int = 4
+) -> Iterator[str]:
+    """start_web for the length of a with-block; yields the base URL (tests, benchmarks)."""
+    server, thread = start_web(app, host, port, threads=threads)
+    try:
+        yield f"http://{host}:{server.effective_port}"
+    finally:
+        stop_web(server, thread)

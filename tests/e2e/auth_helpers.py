@@ -2,35 +2,21 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import requests
 from flask import Flask
-from waitress.server import create_server
 
+from restock.server import web_in_thread
 from tests.web_helpers import csrf_token
 
 
 @contextmanager
 def serve(app: Flask) -> Iterator[str]:
     """`app` on waitress (a real HTTP server) on a free port, in a thread; yields its base URL."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, name="waitress-test", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.effective_port}"  # type: ignore[union-attr]
-    finally:
-        # Every socket (listener, keep-alive channels, the trigger pipe) is closed from inside
-        # waitress's own loop thread, and an empty map is how that loop ends. Closing them from
-        # this thread instead races the loop: it may close an fd number a second time after
-        # the next test's server reused it (seen as EBADF in an unrelated test).
-        server.trigger.pull_trigger(  # type: ignore[union-attr]
-            lambda: [d.close() for d in list(server._map.values())]  # type: ignore[union-attr]
-        )
-        thread.join(timeout=5)
-        server.task_dispatcher.shutdown()  # type: ignore[union-attr]
+    with web_in_thread(app) as base:
+        yield base
 
 
 def browser_sign_in(base: str, email: str, password: str) -> requests.Session:

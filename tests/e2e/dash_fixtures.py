@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import secrets
 import shutil
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import requests
-from waitress.server import create_server
 
 from orders.db import Database, make_engine
 from restock.app import create_app
 from restock.migrate import upgrade
+from restock.server import start_web, stop_web
 from restock.settings import Settings
 from tests.conftest import require_or_skip
 from tests.e2e.conftest import free_port
@@ -59,19 +58,12 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         public_url=base,
         http_port=port,
     )
-    server = create_server(create_app(settings, db), host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, name="e2e-http", daemon=True)
-    thread.start()
-    assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
+    server, thread = start_web(create_app(settings, db), "127.0.0.1", port, name="e2e-http")
     try:
+        assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
         yield LiveServer(base, db)
     finally:
-        # Finish running requests, then close every channel so the loop thread ends
-        # (`server.close()` alone can close the trigger under a busy worker).
-        server.task_dispatcher.shutdown()
-        for channel in list(server._map.values()):
-            channel.close()
-        thread.join(timeout=5)
+        stop_web(server, thread)
         engine.dispose()
 
 
