@@ -88,9 +88,8 @@ Policy = Callable[[SlotLevel], bool | Decision]
 def link_policy(state: SlotLevel) -> Decision:
     """The link's own policy: a fixed reorder point, or the run-out prediction."""
     if state.policy == "predictive":
-        predictive = PredictivePolicy(
-            risk=state.risk, cover_days=state.cover_days, max_level=state.capacity
-        )
+        # The link's cover period sizes the order (never more than fits on arrival).
+        predictive = PredictivePolicy(risk=state.risk, cover_days=state.cover_days)
         return predictive.decide(state.slot_state())
     point = state.reorder_point
     if point is None:

@@ -16,6 +16,7 @@ from orders.replenishment import (
     predict_runout,
     stockout_probability,
 )
+from orders.telemetry import SlotLevel, link_policy
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -237,3 +238,23 @@ def test_order_up_to_never_fills_beyond_the_links_maximum_level() -> None:
     decision = PredictivePolicy(risk=0.001, max_level=60.0).decide(state(readings))
     assert decision.order
     assert decision.packs == 2  # 54 of room under 60 holds two packs of 20, not three
+
+
+def test_a_predictive_link_orders_for_its_own_cover_period() -> None:
+    """The link's cover_days sizes the order: a week's cover buys less than a month's."""
+
+    def slot(cover_days: float) -> SlotLevel:
+        history = tuple((r.at, r.level) for r in declining(200.0, 10.0, 17))
+        return SlotLevel(
+            device_id=1, link_id=1, slot="pods", unit="count", capacity=200.0,
+            units_per_pack=10.0, level=history[-1][1], measured_at=history[-1][0],
+            reorder_point=None, quantity=1, lead_time_days=2.0, history=history,
+            now=history[-1][0] + timedelta(minutes=5), policy="predictive",
+            risk=0.01, cover_days=cover_days,
+        )  # fmt: skip
+
+    week, month = link_policy(slot(7.0)), link_policy(slot(30.0))
+    assert week.order and month.order
+    assert week.packs < month.packs  # ordering "up to full" would make them equal
+    # A month at 10 a day would not fit: capped by the room left on arrival.
+    assert month.packs * 10.0 <= 200.0 - 10.0 * 2.0
