@@ -37,7 +37,7 @@ from tqdm import tqdm
 from bench.common import percentile
 
 PRESS_SCOPE = "orders:place orders:read devices:telemetry"
-CHUNK = 30_000  # requests per client endpoint (see drive())
+CHUNK = 30_000  # requests per client endpoint before it is replaced (see drive())
 
 
 @dataclass(frozen=True)
@@ -218,6 +218,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time `pid` has used so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Result:
     """One phase against one server."""
@@ -230,6 +236,7 @@ class Result:
     errors: int
     rss_growth_kib: int
     rss_samples_kib: list[int]
+    cpu_seconds: float
 
     @property
     def rate(self) -> float:
@@ -245,7 +252,14 @@ async def drive(
     label: str,
     sample: Callable[[], None] | None = None,
 ) -> tuple[float, list[float], int]:
-    """Send every payload with `window` requests in flight; returns time, latencies, errors."""
+    """Send every payload with `window` requests in flight; returns time, latencies, errors.
+
+    In flight means at the server: aiocoap's client keeps one confirmable exchange per
+    remote endpoint outstanding and queues the rest (NSTART = 1, RFC 7252 §4.7), so one
+    client endpoint with 32 requests "in flight" sends them one after the other. Each of
+    the `window` workers is therefore its own endpoint (its own UDP port), as `window`
+    devices pressing at once would be.
+    """
     from aiocoap import POST, Context, Message
 
     uri = f"coap://127.0.0.1:{port}{path}"
@@ -253,15 +267,21 @@ async def drive(
     errors = 0
     progress = tqdm(total=len(payloads), desc=label, unit="req", leave=False, disable=None)
     every = max(1, len(payloads) // 8)
-    # A CoAP endpoint must not reuse a message id within EXCHANGE_LIFETIME (247 s), and ids
-    # are 16 bits: past ~65k requests one client endpoint would collide with itself and get
-    # stale answers from the server's duplicate detection. So a fresh client endpoint (a
-    # new source port) every CHUNK requests, as that many devices would have.
-    chunks = [payloads[i : i + CHUNK] for i in range(0, len(payloads), CHUNK)]
+    queue = iter(payloads)
 
-    async def worker(context: Context, queue: Iterator[bytes]) -> None:
+    async def worker() -> None:
         nonlocal errors
+        context = await Context.create_client_context(transports=["udp6"])
+        used = 0
         for payload in queue:
+            if used == CHUNK:
+                # Message ids are 16 bits and must not repeat within EXCHANGE_LIFETIME
+                # (247 s): past that many requests an endpoint would collide with itself
+                # and get stale answers from the server's duplicate detection.
+                await context.shutdown()
+                context = await Context.create_client_context(transports=["udp6"])
+                used = 0
+            used += 1
             started = time.perf_counter()
             request = Message(code=POST, uri=uri, payload=payload, content_format=60)
             try:
@@ -275,13 +295,10 @@ async def drive(
             progress.update()
             if sample is not None and len(latencies) % every == 0:
                 sample()
+        await context.shutdown()
 
     began = time.perf_counter()
-    for chunk in chunks:
-        context = await Context.create_client_context()
-        queue = iter(chunk)
-        await asyncio.gather(*(worker(context, queue) for _ in range(window)))
-        await context.shutdown()
+    await asyncio.gather(*(worker() for _ in range(window)))
     elapsed = time.perf_counter() - began
     progress.close()
     return elapsed, latencies, errors
@@ -329,6 +346,8 @@ def run_server(
     ready, stop = spawn.Event(), spawn.Event()
     process = spawn.Process(target=serve, args=(kind, target, port, ready, stop), daemon=True)
     process.start()
+    if os.environ.get("BENCH_PRINT_PID"):
+        print(f"{kind} server pid {process.pid}", flush=True)
     if not ready.wait(60):
         process.kill()
         raise RuntimeError(f"{kind} server did not start")
@@ -338,6 +357,7 @@ def run_server(
         asyncio.run(drive(port, work[2][1], work[2][2][:200], window, f"{kind} warm-up"))
         for phase, path, payloads in work:
             before = rss_kib(process.pid)
+            cpu_before = cpu_seconds(process.pid)
             samples: list[int] = []
             seconds, latencies, errors = asyncio.run(
                 drive(
@@ -346,8 +366,9 @@ def run_server(
                 )
             )  # fmt: skip
             grown = rss_kib(process.pid) - before
+            cpu = cpu_seconds(process.pid) - cpu_before
             results.append(
-                Result(kind, phase, len(payloads), seconds, latencies, errors, grown, samples)
+                Result(kind, phase, len(payloads), seconds, latencies, errors, grown, samples, cpu)
             )
     finally:
         stop.set()
@@ -363,18 +384,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10000, help="presses answered in_progress")
     parser.add_argument("--telemetry", type=int, default=5000, help="telemetry reports")
     parser.add_argument("--window", type=int, default=32, help="requests in flight")
+    parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
     args = parser.parse_args(argv)
     console = Console(width=150)
     with scratch(args.url) as target:
         console.print(f"setting up {args.place} buttons and 500 appliances…")
         fleet = build_fleet(target, args.place, 500)
         work = phases(fleet, args.place, args.repeat, args.telemetry)
-        bare = run_server("bare", target, work, args.window)
+        hub_only = args.hub_only
+        bare = [] if hub_only else run_server("bare", target, work, args.window)
         hub = run_server("hub", target, work, args.window)
+    if hub_only:
+        for result in hub:
+            console.print(
+                f"{result.phase}: {result.rate:,.0f} req/s, "
+                f"{result.cpu_seconds / result.n * 1e6:,.0f} µs CPU/req, errors {result.errors}"
+            )
+        return
     backend = "PostgreSQL" if args.url else "SQLite"
     table = Table(title=f"CoAP hub vs bare aiocoap ({backend}, window {args.window})")
     for column in ("phase", "server", "requests", "req/s", "× bare", "p50 ms", "p99 ms",
-                   "p99 × bare", "errors", "RSS growth MiB"):  # fmt: skip
+                   "p99 × bare", "CPU µs/req", "errors", "RSS growth MiB"):  # fmt: skip
         table.add_column(column, justify="right")
     for base, ours in zip(bare, hub, strict=True):
         for result in (base, ours):
@@ -387,6 +417,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"{percentile(result.latencies, 50) * 1000:.1f}",
                 f"{percentile(result.latencies, 99) * 1000:.1f}",
                 f"{percentile(result.latencies, 99) / percentile(base.latencies, 99):.2f}",
+                f"{result.cpu_seconds / result.n * 1e6:,.0f}",
                 str(result.errors),
                 f"{result.rss_growth_kib / 1024:.1f}",
             )

@@ -1,25 +1,58 @@
-"""Group commit for presses: presses that arrive while a batch commits go in the next one."""
+"""Group commit for presses: presses that arrive while a batch commits go in the next one.
+
+A press crosses threads twice: the event loop queues it for a writer thread, and the writer
+hands every answer of its batch back to the loop in one `call_soon_threadsafe`. In between,
+one write transaction identifies the batch's devices (one token query), applies their rate
+limits and handles their presses (`orders.presses.run_presses`).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
-from concurrent.futures import Future
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from orders.db import Database
-from orders.errors import DomainError
-from orders.presses import PressRequest, press_batch
+from sqlalchemy import Connection
+
+from device_hub.errors import RateLimited
+from device_hub.identity import Identify
+from device_hub.limits import RateLimiter
+from orders.db import Database, utcnow
+from orders.presses import PressRequest, run_presses
 from orders.views import PlaceResult
 
-Answer = PlaceResult | DomainError
 _STOP = object()
+SCOPE = "orders:place"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """One press as it came in: the request body (token and all), and who awaits it."""
+
+    body: dict[str, Any]
+    seq: int
+    boot: str
+    future: asyncio.Future[PlaceResult]
 
 
 class PressBatcher:
-    """Writer threads that take every waiting press and place them in one transaction."""
+    """Writer threads that take every waiting press and handle them in one transaction."""
 
-    def __init__(self, db: Database, *, writers: int = 1, max_batch: int = 64) -> None:
+    def __init__(
+        self,
+        db: Database,
+        identify: Identify,
+        device_limit: RateLimiter,
+        *,
+        writers: int = 1,
+        max_batch: int = 64,
+    ) -> None:
         self.db = db
+        self.identify = identify
+        self.device_limit = device_limit
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._threads = [
@@ -29,10 +62,13 @@ class PressBatcher:
         for thread in self._threads:
             thread.start()
 
-    def submit(self, item: PressRequest) -> Future[Answer]:
-        """Queue a press; the future resolves once its batch has committed."""
-        future: Future[Answer] = Future()
-        self._queue.put((item, future))
+    def submit(self, body: dict[str, Any], seq: int, boot: str) -> asyncio.Future[PlaceResult]:
+        """Queue a press (on the event loop); the future settles once its batch committed.
+
+        It fails with the press's refusal: InvalidToken, RateLimited or a DomainError.
+        """
+        future: asyncio.Future[PlaceResult] = asyncio.get_running_loop().create_future()
+        self._queue.put(_Item(body, seq, boot, future))
         return future
 
     def close(self) -> None:
@@ -59,16 +95,58 @@ class PressBatcher:
                     self._queue.put(_STOP)
                     break
                 batch.append(more)
-            self._place(batch)
+            self._place(batch)  # type: ignore[arg-type]
 
-    def _place(self, batch: list[object]) -> None:
-        items = [entry[0] for entry in batch]  # type: ignore[index]
-        futures: list[Future[Answer]] = [entry[1] for entry in batch]  # type: ignore[index]
+    def _place(self, batch: list[_Item]) -> None:
+        answers: Sequence[PlaceResult | Exception]
         try:
-            answers = press_batch(self.db, items)
+            answers = run_presses(self.db, _Admission(self, batch))
         except Exception as exc:  # a database failure fails every press of the batch
-            for future in futures:
-                future.set_exception(exc)
-            return
-        for future, answer in zip(futures, answers, strict=True):
-            future.set_result(answer)
+            answers = [exc] * len(batch)
+        loops: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any]]] = {}
+        for item, answer in zip(batch, answers, strict=True):
+            loops.setdefault(item.future.get_loop(), []).append((item, answer))
+        for loop, settled in loops.items():
+            try:
+                loop.call_soon_threadsafe(_settle, settled)
+            except RuntimeError:  # the loop closed while we worked: nobody is waiting
+                pass
+
+
+class _Admission:
+    """Turns a batch's bodies into presses, inside the batch's transaction.
+
+    Runs again if the batch is retried: tokens are re-read (a revocation in between
+    counts), rate limits are not charged twice.
+    """
+
+    def __init__(self, batcher: PressBatcher, batch: list[_Item]) -> None:
+        self.batcher = batcher
+        self.batch = batch
+        self.limited: dict[int, RateLimited | None] = {}
+
+    def __call__(self, conn: Connection) -> list[PressRequest | Exception]:
+        bodies = [item.body for item in self.batch]
+        principals = self.batcher.identify.many(conn, bodies, SCOPE, utcnow())
+        admitted: list[PressRequest | Exception] = []
+        for index, (item, principal) in enumerate(zip(self.batch, principals, strict=True)):
+            if isinstance(principal, Exception):
+                admitted.append(principal)
+                continue
+            assert principal.device_id is not None  # Identify guarantees a device
+            if index not in self.limited:
+                wait = self.batcher.device_limit.take(principal.device_id)
+                self.limited[index] = RateLimited(wait) if wait else None
+            refused = self.limited[index]
+            admitted.append(refused or PressRequest(principal.device_id, item.seq, item.boot))
+        return admitted
+
+
+def _settle(settled: list[tuple[_Item, PlaceResult | Exception]]) -> None:
+    for item, answer in settled:
+        if item.future.done():  # the request was cancelled (its exchange timed out)
+            continue
+        if isinstance(answer, Exception):
+            item.future.set_exception(answer)
+        else:
+            item.future.set_result(answer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -33,12 +34,17 @@ class RateLimiter:
         # key -> (tokens, last refill time). Forgetting a key only ever *grants* a fresh
         # burst, so a flood of spoofed addresses can cost us CPU but never unbounded memory.
         self._buckets: OrderedDict[Hashable, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()  # device limits are taken on writer and pool threads
 
     def __len__(self) -> int:
         return len(self._buckets)
 
     def take(self, key: Hashable) -> int:
         """Spend one token for `key`: 0 when allowed, else whole seconds until the next token."""
+        with self._lock:
+            return self._take(key)
+
+    def _take(self, key: Hashable) -> int:
         now = self.clock()
         tokens, last = self._buckets.pop(key, (self.rate.burst, now))
         tokens = min(self.rate.burst, tokens + (now - last) * self.rate.per_second)

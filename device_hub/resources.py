@@ -6,10 +6,9 @@ import asyncio
 import functools
 import logging
 import re
-import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiocoap import Message
@@ -26,9 +25,9 @@ from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
 from orders.db import Database
-from orders.errors import DomainError, NotFound
+from orders.errors import NotFound
 from orders.lifecycle import get_order_status
-from orders.presses import PressRequest, check_press
+from orders.presses import check_press
 from orders.telemetry import Policy, record_telemetry
 
 log = logging.getLogger("restock.hub")
@@ -54,8 +53,6 @@ class HubServices:
     public_url: str
     policy: Policy
     presses: PressBatcher
-    # The device limiter is used from pool threads; the source limiter only on the loop.
-    limit_lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database calls) in the pool, off the event loop."""
@@ -70,15 +67,10 @@ class HubServices:
 
         return await self.run(identified)
 
-    async def identified(self, body: Body, scope: str) -> Principal:
-        """Identify the device and apply its rate limit (in the pool)."""
-        return await self.run(self._identify, body, scope)
-
     def _identify(self, body: Body, scope: str) -> Principal:
         principal = self.identify(body, scope)
         assert principal.device_id is not None  # Identify guarantees a device
-        with self.limit_lock:
-            wait = self.device_limit.take(principal.device_id)
+        wait = self.device_limit.take(principal.device_id)
         if wait:
             raise RateLimited(wait)
         return principal
@@ -206,13 +198,9 @@ class PressResource(_Post):
     async def handle(self, body: Body) -> Answer:
         seq, boot = body.get("seq"), body.get("boot", "")
         check_press(seq, boot)
-        device = await self.hub.identified(body, "orders:place")
-        assert device.device_id is not None
-        request = PressRequest(device.device_id, seq, boot)  # type: ignore[arg-type]
-        submitted = self.hub.presses.submit(request)
-        answer = await asyncio.wrap_future(submitted)
-        if isinstance(answer, DomainError):
-            raise answer
+        # The batch's writer thread identifies the device, limits it and presses, in one
+        # transaction; the future fails with the refusal, if any.
+        answer = await self.hub.presses.submit(body, seq, boot)  # type: ignore[arg-type]
         return Code.CREATED, {"result": answer.outcome, "order": answer.order.summary()}
 
 

@@ -62,17 +62,21 @@ class Hub:
         # PostgreSQL works on many connections at once.
         workers = config.workers or (2 if db.dialect == "sqlite" else 8)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
+        identify = identify or BearerInPayload(db)
+        device_limit = RateLimiter(config.device_rate)
         self.services = HubServices(
             db=db,
             executor=self.executor,
-            identify=identify or BearerInPayload(db),
+            identify=identify,
             source_limit=RateLimiter(config.source_rate),
-            device_limit=RateLimiter(config.device_rate),
+            device_limit=device_limit,
             public_url=config.public_url,
             policy=policy,
             # Presses commit in groups on their own writer threads (one for SQLite's
-            # single writer, a few for PostgreSQL); the pool above only reads.
-            presses=PressBatcher(db, writers=1 if db.dialect == "sqlite" else 4),
+            # single writer, a few for PostgreSQL); the pool above serves the rest.
+            presses=PressBatcher(
+                db, identify, device_limit, writers=1 if db.dialect == "sqlite" else 4
+            ),
         )
         self.site, self.orders = build_site(self.services)
         self.context: Context | None = None

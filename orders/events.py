@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, insert, text
 from sqlalchemy.orm import Session
@@ -41,17 +42,27 @@ def insert_event(
     now: datetime,
 ) -> None:
     """The same outbox row, written with Core (for hot paths without ORM objects)."""
-    if conn.dialect.name == "postgresql":
-        # Delivered only when (and if) this transaction commits, like the row itself.
-        conn.execute(_NOTIFY, {"channel": ORDER_EVENTS_CHANNEL, "order_id": order_id})
-    conn.execute(
-        _INSERT,
-        {
-            "order_id": order_id,
-            "store_id": store_id,
-            "type": kind,
-            "status": status,
-            "data": {"device_id": device_id, "shopper_id": shopper_id},
-            "created_at": now,
-        },
+    insert_events(
+        conn,
+        [
+            {
+                "order_id": order_id,
+                "store_id": store_id,
+                "type": kind,
+                "status": status,
+                "data": {"device_id": device_id, "shopper_id": shopper_id},
+                "created_at": now,
+            }
+        ],
     )
+
+
+def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Many outbox rows (`order_events` columns) in one executemany, each with its NOTIFY."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql":
+        # Delivered only when (and if) this transaction commits, like the rows themselves.
+        notes = [{"channel": ORDER_EVENTS_CHANNEL, "order_id": row["order_id"]} for row in rows]
+        conn.execute(_NOTIFY, notes)
+    conn.execute(_INSERT, rows)

@@ -1,27 +1,35 @@
-"""Device presses on a lean path: few statements each, many presses per transaction.
+"""Device presses, decided a batch at a time: a few statements per batch, not per press.
 
-A press is the hottest write in Restock (every button, every appliance order button), so
-this path uses SQLAlchemy Core with one joined read for everything a press needs, and
-`press_batch` lets the hub commit many presses at once (group commit). Each press runs in
-its own SAVEPOINT, so a refusal rolls back only that press: after it, the database is
-exactly as before that press.
+A press is the hottest write in Restock (every button, every appliance order button), and
+the hub group-commits them. `run_presses` reads everything a batch needs in a handful of
+set-based Core statements (the devices' links, the presses already seen, the open orders,
+stock, the month's spending), decides press by press in Python — a later press of the same
+device sees what an earlier one did — and then writes with executemany.
+
+A refused press writes nothing, so after it the database is exactly as before that press.
+What the database can still refuse after the decisions is a unique key (another process
+recorded the same press or opened an order for the same device) or the conditional stock
+decrement (another process took the last units since we read the stock). Either rolls the
+whole batch back and it runs again: the retry sees the other process's committed rows, and
+reads stock under a row lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orders import rules
 from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, NotFound, OrderRefused
-from orders.events import insert_event
+from orders.events import insert_events
 from orders.model import (
     OPEN_STATUSES,
     Device,
@@ -38,33 +46,17 @@ from orders.model import (
 from orders.views import LineView, OrderView, Outcome, PlaceResult
 
 _ATTEMPTS = 3
+E = TypeVar("E", bound=Exception)
 
-# Statements built once: constructing SQL expressions per press cost more than running them.
-_SEEN = select(Press.order_id).where(
-    Press.device_id == bindparam("device_id"),
-    Press.boot == bindparam("boot"),
-    Press.seq == bindparam("seq"),
-)
-_OPEN = select(Order.id).where(
-    Order.device_id == bindparam("device_id"),
-    Order.device_product_id == bindparam("product_id"),
-    Order.status.in_(OPEN_STATUSES),
-)
-# Conditional decrement: the database re-checks `stock >= qty` under the row lock, so
-# concurrent buyers of the last units never oversell.
-_TAKE_STOCK = (
-    update(Product)
-    .where(Product.id == bindparam("p_id"), Product.stock >= bindparam("qty"))
-    .values(stock=Product.stock - bindparam("qty"))
-)
-_SEEN_AT = (
-    update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("seen"))
-)
-_INSERT_ORDER = insert(Order)
-_INSERT_LINE = insert(OrderLine)
-_INSERT_PRESS = insert(Press)
+
+def _many(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+# Statements built once: constructing SQL expressions per batch cost more than running them.
 _FACTS = (
     select(
+        DeviceLink.device_id,
         DeviceLink.id,
         DeviceLink.shopper_id,
         DeviceLink.store_id,
@@ -79,9 +71,10 @@ _FACTS = (
         Product.name,
         Product.price_minor,
         Product.active,
+        Product.stock,
         Store.currency,
         Store.cancel_window_minutes,
-        Shopper.monthly_cap_minor.label("shopper_cap"),
+        Shopper.monthly_cap_minor,
         Shopper.deleted_at,
     )
     .join(Device, Device.id == DeviceLink.device_id)
@@ -89,34 +82,88 @@ _FACTS = (
     .join(Store, Store.id == DeviceLink.store_id)
     .join(Shopper, Shopper.id == DeviceLink.shopper_id)
     .outerjoin(Product, Product.id == DeviceLink.product_id)
-    .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
-    # Every order of one shopper passes this lock, so caps and the in-progress guard
-    # are decided one at a time (SQLite: BEGIN IMMEDIATE already serialises writers).
+    .where(DeviceLink.device_id.in_(_many("devices")), DeviceLink.status == "active")
+    # Every order of one shopper passes this lock, so caps and the in-progress guard are
+    # decided one at a time; taken in shopper order, so two batches never wait on each
+    # other in a circle (SQLite: BEGIN IMMEDIATE already serialises writers).
+    .order_by(DeviceLink.shopper_id)
     .with_for_update(of=Shopper)
 )
-_ORDER_VIEW = (
-    select(
-        Order.id,
-        Order.store_id,
-        Order.shopper_id,
-        Order.device_id,
-        Order.channel,
-        Order.status,
-        Order.total_minor,
-        Order.currency,
-        Order.created_at,
-        Order.updated_at,
-        Order.cancel_until,
-        Order.tracking_ref,
-        OrderLine.sku,
-        OrderLine.name,
-        OrderLine.quantity,
-        OrderLine.unit_price_minor,
-        OrderLine.line_total_minor,
+# A superset (any boot) of the presses asked about; the exact (device, boot, seq) is
+# matched in Python: portable, and the unique index still serves the device lookup.
+_SEEN = select(Press.device_id, Press.boot, Press.seq, Press.order_id).where(
+    Press.device_id.in_(_many("devices")),
+    Press.seq.in_(_many("seqs")),
+    Press.order_id.is_not(None),
+)
+_OPEN = select(Order.device_id, Order.device_product_id, Order.id).where(
+    Order.device_id.in_(_many("devices")), Order.status.in_(OPEN_STATUSES)
+)
+# After a stock race, the retry reads stock under the row lock, so it cannot race again.
+_LOCK_STOCK = (
+    select(Product.id, Product.stock).where(Product.id.in_(_many("products"))).with_for_update()
+)
+_SPENT_BY_LINK = (
+    select(Order.link_id, Order.currency, func.coalesce(func.sum(Order.total_minor), 0))
+    .where(
+        Order.link_id.in_(_many("whose")),
+        Order.created_at >= bindparam("since"),
+        Order.status != "cancelled",
     )
+    .group_by(Order.link_id, Order.currency)
+)
+_SPENT_BY_SHOPPER = (
+    select(Order.shopper_id, Order.currency, func.coalesce(func.sum(Order.total_minor), 0))
+    .where(
+        Order.shopper_id.in_(_many("whose")),
+        Order.created_at >= bindparam("since"),
+        Order.status != "cancelled",
+    )
+    .group_by(Order.shopper_id, Order.currency)
+)
+# Conditional decrement: the database re-checks `stock >= qty` under the row lock, so
+# concurrent buyers of the last units never oversell.
+_TAKE_STOCK = (
+    update(Product)
+    .where(Product.id == bindparam("p_id"), Product.stock >= bindparam("qty"))
+    .values(stock=Product.stock - bindparam("qty"))
+)
+_SEEN_AT = (
+    update(Device).where(Device.id.in_(_many("devices"))).values(last_seen_at=bindparam("seen"))
+)
+_INSERT_ORDER = insert(Order)
+_INSERT_LINE = insert(OrderLine)
+_INSERT_PRESS = insert(Press)
+_VIEW_COLUMNS = (
+    Order.id,
+    Order.store_id,
+    Order.shopper_id,
+    Order.device_id,
+    Order.channel,
+    Order.status,
+    Order.total_minor,
+    Order.currency,
+    Order.created_at,
+    Order.updated_at,
+    Order.cancel_until,
+    Order.tracking_ref,
+    OrderLine.sku,
+    OrderLine.name,
+    OrderLine.quantity,
+    OrderLine.unit_price_minor,
+    OrderLine.line_total_minor,
+)
+_ORDER_VIEW = (
+    select(*_VIEW_COLUMNS)
     .join(OrderLine, OrderLine.order_id == Order.id)
     .where(Order.id == bindparam("order_id"))
     .order_by(OrderLine.id)
+)
+_ORDER_VIEWS = (
+    select(*_VIEW_COLUMNS)
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(Order.id.in_(_many("order_ids")))
+    .order_by(Order.id, OrderLine.id)
 )
 
 
@@ -152,149 +199,68 @@ def press_batch(
     db: Database, presses: Sequence[PressRequest], *, now: datetime | None = None
 ) -> list[PlaceResult | DomainError]:
     """Handle many presses in one transaction; each answer is a result or a domain error."""
-    answers: dict[int, PlaceResult | DomainError] = {}
-    pending = list(range(len(presses)))
-    for _attempt in range(_ATTEMPTS):
+    admitted: list[PressRequest | DomainError] = list(presses)
+    return run_presses(db, lambda _conn: admitted, now=now)
+
+
+def run_presses(
+    db: Database,
+    admit: Callable[[Connection], Sequence[PressRequest | E]],
+    *,
+    now: datetime | None = None,
+) -> list[PlaceResult | DomainError | E]:
+    """Admit presses inside one write transaction, then handle them all in it.
+
+    `admit` runs first in the transaction (again if the batch is retried) and turns each
+    incoming item into a PressRequest or the error that answers it — the hub verifies the
+    devices' tokens there, in the same transaction as the presses they authorise.
+    """
+    now = now or utcnow()
+    for attempt in range(_ATTEMPTS):
         try:
-            done, retry = db.run_write(partial(_run_batch, presses, pending, now or utcnow()))
-        except DomainError as exc:  # only a lone press raises; nothing was written
-            done, retry = {pending[0]: exc}, []
-        except IntegrityError:
-            if len(pending) != 1:
-                raise
-            done, retry = {}, pending
-        answers.update(done)
-        if not retry:
-            return [answers[index] for index in range(len(presses))]
-        pending = retry
+            return db.run_write(partial(_run_batch, admit, now, attempt > 0))
+        except (IntegrityError, _StockRace):
+            # Another process won a race on a unique key or the last units; the retry,
+            # a new transaction, sees its committed rows.
+            continue
     raise IntegrityError("press", {}, Exception("a press race did not settle"))
 
 
+class _StockRace(Exception):
+    """The conditional stock decrement found less than the batch read: run it again."""
+
+
 def _run_batch(
-    presses: Sequence[PressRequest], todo: list[int], now: datetime, session: Session
-) -> tuple[dict[int, PlaceResult | DomainError], list[int]]:
+    admit: Callable[[Connection], Sequence[PressRequest | E]],
+    now: datetime,
+    lock_stock: bool,
+    session: Session,
+) -> list[PlaceResult | DomainError | E]:
     conn = session.connection()
-    done: dict[int, PlaceResult | DomainError] = {}
-    retry: list[int] = []
-    if len(todo) == 1:
-        # Alone in its transaction a press needs no savepoint: a refusal raises, and the
-        # whole transaction rolls back (press_batch turns the error into the answer).
-        done[todo[0]] = _press(conn, presses[todo[0]], now)
-        return done, retry
-    for index in todo:
-        savepoint = conn.begin_nested()
-        try:
-            done[index] = _press(conn, presses[index], now)
-            savepoint.commit()
-        except DomainError as exc:
-            savepoint.rollback()
-            done[index] = exc
-        except IntegrityError:
-            # Another process won a race on this press's unique keys; a second look,
-            # after this transaction commits, sees its row and answers accordingly.
-            savepoint.rollback()
-            retry.append(index)
-    return done, retry
-
-
-def _press(conn: Connection, item: PressRequest, now: datetime) -> PlaceResult:
-    seen = conn.execute(
-        _SEEN, {"device_id": item.device_id, "boot": item.boot, "seq": item.seq}
-    ).first()
-    if seen is not None and seen.order_id is not None:
-        return PlaceResult("duplicate", order_view(conn, seen.order_id))
-    facts = _facts(conn, item.device_id)
-    if facts is None:
-        raise OrderRefused("unlinked", "the device is not linked")
-    if facts.shopper_deleted is not None:
-        raise OrderRefused("unlinked", "the shopper has left")
-    if facts.paused:
-        raise OrderRefused("paused", "the shopper paused this device")
-    if facts.product_id is None:
-        raise InvalidRequest("no_product", "this device's link names no product to order")
-    if not facts.product_active:
-        raise InvalidRequest("unknown_sku", "the linked product is no longer sold")
-
-    open_id = conn.execute(
-        _OPEN, {"device_id": item.device_id, "product_id": facts.product_id}
-    ).scalar()
-    if open_id is not None:
-        _record_press(conn, item, "in_progress", open_id, now)
-        return PlaceResult("in_progress", order_view(conn, open_id))
-
-    total = facts.price_minor * facts.quantity
-    _check_caps(conn, facts, total, now)
-    taken = conn.execute(_TAKE_STOCK, {"p_id": facts.product_id, "qty": facts.quantity})
-    if taken.rowcount != 1:
-        raise OrderRefused("out_of_stock", f"not enough {facts.sku} in stock")
-
-    outcome: Outcome = "needs_approval" if facts.approval_required else "placed"
-    status = "pending_approval" if facts.approval_required else "placed"
-    order_id = new_order_id()
-    cancel_until = rules.cancel_deadline(now, facts.cancel_window_minutes)
-    conn.execute(
-        _INSERT_ORDER,
-        dict(
-            id=order_id,
-            store_id=facts.store_id,
-            shopper_id=facts.shopper_id,
-            device_id=item.device_id,
-            link_id=facts.link_id,
-            device_product_id=facts.product_id,
-            channel="appliance" if facts.kind == "appliance" else "button",
-            status=status,
-            idempotency_key=f"press:{item.device_id}:{item.boot}:{item.seq}",
-            total_minor=total,
-            currency=facts.currency,
-            created_at=now,
-            updated_at=now,
-            cancel_until=cancel_until,
-        ),
-    )
-    conn.execute(
-        _INSERT_LINE,
-        dict(
-            order_id=order_id,
-            product_id=facts.product_id,
-            sku=facts.sku,
-            name=facts.name,
-            quantity=facts.quantity,
-            unit_price_minor=facts.price_minor,
-            line_total_minor=total,
-        ),
-    )
-    insert_event(
-        conn,
-        order_id=order_id,
-        store_id=facts.store_id,
-        status=status,
-        kind="order.created",
-        device_id=item.device_id,
-        shopper_id=facts.shopper_id,
-        now=now,
-    )
-    conn.execute(_SEEN_AT, {"d_id": item.device_id, "seen": now})
-    _record_press(conn, item, outcome, order_id, now)
-    view = OrderView(
-        id=order_id,
-        store_id=facts.store_id,
-        shopper_id=facts.shopper_id,
-        device_id=item.device_id,
-        channel="appliance" if facts.kind == "appliance" else "button",
-        status=status,
-        lines=(LineView(facts.sku, facts.name, facts.quantity, facts.price_minor, total),),
-        total_minor=total,
-        currency=facts.currency,
-        created_at=now,
-        updated_at=now,
-        cancel_until=cancel_until,
-        tracking_ref=None,
-    )
-    return PlaceResult(outcome, view)
+    items = admit(conn)
+    requests = [item for item in items if isinstance(item, PressRequest)]
+    batch = _Batch.read(conn, requests, now, lock_stock=lock_stock)
+    decided: list[tuple[Outcome, str] | DomainError | E] = []
+    for item in items:
+        if isinstance(item, PressRequest):
+            try:
+                decided.append(batch.decide(item))
+            except DomainError as refused:
+                decided.append(refused)
+        else:
+            decided.append(item)
+    batch.write(conn)
+    views = batch.views_of(conn, [d[1] for d in decided if isinstance(d, tuple)])
+    return [
+        PlaceResult(answer[0], views[answer[1]]) if isinstance(answer, tuple) else answer
+        for answer in decided
+    ]
 
 
 @dataclass(frozen=True)
 class _Facts:
+    """Everything about a device's active link that a press decides on."""
+
     link_id: int
     shopper_id: int
     store_id: int
@@ -309,81 +275,258 @@ class _Facts:
     name: str
     price_minor: int
     product_active: bool
+    stock: int
     currency: str
     cancel_window_minutes: int
     shopper_cap_minor: int | None
     shopper_deleted: datetime | None
 
-
-def _facts(conn: Connection, device_id: int) -> _Facts | None:
-    """Everything a press decides on, in one read; the shopper row is locked (PostgreSQL)."""
-    row = conn.execute(_FACTS, {"device_id": device_id}).first()
-    if row is None:
-        return None
-    return _Facts(
-        link_id=row[0],
-        shopper_id=row[1],
-        store_id=row[2],
-        product_id=row[3],
-        quantity=row[4],
-        paused=row[5],
-        approval_required=row[6],
-        per_order_cap_minor=row[7],
-        monthly_cap_minor=row[8],
-        kind=row[9],
-        sku=row[10] or "",
-        name=row[11] or "",
-        price_minor=row[12] or 0,
-        product_active=bool(row[13]),
-        currency=row[14],
-        cancel_window_minutes=row[15],
-        shopper_cap_minor=row[16],
-        shopper_deleted=row[17],
-    )
+    @classmethod
+    def of(cls, row: Any) -> _Facts:
+        """From one `_FACTS` row (its first column, the device id, is the key)."""
+        return cls(
+            link_id=row[1],
+            shopper_id=row[2],
+            store_id=row[3],
+            product_id=row[4],
+            quantity=row[5],
+            paused=row[6],
+            approval_required=row[7],
+            per_order_cap_minor=row[8],
+            monthly_cap_minor=row[9],
+            kind=row[10],
+            sku=row[11] or "",
+            name=row[12] or "",
+            price_minor=row[13] or 0,
+            product_active=bool(row[14]),
+            stock=row[15] or 0,
+            currency=row[16],
+            cancel_window_minutes=row[17],
+            shopper_cap_minor=row[18],
+            shopper_deleted=row[19],
+        )
 
 
-def _spent(conn: Connection, since: datetime, currency: str, whose: ColumnElement[bool]) -> int:
-    query = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
-        Order.created_at >= since,
-        Order.status != "cancelled",
-        Order.currency == currency,
-        whose,
-    )
-    return int(conn.execute(query).scalar() or 0)
+@dataclass
+class _Batch:
+    """What a batch read, what its presses decided so far, and the rows they will write."""
 
+    now: datetime
+    facts: dict[int, _Facts]
+    seen: dict[tuple[int, str, int], str]  # (device, boot, seq) -> order id
+    open: dict[tuple[int | None, int | None], str]  # (device, product) -> open order id
+    stock: dict[int, int]  # product -> units left
+    spent_link: dict[tuple[int, str], int]  # (link, currency) -> this month's spending
+    spent_shopper: dict[tuple[int, str], int]
+    taken: dict[int, int] = field(default_factory=dict)  # product -> units this batch takes
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    presses: list[dict[str, Any]] = field(default_factory=list)
+    placed: dict[str, OrderView] = field(default_factory=dict)
 
-def _check_caps(conn: Connection, facts: _Facts, total: int, now: datetime) -> None:
-    since = rules.month_start(now)
-    if rules.exceeds_cap(total, 0, facts.per_order_cap_minor):
-        raise OrderRefused("spending_cap", "over this device's per-order cap")
-    if facts.monthly_cap_minor is not None and rules.exceeds_cap(
-        total,
-        _spent(conn, since, facts.currency, Order.link_id == facts.link_id),
-        facts.monthly_cap_minor,
-    ):
-        raise OrderRefused("spending_cap", "over this device's monthly cap")
-    if facts.shopper_cap_minor is not None and rules.exceeds_cap(
-        total,
-        _spent(conn, since, facts.currency, Order.shopper_id == facts.shopper_id),
-        facts.shopper_cap_minor,
-    ):
-        raise OrderRefused("spending_cap", "over the shopper's monthly cap")
+    @classmethod
+    def read(
+        cls, conn: Connection, requests: list[PressRequest], now: datetime, *, lock_stock: bool
+    ) -> _Batch:
+        """Everything the batch decides on, in a few statements (the first locks shoppers)."""
+        batch = cls(now, {}, {}, {}, {}, {}, {})
+        if not requests:
+            return batch
+        devices = sorted({r.device_id for r in requests})
+        for row in conn.execute(_FACTS, {"devices": devices}):
+            batch.facts[row[0]] = facts = _Facts.of(row)
+            if facts.product_id is not None:
+                batch.stock[facts.product_id] = facts.stock
+        seqs = sorted({r.seq for r in requests})
+        for device_id, boot, seq, order_id in conn.execute(
+            _SEEN, {"devices": devices, "seqs": seqs}
+        ):
+            if order_id is not None:  # the query asks for it; the column type cannot say so
+                batch.seen[(device_id, boot, seq)] = order_id
+        for owner, product_id, order_id in conn.execute(_OPEN, {"devices": devices}):
+            batch.open[(owner, product_id)] = order_id
+        if lock_stock and batch.stock:
+            for product_id, stock in conn.execute(_LOCK_STOCK, {"products": sorted(batch.stock)}):
+                batch.stock[product_id] = stock
+        batch._read_spending(conn)
+        return batch
 
+    def _read_spending(self, conn: Connection) -> None:
+        """This month's spending of the links and shoppers that have a monthly cap."""
+        since = rules.month_start(self.now)
+        links = sorted({f.link_id for f in self.facts.values() if f.monthly_cap_minor is not None})
+        shoppers = sorted(
+            {f.shopper_id for f in self.facts.values() if f.shopper_cap_minor is not None}
+        )
+        if links:
+            for link_id, currency, spent in conn.execute(
+                _SPENT_BY_LINK, {"whose": links, "since": since}
+            ):
+                if link_id is not None:  # as above: the IN clause guarantees it
+                    self.spent_link[(link_id, currency)] = int(spent)
+        if shoppers:
+            for shopper_id, currency, spent in conn.execute(
+                _SPENT_BY_SHOPPER, {"whose": shoppers, "since": since}
+            ):
+                if shopper_id is not None:
+                    self.spent_shopper[(shopper_id, currency)] = int(spent)
 
-def _record_press(
-    conn: Connection, item: PressRequest, result: str, order_id: str, now: datetime
-) -> None:
-    conn.execute(
-        _INSERT_PRESS,
-        dict(
+    def decide(self, item: PressRequest) -> tuple[Outcome, str]:
+        """One press, in batch order: its outcome and order id, or a DomainError."""
+        key = (item.device_id, item.boot, item.seq)
+        seen = self.seen.get(key)
+        if seen is not None:
+            return "duplicate", seen
+        facts = self.facts.get(item.device_id)
+        if facts is None:
+            raise OrderRefused("unlinked", "the device is not linked")
+        if facts.shopper_deleted is not None:
+            raise OrderRefused("unlinked", "the shopper has left")
+        if facts.paused:
+            raise OrderRefused("paused", "the shopper paused this device")
+        if facts.product_id is None:
+            raise InvalidRequest("no_product", "this device's link names no product to order")
+        if not facts.product_active:
+            raise InvalidRequest("unknown_sku", "the linked product is no longer sold")
+        open_id = self.open.get((item.device_id, facts.product_id))
+        if open_id is not None:
+            self._record_press(item, "in_progress", open_id)
+            return "in_progress", open_id
+        total = facts.price_minor * facts.quantity
+        self._check_caps(facts, total)
+        if self.stock.get(facts.product_id, 0) < facts.quantity:
+            raise OrderRefused("out_of_stock", f"not enough {facts.sku} in stock")
+        return self._place(item, facts, facts.product_id, total)
+
+    def _check_caps(self, facts: _Facts, total: int) -> None:
+        if rules.exceeds_cap(total, 0, facts.per_order_cap_minor):
+            raise OrderRefused("spending_cap", "over this device's per-order cap")
+        link_spent = self.spent_link.get((facts.link_id, facts.currency), 0)
+        if rules.exceeds_cap(total, link_spent, facts.monthly_cap_minor):
+            raise OrderRefused("spending_cap", "over this device's monthly cap")
+        shopper_spent = self.spent_shopper.get((facts.shopper_id, facts.currency), 0)
+        if rules.exceeds_cap(total, shopper_spent, facts.shopper_cap_minor):
+            raise OrderRefused("spending_cap", "over the shopper's monthly cap")
+
+    def _place(
+        self, item: PressRequest, facts: _Facts, product_id: int, total: int
+    ) -> tuple[Outcome, str]:
+        now = self.now
+        outcome: Outcome = "needs_approval" if facts.approval_required else "placed"
+        status = "pending_approval" if facts.approval_required else "placed"
+        channel = "appliance" if facts.kind == "appliance" else "button"
+        order_id = new_order_id()
+        cancel_until = rules.cancel_deadline(now, facts.cancel_window_minutes)
+        self.orders.append(
+            dict(
+                id=order_id,
+                store_id=facts.store_id,
+                shopper_id=facts.shopper_id,
+                device_id=item.device_id,
+                link_id=facts.link_id,
+                device_product_id=product_id,
+                channel=channel,
+                status=status,
+                idempotency_key=f"press:{item.device_id}:{item.boot}:{item.seq}",
+                total_minor=total,
+                currency=facts.currency,
+                created_at=now,
+                updated_at=now,
+                cancel_until=cancel_until,
+            )
+        )
+        self.lines.append(
+            dict(
+                order_id=order_id,
+                product_id=product_id,
+                sku=facts.sku,
+                name=facts.name,
+                quantity=facts.quantity,
+                unit_price_minor=facts.price_minor,
+                line_total_minor=total,
+            )
+        )
+        self.events.append(
+            dict(
+                order_id=order_id,
+                store_id=facts.store_id,
+                type="order.created",
+                status=status,
+                data={"device_id": item.device_id, "shopper_id": facts.shopper_id},
+                created_at=now,
+            )
+        )
+        self._record_press(item, outcome, order_id)
+        self.open[(item.device_id, product_id)] = order_id
+        self.stock[product_id] -= facts.quantity
+        self.taken[product_id] = self.taken.get(product_id, 0) + facts.quantity
+        spent_key = (facts.link_id, facts.currency)
+        self.spent_link[spent_key] = self.spent_link.get(spent_key, 0) + total
+        shopper_key = (facts.shopper_id, facts.currency)
+        self.spent_shopper[shopper_key] = self.spent_shopper.get(shopper_key, 0) + total
+        self.placed[order_id] = OrderView(
+            id=order_id,
+            store_id=facts.store_id,
+            shopper_id=facts.shopper_id,
             device_id=item.device_id,
-            boot=item.boot,
-            seq=item.seq,
-            result=result,
-            order_id=order_id,
+            channel=channel,
+            status=status,
+            lines=(LineView(facts.sku, facts.name, facts.quantity, facts.price_minor, total),),
+            total_minor=total,
+            currency=facts.currency,
             created_at=now,
-        ),
-    )
+            updated_at=now,
+            cancel_until=cancel_until,
+            tracking_ref=None,
+        )
+        return outcome, order_id
+
+    def _record_press(self, item: PressRequest, result: str, order_id: str) -> None:
+        self.seen[(item.device_id, item.boot, item.seq)] = order_id
+        self.presses.append(
+            dict(
+                device_id=item.device_id,
+                boot=item.boot,
+                seq=item.seq,
+                result=result,
+                order_id=order_id,
+                created_at=self.now,
+            )
+        )
+
+    def write(self, conn: Connection) -> None:
+        """Everything the batch decided, in a few executemany statements; stock goes last."""
+        if self.orders:
+            conn.execute(_INSERT_ORDER, self.orders)
+            conn.execute(_INSERT_LINE, self.lines)
+            insert_events(conn, self.events)
+            devices = sorted({order["device_id"] for order in self.orders})
+            conn.execute(_SEEN_AT, {"devices": devices, "seen": self.now})
+        if self.presses:
+            conn.execute(_INSERT_PRESS, self.presses)
+        # Last, so the hot product rows stay locked (PostgreSQL) only until the commit.
+        for product_id in sorted(self.taken):
+            wanted = self.taken[product_id]
+            taken = conn.execute(_TAKE_STOCK, {"p_id": product_id, "qty": wanted})
+            if taken.rowcount != 1:
+                raise _StockRace(product_id)
+
+    def views_of(self, conn: Connection, order_ids: list[str]) -> dict[str, OrderView]:
+        """The views of these orders: built for those placed now, read (one query) for others."""
+        views = dict(self.placed)
+        missing = sorted({order_id for order_id in order_ids if order_id not in views})
+        if missing:
+            rows = conn.execute(_ORDER_VIEWS, {"order_ids": missing}).all()
+            start = 0
+            for end in range(1, len(rows) + 1):
+                if end == len(rows) or rows[end].id != rows[start].id:
+                    views[rows[start].id] = _view(rows[start:end])
+                    start = end
+        for order_id in missing:
+            if order_id not in views:  # pragma: no cover - presses reference orders by FK
+                raise NotFound("not_found", "no such order")
+        return views
 
 
 def order_view(conn: Connection, order_id: str) -> OrderView:
@@ -391,6 +534,10 @@ def order_view(conn: Connection, order_id: str) -> OrderView:
     rows = conn.execute(_ORDER_VIEW, {"order_id": order_id}).all()
     if not rows:
         raise NotFound("not_found", "no such order")
+    return _view(rows)
+
+
+def _view(rows: Sequence[Any]) -> OrderView:
     first = rows[0]
     return OrderView(
         id=first.id,

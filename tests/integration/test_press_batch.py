@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select, update
 
 from orders.catalog import create_shopper
 from orders.db import Database
 from orders.devices import LinkRules, link_device, register_device
 from orders.errors import OrderRefused
-from orders.model import DeviceModel, Order, Press, Product
+from orders.model import DeviceModel, Order, Press, Product, Shopper
 from orders.presses import PressRequest, press_batch
+from tests.conftest import Backend
 from tests.factories import build_world, count
 
 
@@ -65,3 +69,80 @@ def test_out_of_stock_in_a_batch_refuses_only_the_press_that_ran_short(db: Datab
     assert getattr(answers[0], "outcome", None) == "placed"
     assert isinstance(answers[1], OrderRefused) and answers[1].reason == "out_of_stock"
     assert count(db, Order) == 1
+
+
+def _shopper_device(db: Database, shopper_id: int, serial: str, sku: str) -> int:
+    with db.write() as session:
+        model = session.scalars(select(DeviceModel).where(DeviceModel.kind == "button")).one()
+        shopper = session.get(Shopper, shopper_id)
+        assert shopper is not None
+        device = register_device(session, model, serial)
+        link_device(session, device, shopper, LinkRules(product_sku=sku))
+        return device.id
+
+
+def test_a_shoppers_monthly_cap_counts_the_orders_placed_earlier_in_the_batch(
+    db: Database,
+) -> None:
+    """Two devices of one shopper, a cap for one order: the second press is refused alone."""
+    world = build_world(db, price_minor=500)
+    with db.write() as session:
+        shopper = session.get(Shopper, world.shopper_id)
+        assert shopper is not None
+        shopper.monthly_cap_minor = 700
+    other = _shopper_device(db, world.shopper_id, "SN-2", "PODS")
+    answers = press_batch(db, [PressRequest(world.device_id, 1), PressRequest(other, 1)])
+    assert getattr(answers[0], "outcome", None) == "placed"
+    assert isinstance(answers[1], OrderRefused) and answers[1].reason == "spending_cap"
+    with db.read() as session:
+        assert session.scalars(select(Press.device_id)).all() == [world.device_id]
+        assert session.scalar(select(Product.stock).where(Product.sku == "PODS")) == 99
+
+
+def test_refused_presses_record_nothing_so_the_next_press_is_judged_afresh(db: Database) -> None:
+    """Out of stock twice in one batch: the first refusal recorded no press and no order,
+    so the second press of the device is not `in_progress` but refused on its own."""
+    world = build_world(db, stock=0)
+    answers = press_batch(db, [PressRequest(world.device_id, 1), PressRequest(world.device_id, 2)])
+    assert [getattr(a, "reason", None) for a in answers] == ["out_of_stock", "out_of_stock"]
+    assert count(db, Press) == 0 and count(db, Order) == 0
+
+
+def test_duplicates_inside_one_batch_answer_the_first_presses_order(db: Database) -> None:
+    """The same press twice in a batch: placed, then duplicate of that very order."""
+    world = build_world(db)
+    first, again = press_batch(db, [PressRequest(world.device_id, 7)] * 2)
+    assert getattr(first, "outcome", None) == "placed"
+    assert getattr(again, "outcome", None) == "duplicate"
+    assert getattr(again, "order", None) == getattr(first, "order", None)
+    assert count(db, Press) == 1
+
+
+@pytest.mark.postgres
+def test_another_process_taking_the_last_unit_mid_batch_never_oversells(
+    postgresql_backend: Backend,
+) -> None:
+    """The batch read one unit left; another transaction takes it before the batch's stock
+    update: the batch runs again, answers out_of_stock, and stock never goes negative."""
+    db = Database(postgresql_backend.engine)
+    world = build_world(db, stock=1)
+    raced: list[bool] = []
+
+    def take_the_last_unit_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("UPDATE products") and not raced:
+            raced.append(True)
+            with db.engine.connect() as other:  # a second connection: another process
+                other.execute(update(Product).values(stock=Product.stock - 1))
+                other.commit()
+
+    event.listen(db.engine, "before_cursor_execute", take_the_last_unit_first)
+    try:
+        answers = press_batch(db, [PressRequest(world.device_id, 1)])
+        assert raced == [True]
+        assert isinstance(answers[0], OrderRefused) and answers[0].reason == "out_of_stock"
+        with db.read() as session:
+            assert session.scalar(select(Product.stock).where(Product.sku == "PODS")) == 0
+        assert count(db, Order) == 0 and count(db, Press) == 0
+    finally:
+        event.remove(db.engine, "before_cursor_execute", take_the_last_unit_first)
+        postgresql_backend.clean()
