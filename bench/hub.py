@@ -180,6 +180,7 @@ def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
                     device_rate=unlimited,
                     source_rate=unlimited,
                     workers=int(os.environ.get("BENCH_HUB_WORKERS", "0")) or None,
+                    press_writers=int(os.environ.get("BENCH_HUB_WRITERS", "1")),
                 ),
             )
             await hub.start()

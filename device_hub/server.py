@@ -40,7 +40,11 @@ class HubConfig:
     source_rate: Rate = field(default_factory=lambda: Rate(per_second=200.0, burst=400))
     dedup_entries: int = DEFAULT_MAX_ENTRIES
     dedup_lifetime: float = DEFAULT_LIFETIME
-    workers: int | None = None  # None: 1 on SQLite, 8 on PostgreSQL (see Hub.__init__)
+    workers: int | None = None  # None: 2 on SQLite, 8 on PostgreSQL (see Hub.__init__)
+    # Presses commit in groups on their own writer threads. One, on either backend: while
+    # it commits, the next batch gathers, and fewer, larger batches cost less CPU per press
+    # (bench/hub.py on PostgreSQL: 1 writer beat 2 and 4). SQLite has one writer anyway.
+    press_writers: int = 1
     poll_interval: float = 0.5
 
 
@@ -72,11 +76,8 @@ class Hub:
             device_limit=device_limit,
             public_url=config.public_url,
             policy=policy,
-            # Presses commit in groups on their own writer threads (one for SQLite's
-            # single writer, a few for PostgreSQL); the pool above serves the rest.
-            presses=PressBatcher(
-                db, identify, device_limit, writers=1 if db.dialect == "sqlite" else 4
-            ),
+            # Presses go to their own writer thread(s); the pool above serves the rest.
+            presses=PressBatcher(db, identify, device_limit, writers=config.press_writers),
         )
         self.site, self.orders = build_site(self.services)
         self.context: Context | None = None
