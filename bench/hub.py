@@ -1,9 +1,12 @@
 """CoAP presses/s through the real hub beside a bare aiocoap server, same generator, same run.
 
 python -m bench.hub [--url DATABASE_URL] [--place N] [--repeat N] [--telemetry N] [--window W]
+                    [--slices S] [--hub-only]
 
-Each server runs in its own process (RSS measured from /proc); this process is the client:
-an aiocoap client context keeping `--window` requests in flight. Phases, per server:
+Each server runs in its own process (RSS and CPU time read from /proc, the same way for
+both); this process is the client: `--window` client endpoints, each with one request in
+flight (see drive()). Both servers are warmed up, then every phase is cut into `--slices`
+parts that go to the bare server and the hub in turn (see run_servers()). Phases:
   place     presses that each place an order (one fresh device per press)
   repeat    presses from devices whose order is still open (answered in_progress)
   telemetry SenML level reports above the reorder point (stored, action none)
@@ -15,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import multiprocessing
 import os
 import secrets
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,10 +209,6 @@ def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
     asyncio.run(main())
 
 
-def _sample(into: list[int], pid: int, base: int) -> None:
-    into.append(rss_kib(pid) - base)
-
-
 def rss_kib(pid: int) -> int:
     """Resident set size of `pid` in KiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -251,7 +249,6 @@ async def drive(
     payloads: Sequence[bytes],
     window: int,
     label: str,
-    sample: Callable[[], None] | None = None,
 ) -> tuple[float, list[float], int]:
     """Send every payload with `window` requests in flight; returns time, latencies, errors.
 
@@ -267,12 +264,10 @@ async def drive(
     latencies: list[float] = []
     errors = 0
     progress = tqdm(total=len(payloads), desc=label, unit="req", leave=False, disable=None)
-    every = max(1, len(payloads) // 8)
     queue = iter(payloads)
 
-    async def worker() -> None:
+    async def worker(context: Context) -> Context:
         nonlocal errors
-        context = await Context.create_client_context(transports=["udp6"])
         used = 0
         for payload in queue:
             if used == CHUNK:
@@ -294,13 +289,15 @@ async def drive(
             if not response.code.is_successful():
                 errors += 1
             progress.update()
-            if sample is not None and len(latencies) % every == 0:
-                sample()
-        await context.shutdown()
+        return context
 
+    # Endpoints are opened before the clock starts and closed after it stops: client setup.
+    contexts = [await Context.create_client_context(transports=["udp6"]) for _ in range(window)]
     began = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(window)))
+    contexts = await asyncio.gather(*(worker(context) for context in contexts))
     elapsed = time.perf_counter() - began
+    for context in contexts:
+        await context.shutdown()
     progress.close()
     return elapsed, latencies, errors
 
@@ -336,10 +333,18 @@ def phases(
     ]
 
 
-def run_server(
-    kind: str, target: Target, work: list[tuple[str, str, list[bytes]]], window: int
-) -> list[Result]:
-    """Start one server process, run every phase against it, stop it."""
+@dataclass
+class Server:
+    """One server process under test."""
+
+    kind: str
+    process: Any
+    port: int
+    stop: Any
+
+
+def start_server(kind: str, target: Target) -> Server:
+    """Spawn a server process (the hub, or bare aiocoap) and wait until it listens."""
     spawn = multiprocessing.get_context("spawn")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -352,29 +357,57 @@ def run_server(
     if not ready.wait(60):
         process.kill()
         raise RuntimeError(f"{kind} server did not start")
-    results = []
-    try:
-        # Warm up (imports, pools, first connections), then measure.
-        asyncio.run(drive(port, work[2][1], work[2][2][:200], window, f"{kind} warm-up"))
-        for phase, path, payloads in work:
-            before = rss_kib(process.pid)
-            cpu_before = cpu_seconds(process.pid)
-            samples: list[int] = []
-            seconds, latencies, errors = asyncio.run(
-                drive(
-                    port, path, payloads, window, f"{kind} {phase}",
-                    functools.partial(_sample, samples, process.pid, before),
+    return Server(kind, process, port, stop)
+
+
+def run_servers(
+    servers: list[Server],
+    work: list[tuple[str, str, list[bytes]]],
+    window: int,
+    slices: int,
+) -> dict[str, list[Result]]:
+    """Every phase against every server, interleaved slice by slice.
+
+    This host is shared and its load drifts; run one server after the other and the drift
+    lands in the ratio. So each phase is cut into `slices` parts, and each part goes to
+    every server in turn (same payloads, same window): both meet the same weather.
+    """
+    results: dict[str, list[Result]] = {server.kind: [] for server in servers}
+    for server in servers:  # warm up: imports, pools, first connections, prepared plans
+        warm = work[2][2][:200]
+        asyncio.run(drive(server.port, work[2][1], warm, window, f"{server.kind} warm-up"))
+    for phase, path, payloads in work:
+        size = -(-len(payloads) // slices)
+        parts = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+        runs = {s.kind: Result(s.kind, phase, 0, 0.0, [], 0, 0, [], 0.0) for s in servers}
+        rss_before = {server.kind: rss_kib(server.process.pid) for server in servers}
+        for part in parts:
+            for server in servers:
+                run = runs[server.kind]
+                pid = server.process.pid
+                cpu_before = cpu_seconds(pid)
+                seconds, latencies, errors = asyncio.run(
+                    drive(server.port, path, part, window, f"{server.kind} {phase}")
                 )
-            )  # fmt: skip
-            grown = rss_kib(process.pid) - before
-            cpu = cpu_seconds(process.pid) - cpu_before
-            results.append(
-                Result(kind, phase, len(payloads), seconds, latencies, errors, grown, samples, cpu)
-            )
-    finally:
-        stop.set()
-        process.join(30)
+                run.n += len(part)
+                run.seconds += seconds
+                run.latencies += latencies
+                run.errors += errors
+                run.cpu_seconds += cpu_seconds(pid) - cpu_before
+                run.rss_samples_kib.append(rss_kib(pid) - rss_before[server.kind])
+        for server in servers:
+            run = runs[server.kind]
+            run.rss_growth_kib = rss_kib(server.process.pid) - rss_before[server.kind]
+            results[server.kind].append(run)
     return results
+
+
+def stop_servers(servers: list[Server]) -> None:
+    """Ask every server to stop, and wait for it."""
+    for server in servers:
+        server.stop.set()
+    for server in servers:
+        server.process.join(30)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -385,6 +418,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=10000, help="presses answered in_progress")
     parser.add_argument("--telemetry", type=int, default=5000, help="telemetry reports")
     parser.add_argument("--window", type=int, default=32, help="requests in flight")
+    parser.add_argument("--slices", type=int, default=8, help="turns per phase (see run_servers)")
     parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
     args = parser.parse_args(argv)
     console = Console(width=150)
@@ -392,10 +426,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         console.print(f"setting up {args.place} buttons and 500 appliances…")
         fleet = build_fleet(target, args.place, 500)
         work = phases(fleet, args.place, args.repeat, args.telemetry)
-        hub_only = args.hub_only
-        bare = [] if hub_only else run_server("bare", target, work, args.window)
-        hub = run_server("hub", target, work, args.window)
-    if hub_only:
+        kinds = ["hub"] if args.hub_only else ["bare", "hub"]
+        servers = [start_server(kind, target) for kind in kinds]
+        try:
+            results = run_servers(servers, work, args.window, args.slices)
+        finally:
+            stop_servers(servers)
+    bare, hub = results.get("bare", []), results["hub"]
+    if args.hub_only:
         for result in hub:
             console.print(
                 f"{result.phase}: {result.rate:,.0f} req/s, "
@@ -425,7 +463,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     console.print(table)
     for result in bare + hub:
         growth = ", ".join(f"{kib / 1024:.0f}" for kib in result.rss_samples_kib)
-        console.print(f"RSS growth MiB every 1/8 of {result.server} {result.phase}: {growth}")
+        console.print(f"RSS growth MiB after each slice, {result.server} {result.phase}: {growth}")
     console.print(f"host: {os.cpu_count()} CPUs; client and server are separate processes")
 
 

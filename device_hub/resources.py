@@ -288,9 +288,36 @@ def _order_id(request: Message) -> str | None:
     return None
 
 
+class HubSite(Site):
+    """aiocoap's Site without two per-request costs that plain leaf resources never use.
+
+    Sharp edge: `Site._find_child_and_pathstripped_message` deep-copies every request to
+    strip its Uri-Path, and formats the full request URI (address parsing, urlunparse) as
+    a `getattr` default even when unused — together a sixth of the hub's event-loop time
+    per press (py-spy, bench/hub.py). A leaf (no sub-paths, not PathCapable) reads neither
+    the stripped path nor that URI, so it gets the request as it came.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._leaves: dict[tuple[str, ...], Any] = {}
+
+    def add_resource(self, path: Any, resource: Any) -> None:
+        """As Site.add_resource; remembers plain leaves for the fast lookup."""
+        super().add_resource(path, resource)
+        if not isinstance(resource, (PathCapable, Site)):
+            self._leaves[tuple(path)] = resource
+
+    def _find_child_and_pathstripped_message(self, request: Message) -> tuple[Any, Message]:
+        leaf = self._leaves.get(tuple(request.opt.uri_path))
+        if leaf is not None:
+            return leaf, request
+        return super()._find_child_and_pathstripped_message(request)  # type: ignore[no-any-return]
+
+
 def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     """The resource tree, in one place; returns the orders resource for notifications."""
-    site = Site()
+    site = HubSite()
     orders = OrderStatusResource(hub)
     site.add_resource(
         [".well-known", "core"], WKCResource(site.get_resources_as_linkheader, impl_info=None)

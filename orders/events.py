@@ -13,7 +13,7 @@ from orders.model import Order, OrderEvent
 # PostgreSQL NOTIFY channel that wakes hub processes when an event row commits.
 ORDER_EVENTS_CHANNEL = "restock_order_events"
 _NOTIFY = text("SELECT pg_notify(:channel, :order_id)")
-_INSERT = insert(OrderEvent)
+_INSERT = insert(OrderEvent).inline()  # no RETURNING: nothing reads the new ids
 
 
 def record_event(session: Session, order: Order, kind: str, now: datetime) -> None:

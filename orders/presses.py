@@ -16,15 +16,26 @@ reads stock under a row lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import CompoundSelect
 
 from orders import rules
 from orders.db import Database, utcnow
@@ -89,15 +100,22 @@ _FACTS = (
     .order_by(DeviceLink.shopper_id)
     .with_for_update(of=Shopper)
 )
-# A superset (any boot) of the presses asked about; the exact (device, boot, seq) is
-# matched in Python: portable, and the unique index still serves the device lookup.
-_SEEN = select(Press.device_id, Press.boot, Press.seq, Press.order_id).where(
-    Press.device_id.in_(_many("devices")),
-    Press.seq.in_(_many("seqs")),
-    Press.order_id.is_not(None),
-)
-_OPEN = select(Order.device_id, Order.device_product_id, Order.id).where(
-    Order.device_id.in_(_many("devices")), Order.status.in_(OPEN_STATUSES)
+# The presses already seen and the open orders of the batch's devices, in one statement.
+# Seen presses are a superset (any boot, any of the seqs asked about) matched exactly in
+# Python: portable, and the unique (device, boot, seq) index still serves the lookup.
+_SEEN_AND_OPEN: CompoundSelect[Any] = union_all(
+    select(literal_column("'seen'"), Press.device_id, Press.boot, Press.seq, Press.order_id).where(
+        Press.device_id.in_(_many("devices")),
+        Press.seq.in_(_many("seqs")),
+        Press.order_id.is_not(None),
+    ),
+    select(
+        literal_column("'open'"),
+        Order.device_id,
+        literal_column("''"),
+        Order.device_product_id,
+        Order.id,
+    ).where(Order.device_id.in_(_many("devices")), Order.status.in_(OPEN_STATUSES)),
 )
 # After a stock race, the retry reads stock under the row lock, so it cannot race again.
 _LOCK_STOCK = (
@@ -131,9 +149,11 @@ _TAKE_STOCK = (
 _SEEN_AT = (
     update(Device).where(Device.id.in_(_many("devices"))).values(last_seen_at=bindparam("seen"))
 )
-_INSERT_ORDER = insert(Order)
-_INSERT_LINE = insert(OrderLine)
-_INSERT_PRESS = insert(Press)
+# inline(): no RETURNING of new primary keys (nothing reads them), so the inserts can be
+# pipelined without waiting for rows.
+_INSERT_ORDER = insert(Order).inline()
+_INSERT_LINE = insert(OrderLine).inline()
+_INSERT_PRESS = insert(Press).inline()
 _VIEW_COLUMNS = (
     Order.id,
     Order.store_id,
@@ -339,13 +359,13 @@ class _Batch:
             if facts.product_id is not None:
                 batch.stock[facts.product_id] = facts.stock
         seqs = sorted({r.seq for r in requests})
-        for device_id, boot, seq, order_id in conn.execute(
-            _SEEN, {"devices": devices, "seqs": seqs}
+        for kind, device_id, boot, number, order_id in conn.execute(
+            _SEEN_AND_OPEN, {"devices": devices, "seqs": seqs}
         ):
-            if order_id is not None:  # the query asks for it; the column type cannot say so
-                batch.seen[(device_id, boot, seq)] = order_id
-        for owner, product_id, order_id in conn.execute(_OPEN, {"devices": devices}):
-            batch.open[(owner, product_id)] = order_id
+            if kind == "seen":
+                batch.seen[(device_id, boot, number)] = order_id
+            else:  # open: `number` is the order's product
+                batch.open[(device_id, number)] = order_id
         if lock_stock and batch.stock:
             for product_id, stock in conn.execute(_LOCK_STOCK, {"products": sorted(batch.stock)}):
                 batch.stock[product_id] = stock
@@ -497,14 +517,15 @@ class _Batch:
 
     def write(self, conn: Connection) -> None:
         """Everything the batch decided, in a few executemany statements; stock goes last."""
-        if self.orders:
-            conn.execute(_INSERT_ORDER, self.orders)
-            conn.execute(_INSERT_LINE, self.lines)
-            insert_events(conn, self.events)
-            devices = sorted({order["device_id"] for order in self.orders})
-            conn.execute(_SEEN_AT, {"devices": devices, "seen": self.now})
-        if self.presses:
-            conn.execute(_INSERT_PRESS, self.presses)
+        with _pipelined(conn):
+            if self.orders:
+                conn.execute(_INSERT_ORDER, self.orders)
+                conn.execute(_INSERT_LINE, self.lines)
+                insert_events(conn, self.events)
+                devices = sorted({order["device_id"] for order in self.orders})
+                conn.execute(_SEEN_AT, {"devices": devices, "seen": self.now})
+            if self.presses:
+                conn.execute(_INSERT_PRESS, self.presses)
         # Last, so the hot product rows stay locked (PostgreSQL) only until the commit.
         for product_id in sorted(self.taken):
             wanted = self.taken[product_id]
@@ -527,6 +548,27 @@ class _Batch:
             if order_id not in views:  # pragma: no cover - presses reference orders by FK
                 raise NotFound("not_found", "no such order")
         return views
+
+
+@contextmanager
+def _pipelined(conn: Connection) -> Iterator[None]:
+    """On PostgreSQL, send the statements inside in one flight (psycopg pipeline mode).
+
+    None of them returns rows we read, so they need not wait for each other: one round
+    trip instead of one each. SQLAlchemy has no pipeline API; psycopg's works under it.
+    A failure surfaces when the pipeline syncs, as the driver's own exception, outside
+    SQLAlchemy's wrapping: a unique-key race is re-raised as SQLAlchemy's IntegrityError
+    so the batch's retry sees it like any other.
+    """
+    driver = conn.connection.driver_connection
+    if conn.dialect.name != "postgresql" or driver is None or not hasattr(driver, "pipeline"):
+        yield
+        return
+    try:
+        with driver.pipeline():
+            yield
+    except conn.dialect.loaded_dbapi.IntegrityError as exc:
+        raise IntegrityError("pipelined press writes", None, exc) from exc
 
 
 def order_view(conn: Connection, order_id: str) -> OrderView:

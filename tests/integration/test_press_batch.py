@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
 
 from orders.catalog import create_shopper
-from orders.db import Database
+from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
 from orders.errors import OrderRefused
 from orders.model import DeviceModel, Order, Press, Product, Shopper
-from orders.presses import PressRequest, press_batch
+from orders.presses import PressRequest, press, press_batch
 from tests.conftest import Backend
 from tests.factories import build_world, count
 
@@ -145,4 +145,51 @@ def test_another_process_taking_the_last_unit_mid_batch_never_oversells(
         assert count(db, Order) == 0 and count(db, Press) == 0
     finally:
         event.remove(db.engine, "before_cursor_execute", take_the_last_unit_first)
+        postgresql_backend.clean()
+
+
+@pytest.mark.postgres
+def test_another_process_recording_the_same_press_mid_batch_makes_it_a_duplicate(
+    postgresql_backend: Backend,
+) -> None:
+    """Another hub records (device, boot, seq) after the batch read but before it wrote:
+    the batch's insert hits the unique key, the batch runs again and answers `duplicate`
+    with the other hub's order, and no second order or stock is taken."""
+    from orders.lifecycle import mark_delivered, mark_shipped
+
+    db = Database(postgresql_backend.engine)
+    world = build_world(db, stock=10)
+    earlier = press(db, world.device_id, 1)
+    mark_shipped(db, earlier.order.id, world.store_id)
+    mark_delivered(db, earlier.order.id, world.store_id)
+    raced: list[bool] = []
+
+    def record_it_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("INSERT INTO orders") and not raced:
+            raced.append(True)
+            with db.engine.connect() as other:  # a second connection: another process
+                other.execute(
+                    insert(Press).values(
+                        device_id=world.device_id,
+                        boot="",
+                        seq=2,
+                        result="placed",
+                        order_id=earlier.order.id,
+                        created_at=utcnow(),
+                    )
+                )
+                other.commit()
+
+    event.listen(db.engine, "before_cursor_execute", record_it_first)
+    try:
+        answers = press_batch(db, [PressRequest(world.device_id, 2)])
+        assert raced == [True]
+        assert getattr(answers[0], "outcome", None) == "duplicate"
+        assert getattr(answers[0], "order", None) is not None
+        assert answers[0].order.id == earlier.order.id  # type: ignore[union-attr]
+        assert count(db, Order) == 1
+        with db.read() as session:
+            assert session.scalar(select(Product.stock).where(Product.sku == "PODS")) == 9
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record_it_first)
         postgresql_backend.clean()
