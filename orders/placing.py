@@ -86,37 +86,54 @@ _SEEN_AT = (
 )
 _INSERT_ORDER = insert(Order)
 _INSERT_LINE = insert(OrderLine)
-_ORDER_VIEW = (
-    select(
-        Order.id,
-        Order.store_id,
-        Order.shopper_id,
-        Order.device_id,
-        Order.channel,
-        Order.status,
-        Order.total_minor,
-        Order.currency,
-        Order.created_at,
-        Order.updated_at,
-        Order.cancel_until,
-        Order.tracking_ref,
-        OrderLine.sku,
-        OrderLine.name,
-        OrderLine.quantity,
-        OrderLine.unit_price_minor,
-        OrderLine.line_total_minor,
-    )
+_VIEW_COLUMNS = (
+    Order.id,
+    Order.store_id,
+    Order.shopper_id,
+    Order.device_id,
+    Order.channel,
+    Order.status,
+    Order.total_minor,
+    Order.currency,
+    Order.created_at,
+    Order.updated_at,
+    Order.cancel_until,
+    Order.tracking_ref,
+    OrderLine.sku,
+    OrderLine.name,
+    OrderLine.quantity,
+    OrderLine.unit_price_minor,
+    OrderLine.line_total_minor,
+)
+_ORDER_VIEWS = (
+    select(*_VIEW_COLUMNS)
     .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(Order.id == bindparam("order_id"))
-    .order_by(OrderLine.id)
+    .where(Order.id.in_(bindparam("order_ids", expanding=True)))
+    .order_by(Order.id, OrderLine.id)
 )
 
 
+def order_views(conn: Connection, order_ids: Sequence[str]) -> dict[str, OrderView]:
+    """Orders and their lines, read with one joined query; unknown ids are left out."""
+    rows = conn.execute(_ORDER_VIEWS, {"order_ids": sorted(set(order_ids))}).all()
+    views: dict[str, OrderView] = {}
+    start = 0
+    for end in range(1, len(rows) + 1):
+        if end == len(rows) or rows[end].id != rows[start].id:
+            views[rows[start].id] = _view(rows[start:end])
+            start = end
+    return views
+
+
 def order_view(conn: Connection, order_id: str) -> OrderView:
-    """An order and its lines, read with one joined query."""
-    rows = conn.execute(_ORDER_VIEW, {"order_id": order_id}).all()
-    if not rows:
+    """One order and its lines."""
+    view = order_views(conn, [order_id]).get(order_id)
+    if view is None:
         raise NotFound("not_found", "no such order")
+    return view
+
+
+def _view(rows: Sequence[Any]) -> OrderView:
     first = rows[0]
     return OrderView(
         id=first.id,
@@ -274,6 +291,11 @@ def check_caps(
         raise OrderRefused("spending_cap", "over the shopper's monthly cap")
 
 
+def take_product_stock(conn: Connection, product_id: int, quantity: int) -> bool:
+    """Decrement one product's stock by `quantity`; False (and nothing changed) if too few."""
+    return conn.execute(_TAKE_STOCK, {"p_id": product_id, "qty": quantity}).rowcount == 1
+
+
 def take_stock(conn: Connection, lines: Sequence[rules.PricedLine]) -> None:
     """Decrement stock for every line or refuse with `out_of_stock`.
 
@@ -281,8 +303,7 @@ def take_stock(conn: Connection, lines: Sequence[rules.PricedLine]) -> None:
     never deadlock on each other's rows.
     """
     for line in sorted(lines, key=lambda item: item.product_id):
-        taken = conn.execute(_TAKE_STOCK, {"p_id": line.product_id, "qty": line.quantity})
-        if taken.rowcount != 1:
+        if not take_product_stock(conn, line.product_id, line.quantity):
             raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import CompoundSelect
 
-from orders import rules
+from orders import placing, rules
 from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, NotFound, OrderRefused
 from orders.events import insert_events
@@ -139,13 +139,6 @@ _SPENT_BY_SHOPPER = (
     )
     .group_by(Order.shopper_id, Order.currency)
 )
-# Conditional decrement: the database re-checks `stock >= qty` under the row lock, so
-# concurrent buyers of the last units never oversell.
-_TAKE_STOCK = (
-    update(Product)
-    .where(Product.id == bindparam("p_id"), Product.stock >= bindparam("qty"))
-    .values(stock=Product.stock - bindparam("qty"))
-)
 _SEEN_AT = (
     update(Device).where(Device.id.in_(_many("devices"))).values(last_seen_at=bindparam("seen"))
 )
@@ -154,37 +147,6 @@ _SEEN_AT = (
 _INSERT_ORDER = insert(Order).inline()
 _INSERT_LINE = insert(OrderLine).inline()
 _INSERT_PRESS = insert(Press).inline()
-_VIEW_COLUMNS = (
-    Order.id,
-    Order.store_id,
-    Order.shopper_id,
-    Order.device_id,
-    Order.channel,
-    Order.status,
-    Order.total_minor,
-    Order.currency,
-    Order.created_at,
-    Order.updated_at,
-    Order.cancel_until,
-    Order.tracking_ref,
-    OrderLine.sku,
-    OrderLine.name,
-    OrderLine.quantity,
-    OrderLine.unit_price_minor,
-    OrderLine.line_total_minor,
-)
-_ORDER_VIEW = (
-    select(*_VIEW_COLUMNS)
-    .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(Order.id == bindparam("order_id"))
-    .order_by(OrderLine.id)
-)
-_ORDER_VIEWS = (
-    select(*_VIEW_COLUMNS)
-    .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(Order.id.in_(_many("order_ids")))
-    .order_by(Order.id, OrderLine.id)
-)
 
 
 @dataclass(frozen=True)
@@ -529,8 +491,7 @@ class _Batch:
         # Last, so the hot product rows stay locked (PostgreSQL) only until the commit.
         for product_id in sorted(self.taken):
             wanted = self.taken[product_id]
-            taken = conn.execute(_TAKE_STOCK, {"p_id": product_id, "qty": wanted})
-            if taken.rowcount != 1:
+            if not placing.take_product_stock(conn, product_id, wanted):
                 raise _StockRace(product_id)
 
     def views_of(self, conn: Connection, order_ids: list[str]) -> dict[str, OrderView]:
@@ -538,12 +499,7 @@ class _Batch:
         views = dict(self.placed)
         missing = sorted({order_id for order_id in order_ids if order_id not in views})
         if missing:
-            rows = conn.execute(_ORDER_VIEWS, {"order_ids": missing}).all()
-            start = 0
-            for end in range(1, len(rows) + 1):
-                if end == len(rows) or rows[end].id != rows[start].id:
-                    views[rows[start].id] = _view(rows[start:end])
-                    start = end
+            views.update(placing.order_views(conn, missing))
         for order_id in missing:
             if order_id not in views:  # pragma: no cover - presses reference orders by FK
                 raise NotFound("not_found", "no such order")
@@ -569,33 +525,3 @@ def _pipelined(conn: Connection) -> Iterator[None]:
             yield
     except conn.dialect.loaded_dbapi.IntegrityError as exc:
         raise IntegrityError("pipelined press writes", None, exc) from exc
-
-
-def order_view(conn: Connection, order_id: str) -> OrderView:
-    """An order and its lines, read with one joined query."""
-    rows = conn.execute(_ORDER_VIEW, {"order_id": order_id}).all()
-    if not rows:
-        raise NotFound("not_found", "no such order")
-    return _view(rows)
-
-
-def _view(rows: Sequence[Any]) -> OrderView:
-    first = rows[0]
-    return OrderView(
-        id=first.id,
-        store_id=first.store_id,
-        shopper_id=first.shopper_id,
-        device_id=first.device_id,
-        channel=first.channel,
-        status=first.status,
-        lines=tuple(
-            LineView(r.sku, r.name, r.quantity, r.unit_price_minor, r.line_total_minor)
-            for r in rows
-        ),
-        total_minor=first.total_minor,
-        currency=first.currency,
-        created_at=first.created_at,
-        updated_at=first.updated_at,
-        cancel_until=first.cancel_until,
-        tracking_ref=first.tracking_ref,
-    )
