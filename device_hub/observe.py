@@ -18,6 +18,9 @@ from typing import Any
 from orders.db import Database
 from orders.order_feed import ORDER_EVENTS_CHANNEL, changes_after, latest_event_id
 
+# Past this many, a stalled outbox read costs repeated notifications, not memory.
+_MAX_NOTIFIED = 100_000
+
 log = logging.getLogger("restock.hub")
 Run = Callable[..., Awaitable[Any]]
 
@@ -40,6 +43,9 @@ class OutboxWatcher:
         self.listening = db.dialect == "postgresql"
         self.poll_interval = listen_poll_interval if self.listening else poll_interval
         self.cursor = 0
+        # Orders already notified through LISTEN since the last outbox read, which then
+        # skips them (a change is notified once, not once per path).
+        self._notified: set[str] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.listen_ready = asyncio.Event()
@@ -76,12 +82,14 @@ class OutboxWatcher:
                 log.exception("reading the outbox failed; retrying")
 
     async def catch_up(self) -> None:
-        """Notify every row past the cursor."""
+        """Notify every row past the cursor that LISTEN has not already notified."""
+        notified, self._notified = self._notified, set()
         while True:
             changes = await self.run(changes_after, self.db, self.cursor)
             for change in changes:
                 self.cursor = max(self.cursor, change.event_id)
-                self.notify(change.order_id)
+                if change.order_id not in notified:
+                    self.notify(change.order_id)
             if len(changes) < 500:
                 return
 
@@ -100,8 +108,13 @@ class OutboxWatcher:
                     self._wake.set()  # catch up on anything missed while not listening
                     delay = 0.5
                     async for note in conn.notifies():
+                        # The payload names the order: notify at once. The outbox read
+                        # (which also covers notifications lost while reconnecting) runs on
+                        # the poll interval, not once per change: under a press flood it
+                        # was a query per order placed.
                         self.notify(note.payload)
-                        self._wake.set()
+                        if len(self._notified) < _MAX_NOTIFIED:
+                            self._notified.add(note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception:

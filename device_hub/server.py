@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiocoap import Context
+from aiocoap.pipe import error_to_message, run_driving_pipe
 
 from device_hub.batching import PressBatcher
 from device_hub.dedup import (
@@ -24,6 +26,23 @@ from orders.db import Database
 from orders.telemetry import Policy, link_policy
 
 log = logging.getLogger("restock.hub")
+
+
+class HubContext(Context):  # type: ignore[misc]
+    """aiocoap's server context without one per-request cost of debugging aid.
+
+    Sharp edge (aiocoap 0.4.17): `Context.render_to_pipe` names every rendering task
+    `"Rendering for %r" % request`, formatting the whole message (addresses, options,
+    payload) for each request whether or not anything reads the name: about 5% of the
+    hub's CPU under a press flood (py-spy, bench/hub.py). The rendering is the same; the
+    task gets a constant name.
+    """
+
+    def render_to_pipe(self, pipe: Any) -> None:
+        """As Context.render_to_pipe, with a constant task name."""
+        run_driving_pipe(
+            error_to_message(pipe, self.log), self._render_to_pipe(pipe), name="coap-render"
+        )
 
 
 @dataclass(frozen=True)
@@ -45,7 +64,10 @@ class HubConfig:
     # it commits, the next batch gathers, and fewer, larger batches cost less CPU per press
     # (bench/hub.py on PostgreSQL: 1 writer beat 2 and 4). SQLite has one writer anyway.
     press_writers: int = 1
+    # How often the outbox is read for Observe: SQLite has only this; PostgreSQL is told of
+    # each change by LISTEN/NOTIFY and reads the outbox only to cover lost notifications.
     poll_interval: float = 0.5
+    listen_poll_interval: float = 5.0
 
 
 class Hub:
@@ -90,7 +112,7 @@ class Hub:
         """Bind the UDP socket, start notifications and the mDNS advertisement."""
         # Only udp6 (it also serves IPv4): aiocoap's defaults would add TCP, TLS and
         # WebSocket servers on the same port, which we neither need nor test.
-        self.context = await Context.create_server_context(
+        self.context = await HubContext.create_server_context(
             self.site, bind=(self.config.host, self.config.port), transports=["udp6"]
         )
         self.recent = bound_duplicate_memory(
@@ -100,7 +122,11 @@ class Hub:
         )
         self.port = self._bound_port()
         self.watcher = OutboxWatcher(
-            self.db, self.services.run, self.orders.notify, poll_interval=self.config.poll_interval
+            self.db,
+            self.services.run,
+            self.orders.notify,
+            poll_interval=self.config.poll_interval,
+            listen_poll_interval=self.config.listen_poll_interval,
         )
         await self.watcher.start()
         if self.config.mdns:

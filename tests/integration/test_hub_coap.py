@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import cbor2
 import pytest
@@ -278,6 +279,54 @@ def test_observe_notifies_a_change_made_by_another_connection(
         other.dispose()
     assert statuses[0] == "placed" and statuses[-1] == "shipped"
     assert set(statuses) == {"placed", "shipped"}
+
+
+@pytest.mark.postgres
+def test_a_change_is_notified_once_though_listen_and_the_outbox_both_see_it(
+    postgresql_backend: Backend,
+) -> None:
+    """LISTEN notifies at once; the outbox reads that follow must not notify it again."""
+    db = Database(postgresql_backend.engine)
+    running = start_hub(db, listen_poll_interval=0.2)
+    client = CoapClient(running.uri)
+    other = Database(
+        make_engine(
+            postgresql_backend.url,
+            connect_args={"options": f"-csearch_path={postgresql_backend.schema}"},
+        )
+    )
+    devices = build_devices(db)
+    placed = client.post("/press", {"at": devices.button_token, "seq": 1}).body["order"]
+
+    async def observe(context: object) -> list[str]:
+        request = Message(code=GET, uri=client.base + f"/orders/{placed['id']}", observe=0)
+        pending = context.request(request)  # type: ignore[attr-defined]
+        statuses = [cbor2.loads((await pending.response).payload)["status"]]
+        await asyncio.sleep(0.5)  # the creation event's outbox reads are behind us
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(
+            None, lambda: mark_shipped(other, placed["id"], devices.world.store_id)
+        )
+
+        async def collect() -> None:
+            async for notification in pending.observation:
+                statuses.append(cbor2.loads(notification.payload)["status"])
+
+        # Several outbox reads (every 0.2 s) pass while we listen.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(collect(), 1.5)
+        pending.observation.cancel()
+        return statuses
+
+    try:
+        statuses = client.run(observe, timeout=20)
+    finally:
+        client.close()
+        other.dispose()
+        stop_hub(running)
+        postgresql_backend.clean()
+    assert statuses[0] == "placed"
+    assert statuses[1:] == ["shipped"]
 
 
 def test_device_rate_limit_answers_429_with_max_age(db: Database) -> None:
