@@ -1,10 +1,10 @@
 """Observe notifications driven from the outbox, whichever process changed the order.
 
 SQLite: poll `order_events` past the last id seen (writers commit one at a time, so ids
-appear in order). PostgreSQL: `record_event` also sends `pg_notify(order_id)` in the same
-transaction; we LISTEN and notify at once, and still poll now and then as a safety net
-for a dropped connection (sequence ids may commit out of order there, which the
-notification's own payload covers).
+appear in order). PostgreSQL: each outbox write also sends `pg_notify` naming the changed
+orders, in the same transaction; we LISTEN and notify at once, and still read the outbox
+now and then as a safety net for a dropped connection (sequence ids may commit out of
+order there, which the notification's own payload covers).
 """
 
 from __future__ import annotations
@@ -16,7 +16,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from orders.db import Database
-from orders.order_feed import ORDER_EVENTS_CHANNEL, changes_after, latest_event_id
+from orders.order_feed import (
+    ORDER_EVENTS_CHANNEL,
+    changes_after,
+    latest_event_id,
+    notified_order_ids,
+)
 
 # Past this many, a stalled outbox read costs repeated notifications, not memory.
 _MAX_NOTIFIED = 100_000
@@ -112,9 +117,10 @@ class OutboxWatcher:
                         # (which also covers notifications lost while reconnecting) runs on
                         # the poll interval, not once per change: under a press flood it
                         # was a query per order placed.
-                        self.notify(note.payload)
-                        if len(self._notified) < _MAX_NOTIFIED:
-                            self._notified.add(note.payload)
+                        for order_id in notified_order_ids(note.payload):
+                            self.notify(order_id)
+                            if len(self._notified) < _MAX_NOTIFIED:
+                                self._notified.add(order_id)
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -10,8 +11,11 @@ from sqlalchemy.orm import Session
 
 from orders.model import Order, OrderEvent
 
-# PostgreSQL NOTIFY channel that wakes hub processes when an event row commits.
+# PostgreSQL NOTIFY channel that wakes hub processes when an event row commits. The payload
+# is the changed orders' ids, comma-separated (one NOTIFY per batch of changes).
 ORDER_EVENTS_CHANNEL = "restock_order_events"
+# PostgreSQL refuses payloads of 8000 bytes or more; order ids are 32 characters.
+_PAYLOAD_LIMIT = 7_000
 _NOTIFY = text("SELECT pg_notify(:channel, :order_id)")
 _INSERT = insert(OrderEvent).inline()  # no RETURNING: nothing reads the new ids
 
@@ -63,6 +67,30 @@ def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
         return
     if conn.dialect.name == "postgresql":
         # Delivered only when (and if) this transaction commits, like the rows themselves.
-        notes = [{"channel": ORDER_EVENTS_CHANNEL, "order_id": row["order_id"]} for row in rows]
+        notes = [
+            {"channel": ORDER_EVENTS_CHANNEL, "order_id": payload}
+            for payload in notify_payloads(row["order_id"] for row in rows)
+        ]
         conn.execute(_NOTIFY, notes)
     conn.execute(_INSERT, rows)
+
+
+def notify_payloads(order_ids: Iterable[str]) -> list[str]:
+    """The NOTIFY payloads naming these orders: comma-joined, each under PostgreSQL's limit."""
+    payloads: list[str] = []
+    current: list[str] = []
+    size = 0
+    for order_id in dict.fromkeys(order_ids):
+        if current and size + len(order_id) + 1 > _PAYLOAD_LIMIT:
+            payloads.append(",".join(current))
+            current, size = [], 0
+        current.append(order_id)
+        size += len(order_id) + 1
+    if current:
+        payloads.append(",".join(current))
+    return payloads
+
+
+def notified_order_ids(payload: str) -> list[str]:
+    """The order ids a NOTIFY payload names."""
+    return [order_id for order_id in payload.split(",") if order_id]

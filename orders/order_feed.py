@@ -7,10 +7,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 
 from orders.db import Database
-from orders.events import ORDER_EVENTS_CHANNEL
+from orders.events import ORDER_EVENTS_CHANNEL, notified_order_ids
 from orders.model import OrderEvent
 
-__all__ = ["ORDER_EVENTS_CHANNEL", "OrderChange", "changes_after", "latest_event_id"]
+__all__ = [
+    "ORDER_EVENTS_CHANNEL",
+    "OrderChange",
+    "changes_after",
+    "latest_event_id",
+    "notified_order_ids",
+]
 
 
 @dataclass(frozen=True)
