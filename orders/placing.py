@@ -231,6 +231,14 @@ def active_link(conn: Connection, device_id: int) -> LinkFacts:
 
 
 @dataclass(frozen=True)
+class LineRequest:
+    """A product and how many of it."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
 class StockedLine:
     """A priced line and the stock on hand when it was read."""
 
@@ -238,21 +246,19 @@ class StockedLine:
     stock: int
 
 
-def price_lines(
-    conn: Connection, store_id: int, lines: Sequence[tuple[str, int]]
-) -> list[StockedLine]:
-    """Price (sku, quantity) pairs from the store's catalog, refusing unknown or retired SKUs."""
-    rows = conn.execute(_PRODUCTS, {"store_id": store_id, "skus": [sku for sku, _ in lines]})
+def price_lines(conn: Connection, store_id: int, lines: Sequence[LineRequest]) -> list[StockedLine]:
+    """Price lines from the store's catalog, refusing unknown or retired SKUs."""
+    rows = conn.execute(_PRODUCTS, {"store_id": store_id, "skus": [line.sku for line in lines]})
     products = {row.sku: row for row in rows}
     priced = []
-    for sku, quantity in lines:
-        product = products.get(sku)
+    for line in lines:
+        product = products.get(line.sku)
         if product is None or not product.active:
-            raise InvalidRequest("unknown_sku", f"no product {sku!r} in this store")
-        line = rules.PricedLine(
-            product.id, product.sku, product.name, quantity, product.price_minor
+            raise InvalidRequest("unknown_sku", f"no product {line.sku!r} in this store")
+        item = rules.PricedLine(
+            product.id, product.sku, product.name, line.quantity, product.price_minor
         )
-        priced.append(StockedLine(line, product.stock))
+        priced.append(StockedLine(item, product.stock))
     return priced
 
 

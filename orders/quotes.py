@@ -12,8 +12,8 @@ from orders import placing, rules
 from orders.consent import Consent, consent_needed
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
+from orders.placing import LineRequest
 from orders.search import ProductMatch, catalog_on, match_products
-from orders.services import LineRequest
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,7 @@ def quote_on(
     _check_lines(lines)
     store = placing.store_facts(conn, store_id)
     shopper = placing.shopper_facts(conn, shopper_id)
-    return quote_for(shopper, store, price_lines(conn, store_id, lines), now)
-
-
-def price_lines(
-    conn: Connection, store_id: int, lines: Sequence[LineRequest]
-) -> list[placing.StockedLine]:
-    """Today's prices and stock of the requested lines."""
-    return placing.price_lines(conn, store_id, [(line.sku, line.quantity) for line in lines])
+    return quote_for(shopper, store, placing.price_lines(conn, store_id, lines), now)
 
 
 def _check_lines(lines: Sequence[LineRequest]) -> None:
@@ -104,16 +97,10 @@ def quote_for(
     """The read-back for priced lines: refuses lines the store cannot fill from stock."""
     quoted = []
     for line in stocked:
-        if line.stock < line.priced.quantity:
-            raise OrderRefused("out_of_stock", f"not enough {line.priced.sku} in stock")
-        quoted.append(
-            QuoteLine(
-                line.priced.sku,
-                line.priced.name,
-                line.priced.quantity,
-                line.priced.unit_price_minor,
-            )
-        )
+        item = line.priced
+        if line.stock < item.quantity:
+            raise OrderRefused("out_of_stock", f"not enough {item.sku} in stock")
+        quoted.append(QuoteLine(item.sku, item.name, item.quantity, item.unit_price_minor))
     # Stores charge no delivery yet; the field keeps the read-back honest when they do.
     delivery = 0
     total = sum(line.total_minor for line in quoted) + delivery
@@ -158,12 +145,7 @@ def quote_named(
         match = match_products(catalog_on(conn, store_id), query, sku_hints=sku_hints)
         if match.status != "found":
             return NamedQuote(match)
-        lines = [LineRequest(match.product.sku, quantity)]
-        _check_lines(lines)
-        store = placing.store_facts(conn, store_id)
-        shopper = placing.shopper_facts(conn, shopper_id)
-        return NamedQuote(
-            match, quote_for(shopper, store, price_lines(conn, store_id, lines), moment)
-        )
+        line = LineRequest(match.product.sku, quantity)
+        return NamedQuote(match, quote_on(conn, shopper_id, store_id, [line], moment))
 
     return db.lookup(work)

@@ -14,6 +14,7 @@ from orders import placing, rules
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
 from orders.events import ORDER_EVENTS_CHANNEL, record_event
+from orders.placing import LineRequest
 from orders.presses import press
 from orders.views import Outcome, PlaceResult
 
@@ -30,14 +31,6 @@ __all__ = [
 # A unique-key race (two callers inserting the same idempotency key or open order at
 # once) surfaces as IntegrityError on PostgreSQL; the retry then sees the winner's row.
 _ATTEMPTS = 3
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    """A product and how many of it."""
-
-    sku: str
-    quantity: int
 
 
 @dataclass(frozen=True)
@@ -121,9 +114,7 @@ def place_checked(
             raise OrderRefused("paused", "the shopper paused this device")
 
     if stocked is None:
-        stocked = placing.price_lines(
-            conn, store.id, [(line.sku, line.quantity) for line in request.lines]
-        )
+        stocked = placing.price_lines(conn, store.id, request.lines)
     priced = [line.priced for line in stocked]
     if link is not None and request.device_id is not None:
         open_id = placing.open_order_id(conn, request.device_id, priced[0].product_id)

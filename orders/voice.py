@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from orders import placing
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest
-from orders.quotes import Quote, price_lines, quote_for
+from orders.quotes import Quote, quote_for
 from orders.services import LineRequest, OrderRequest, place_checked, validate
 from orders.views import OrderView
 
@@ -55,12 +55,13 @@ def confirm_voice_purchase(
 ) -> Confirmation:
     """Order what was read back in dialog `dialog_id`, once, if consent allows it."""
     moment = now or utcnow()
+    key = voice_idempotency_key(shopper_id, dialog_id)
     request = OrderRequest(
         store_id=store_id,
         shopper_id=shopper_id,
         channel="voice",
         lines=tuple(lines),
-        idempotency_key=voice_idempotency_key(shopper_id, dialog_id),
+        idempotency_key=key,
     )
     validate(request)
 
@@ -68,7 +69,6 @@ def confirm_voice_purchase(
         conn = session.connection()
         # A retry of a yes that already ordered must answer "ordered" even if the order took
         # the last units in stock, so the key is looked up before anything is re-priced.
-        key = request.idempotency_key or ""
         existing = placing.order_by_key(conn, key, shopper_id)
         if existing is not None:
             return Confirmation("duplicate", existing)
@@ -76,7 +76,7 @@ def confirm_voice_purchase(
         # first: a lock set by a wrong PIN a moment ago, or a new price, is seen here.
         shopper = placing.shopper_facts(conn, shopper_id, lock=True)
         store = placing.store_facts(conn, store_id)
-        stocked = price_lines(conn, store_id, lines)
+        stocked = placing.price_lines(conn, store_id, lines)
         current = quote_for(shopper, store, stocked, moment)
         if current.total_minor != quoted_total_minor:
             return Confirmation("price_changed", quote=current)
