@@ -35,10 +35,10 @@ class PinForm(FlaskForm):  # type: ignore[misc]
 
 
 class ThresholdForm(FlaskForm):  # type: ignore[misc]
-    """Above what order total the PIN is asked for."""
+    """Above what order total a voice purchase needs a PIN."""
 
     threshold = DecimalField(
-        "Ask for the PIN on orders above (leave empty to always ask)",
+        "Without a PIN, refuse voice purchases above (leave empty for no limit)",
         places=2,
         validators=[Optional(), NumberRange(min=0, max=100000)],
     )

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act
 from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
-from orders import lifecycle, shopper
+from orders import consent, lifecycle, shopper
 from orders.db import Database
 from orders.errors import DomainError
 from orders.model import STATUSES
@@ -89,12 +89,12 @@ def make_blueprint(db: Database) -> Blueprint:
             which = request.form.get("form")
             try:
                 if which == "pin" and pin_form.validate_on_submit():
-                    shopper.set_voice_pin(db, me(), pin_form.pin.data or "")
+                    consent.set_voice_pin(db, me(), pin_form.pin.data or "")
                     flash("Voice PIN saved.", "ok")
                     return redirect(url_for(".voice"))
                 if which == "threshold" and threshold_form.validate_on_submit():
                     minor = to_minor(threshold_form.threshold.data)
-                    shopper.set_pin_threshold(db, me(), minor)
+                    consent.set_pin_threshold(db, me(), minor)
                     flash("PIN threshold saved.", "ok")
                     return redirect(url_for(".voice"))
             except DomainError as exc:
@@ -108,7 +108,7 @@ def make_blueprint(db: Database) -> Blueprint:
 
     @bp.post("/voice/pin/clear")
     def clear_pin() -> Response:
-        return act(lambda: shopper.clear_voice_pin(db, me()),
+        return act(lambda: consent.clear_voice_pin(db, me()),
                    "Voice PIN removed.", url_for(".voice"))  # fmt: skip
 
     @bp.route("/privacy", methods=["GET", "POST"])

@@ -19,6 +19,7 @@ from orders.model import Shopper
 MAX_PIN_FAILURES = 3
 LOCK_DURATION = timedelta(hours=1)
 _PIN = re.compile(r"^[0-9]{4}$")
+MAX_PIN_THRESHOLD_MINOR = 10_000_000
 # A four-digit PIN has only 10 000 values, so the hash cannot stop an offline search; the
 # lockout is the real protection. argon2 still keeps the PIN out of plain sight in backups.
 # OWASP's minimum argon2id settings (19 MiB, 2 passes) rather than argon2-cffi's 64 MiB: the
@@ -46,22 +47,33 @@ def _shopper(session: Session, shopper_id: int, *, lock: bool = False) -> Shoppe
     return shopper
 
 
-def set_voice_pin(
-    db: Database, shopper_id: int, pin: str | None, *, threshold_minor: int | None = None
-) -> None:
-    """Set (or with None, remove) the shopper's voice PIN and the total above which it is needed."""
+def set_voice_pin(db: Database, shopper_id: int, pin: str | None) -> None:
+    """Set (or with None, remove) the shopper's voice PIN; resets failures and any lock."""
     if pin is not None and not _PIN.match(pin):
-        raise InvalidRequest("bad_pin", "a voice PIN is exactly four digits")
-    if threshold_minor is not None and threshold_minor < 0:
-        raise InvalidRequest("bad_threshold", "the PIN threshold can't be negative")
+        raise InvalidRequest("bad_pin", "a voice PIN is exactly 4 digits")
     pin_hash = _hasher.hash(pin) if pin is not None else None
 
     def work(session: Session) -> None:
         shopper = _shopper(session, shopper_id, lock=True)
         shopper.voice_pin_hash = pin_hash
-        shopper.voice_pin_threshold_minor = threshold_minor
         shopper.voice_pin_failures = 0
         shopper.voice_locked_until = None
+
+    db.run_write(work)
+
+
+def clear_voice_pin(db: Database, shopper_id: int) -> None:
+    """Remove the voice PIN: voice purchases then need only the spoken confirmation."""
+    set_voice_pin(db, shopper_id, None)
+
+
+def set_pin_threshold(db: Database, shopper_id: int, threshold_minor: int | None) -> None:
+    """Without a PIN, voice purchases above this total are refused (None: no limit)."""
+    if threshold_minor is not None and not 0 <= threshold_minor <= MAX_PIN_THRESHOLD_MINOR:
+        raise InvalidRequest("bad_threshold", "the threshold must be 0 or more")
+
+    def work(session: Session) -> None:
+        _shopper(session, shopper_id, lock=True).voice_pin_threshold_minor = threshold_minor
 
     db.run_write(work)
 
@@ -92,14 +104,6 @@ def consent_needed(shopper: VoiceSettings, total_minor: int, now: datetime) -> C
     return "pin_not_set" if over_threshold else "none"
 
 
-def voice_consent(
-    db: Database, shopper_id: int, total_minor: int, *, now: datetime | None = None
-) -> Consent:
-    """consent_needed() for a shopper read from the database."""
-    with db.read() as session:
-        return consent_needed(_shopper(session, shopper_id), total_minor, now or utcnow())
-
-
 def check_voice_pin(
     db: Database, shopper_id: int, pin: str, *, now: datetime | None = None
 ) -> PinCheck:
@@ -117,7 +121,7 @@ def check_voice_pin(
             shopper.voice_pin_failures = 0
         if shopper.voice_pin_hash is None:
             return PinCheck("not_set", 0)
-        if _matches(shopper.voice_pin_hash, pin):
+        if pin_matches(shopper.voice_pin_hash, pin):
             shopper.voice_pin_failures = 0
             return PinCheck("ok", MAX_PIN_FAILURES)
         shopper.voice_pin_failures += 1
@@ -130,7 +134,10 @@ def check_voice_pin(
     return db.run_write(work)
 
 
-def _matches(pin_hash: str, pin: str) -> bool:
+def pin_matches(pin_hash: str | None, pin: str) -> bool:
+    """True when `pin` is the PIN behind `pin_hash`."""
+    if pin_hash is None:
+        return False
     if not isinstance(pin, str) or not _PIN.match(pin):
         return False
     try:

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.db import Database
 from orders.device_views import HISTORY_POINTS, ActiveLink, DeviceRow, device_query, rows_from
 from orders.devices import LinkRules, update_link
-from orders.errors import InvalidRequest, NotFound
-from orders.model import Device, DeviceLink, Shopper
+from orders.errors import NotFound
+from orders.model import DeviceLink, Shopper
 from orders.pages import Page, clamp_limit, id_cursor, orders_page, page_of
 from orders.views import OrderView
-
-_PIN = re.compile(r"^[0-9]{4}$")
-# argon2id with the library's defaults: a 4-digit PIN has only 10^4 values, so the
-# slow hash matters less than the lock-out after failures (the voice skill's job).
-_pins = PasswordHasher()
-MAX_PIN_THRESHOLD_MINOR = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -52,22 +43,6 @@ def list_my_devices(
             runout=True,
         )
     return page_of(rows, size, lambda r: str(r.link_id))
-
-
-def get_my_device(db: Database, shopper_id: int, device_id: int) -> DeviceRow:
-    """One device linked to the shopper (anyone else's device is not found)."""
-    query = device_query().where(ActiveLink.shopper_id == shopper_id, Device.id == device_id)
-    with db.read() as session:
-        rows = rows_from(
-            session,
-            session.execute(query).all(),
-            history=HISTORY_POINTS,
-            since_link=True,
-            runout=True,
-        )
-    if not rows:
-        raise NotFound("not_found", "no such device")
-    return rows[0]
 
 
 def set_paused(db: Database, shopper_id: int, device_id: int, paused: bool) -> None:
@@ -110,54 +85,6 @@ def voice_settings(db: Database, shopper_id: int) -> VoiceSettings:
     with db.read() as session:
         shopper = _shopper(session, shopper_id)
         return VoiceSettings(shopper.voice_pin_hash is not None, shopper.voice_pin_threshold_minor)
-
-
-def set_voice_pin(db: Database, shopper_id: int, pin: str) -> None:
-    """Set a 4-digit voice PIN (stored argon2-hashed); resets failures and any lock."""
-    if not _PIN.match(pin):
-        raise InvalidRequest("bad_pin", "a voice PIN is exactly 4 digits")
-    hashed = _pins.hash(pin)
-
-    def work(session: Session) -> None:
-        shopper = _shopper(session, shopper_id)
-        shopper.voice_pin_hash = hashed
-        shopper.voice_pin_failures = 0
-        shopper.voice_locked_until = None
-
-    db.run_write(work)
-
-
-def clear_voice_pin(db: Database, shopper_id: int) -> None:
-    """Remove the voice PIN: voice purchases then need only the spoken confirmation."""
-
-    def work(session: Session) -> None:
-        shopper = _shopper(session, shopper_id)
-        shopper.voice_pin_hash = None
-        shopper.voice_pin_failures = 0
-        shopper.voice_locked_until = None
-
-    db.run_write(work)
-
-
-def set_pin_threshold(db: Database, shopper_id: int, threshold_minor: int | None) -> None:
-    """Ask for the PIN only on orders above this total (None: on every voice purchase)."""
-    if threshold_minor is not None and not 0 <= threshold_minor <= MAX_PIN_THRESHOLD_MINOR:
-        raise InvalidRequest("bad_threshold", "the threshold must be 0 or more")
-
-    def work(session: Session) -> None:
-        _shopper(session, shopper_id).voice_pin_threshold_minor = threshold_minor
-
-    db.run_write(work)
-
-
-def check_voice_pin(pin_hash: str | None, pin: str) -> bool:
-    """True when `pin` matches `pin_hash` (for tests and the voice skill)."""
-    if pin_hash is None:
-        return False
-    try:
-        return _pins.verify(pin_hash, pin)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def _shopper(session: Session, shopper_id: int) -> Shopper:

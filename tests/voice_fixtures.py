@@ -15,7 +15,7 @@ from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
 from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
-from orders.consent import set_voice_pin
+from orders.consent import set_pin_threshold, set_voice_pin
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
 from voice_skill.verification import AlexaRequestVerifier
@@ -91,8 +91,10 @@ def build_voice_world(
             store_id=store.id,
         )
         world = VoiceWorld(store.id, shopper.id, client.client_id, issued.access_token, device.id)
-    if pin is not None or pin_threshold_minor is not None:
-        set_voice_pin(db, world.shopper_id, pin, threshold_minor=pin_threshold_minor)
+    if pin is not None:
+        set_voice_pin(db, world.shopper_id, pin)
+    if pin_threshold_minor is not None:
+        set_pin_threshold(db, world.shopper_id, pin_threshold_minor)
     return world
 
 

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from auth.model import Account, Token
 from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import issue_token, verify_access_token
+from orders.consent import pin_matches as check_voice_pin
 from orders.db import Database, utcnow
 from orders.devices import LinkRules
 from orders.errors import OrderRefused
 from orders.model import DeviceLink, Order, Shopper, SupplyReading
 from orders.services import LineRequest, OrderRequest, place_order, press
-from orders.shopper import check_voice_pin
 from tests.dash_helpers import add_readings, build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
 
