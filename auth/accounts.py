@@ -67,13 +67,3 @@ def authenticate(db: Database, email: str, password: str) -> Account | None:
         if account is None or not ok or account.disabled:
             return None
         return account
-
-
-def store_ids(db: Database, account_id: int) -> list[int]:
-    """The stores an account works in."""
-    with db.read() as session:
-        return list(
-            session.scalars(
-                select(StoreMembership.store_id).where(StoreMembership.account_id == account_id)
-            )
-        )

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from auth.device_flow import unlink_device
 from auth.model import Account, Token
 from auth.tokens import revoke_link_tokens
 from orders.db import Database, utcnow
-from orders.devices import active_link, unlink
+from orders.devices import active_link
 from orders.errors import NotFound
 from orders.merchant import device_in_store
 from orders.privacy import export_shopper, forget_shopper
@@ -25,9 +26,7 @@ def unlink_my_device(
 
     def work(session: Session) -> None:
         moment = now or utcnow()
-        link = my_link(session, shopper_id, device_id)
-        revoke_link_tokens(session, link.id, now=moment)
-        unlink(session, link, now=moment)
+        unlink_device(session, my_link(session, shopper_id, device_id), now=moment)
 
     db.run_write(work)
 
@@ -43,8 +42,7 @@ def revoke_store_device(
         link = active_link(session, device.id)
         if link is None:
             return False
-        revoke_link_tokens(session, link.id, now=moment)
-        unlink(session, link, now=moment)
+        unlink_device(session, link, now=moment)
         return True
 
     return db.run_write(work)

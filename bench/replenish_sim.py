@@ -67,11 +67,6 @@ class LinkSettings:
         )
 
 
-def predictive_for(hh: Household) -> Policy:
-    """The predictive policy as the simulated shoppers configure their links by default."""
-    return LinkSettings().policy(hh)
-
-
 def threshold_for(share: float) -> Callable[[Household], Policy]:
     """A fixed reorder point at `share` of capacity, ordering up to full."""
 

@@ -149,8 +149,9 @@ def make_blueprint(db: Database) -> Blueprint:
     @bp.route("/models/new", methods=["GET", "POST"])
     def new_model() -> Any:
         form = ModelForm()
-        form.skus.choices = choices(sku_choices())
-        form.slot_sku.choices = choices([("", "—"), *sku_choices()])
+        skus = sku_choices()
+        form.skus.choices = choices(skus)
+        form.slot_sku.choices = choices([("", "—"), *skus])
         if form.validate_on_submit():
             slot = None
             if form.slot_name.data:

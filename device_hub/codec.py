@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from typing import Any
 
 import cbor2
@@ -134,10 +133,3 @@ def _encodable(value: object) -> bool:
     if isinstance(value, list):
         return all(_encodable(item) for item in value)
     return True
-
-
-def is_finite_number(value: object) -> bool:
-    """An int or a finite float, and not a bool."""
-    if isinstance(value, bool):
-        return False
-    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))

@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orders.db import Database
-from orders.errors import InvalidRequest, NotFound
+from orders.errors import InvalidRequest
 from orders.model import (
     DEVICE_KINDS,
     SLOT_UNITS,
@@ -158,12 +157,3 @@ def _products(session: Session, store: Store, skus: Sequence[str]) -> list[Produ
     if missing:
         raise InvalidRequest("unknown_sku", f"no product {sorted(missing)[0]!r} in this store")
     return found
-
-
-def find_model_by_client(db: Database, client_id: str) -> DeviceModel:
-    """The device model whose devices authenticate as `client_id`."""
-    with db.read() as session:
-        model = session.scalar(select(DeviceModel).where(DeviceModel.client_id == client_id))
-        if model is None:
-            raise NotFound("not_found", "no device model for that client")
-        return model

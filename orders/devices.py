@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from orders.db import utcnow
 from orders.errors import InvalidRequest, NotFound
 from orders.model import Device, DeviceLink, DeviceModel, Product, Shopper
+from orders.rules import check_quantity
 
 _SERIAL_MAX = 128
 
@@ -56,9 +57,7 @@ def link_device(
     """Link `device` to `shopper` (replacing any earlier link) under `rules`."""
     previous = active_link(session, device.id)
     if previous is not None:
-        previous.status = "unlinked"
-        previous.unlinked_at = now or utcnow()
-        session.flush()
+        unlink(session, previous, now=now)
     link = DeviceLink(device_id=device.id, shopper_id=shopper.id, store_id=device.store_id)
     _apply(session, device, link, rules, creating=True)
     if link.product_id is None and rules.product_sku is None:
@@ -113,8 +112,7 @@ def _apply(
             raise InvalidRequest("product_not_allowed", "this device model can't order that")
         link.product_id = product.id
     if rules.quantity is not None:
-        if not 1 <= rules.quantity <= 99:
-            raise InvalidRequest("bad_quantity", "quantity must be 1 to 99")
+        check_quantity(rules.quantity)
         link.quantity = rules.quantity
     for cap in (rules.per_order_cap_minor, rules.monthly_cap_minor):
         if cap is not None and cap < 0:

@@ -9,11 +9,11 @@ from typing import Literal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from orders import rules
+from orders import placing, rules
 from orders.db import Database, utcnow
 from orders.errors import NotFound
+from orders.events import record_event
 from orders.model import Order, Product
-from orders.services import record_event
 from orders.views import OrderView
 
 
@@ -135,10 +135,4 @@ def get_order(db: Database, order_id: str, actor: Actor) -> OrderView:
 
 def get_order_status(db: Database, order_id: str) -> OrderView:
     """One order by its unguessable id (the id is the capability, as for CoAP Observe)."""
-    with db.read() as session:
-        order = session.scalar(
-            select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
-        )
-        if order is None:
-            raise NotFound("not_found", "no such order")
-        return OrderView.of(order)
+    return db.lookup(lambda conn: placing.order_view(conn, order_id))

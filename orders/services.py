@@ -13,19 +13,16 @@ from sqlalchemy.orm import Session
 from orders import placing, rules
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
-from orders.events import ORDER_EVENTS_CHANNEL, record_event
 from orders.placing import LineRequest
 from orders.presses import press
 from orders.views import Outcome, PlaceResult
 
 __all__ = [
-    "ORDER_EVENTS_CHANNEL",
     "LineRequest",
     "OrderRequest",
     "place_in",
     "place_order",
     "press",
-    "record_event",
 ]
 
 # A unique-key race (two callers inserting the same idempotency key or open order at

@@ -99,14 +99,6 @@ def link_policy(state: SlotLevel) -> Decision:
     return replace(decision, packs=state.quantity) if decision.order else decision
 
 
-def threshold_policy(state: SlotLevel) -> bool:
-    """Order when the level is at or below the link's reorder point."""
-    point = state.reorder_point
-    if point is None:
-        point = DEFAULT_REORDER_FRACTION * state.capacity
-    return state.level <= point
-
-
 @dataclass(frozen=True)
 class TelemetryResult:
     """What a report did: readings accepted, and the order it made, if any."""

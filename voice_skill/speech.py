@@ -97,11 +97,6 @@ def link_account() -> str:
     )
 
 
-def not_permitted() -> str:
-    """The link lacks the permission the request needs."""
-    return "Your account link doesn't allow that. Please link your account again in the Alexa app."
-
-
 def which_product(choices: Sequence[ProductChoice]) -> str:
     """Ask which of several similar products was meant."""
     return f"Did you mean {_or_list([c.spoken_name for c in choices])}?"
