@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -135,25 +135,33 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
-    def run_write(self, work: Callable[[Session], T], *, attempts: int = 5) -> T:
+    def run_write(self, work: Callable[[Session], T], *, attempts: int = 5, races: int = 0) -> T:
         """Run `work` in a write transaction, retrying on transient lock conflicts.
 
         A dropped connection is retried too, but only when it failed before the commit was
         sent: a commit whose answer was lost may have happened, so it is never repeated.
+        `races`: how many times to run `work` again when another transaction won a race on
+        a unique key (IntegrityError); the next run sees the winner's committed row.
         """
-        for attempt in range(attempts):
+        lost_races = 0
+        attempt = 0
+        while True:
             committing = False
             try:
                 with self._writer() as session, session.begin():
                     result = work(session)
                     committing = True
                 return result
+            except IntegrityError:
+                lost_races += 1
+                if lost_races > races:
+                    raise
             except DBAPIError as exc:
                 retry = _is_transient(exc) or (exc.connection_invalidated and not committing)
-                if attempt + 1 == attempts or not retry:
+                attempt += 1
+                if attempt == attempts or not retry:
                     raise
-                time.sleep(0.01 * (2**attempt))
-        raise AssertionError("unreachable")
+                time.sleep(0.01 * (2 ** (attempt - 1)))
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orders import placing, rules
@@ -26,8 +25,8 @@ __all__ = [
 ]
 
 # A unique-key race (two callers inserting the same idempotency key or open order at
-# once) surfaces as IntegrityError on PostgreSQL; the retry then sees the winner's row.
-_ATTEMPTS = 3
+# once) surfaces as IntegrityError on PostgreSQL; a re-run then sees the winner's row.
+UNIQUE_RACES = 2
 
 
 @dataclass(frozen=True)
@@ -45,13 +44,7 @@ class OrderRequest:
 def place_order(db: Database, request: OrderRequest, *, now: datetime | None = None) -> PlaceResult:
     """Place an order once: the same idempotency key always returns the same order."""
     validate(request)
-    for attempt in range(_ATTEMPTS):
-        try:
-            return db.run_write(lambda s: _place(s, request, now or utcnow()))
-        except IntegrityError:
-            if attempt + 1 == _ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    return db.run_write(lambda s: _place(s, request, now or utcnow()), races=UNIQUE_RACES)
 
 
 def place_in(session: Session, request: OrderRequest, *, now: datetime) -> PlaceResult:

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orders.consumption import Reading as LevelReading
@@ -34,12 +33,11 @@ from orders.replenishment import (
 from orders.replenishment_views import slot_history
 from orders.rules import MAX_QUANTITY
 from orders.senml import Reading, parse_pack
-from orders.services import LineRequest, OrderRequest, place_in
+from orders.services import UNIQUE_RACES, LineRequest, OrderRequest, place_in
 from orders.views import OrderView
 
 # Without a reorder point set by the shopper, order when a fifth of the slot is left.
 DEFAULT_REORDER_FRACTION = 0.2
-_ATTEMPTS = 3
 
 Action = Literal["none", "ordered", "needs_approval"]
 
@@ -124,14 +122,8 @@ def record_telemetry(
     """
     now = now or utcnow()
     readings = parse_pack(records, now=now)
-    for attempt in range(_ATTEMPTS):
-        try:
-            return db.run_write(lambda s: _record(s, device_id, readings, now, policy))
-        except IntegrityError:
-            # Two reports racing for the same open-order slot: the retry sees the winner.
-            if attempt + 1 == _ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    # Two reports racing for the same open-order slot: the re-run sees the winner.
+    return db.run_write(lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES)
 
 
 def _record(

@@ -7,17 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from orders import placing
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest
 from orders.quotes import Quote, quote_for
-from orders.services import LineRequest, OrderRequest, place_checked, validate
+from orders.services import UNIQUE_RACES, LineRequest, OrderRequest, place_checked, validate
 from orders.views import OrderView
-
-_ATTEMPTS = 3
 
 ConfirmOutcome = Literal[
     "placed", "needs_approval", "duplicate", "needs_pin", "locked", "pin_not_set", "price_changed"
@@ -90,11 +87,5 @@ def confirm_voice_purchase(
         )
         return Confirmation(outcome, result.order)
 
-    for attempt in range(_ATTEMPTS):
-        try:
-            return db.run_write(work)
-        except IntegrityError:
-            # Two copies of the same yes raced: the retry finds the winner's order.
-            if attempt + 1 == _ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    # Two copies of the same yes racing: the re-run finds the winner's order.
+    return db.run_write(work, races=UNIQUE_RACES)
