@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from auth.model import Token
 from auth.principal import InvalidToken, Principal
-from orders.db import Database, utcnow
+from orders.db import Database, in_list, utcnow
 from orders.model import DeviceLink
 
 ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
@@ -132,7 +132,7 @@ _VERIFY = (
 _VERIFY_MANY = (
     select(Token.access_token_hash, *_COLUMNS)
     .outerjoin(DeviceLink, DeviceLink.id == Token.link_id)
-    .where(Token.access_token_hash.in_(bindparam("digests", expanding=True)))
+    .where(in_list(Token.access_token_hash, "digests"))
 )
 
 

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, text
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
+from orders.db import Write, insert_rows
 from orders.model import Order, OrderEvent
 
 # PostgreSQL NOTIFY channel that wakes hub processes when an event row commits. The payload
@@ -17,7 +18,6 @@ ORDER_EVENTS_CHANNEL = "restock_order_events"
 # PostgreSQL refuses payloads of 8000 bytes or more; order ids are 32 characters.
 _PAYLOAD_LIMIT = 7_000
 _NOTIFY = text("SELECT pg_notify(:channel, :order_id)")
-_INSERT = insert(OrderEvent).inline()  # no RETURNING: nothing reads the new ids
 
 
 def record_event(session: Session, order: Order, kind: str, now: datetime) -> None:
@@ -63,16 +63,24 @@ def insert_event(
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Many outbox rows (`order_events` columns) in one executemany, each with its NOTIFY."""
+    for statement, params in event_writes(conn.dialect.name, rows):
+        conn.execute(statement, params)
+
+
+def event_writes(dialect: str, rows: list[dict[str, Any]]) -> list[Write]:
+    """The statements `insert_events` runs, for callers that send their writes together."""
     if not rows:
-        return
-    if conn.dialect.name == "postgresql":
+        return []
+    writes: list[Write] = []
+    if dialect == "postgresql":
         # Delivered only when (and if) this transaction commits, like the rows themselves.
         notes = [
             {"channel": ORDER_EVENTS_CHANNEL, "order_id": payload}
             for payload in notify_payloads(row["order_id"] for row in rows)
         ]
-        conn.execute(_NOTIFY, notes)
-    conn.execute(_INSERT, rows)
+        writes.append((_NOTIFY, notes))
+    writes.append(insert_rows(dialect, OrderEvent.__table__, rows))
+    return writes
 
 
 def notify_payloads(order_ids: Iterable[str]) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from orders import rules
+from orders.db import in_list
 from orders.errors import InvalidRequest, NotFound, OrderRefused
 from orders.events import insert_event
 from orders.model import (
@@ -60,7 +61,7 @@ _PRODUCTS = select(
     Product.id, Product.sku, Product.name, Product.price_minor, Product.active, Product.stock
 ).where(
     Product.store_id == bindparam("store_id"),
-    Product.sku.in_(bindparam("skus", expanding=True)),
+    in_list(Product.sku, "skus"),
 )
 _OPEN = select(Order.id).where(
     Order.device_id == bindparam("device_id"),
@@ -86,7 +87,8 @@ _SEEN_AT = (
 )
 _INSERT_ORDER = insert(Order)
 _INSERT_LINE = insert(OrderLine)
-_VIEW_COLUMNS = (
+# What an order's view reads: the order, and one row per line.
+VIEW_COLUMNS = (
     Order.id,
     Order.store_id,
     Order.shopper_id,
@@ -106,9 +108,9 @@ _VIEW_COLUMNS = (
     OrderLine.line_total_minor,
 )
 _ORDER_VIEWS = (
-    select(*_VIEW_COLUMNS)
+    select(*VIEW_COLUMNS)
     .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(Order.id.in_(bindparam("order_ids", expanding=True)))
+    .where(in_list(Order.id, "order_ids"))
     .order_by(Order.id, OrderLine.id)
 )
 
@@ -120,7 +122,7 @@ def order_views(conn: Connection, order_ids: Sequence[str]) -> dict[str, OrderVi
     start = 0
     for end in range(1, len(rows) + 1):
         if end == len(rows) or rows[end].id != rows[start].id:
-            views[rows[start].id] = _view(rows[start:end])
+            views[rows[start].id] = view_of_rows(rows[start:end])
             start = end
     return views
 
@@ -133,7 +135,8 @@ def order_view(conn: Connection, order_id: str) -> OrderView:
     return view
 
 
-def _view(rows: Sequence[Any]) -> OrderView:
+def view_of_rows(rows: Sequence[Any]) -> OrderView:
+    """One order's view from its `VIEW_COLUMNS` rows, one per line, in line order."""
     first = rows[0]
     return OrderView(
         id=first.id,

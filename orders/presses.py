@@ -2,22 +2,22 @@
 
 A press is the hottest write in Restock (every button, every appliance order button), and
 the hub group-commits them. `run_presses` reads everything a batch needs in a handful of
-set-based Core statements (the devices' links, the presses already seen, the open orders,
-stock, the month's spending), decides press by press in Python — a later press of the same
-device sees what an earlier one did — and then writes with executemany.
+set-based Core statements (the devices' links, the presses already seen and the open
+orders with their views, the month's spending), decides press by press in Python — a later
+press of the same device sees what an earlier one did — and then sends every write and
+the COMMIT in one flight (`Database.run_decided`).
 
 A refused press writes nothing, so after it the database is exactly as before that press.
 What the database can still refuse after the decisions is a unique key (another process
-recorded the same press or opened an order for the same device) or the conditional stock
-decrement (another process took the last units since we read the stock). Either rolls the
-whole batch back and it runs again: the retry sees the other process's committed rows, and
+recorded the same press or opened an order for the same device) or the stock CHECK
+(another process took the last units since we read the stock). Either rolls the whole
+batch back and it runs again: the retry sees the other process's committed rows, and
 reads stock under a row lock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -27,20 +27,18 @@ from sqlalchemy import (
     Connection,
     bindparam,
     func,
-    insert,
     literal_column,
     select,
     union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from orders import placing, rules
-from orders.db import Database, utcnow
-from orders.errors import DomainError, InvalidRequest, NotFound, OrderRefused
-from orders.events import insert_events
+from orders.db import Database, Write, in_list, insert_rows, utcnow
+from orders.errors import DomainError, InvalidRequest, OrderRefused
+from orders.events import event_writes
 from orders.model import (
     OPEN_STATUSES,
     Device,
@@ -58,10 +56,6 @@ from orders.views import LineView, OrderView, Outcome, PlaceResult
 
 _ATTEMPTS = 3
 E = TypeVar("E", bound=Exception)
-
-
-def _many(name: str) -> Any:
-    return bindparam(name, expanding=True)
 
 
 # Statements built once: constructing SQL expressions per batch cost more than running them.
@@ -93,38 +87,47 @@ _FACTS = (
     .join(Store, Store.id == DeviceLink.store_id)
     .join(Shopper, Shopper.id == DeviceLink.shopper_id)
     .outerjoin(Product, Product.id == DeviceLink.product_id)
-    .where(DeviceLink.device_id.in_(_many("devices")), DeviceLink.status == "active")
+    .where(in_list(DeviceLink.device_id, "devices"), DeviceLink.status == "active")
     # Every order of one shopper passes this lock, so caps and the in-progress guard are
     # decided one at a time; taken in shopper order, so two batches never wait on each
     # other in a circle (SQLite: BEGIN IMMEDIATE already serialises writers).
     .order_by(DeviceLink.shopper_id)
     .with_for_update(of=Shopper)
 )
-# The presses already seen and the open orders of the batch's devices, in one statement.
-# Seen presses are a superset (any boot, any of the seqs asked about) matched exactly in
-# Python: portable, and the unique (device, boot, seq) index still serves the lookup.
+# The presses already seen and the open orders of the batch's devices, each with its order
+# and lines (the answer to a repeated or an in_progress press), in one statement. Seen
+# presses are a superset (any boot, any of the seqs asked about) matched exactly in Python:
+# portable, and the unique (device, boot, seq) index still serves the lookup.
+_ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 _SEEN_AND_OPEN: CompoundSelect[Any] = union_all(
-    select(literal_column("'seen'"), Press.device_id, Press.boot, Press.seq, Press.order_id).where(
-        Press.device_id.in_(_many("devices")),
-        Press.seq.in_(_many("seqs")),
-        Press.order_id.is_not(None),
-    ),
     select(
-        literal_column("'open'"),
-        Order.device_id,
-        literal_column("''"),
-        Order.device_product_id,
-        Order.id,
-    ).where(Order.device_id.in_(_many("devices")), Order.status.in_(OPEN_STATUSES)),
+        literal_column("'seen'").label("kind"),
+        Press.device_id.label("of_device"),
+        Press.boot.label("of_boot"),
+        Press.seq.label("number"),
+        *_ORDER_AND_LINES,
+    )
+    .join(Order, Order.id == Press.order_id)
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(in_list(Press.device_id, "devices"), in_list(Press.seq, "seqs")),
+    select(
+        literal_column("'open'").label("kind"),
+        Order.device_id.label("of_device"),
+        literal_column("''").label("of_boot"),
+        Order.device_product_id.label("number"),
+        *_ORDER_AND_LINES,
+    )
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(in_list(Order.device_id, "devices"), Order.status.in_(OPEN_STATUSES)),
 )
 # After a stock race, the retry reads stock under the row lock, so it cannot race again.
 _LOCK_STOCK = (
-    select(Product.id, Product.stock).where(Product.id.in_(_many("products"))).with_for_update()
+    select(Product.id, Product.stock).where(in_list(Product.id, "products")).with_for_update()
 )
 _SPENT_BY_LINK = (
     select(Order.link_id, Order.currency, func.coalesce(func.sum(Order.total_minor), 0))
     .where(
-        Order.link_id.in_(_many("whose")),
+        in_list(Order.link_id, "whose"),
         Order.created_at >= bindparam("since"),
         Order.status != "cancelled",
     )
@@ -133,20 +136,23 @@ _SPENT_BY_LINK = (
 _SPENT_BY_SHOPPER = (
     select(Order.shopper_id, Order.currency, func.coalesce(func.sum(Order.total_minor), 0))
     .where(
-        Order.shopper_id.in_(_many("whose")),
+        in_list(Order.shopper_id, "whose"),
         Order.created_at >= bindparam("since"),
         Order.status != "cancelled",
     )
     .group_by(Order.shopper_id, Order.currency)
 )
 _SEEN_AT = (
-    update(Device).where(Device.id.in_(_many("devices"))).values(last_seen_at=bindparam("seen"))
+    update(Device).where(in_list(Device.id, "devices")).values(last_seen_at=bindparam("seen"))
 )
-# inline(): no RETURNING of new primary keys (nothing reads them), so the inserts can be
-# pipelined without waiting for rows.
-_INSERT_ORDER = insert(Order).inline()
-_INSERT_LINE = insert(OrderLine).inline()
-_INSERT_PRESS = insert(Press).inline()
+# Unconditional: the stock CHECK (never below zero) refuses a batch that would oversell,
+# and PostgreSQL re-reads the row under its lock, so a concurrent buyer is counted. Being
+# a plain write, it goes in the batch's one flight instead of waiting for a row count.
+_SPEND_STOCK = (
+    update(Product)
+    .where(Product.id == bindparam("p_id"))
+    .values(stock=Product.stock - bindparam("qty"))
+)
 
 
 @dataclass(frozen=True)
@@ -200,25 +206,20 @@ def run_presses(
     now = now or utcnow()
     for attempt in range(_ATTEMPTS):
         try:
-            return db.run_write(partial(_run_batch, admit, now, attempt > 0))
-        except (IntegrityError, _StockRace):
+            return db.run_decided(partial(_run_batch, admit, now, attempt > 0))
+        except IntegrityError:
             # Another process won a race on a unique key or the last units; the retry,
             # a new transaction, sees its committed rows.
             continue
     raise IntegrityError("press", {}, Exception("a press race did not settle"))
 
 
-class _StockRace(Exception):
-    """The conditional stock decrement found less than the batch read: run it again."""
-
-
 def _run_batch(
     admit: Callable[[Connection], Sequence[PressRequest | E]],
     now: datetime,
     lock_stock: bool,
-    session: Session,
-) -> list[PlaceResult | DomainError | E]:
-    conn = session.connection()
+    conn: Connection,
+) -> tuple[list[PlaceResult | DomainError | E], list[Write]]:
     items = admit(conn)
     requests = [item for item in items if isinstance(item, PressRequest)]
     batch = _Batch.read(conn, requests, now, lock_stock=lock_stock)
@@ -231,12 +232,11 @@ def _run_batch(
                 decided.append(refused)
         else:
             decided.append(item)
-    batch.write(conn)
-    views = batch.views_of(conn, [d[1] for d in decided if isinstance(d, tuple)])
-    return [
-        PlaceResult(answer[0], views[answer[1]]) if isinstance(answer, tuple) else answer
+    answers: list[PlaceResult | DomainError | E] = [
+        PlaceResult(answer[0], batch.views[answer[1]]) if isinstance(answer, tuple) else answer
         for answer in decided
     ]
+    return answers, batch.writes(conn.dialect.name)
 
 
 @dataclass(frozen=True)
@@ -300,19 +300,19 @@ class _Batch:
     stock: dict[int, int]  # product -> units left
     spent_link: dict[tuple[int, str], int]  # (link, currency) -> this month's spending
     spent_shopper: dict[tuple[int, str], int]
+    views: dict[str, OrderView]  # every order a press may answer with: seen, open, placed
     taken: dict[int, int] = field(default_factory=dict)  # product -> units this batch takes
     orders: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     presses: list[dict[str, Any]] = field(default_factory=list)
-    placed: dict[str, OrderView] = field(default_factory=dict)
 
     @classmethod
     def read(
         cls, conn: Connection, requests: list[PressRequest], now: datetime, *, lock_stock: bool
     ) -> _Batch:
         """Everything the batch decides on, in a few statements (the first locks shoppers)."""
-        batch = cls(now, {}, {}, {}, {}, {}, {})
+        batch = cls(now, {}, {}, {}, {}, {}, {}, {})
         if not requests:
             return batch
         devices = sorted({r.device_id for r in requests})
@@ -321,13 +321,16 @@ class _Batch:
             if facts.product_id is not None:
                 batch.stock[facts.product_id] = facts.stock
         seqs = sorted({r.seq for r in requests})
-        for kind, device_id, boot, number, order_id in conn.execute(
-            _SEEN_AND_OPEN, {"devices": devices, "seqs": seqs}
-        ):
-            if kind == "seen":
-                batch.seen[(device_id, boot, number)] = order_id
+        lines: dict[str, dict[int, Any]] = {}  # order id -> its line rows, by line id
+        for row in conn.execute(_SEEN_AND_OPEN, {"devices": devices, "seqs": seqs}):
+            if row.kind == "seen":
+                batch.seen[(row.of_device, row.of_boot, row.number)] = row.id
             else:  # open: `number` is the order's product
-                batch.open[(device_id, number)] = order_id
+                batch.open[(row.of_device, row.number)] = row.id
+            # An order comes once per press that answered with it, and once more if open.
+            lines.setdefault(row.id, {})[row.line_id] = row
+        for order_id, by_line in lines.items():
+            batch.views[order_id] = placing.view_of_rows([by_line[n] for n in sorted(by_line)])
         if lock_stock and batch.stock:
             for product_id, stock in conn.execute(_LOCK_STOCK, {"products": sorted(batch.stock)}):
                 batch.stock[product_id] = stock
@@ -447,7 +450,7 @@ class _Batch:
         self.spent_link[spent_key] = self.spent_link.get(spent_key, 0) + total
         shopper_key = (facts.shopper_id, facts.currency)
         self.spent_shopper[shopper_key] = self.spent_shopper.get(shopper_key, 0) + total
-        self.placed[order_id] = OrderView(
+        self.views[order_id] = OrderView(
             id=order_id,
             store_id=facts.store_id,
             shopper_id=facts.shopper_id,
@@ -477,51 +480,20 @@ class _Batch:
             )
         )
 
-    def write(self, conn: Connection) -> None:
-        """Everything the batch decided, in a few executemany statements; stock goes last."""
-        with _pipelined(conn):
-            if self.orders:
-                conn.execute(_INSERT_ORDER, self.orders)
-                conn.execute(_INSERT_LINE, self.lines)
-                insert_events(conn, self.events)
-                devices = sorted({order["device_id"] for order in self.orders})
-                conn.execute(_SEEN_AT, {"devices": devices, "seen": self.now})
-            if self.presses:
-                conn.execute(_INSERT_PRESS, self.presses)
-        # Last, so the hot product rows stay locked (PostgreSQL) only until the commit.
-        for product_id in sorted(self.taken):
-            wanted = self.taken[product_id]
-            if not placing.take_product_stock(conn, product_id, wanted):
-                raise _StockRace(product_id)
-
-    def views_of(self, conn: Connection, order_ids: list[str]) -> dict[str, OrderView]:
-        """The views of these orders: built for those placed now, read (one query) for others."""
-        views = dict(self.placed)
-        missing = sorted({order_id for order_id in order_ids if order_id not in views})
-        if missing:
-            views.update(placing.order_views(conn, missing))
-        for order_id in missing:
-            if order_id not in views:  # pragma: no cover - presses reference orders by FK
-                raise NotFound("not_found", "no such order")
-        return views
-
-
-@contextmanager
-def _pipelined(conn: Connection) -> Iterator[None]:
-    """On PostgreSQL, send the statements inside in one flight (psycopg pipeline mode).
-
-    None of them returns rows we read, so they need not wait for each other: one round
-    trip instead of one each. SQLAlchemy has no pipeline API; psycopg's works under it.
-    A failure surfaces when the pipeline syncs, as the driver's own exception, outside
-    SQLAlchemy's wrapping: a unique-key race is re-raised as SQLAlchemy's IntegrityError
-    so the batch's retry sees it like any other.
-    """
-    driver = conn.connection.driver_connection
-    if conn.dialect.name != "postgresql" or driver is None or not hasattr(driver, "pipeline"):
-        yield
-        return
-    try:
-        with driver.pipeline():
-            yield
-    except conn.dialect.loaded_dbapi.IntegrityError as exc:
-        raise IntegrityError("pipelined press writes", None, exc) from exc
+    def writes(self, dialect: str) -> list[Write]:
+        """Everything the batch decided, as a few executemany statements; stock goes last."""
+        writes: list[Write] = []
+        if self.orders:
+            writes.append(insert_rows(dialect, Order.__table__, self.orders))
+            writes.append(insert_rows(dialect, OrderLine.__table__, self.lines))
+            writes += event_writes(dialect, self.events)
+            devices = sorted({order["device_id"] for order in self.orders})
+            writes.append((_SEEN_AT, {"devices": devices, "seen": self.now}))
+        if self.presses:
+            writes.append(insert_rows(dialect, Press.__table__, self.presses))
+        if self.taken:
+            # Last, so the hot product rows stay locked (PostgreSQL) only until the commit;
+            # in product order, so two batches never wait on each other in a circle.
+            taken = [{"p_id": p, "qty": self.taken[p]} for p in sorted(self.taken)]
+            writes.append((_SPEND_STOCK, taken))
+        return writes
