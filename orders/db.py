@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import (
-    ARRAY,
-    ColumnElement,
-    Connection,
-    DateTime,
-    Engine,
-    Executable,
-    Table,
-    any_,
-    bindparam,
-    create_engine,
-    event,
-    func,
-    insert,
-    select,
-)
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.selectable import FromClause
-from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import NullType, TypeDecorator
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from orders import flights
+from orders.flights import Write
 
 T = TypeVar("T")
-# A statement and its parameters: one dict, or a list of dicts (executemany). Statements
-# whose rows nobody reads, so they can go to the server without waiting for each other.
-Write = tuple[Executable, Any]
 
 # Execution option that marks a connection as a writer; SQLite then opens its
 # transaction with BEGIN IMMEDIATE so concurrent writers queue on busy_timeout
@@ -63,79 +43,6 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class _InList(ColumnElement[bool]):
-    """`column IN (:name)`, where the parameter `name` is a list (see `in_list`)."""
-
-    inherit_cache = True
-    _traverse_internals = [
-        ("column", InternalTraversal.dp_clauseelement),
-        ("name", InternalTraversal.dp_string),
-    ]
-    # Untyped on purpose: a Boolean-typed element in a WHERE renders as `(...) = 1` on
-    # backends without a native boolean (SQLite); this one is a predicate already.
-    type = NullType()  # type: ignore[assignment]
-
-    def __init__(self, column: ColumnElement[Any], name: str) -> None:
-        self.column = column
-        self.name = name
-
-
-def in_list(column: ColumnElement[Any] | QueryableAttribute[Any], name: str) -> ColumnElement[bool]:
-    """`column IN (:name)` for a list parameter, one statement text for any list length.
-
-    SQLAlchemy's expanding IN renders one placeholder per value at every execution, so on
-    PostgreSQL each batch size is a new statement to parse and plan (and psycopg prepares
-    none of them): 0.5 ms against 0.18 ms for 32 values here. On PostgreSQL this renders
-    `column = ANY(:name)` with the list as one array parameter; elsewhere, expanding IN.
-    """
-    if isinstance(column, QueryableAttribute):
-        column = column.expression
-    return _InList(column, name)
-
-
-@compiles(_InList)
-def _in_list_expanding(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.column.in_(bindparam(element.name, expanding=True)), **kw)
-
-
-@compiles(_InList, "postgresql")
-def _in_list_any(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
-    values = bindparam(element.name, type_=ARRAY(element.column.type))
-    return compiler.process(element.column == any_(values), **kw)
-
-
-def insert_rows(dialect: str, table: FromClause, rows: Sequence[dict[str, Any]]) -> Write:
-    """Many rows into `table` (a mapped class's __table__; every row names the same columns).
-
-    On PostgreSQL one INSERT … SELECT unnest(…) with one array parameter per column: an
-    executemany there is one Bind/Execute per row, each dumped, sent and answered on its
-    own (about 19 µs of client CPU per row here, and the server's per-statement overhead
-    per row too). Elsewhere (SQLite, in-process), a plain executemany.
-    """
-    assert isinstance(table, Table)
-    if dialect != "postgresql":
-        return _executemany_insert(table), rows
-    columns = tuple(rows[0])
-    return _unnest_insert(table, columns), {name: [row[name] for row in rows] for name in columns}
-
-
-@functools.cache
-def _executemany_insert(table: Table) -> Executable:
-    return insert(table).inline()  # no RETURNING: nothing reads the new ids
-
-
-@functools.cache
-def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Executable:
-    # INSERT … SELECT cannot call Python-side defaults per row: the rows must name them.
-    unnamed = {c.name for c in table.columns if c.default is not None} - set(columns)
-    if unnamed:
-        raise ValueError(f"rows for {table.name} must name {', '.join(sorted(unnamed))}")
-    targets = [table.c[name] for name in columns]
-    # Several set-returning functions in one select list advance in lockstep (PostgreSQL 10+).
-    arrays = [func.unnest(bindparam(c.name, type_=ARRAY(c.type))) for c in targets]
-    return insert(table).from_select(targets, select(*arrays), include_defaults=False)
 
 
 def utcnow() -> datetime:
@@ -263,7 +170,8 @@ class Database:
     ) -> T:
         """A write transaction in two halves: `decide` reads and decides on a Core connection
         and returns its result and its writes; the writes and the COMMIT then go to the server
-        in one flight (one round trip on PostgreSQL, see `_write_and_commit`).
+        in one flight. With `flights.read_rows` for the reads, a batch costs three round
+        trips on PostgreSQL whatever its size (see orders/flights.py).
 
         For hot group-committed work (presses). Lock conflicts before the flight are retried
         like run_write's; an IntegrityError (a lost race on a unique key or a CHECK) goes to
@@ -274,10 +182,10 @@ class Database:
         while True:
             sent = False
             try:
-                with self._write_engine.connect() as conn:
+                with flights.transaction(self._write_engine) as conn:
                     result, writes = decide(conn)
                     sent = True
-                    _write_and_commit(conn, writes)
+                    flights.write_and_commit(conn, writes)
                 return result
             except IntegrityError:
                 raise
@@ -291,39 +199,6 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
-
-
-def _write_and_commit(conn: Connection, writes: Sequence[Write]) -> None:
-    """Run `writes` in order, then commit; on PostgreSQL all of it in one flight.
-
-    psycopg's pipeline mode sends statements without waiting for each one's answer; none
-    of ours returns rows, so they need not wait. SQLAlchemy has no pipeline API, but the
-    driver's works under it, with two sharp edges handled here:
-    - psycopg's own commit() inside a pipeline syncs, and leaving the pipeline syncs again:
-      two round trips. So COMMIT is sent as one more statement of the flight; afterwards
-      the server is out of the transaction and SQLAlchemy's commit() finds nothing to do
-      (psycopg skips COMMIT on an idle connection).
-    - a failure surfaces when the pipeline syncs, as the driver's own exception, outside
-      SQLAlchemy's wrapping: it is wrapped here as SQLAlchemy would (IntegrityError for a
-      unique key or CHECK, OperationalError for a deadlock), so callers see one kind.
-    """
-    driver = conn.connection.driver_connection
-    if conn.dialect.name != "postgresql" or driver is None or not hasattr(driver, "pipeline"):
-        for statement, params in writes:
-            conn.execute(statement, params)
-        conn.commit()
-        return
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        with driver.pipeline():
-            for statement, params in writes:
-                conn.execute(statement, params)
-            conn.exec_driver_sql("COMMIT")
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(
-            "pipelined writes and COMMIT", None, exc, dbapi.Error, dialect=conn.dialect
-        ) from exc
-    conn.commit()
 
 
 def _is_transient(exc: DBAPIError) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from orders.db import Write, insert_rows
+from orders.flights import Write, insert_rows
 from orders.model import Order, OrderEvent
 
 # PostgreSQL NOTIFY channel that wakes hub processes when an event row commits. The payload

@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from orders import rules
-from orders.db import in_list
 from orders.errors import InvalidRequest, NotFound, OrderRefused
 from orders.events import insert_event
+from orders.flights import in_list
 from orders.model import (
     OPEN_STATUSES,
     Device,

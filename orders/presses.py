@@ -29,6 +29,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
     union_all,
     update,
 )
@@ -36,9 +37,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import CompoundSelect
 
 from orders import placing, rules
-from orders.db import Database, Write, in_list, insert_rows, utcnow
+from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, OrderRefused
 from orders.events import event_writes
+from orders.flights import Write, in_list, insert_rows, read_rows
 from orders.model import (
     OPEN_STATUSES,
     Device,
@@ -94,6 +96,9 @@ _FACTS = (
     .order_by(DeviceLink.shopper_id)
     .with_for_update(of=Shopper)
 )
+# The statuses inline, as the partial unique index on open orders names them (so that
+# index serves), and as fixed text (a pipelined read needs one text for every execution).
+_OPEN = text("orders.status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATUSES)))
 # The presses already seen and the open orders of the batch's devices, each with its order
 # and lines (the answer to a repeated or an in_progress press), in one statement. Seen
 # presses are a superset (any boot, any of the seqs asked about) matched exactly in Python:
@@ -118,7 +123,7 @@ _SEEN_AND_OPEN: CompoundSelect[Any] = union_all(
         *_ORDER_AND_LINES,
     )
     .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(in_list(Order.device_id, "devices"), Order.status.in_(OPEN_STATUSES)),
+    .where(in_list(Order.device_id, "devices"), _OPEN),
 )
 # After a stock race, the retry reads stock under the row lock, so it cannot race again.
 _LOCK_STOCK = (
@@ -316,13 +321,19 @@ class _Batch:
         if not requests:
             return batch
         devices = sorted({r.device_id for r in requests})
-        for row in conn.execute(_FACTS, {"devices": devices}):
+        seqs = sorted({r.seq for r in requests})
+        # One flight: the seen/open read runs after the locking read on the server, so it
+        # sees what committed while the locks were awaited.
+        facts_rows, seen_rows = read_rows(
+            conn,
+            [(_FACTS, {"devices": devices}), (_SEEN_AND_OPEN, {"devices": devices, "seqs": seqs})],
+        )
+        for row in facts_rows:
             batch.facts[row[0]] = facts = _Facts.of(row)
             if facts.product_id is not None:
                 batch.stock[facts.product_id] = facts.stock
-        seqs = sorted({r.seq for r in requests})
         lines: dict[str, dict[int, Any]] = {}  # order id -> its line rows, by line id
-        for row in conn.execute(_SEEN_AND_OPEN, {"devices": devices, "seqs": seqs}):
+        for row in seen_rows:
             if row.kind == "seen":
                 batch.seen[(row.of_device, row.of_boot, row.number)] = row.id
             else:  # open: `number` is the order's product
