@@ -171,7 +171,7 @@ class _CompiledRead:
     compiled: Any
     bind_processors: dict[str, Callable[[Any], Any]]
     row: Any  # a namedtuple class: rows read by attribute, like SQLAlchemy's
-    result_processors: tuple[Callable[[Any], Any] | None, ...]
+    result_processors: tuple[tuple[int, Callable[[Any], Any]], ...]  # (column, converter)
 
     def parameters(self, params: Mapping[str, Any]) -> dict[str, Any]:
         values = self.compiled.construct_params(params)
@@ -181,15 +181,15 @@ class _CompiledRead:
         return dict(values)
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[Any]:
-        if not any(self.result_processors):
+        if not self.result_processors:
             return [self.row._make(values) for values in raw]
-        processors = self.result_processors
-        return [
-            self.row._make(
-                p(v) if p is not None else v for p, v in zip(processors, values, strict=True)
-            )
-            for values in raw
-        ]
+        rows = []
+        for values in raw:
+            converted = list(values)
+            for index, process in self.result_processors:
+                converted[index] = process(converted[index])
+            rows.append(self.row._make(converted))
+        return rows
 
 
 @functools.cache
@@ -209,7 +209,9 @@ def _compiled_read(statement: SelectBase, dialect: Dialect) -> _CompiledRead:
         bind_processors=binds,
         row=namedtuple("Row", [c.key or f"c{i}" for i, c in enumerate(columns)], rename=True),
         result_processors=tuple(
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns
+            (index, process)
+            for index, c in enumerate(columns)
+            if (process := c.type.dialect_impl(dialect).result_processor(dialect, None))
         ),
     )
 
