@@ -141,26 +141,20 @@ def transaction(engine: Engine) -> Iterator[Connection]:
 
     On PostgreSQL the driver runs in autocommit and BEGIN is sent by the first flight
     (`read_rows` or `write_and_commit`) instead of on its own; anything else run on the
-    connection in between runs inside that transaction too. On error it is rolled back.
+    connection in between runs inside that transaction too. On error the pool's
+    reset-on-return rolls it back (psycopg's rollback ends a server-side transaction in
+    autocommit mode too; tests/integration/test_flights.py checks no lock is left).
     """
     with engine.connect() as conn:
-        driver = _pipelined(conn)
-        if driver is None:
+        if _pipelined(conn) is None:
             yield conn
             return
         conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.info[_BEGIN_PENDING] = True
         try:
             yield conn
-        except BaseException:
-            if not driver.closed and driver.info.transaction_status != 0:  # not IDLE
-                try:
-                    driver.rollback()  # in autocommit too, psycopg ends an open transaction
-                except conn.dialect.loaded_dbapi.Error:
-                    pass  # the connection is gone: the pool discards it on return
-            raise
         finally:
-            conn.info.pop(_BEGIN_PENDING, None)
+            conn.info.pop(_BEGIN_PENDING, None)  # info outlives the checkout
 
 
 @dataclass(frozen=True)
