@@ -160,25 +160,14 @@ class Database:
         `races`: how many times to run `work` again when another transaction won a race on
         a unique key (IntegrityError); the next run sees the winner's committed row.
         """
-        lost_races = 0
-        attempt = 0
-        while True:
-            committing = False
-            try:
-                with self._writer() as session, session.begin():
-                    result = work(session)
-                    committing = True
-                return result
-            except IntegrityError:
-                lost_races += 1
-                if lost_races > races:
-                    raise
-            except DBAPIError as exc:
-                retry = _is_transient(exc) or (exc.connection_invalidated and not committing)
-                attempt += 1
-                if attempt == attempts or not retry:
-                    raise
-                time.sleep(0.01 * (2 ** (attempt - 1)))
+
+        def once(sent: list[bool]) -> T:
+            with self._writer() as session, session.begin():
+                result = work(session)
+                sent.append(True)  # the commit follows, on leaving the block
+            return result
+
+        return self._retrying(once, attempts=attempts, races=races)
 
     def run_decided(
         self, decide: Callable[[Connection], tuple[T, Sequence[Write]]], *, attempts: int = 5
@@ -188,22 +177,33 @@ class Database:
         in one flight. With `flights.read_rows` for the reads, a batch costs three round
         trips on PostgreSQL whatever its size (see orders/flights.py).
 
-        For hot group-committed work (presses). Lock conflicts before the flight are retried
-        like run_write's; an IntegrityError (a lost race on a unique key or a CHECK) goes to
-        the caller, who settles the race; a connection lost during the flight is not retried,
-        since the COMMIT may have been done.
+        For hot group-committed work (presses). Retried like run_write, except that an
+        IntegrityError (a lost race on a unique key or a CHECK) goes to the caller, who
+        settles the race.
         """
+
+        def once(sent: list[bool]) -> T:
+            with flights.transaction(self._write_engine) as conn:
+                result, writes = decide(conn)
+                sent.append(True)
+                flights.write_and_commit(conn, writes)
+            return result
+
+        return self._retrying(once, attempts=attempts, races=0)
+
+    def _retrying(self, once: Callable[[list[bool]], T], *, attempts: int, races: int) -> T:
+        """Run `once` until it succeeds: lock conflicts back off and run again; a dropped
+        connection runs again only if `once` had not yet marked the commit as sent."""
+        lost_races = 0
         attempt = 0
         while True:
-            sent = False
+            sent: list[bool] = []
             try:
-                with flights.transaction(self._write_engine) as conn:
-                    result, writes = decide(conn)
-                    sent = True
-                    flights.write_and_commit(conn, writes)
-                return result
+                return once(sent)
             except IntegrityError:
-                raise
+                lost_races += 1
+                if lost_races > races:
+                    raise
             except DBAPIError as exc:
                 retry = _is_transient(exc) or (exc.connection_invalidated and not sent)
                 attempt += 1
