@@ -8,12 +8,14 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
     Float,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -234,7 +236,9 @@ class Press(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
     boot: Mapped[str] = mapped_column(String(64), default="")
-    seq: Mapped[int]
+    # 64-bit: a device's counter may be anything check_press accepts (below 2**63);
+    # SQLite's INTEGER is 64-bit already.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     result: Mapped[str] = mapped_column(String(32))
     order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

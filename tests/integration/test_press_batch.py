@@ -193,3 +193,13 @@ def test_another_process_recording_the_same_press_mid_batch_makes_it_a_duplicate
     finally:
         event.remove(db.engine, "before_cursor_execute", record_it_first)
         postgresql_backend.clean()
+
+
+@pytest.mark.parametrize("seq", [2**31, 2**63 - 1])
+def test_a_press_counter_beyond_32_bits_is_an_ordinary_press(db: Database, seq: int) -> None:
+    """check_press accepts any counter below 2**63: it is recorded, never a database error."""
+    world = build_world(db)
+    first = press(db, world.device_id, seq)
+    again = press(db, world.device_id, seq)
+    assert first.outcome == "placed"
+    assert again.outcome == "duplicate" and again.order.id == first.order.id
