@@ -62,7 +62,7 @@ def insert_event(
 
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Many outbox rows (`order_events` columns) in one executemany, each with its NOTIFY."""
+    """Many outbox rows (`order_events` columns) in one statement, with their NOTIFY."""
     for statement, params in event_writes(conn.dialect.name, rows):
         conn.execute(statement, params)
 
