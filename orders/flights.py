@@ -216,6 +216,7 @@ def read_rows(conn: Connection, reads: Sequence[Read]) -> list[list[Any]]:
     Each still runs as its own statement on the server, one after the other, so a read
     after a locking read sees what committed while it waited for the lock. If the
     connection's transaction has not begun (`transaction`), its BEGIN goes in this flight.
+    Pass statements built once (module constants): each is compiled once and kept.
     """
     driver = _pipelined(conn)
     if driver is None:
