@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from orders.consumption import Reading as LevelReading
@@ -38,6 +38,38 @@ from orders.views import OrderView
 
 # Without a reorder point set by the shopper, order when a fifth of the slot is left.
 DEFAULT_REORDER_FRACTION = 0.2
+
+# Statements built once: a report runs each of them, and building the expressions cost
+# more than running them (about 40% of a report's CPU, bench/hub.py telemetry).
+# The active link, with what a report needs of its device and store, in one read.
+_LINK = (
+    select(DeviceLink, Device.model_id, Store.lead_time_days)
+    .join(Device, Device.id == DeviceLink.device_id)
+    .join(Store, Store.id == DeviceLink.store_id)
+    .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
+)
+_INSERT_READINGS = insert(SupplyReading)
+_SLOTS = select(DeviceModelSlot).where(DeviceModelSlot.model_id == bindparam("model_id"))
+# Core, not an ORM-enabled UPDATE: nothing loaded needs synchronising, and the ORM's
+# bulk-update bookkeeping cost a tenth of a report.
+_SEEN = update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("at"))
+# Newest *placed* first walks the (store_id, created_at) index and stops after a few rows;
+# ordering by delivered_at would sort every delivered order of a large store.
+_LEAD_TIMES = (
+    select(Order.created_at, Order.delivered_at)
+    .where(Order.store_id == bindparam("store_id"), Order.delivered_at.is_not(None))
+    .order_by(Order.created_at.desc())
+    .limit(MAX_OBSERVED_LEAD_TIMES)
+)
+_OPEN_FOR_PRODUCT = (
+    select(Order.id)
+    .where(
+        Order.device_id == bindparam("device_id"),
+        Order.device_product_id == bindparam("product_id"),
+        Order.status.in_(OPEN_STATUSES),
+    )
+    .limit(1)
+)
 
 Action = Literal["none", "ordered", "needs_approval"]
 
@@ -129,46 +161,37 @@ def record_telemetry(
 def _record(
     session: Session, device_id: int, readings: list[Reading], now: datetime, policy: Policy
 ) -> TelemetryResult:
-    link = session.scalar(
-        select(DeviceLink).where(DeviceLink.device_id == device_id, DeviceLink.status == "active")
-    )
-    device = session.get(Device, device_id)
-    if link is None or device is None:
+    found = session.execute(_LINK, {"device_id": device_id}).first()
+    if found is None:
         raise OrderRefused("unlinked", "the device is not linked")
-    slots = {
-        slot.name: slot
-        for slot in session.scalars(
-            select(DeviceModelSlot).where(DeviceModelSlot.model_id == device.model_id)
-        )
-    }
+    link, model_id, lead_time_days = found
+    slots = {slot.name: slot for slot in session.scalars(_SLOTS, {"model_id": model_id})}
     latest: dict[str, Reading] = {}
-    for reading in readings:
+    rows = []
+    for reading in readings:  # every reading is checked before any is stored
         slot = slots.get(reading.slot)
         if slot is None:
             raise InvalidRequest("unknown_slot", f"this device has no slot {reading.slot!r}")
         if reading.unit is not None and reading.unit != slot.unit:
             raise InvalidRequest("bad_unit", f"slot {slot.name!r} is measured in {slot.unit!r}")
-        session.add(
-            SupplyReading(
-                device_id=device_id,
-                slot=slot.name,
-                value=reading.value,
-                unit=slot.unit,
-                measured_at=reading.measured_at,
-                received_at=now,
-            )
-        )
+        rows.append(
+            {"device_id": device_id, "slot": slot.name, "value": reading.value,
+             "unit": slot.unit, "measured_at": reading.measured_at, "received_at": now}
+        )  # fmt: skip
         if slot.name not in latest or reading.measured_at >= latest[slot.name].measured_at:
             latest[slot.name] = reading
-    session.execute(update(Device).where(Device.id == device_id).values(last_seen_at=now))
-    session.flush()
+    conn = session.connection()
+    conn.execute(_INSERT_READINGS, rows)
+    conn.execute(_SEEN, {"d_id": device_id, "at": now})
     result = TelemetryResult(accepted=len(readings), action="none")
     if link.paused:
         return result  # levels are still worth keeping; a paused device never orders
     lead_times = _observed_lead_times(session, link.store_id)
     for name in sorted(latest):
         product_id = _refill_product(link, slots[name], len(slots))
-        state = _state(session, link, slots[name], latest[name], now, lead_times, product_id)
+        state = _state(
+            session, link, slots[name], latest[name], now, lead_times, lead_time_days, product_id
+        )
         verdict = policy(state)
         if isinstance(verdict, Decision):
             if not verdict.order:
@@ -195,14 +218,7 @@ def _refill_product(link: DeviceLink, slot: DeviceModelSlot, slot_count: int) ->
 
 def _observed_lead_times(session: Session, store_id: int) -> tuple[float, ...]:
     """Placed->delivered durations (days) of the store's latest delivered orders, oldest first."""
-    # Newest *placed* first walks the (store_id, created_at) index and stops after a few
-    # rows; ordering by delivered_at would sort every delivered order of a large store.
-    rows = session.execute(
-        select(Order.created_at, Order.delivered_at)
-        .where(Order.store_id == store_id, Order.delivered_at.is_not(None))
-        .order_by(Order.created_at.desc())
-        .limit(MAX_OBSERVED_LEAD_TIMES)
-    ).all()
+    rows = session.connection().execute(_LEAD_TIMES, {"store_id": store_id}).all()
     return tuple(
         (delivered - placed) / timedelta(days=1)
         for placed, delivered in reversed(rows)
@@ -217,20 +233,14 @@ def _state(
     reading: Reading,
     now: datetime,
     lead_times: tuple[float, ...],
+    lead_time_days: float,
     product_id: int | None,
 ) -> SlotLevel:
     device_id = link.device_id
     history = slot_history(session, device_id, slot.name, now)
-    store = session.get(Store, link.store_id)
     order_open = product_id is not None and (
-        session.scalar(
-            select(Order.id)
-            .where(
-                Order.device_id == device_id,
-                Order.device_product_id == product_id,
-                Order.status.in_(OPEN_STATUSES),
-            )
-            .limit(1)
+        session.connection().scalar(
+            _OPEN_FOR_PRODUCT, {"device_id": device_id, "product_id": product_id}
         )
         is not None
     )
@@ -245,7 +255,7 @@ def _state(
         measured_at=reading.measured_at,
         reorder_point=link.reorder_point,
         quantity=link.quantity,
-        lead_time_days=store.lead_time_days if store else 0.0,
+        lead_time_days=lead_time_days,
         history=history,
         now=now,
         policy=link.policy,
