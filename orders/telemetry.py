@@ -10,11 +10,11 @@ from typing import Literal
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from orders import placing
 from orders.consumption import Reading as LevelReading
 from orders.db import Database, utcnow
 from orders.errors import InvalidRequest, OrderRefused
 from orders.model import (
-    OPEN_STATUSES,
     Device,
     DeviceLink,
     DeviceModelSlot,
@@ -48,10 +48,10 @@ _LINK = (
     .join(Store, Store.id == DeviceLink.store_id)
     .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
 )
-_INSERT_READINGS = insert(SupplyReading)
 _SLOTS = select(DeviceModelSlot).where(DeviceModelSlot.model_id == bindparam("model_id"))
 # Core, not an ORM-enabled UPDATE: nothing loaded needs synchronising, and the ORM's
 # bulk-update bookkeeping cost a tenth of a report.
+_INSERT_READINGS = insert(SupplyReading)
 _SEEN = update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("at"))
 # Newest *placed* first walks the (store_id, created_at) index and stops after a few rows;
 # ordering by delivered_at would sort every delivered order of a large store.
@@ -60,15 +60,6 @@ _LEAD_TIMES = (
     .where(Order.store_id == bindparam("store_id"), Order.delivered_at.is_not(None))
     .order_by(Order.created_at.desc())
     .limit(MAX_OBSERVED_LEAD_TIMES)
-)
-_OPEN_FOR_PRODUCT = (
-    select(Order.id)
-    .where(
-        Order.device_id == bindparam("device_id"),
-        Order.device_product_id == bindparam("product_id"),
-        Order.status.in_(OPEN_STATUSES),
-    )
-    .limit(1)
 )
 
 Action = Literal["none", "ordered", "needs_approval"]
@@ -239,10 +230,7 @@ def _state(
     device_id = link.device_id
     history = slot_history(session, device_id, slot.name, now)
     order_open = product_id is not None and (
-        session.connection().scalar(
-            _OPEN_FOR_PRODUCT, {"device_id": device_id, "product_id": product_id}
-        )
-        is not None
+        placing.open_order_id(session.connection(), device_id, product_id) is not None
     )
     return SlotLevel(
         device_id=device_id,
