@@ -46,7 +46,9 @@ def new_order_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """`column IN ('a', 'b')` as SQL text: for CHECKs, partial indexes and predicates that
+    must match them."""
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
 
 
@@ -129,7 +131,7 @@ class DeviceModel(Base):
     """A kind of device a store supports (a button, a printer…), with its OAuth client id."""
 
     __tablename__ = "device_models"
-    __table_args__ = (CheckConstraint(_in("kind", DEVICE_KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(sql_in("kind", DEVICE_KINDS), name="kind"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
@@ -151,7 +153,7 @@ class DeviceModelSlot(Base):
     __tablename__ = "device_model_slots"
     __table_args__ = (
         UniqueConstraint("model_id", "name"),
-        CheckConstraint(_in("unit", SLOT_UNITS), name="unit"),
+        CheckConstraint(sql_in("unit", SLOT_UNITS), name="unit"),
         CheckConstraint("capacity > 0", name="capacity_positive"),
         CheckConstraint("units_per_pack > 0", name="units_per_pack_positive"),
     )
@@ -190,8 +192,8 @@ class DeviceLink(Base):
     __tablename__ = "device_links"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint(_in("status", ("active", "unlinked")), name="status"),
-        CheckConstraint(_in("policy", ("threshold", "predictive")), name="policy"),
+        CheckConstraint(sql_in("status", ("active", "unlinked")), name="status"),
+        CheckConstraint(sql_in("policy", ("threshold", "predictive")), name="policy"),
         CheckConstraint("risk > 0 AND risk < 1", name="risk"),
         # One active link per device, whatever the concurrency.
         Index(
@@ -249,8 +251,8 @@ class Order(Base):
 
     __tablename__ = "orders"
     __table_args__ = (
-        CheckConstraint(_in("channel", CHANNELS), name="channel"),
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(sql_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(sql_in("status", STATUSES), name="status"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
         # The in-progress guard: one open order per device and product, even under races.
         Index(
@@ -258,8 +260,8 @@ class Order(Base):
             "device_id",
             "device_product_id",
             unique=True,
-            sqlite_where=text(f"device_id IS NOT NULL AND {_in('status', OPEN_STATUSES)}"),
-            postgresql_where=text(f"device_id IS NOT NULL AND {_in('status', OPEN_STATUSES)}"),
+            sqlite_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
+            postgresql_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
         ),
         Index("ix_orders_shopper_created", "shopper_id", "created_at"),
         Index("ix_orders_store_created", "store_id", "created_at"),

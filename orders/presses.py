@@ -53,6 +53,7 @@ from orders.model import (
     Shopper,
     Store,
     new_order_id,
+    sql_in,
 )
 from orders.views import LineView, OrderView, Outcome, PlaceResult
 
@@ -98,7 +99,7 @@ _FACTS = (
 )
 # The statuses inline, as the partial unique index on open orders names them (so that
 # index serves), and as fixed text (a pipelined read needs one text for every execution).
-_OPEN = text("orders.status IN ({})".format(", ".join(f"'{s}'" for s in OPEN_STATUSES)))
+_OPEN = text(sql_in("orders.status", OPEN_STATUSES))
 # The presses already seen and the open orders of the batch's devices, each with its order
 # and lines (the answer to a repeated or an in_progress press), in one statement. Seen
 # presses are a superset (any boot, any of the seqs asked about) matched exactly in Python:
