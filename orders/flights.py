@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    event,
     func,
     insert,
     select,
@@ -140,8 +141,9 @@ def transaction(engine: Engine) -> Iterator[Connection]:
     """A Core connection for one write transaction, ended by `write_and_commit`.
 
     On PostgreSQL the driver runs in autocommit and BEGIN is sent by the first flight
-    (`read_rows` or `write_and_commit`) instead of on its own; anything else run on the
-    connection in between runs inside that transaction too. On error the pool's
+    (`read_rows` or `write_and_commit`) instead of on its own. A plain `conn.execute`
+    before any flight sends the BEGIN first (one round trip), so nothing run on the
+    connection can fall outside the transaction. On error the pool's
     reset-on-return rolls it back (psycopg's rollback ends a server-side transaction in
     autocommit mode too; tests/integration/test_flights.py checks no lock is left).
     """
@@ -151,10 +153,17 @@ def transaction(engine: Engine) -> Iterator[Connection]:
             return
         conn.execution_options(isolation_level="AUTOCOMMIT")
         conn.info[_BEGIN_PENDING] = True
+        event.listen(conn, "before_cursor_execute", _begin_if_pending)
         try:
             yield conn
         finally:
+            event.remove(conn, "before_cursor_execute", _begin_if_pending)
             conn.info.pop(_BEGIN_PENDING, None)  # info outlives the checkout
+
+
+def _begin_if_pending(conn: Connection, *_: Any) -> None:
+    if conn.info.pop(_BEGIN_PENDING, False):
+        conn.connection.driver_connection.execute("BEGIN")  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sqlalchemy import event, select, text
@@ -242,6 +243,37 @@ def test_a_lock_taken_in_a_read_flight_is_held_until_the_commit(
 
         def decide(conn: object) -> tuple[None, list[object]]:
             read_rows(conn, [(lock, {"ids": [world.shopper_id]})])  # type: ignore[arg-type]
+            with db.engine.connect() as other:
+                try:
+                    other.execute(
+                        text("SELECT id FROM shoppers WHERE id = :id FOR UPDATE NOWAIT"),
+                        {"id": world.shopper_id},
+                    )
+                except OperationalError:
+                    blocked.append(True)
+                other.rollback()
+            return None, []
+
+        db.run_decided(decide)  # type: ignore[arg-type]
+        assert blocked == [True]
+    finally:
+        postgresql_backend.clean()
+
+
+@pytest.mark.postgres
+def test_a_plain_statement_before_any_flight_still_runs_inside_the_transaction(
+    postgresql_backend: Backend,
+) -> None:
+    """BEGIN waits for the first flight; a statement sent the ordinary way first must not
+    run in autocommit, or its lock would be gone before the commit."""
+    db = Database(postgresql_backend.engine)
+    try:
+        world = build_world(db)
+        lock = select(Shopper.id).where(Shopper.id == world.shopper_id).with_for_update()
+        blocked: list[bool] = []
+
+        def decide(conn: Any) -> tuple[None, list[object]]:
+            conn.execute(lock).all()
             with db.engine.connect() as other:
                 try:
                     other.execute(
