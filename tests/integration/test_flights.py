@@ -21,6 +21,20 @@ from tests.factories import build_world, count
 _SHOPPERS = select(Shopper.id, Shopper.name).where(in_list(Shopper.id, "ids")).order_by(Shopper.id)
 
 
+def _locked_elsewhere(db: Database, shopper_id: int) -> bool:
+    """Whether another connection finds the shopper's row locked (without waiting)."""
+    with db.engine.connect() as other:
+        try:
+            other.execute(
+                text("SELECT id FROM shoppers WHERE id = :id FOR UPDATE NOWAIT"), {"id": shopper_id}
+            )
+        except OperationalError:
+            return True
+        finally:
+            other.rollback()
+    return False
+
+
 def _shoppers(db: Database, n: int) -> list[int]:
     with db.write() as session:
         session.add_all(Shopper(name=f"s{i}", created_at=utcnow()) for i in range(n))
@@ -243,15 +257,7 @@ def test_a_lock_taken_in_a_read_flight_is_held_until_the_commit(
 
         def decide(conn: object) -> tuple[None, list[object]]:
             read_rows(conn, [(lock, {"ids": [world.shopper_id]})])  # type: ignore[arg-type]
-            with db.engine.connect() as other:
-                try:
-                    other.execute(
-                        text("SELECT id FROM shoppers WHERE id = :id FOR UPDATE NOWAIT"),
-                        {"id": world.shopper_id},
-                    )
-                except OperationalError:
-                    blocked.append(True)
-                other.rollback()
+            blocked.append(_locked_elsewhere(db, world.shopper_id))
             return None, []
 
         db.run_decided(decide)  # type: ignore[arg-type]
@@ -274,15 +280,7 @@ def test_a_plain_statement_before_any_flight_still_runs_inside_the_transaction(
 
         def decide(conn: Any) -> tuple[None, list[object]]:
             conn.execute(lock).all()
-            with db.engine.connect() as other:
-                try:
-                    other.execute(
-                        text("SELECT id FROM shoppers WHERE id = :id FOR UPDATE NOWAIT"),
-                        {"id": world.shopper_id},
-                    )
-                except OperationalError:
-                    blocked.append(True)
-                other.rollback()
+            blocked.append(_locked_elsewhere(db, world.shopper_id))
             return None, []
 
         db.run_decided(decide)  # type: ignore[arg-type]
