@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from orders.db import Database, utcnow
-from orders.flights import in_list, insert_rows, read_rows
+from orders.flights import _compiled_write, in_list, insert_rows, read_rows
 from orders.model import OrderEvent, Press, Shopper
 from orders.presses import press
 from tests.conftest import Backend
@@ -286,4 +286,77 @@ def test_a_plain_statement_before_any_flight_still_runs_inside_the_transaction(
         db.run_decided(decide)  # type: ignore[arg-type]
         assert blocked == [True]
     finally:
+        postgresql_backend.clean()
+
+
+@pytest.mark.postgres
+def test_a_write_transaction_plans_generically_and_only_inside_itself(
+    postgresql_backend: Backend,
+) -> None:
+    """The flights' transaction runs with plan_cache_mode = force_generic_plan (no planning
+    afresh at every batch); it is SET LOCAL, so the pooled connection leaves it behind."""
+    db = Database(postgresql_backend.engine)
+    setting = select(func.current_setting("plan_cache_mode"))
+    inside: list[str] = []
+
+    def decide(conn: Any) -> tuple[None, list[object]]:
+        ((row,),) = read_rows(conn, [(setting, {})])
+        inside.append(row[0])
+        return None, []
+
+    db.run_decided(decide)  # type: ignore[arg-type]
+    assert inside == ["force_generic_plan"]
+    with db.engine.connect() as conn:  # the pool has one connection in this test
+        assert conn.scalar(setting) == "auto"
+
+
+@pytest.mark.postgres
+def test_a_write_that_needs_python_defaults_goes_through_sqlalchemy(
+    postgresql_backend: Backend,
+) -> None:
+    """A row that leaves `boot` and `created_at` to their Python defaults cannot be sent
+    straight to the driver; it is executed by SQLAlchemy, which fills them in."""
+    db = Database(postgresql_backend.engine)
+    try:
+        world = build_world(db)
+        row = {"device_id": world.device_id, "seq": 3, "result": "placed", "order_id": None}
+        statement = insert(Press)
+        assert _compiled_write(statement, postgresql_backend.engine.dialect, tuple(row)) is None
+        db.run_decided(lambda conn: (None, [(statement, [row])]))
+        with db.read() as session:
+            stored = session.execute(select(Press.boot, Press.created_at)).one()
+        assert stored.boot == "" and stored.created_at is not None
+    finally:
+        postgresql_backend.clean()
+
+
+@pytest.mark.postgres
+def test_writes_sent_to_the_driver_are_still_seen_by_cursor_event_listeners(
+    postgresql_backend: Backend,
+) -> None:
+    """Instrumentation listening to SQLAlchemy's cursor events sees every write of a
+    flight, before and after it runs, whichever way it was sent."""
+    db = Database(postgresql_backend.engine)
+    seen: list[tuple[str, str]] = []
+
+    def before(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(("before", statement.split(" (")[0]))
+
+    def after(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(("after", statement.split(" (")[0]))
+
+    try:
+        world = build_world(db)
+        row = {"device_id": world.device_id, "boot": "", "seq": 4, "result": "placed",
+               "order_id": None, "created_at": utcnow()}  # fmt: skip
+        dialect = db.dialect
+        write = insert_rows(dialect, Press.__table__, [row])
+        assert _compiled_write(write[0], postgresql_backend.engine.dialect, ("device_id",))
+        event.listen(db.engine, "before_cursor_execute", before)
+        event.listen(db.engine, "after_cursor_execute", after)
+        db.run_decided(lambda conn: (None, [write]))
+        assert seen == [("before", "INSERT INTO presses"), ("after", "INSERT INTO presses")]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
         postgresql_backend.clean()
