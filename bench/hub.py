@@ -27,6 +27,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,60 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
         session.execute(insert(Token), token_rows)
     db.dispose()
     return Fleet(tokens["button"], tokens["machine"])
+
+
+def seed_history(target: Target, per_device: int) -> int:
+    """Past orders for every device (delivered, with line, event and press), then ANALYZE.
+
+    A running store has history, and its tables have statistics. Without both, every plan
+    the hub's connections cache is made for empty tables and kept for the whole run (a
+    run is shorter than autovacuum's first look), e.g. a sequential scan of the presses
+    table that grows with every press. Returns the number of orders written.
+    """
+    from orders.db import utcnow
+    from orders.model import Base, DeviceLink, Order, OrderEvent, OrderLine, Press, Product
+
+    db = open_db(target)
+    long_ago = utcnow() - timedelta(days=40)  # last month's: no cap counts them
+    with db.write() as session:
+        links = session.execute(
+            select(DeviceLink.id, DeviceLink.device_id, DeviceLink.shopper_id,
+                   DeviceLink.store_id, Product.id, Product.sku, Product.name)
+            .join(Product, Product.id == DeviceLink.product_id)
+        ).all()  # fmt: skip
+        orders, lines, events, presses = [], [], [], []
+        for link_id, device_id, shopper_id, store_id, product_id, sku, name in links:
+            for n in range(per_device):
+                order_id = f"h{link_id}x{n}"
+                orders.append(
+                    {"id": order_id, "store_id": store_id, "shopper_id": shopper_id,
+                     "device_id": device_id, "link_id": link_id, "device_product_id": product_id,
+                     "channel": "button", "status": "delivered", "total_minor": 100,
+                     "currency": "EUR", "created_at": long_ago, "updated_at": long_ago,
+                     "cancel_until": long_ago, "delivered_at": long_ago}
+                )  # fmt: skip
+                lines.append(
+                    {"order_id": order_id, "product_id": product_id, "sku": sku, "name": name,
+                     "quantity": 1, "unit_price_minor": 100, "line_total_minor": 100}
+                )  # fmt: skip
+                events.append(
+                    {"order_id": order_id, "store_id": store_id, "type": "order.created",
+                     "status": "placed", "data": {}, "created_at": long_ago,
+                     "published_at": long_ago}
+                )  # fmt: skip
+                presses.append(
+                    {"device_id": device_id, "boot": "before", "seq": n, "result": "placed",
+                     "order_id": order_id, "created_at": long_ago}
+                )  # fmt: skip
+        for model, rows in ((Order, orders), (OrderLine, lines), (OrderEvent, events),
+                            (Press, presses)):  # fmt: skip
+            if rows:
+                session.execute(insert(model), rows)
+    with db.engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            conn.execute(text(f'ANALYZE "{table.name}"'))
+    db.dispose()
+    return len(orders)
 
 
 def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
@@ -419,12 +474,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--telemetry", type=int, default=5000, help="telemetry reports")
     parser.add_argument("--window", type=int, default=32, help="requests in flight")
     parser.add_argument("--slices", type=int, default=8, help="turns per phase (see run_servers)")
+    parser.add_argument(
+        "--history", type=int, default=3,
+        help="past orders per device, seeded before the run (0: empty tables, no ANALYZE)",
+    )  # fmt: skip
     parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
     args = parser.parse_args(argv)
     console = Console(width=150)
     with scratch(args.url) as target:
         console.print(f"setting up {args.place} buttons and 500 appliances…")
         fleet = build_fleet(target, args.place, 500)
+        if args.history:
+            seeded = seed_history(target, args.history)
+            console.print(f"seeded {seeded} past orders ({args.history} per device), analyzed")
         work = phases(fleet, args.place, args.repeat, args.telemetry)
         kinds = ["hub"] if args.hub_only else ["bare", "hub"]
         servers = [start_server(kind, target) for kind in kinds]
