@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from auth.model import Token
 from auth.principal import InvalidToken, Principal
 from orders.db import Database, utcnow
-from orders.flights import in_list, read_rows
+from orders.flights import Read, in_list, read_rows
 from orders.model import DeviceLink
+from orders.presses import DeviceIds
 
 ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
 # Buttons and appliances often can't refresh over CoAP: their access tokens live long and
@@ -148,38 +149,66 @@ def verify_access_token(
     return _principal(row, required_scope, now)
 
 
+# The device ids behind a batch's tokens, for the batch's own reads (orders.presses).
+_DEVICES_OF = select(Token.device_id).where(in_list(Token.access_token_hash, "digests"))
+
+
+class TokenCheck:
+    """`verify_access_token` for many tokens at once, split around one read.
+
+    `reads` is the token query, to send in the caller's flight with its own statements;
+    `devices` names the device ids those tokens may belong to, for statements of that same
+    flight; `verdicts` judges the rows the query returned. For group-committed work (the
+    hub's presses): the tokens are read in the same transaction as the work they
+    authorise, so a revocation is seen as promptly as with one query per token.
+    """
+
+    def __init__(self, tokens: Sequence[str]) -> None:
+        self.digests: list[str | None] = []
+        for token in tokens:
+            try:
+                _check_shape(token)
+            except InvalidToken:
+                self.digests.append(None)
+                continue
+            self.digests.append(token_hash(token))
+        wanted = sorted({digest for digest in self.digests if digest is not None})
+        self.params = {"digests": wanted}
+
+    @property
+    def reads(self) -> list[Read]:
+        return [(_VERIFY_MANY, self.params)]
+
+    @property
+    def devices(self) -> DeviceIds:
+        return DeviceIds(_DEVICES_OF, self.params)
+
+    def verdicts(
+        self, found: Sequence[Any], required_scope: str | None, now: datetime
+    ) -> list[Principal | InvalidToken]:
+        """Each token's principal or why not, in the order the tokens were given."""
+        rows = {row[0]: row for row in found}
+        answers: list[Principal | InvalidToken] = []
+        for digest in self.digests:
+            try:
+                if digest is None:
+                    raise InvalidToken("invalid_token", "malformed token")
+                answers.append(_principal(rows.get(digest), required_scope, now))
+            except InvalidToken as refused:
+                answers.append(refused)
+        return answers
+
+
 def verify_access_tokens(
     conn: Connection, tokens: Sequence[str], required_scope: str | None, *, now: datetime
 ) -> list[Principal | InvalidToken]:
     """`verify_access_token` for many tokens in one query, on the caller's connection.
 
-    For group-committed work (the hub's presses): the tokens are read in the same
-    transaction as the work they authorise, so a revocation is seen as promptly as with
-    one query per token. Answers keep the order of `tokens`.
+    Answers keep the order of `tokens`.
     """
-    digests: list[str | None] = []
-    for token in tokens:
-        try:
-            _check_shape(token)
-        except InvalidToken:
-            digests.append(None)
-            continue
-        digests.append(token_hash(token))
-    wanted = sorted({digest for digest in digests if digest is not None})
-    rows = {}
-    if wanted:
-        # read_rows: in the press batch this read opens the transaction in its round trip.
-        (found,) = read_rows(conn, [(_VERIFY_MANY, {"digests": wanted})])
-        rows = {row[0]: row for row in found}
-    answers: list[Principal | InvalidToken] = []
-    for digest in digests:
-        try:
-            if digest is None:
-                raise InvalidToken("invalid_token", "malformed token")
-            answers.append(_principal(rows.get(digest), required_scope, now))
-        except InvalidToken as refused:
-            answers.append(refused)
-    return answers
+    check = TokenCheck(tokens)
+    (found,) = read_rows(conn, check.reads)
+    return check.verdicts(found, required_scope, now)
 
 
 def _check_shape(token: object) -> None:

@@ -15,13 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-
 from device_hub.errors import RateLimited
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
 from orders.db import Database, utcnow
-from orders.presses import PressRequest, run_presses
+from orders.presses import Candidates, PressRequest, run_presses
 from orders.views import PlaceResult
 
 _STOP = object()
@@ -100,7 +98,8 @@ class PressBatcher:
     def _place(self, batch: list[_Item]) -> None:
         answers: Sequence[PlaceResult | Exception]
         try:
-            answers = run_presses(self.db, _Admission(self, batch))
+            admission = _Admission(self, batch)
+            answers = run_presses(self.db, admission.candidates, admission)
         except Exception as exc:  # a database failure fails every press of the batch
             answers = [exc] * len(batch)
         loops: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any]]] = {}
@@ -116,18 +115,24 @@ class PressBatcher:
 class _Admission:
     """Turns a batch's bodies into presses, inside the batch's transaction.
 
-    Runs again if the batch is retried: tokens are re-read (a revocation in between
-    counts), rate limits are not charged twice.
+    The devices' tokens are read in the batch's first flight, with the batch's own reads
+    (`Candidates`). Runs again if the batch is retried: tokens are re-read (a revocation
+    in between counts), rate limits are not charged twice.
     """
 
     def __init__(self, batcher: PressBatcher, batch: list[_Item]) -> None:
         self.batcher = batcher
         self.batch = batch
         self.limited: dict[int, RateLimited | None] = {}
+        self.identified = batcher.identify.many([item.body for item in batch])
+        self.candidates = Candidates(
+            reads=self.identified.reads,
+            devices=self.identified.devices,
+            seqs=sorted({item.seq for item in batch}),
+        )
 
-    def __call__(self, conn: Connection) -> list[PressRequest | Exception]:
-        bodies = [item.body for item in self.batch]
-        principals = self.batcher.identify.many(conn, bodies, SCOPE, utcnow())
+    def __call__(self, rows: Sequence[list[Any]]) -> list[PressRequest | Exception]:
+        principals = self.identified.principals(rows, SCOPE, utcnow())
         admitted: list[PressRequest | Exception] = []
         for index, (item, principal) in enumerate(zip(self.batch, principals, strict=True)):
             if isinstance(principal, Exception):

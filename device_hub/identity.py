@@ -10,11 +10,31 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Connection
-
 from auth.principal import InvalidToken, Principal
-from auth.tokens import verify_access_token, verify_access_tokens
+from auth.tokens import TokenCheck, verify_access_token
 from orders.db import Database
+from orders.flights import Read
+from orders.presses import DeviceIds
+
+
+class Identification(Protocol):
+    """Who many bodies come from, decided from rows read in the press batch's first flight."""
+
+    @property
+    def reads(self) -> Sequence[Read]:
+        """What to read (sent with the batch's own reads)."""
+        ...
+
+    @property
+    def devices(self) -> DeviceIds:
+        """The device ids `reads` may identify, for the batch's reads of the same flight."""
+        ...
+
+    def principals(
+        self, rows: Sequence[list[Any]], scope: str, now: datetime
+    ) -> list[Principal | InvalidToken]:
+        """Every body's device (or why not), from the rows of `reads`, in body order."""
+        ...
 
 
 class Identify(Protocol):
@@ -22,10 +42,8 @@ class Identify(Protocol):
 
     def __call__(self, body: dict[str, Any], scope: str) -> Principal: ...
 
-    def many(
-        self, conn: Connection, bodies: Sequence[dict[str, Any]], scope: str, now: datetime
-    ) -> list[Principal | InvalidToken]:
-        """The devices of many bodies at once, on `conn` (the press batch's transaction)."""
+    def many(self, bodies: Sequence[dict[str, Any]]) -> Identification:
+        """The devices of many bodies, read in the press batch's transaction."""
         ...
 
 
@@ -39,20 +57,36 @@ class BearerInPayload:
         """The device behind `body["at"]`, or InvalidToken."""
         return _device(verify_access_token(self.db, _token(body), scope))
 
-    def many(
-        self, conn: Connection, bodies: Sequence[dict[str, Any]], scope: str, now: datetime
-    ) -> list[Principal | InvalidToken]:
-        """Every body's device (or why not), with one token query for them all."""
-        tokens: list[str | InvalidToken] = []
+    def many(self, bodies: Sequence[dict[str, Any]]) -> Identification:
+        """Every body's token, checked with one token query for them all."""
+        return _Bearers(bodies)
+
+
+class _Bearers:
+    def __init__(self, bodies: Sequence[dict[str, Any]]) -> None:
+        self.tokens: list[str | InvalidToken] = []
         for body in bodies:
             try:
-                tokens.append(_token(body))
+                self.tokens.append(_token(body))
             except InvalidToken as refused:
-                tokens.append(refused)
-        wellformed = [token for token in tokens if isinstance(token, str)]
-        verdicts = iter(verify_access_tokens(conn, wellformed, scope, now=now))
+                self.tokens.append(refused)
+        self.check = TokenCheck([token for token in self.tokens if isinstance(token, str)])
+
+    @property
+    def reads(self) -> Sequence[Read]:
+        return self.check.reads
+
+    @property
+    def devices(self) -> DeviceIds:
+        return self.check.devices
+
+    def principals(
+        self, rows: Sequence[list[Any]], scope: str, now: datetime
+    ) -> list[Principal | InvalidToken]:
+        (found,) = rows
+        verdicts = iter(self.check.verdicts(found, scope, now))
         answers: list[Principal | InvalidToken] = []
-        for token in tokens:
+        for token in self.tokens:
             verdict = token if isinstance(token, InvalidToken) else next(verdicts)
             if isinstance(verdict, Principal) and not _is_device(verdict):
                 verdict = InvalidToken("invalid_token", "not a device token")

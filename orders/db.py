@@ -183,8 +183,8 @@ class Database:
     ) -> T:
         """A write transaction in two halves: `decide` reads and decides on a Core connection
         and returns its result and its writes; the writes and the COMMIT then go to the server
-        in one flight. With `flights.read_rows` for the reads, a batch costs three round
-        trips on PostgreSQL whatever its size (see orders/flights.py).
+        in one flight. With one `flights.read_rows` flight for the reads, a batch costs two
+        round trips on PostgreSQL whatever its size (see orders/flights.py).
 
         For hot group-committed work (presses). Retried like run_write, except that an
         IntegrityError (a lost race on a unique key or a CHECK) goes to the caller, who

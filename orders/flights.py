@@ -3,8 +3,8 @@
 The press batch is the hottest transaction in Restock, and on a busy host each round trip
 to PostgreSQL costs far more than the statement it carries (both ends must be woken and
 scheduled: 0.5 to 4 ms each under the hub benchmark, for statements that run in 0.1 ms).
-So a batch is three flights whatever its size: BEGIN and the token check; the reads that
-lock and decide; every write and the COMMIT. psycopg's pipeline mode sends statements
+So a batch is two flights whatever its size: BEGIN, the token check and the reads that
+lock and decide; then every write and the COMMIT. psycopg's pipeline mode sends statements
 without waiting for each one's answer. SQLAlchemy has no pipeline API, and two of its
 habits defeat one (it reads a SELECT's rows the moment it is executed; psycopg sends its own
 BEGIN and waits for it), so this module drives the driver under SQLAlchemy for these few
@@ -102,6 +102,50 @@ def _in_list_expanding(element: _InList, compiler: SQLCompiler, **kw: Any) -> st
 def _in_list_any(element: _InList, compiler: SQLCompiler, **kw: Any) -> str:
     values = bindparam(element.name, type_=ARRAY(element.column.type))
     return compiler.process(element.column == any_(values), **kw)
+
+
+class _InSelect(ColumnElement[bool]):
+    """`column IN (SELECT …)` (see `in_select`)."""
+
+    inherit_cache = True
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+    type = NullType()  # type: ignore[assignment]  # a predicate already (see _InList)
+
+    def __init__(self, column: ColumnElement[Any], values: SelectBase) -> None:
+        self.column = column
+        self.values = values
+
+
+def in_select(
+    column: ColumnElement[Any] | QueryableAttribute[Any], values: SelectBase
+) -> ColumnElement[bool]:
+    """`column IN (values)` for a one-column SELECT, planned like `in_list` on PostgreSQL.
+
+    A plain `IN (SELECT …)` becomes a semi-join, and in a generic plan (the flights' plan
+    mode) the planner picks its shape once, from the statistics of the moment: made while
+    few orders were open, the press batch's plan scanned every open order and re-ran the
+    subquery for each, 50 ms a batch once thousands were open (bench.hub). On PostgreSQL
+    this renders `column = ANY(ARRAY(SELECT …))`: the subquery runs once, and its array is
+    an index condition, exactly as `in_list`'s array parameter. Elsewhere, plain IN.
+    """
+    if isinstance(column, QueryableAttribute):
+        column = column.expression
+    return _InSelect(column, values)
+
+
+@compiles(_InSelect)
+def _in_select_plain(element: _InSelect, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.values), **kw)
+
+
+@compiles(_InSelect, "postgresql")
+def _in_select_array(element: _InSelect, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    values = compiler.process(element.values, asfrom=False, **kw)
+    return f"{column} = ANY(ARRAY({values}))"
 
 
 def insert_rows(dialect: str, table: FromClause, rows: Sequence[dict[str, Any]]) -> Write:
@@ -318,6 +362,18 @@ def write_and_commit(conn: Connection, writes: Sequence[Write]) -> None:
     conn.commit()
 
 
+def _send(conn: Connection, driver: Any, sql: str, values: Any, *, many: bool) -> None:
+    """Execute on the driver; SQLAlchemy's cursor-event listeners (instrumentation, the
+    race tests) still see the statement, as through conn.execute (no execution context)."""
+    cursor = driver.cursor()
+    conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
+    if many:
+        cursor.executemany(sql, values)
+    else:
+        cursor.execute(sql, values)
+    conn.dispatch.after_cursor_execute(conn, cursor, sql, values, None, many)
+
+
 def _execute_write(conn: Connection, driver: Any, statement: Executable, params: Any) -> None:
     """One write of a flight, sent straight to the driver when it safely can be.
 
@@ -336,16 +392,8 @@ def _execute_write(conn: Connection, driver: Any, statement: Executable, params:
             statement = statement.inline()
         conn.execute(statement, params)
         return
-    cursor = driver.cursor()
     values: Any = [compiled.parameters(p) for p in params] if many else compiled.parameters(params)
-    # Listeners of SQLAlchemy's cursor events (instrumentation, the race tests) still see
-    # the statement, as they would through conn.execute (no execution context here).
-    conn.dispatch.before_cursor_execute(conn, cursor, compiled.sql, values, None, many)
-    if many:
-        cursor.executemany(compiled.sql, values)
-    else:
-        cursor.execute(compiled.sql, values)
-    conn.dispatch.after_cursor_execute(conn, cursor, compiled.sql, values, None, many)
+    _send(conn, driver, compiled.sql, values, many=many)
 
 
 @contextmanager

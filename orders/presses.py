@@ -17,7 +17,8 @@ reads stock under a row lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -34,13 +35,13 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.selectable import CompoundSelect
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from orders import placing, rules
 from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, OrderRefused
 from orders.events import event_writes
-from orders.flights import Write, in_list, insert_rows, read_rows
+from orders.flights import Read, Write, in_list, in_select, insert_rows, read_rows
 from orders.model import (
     OPEN_STATUSES,
     Device,
@@ -61,42 +62,47 @@ _ATTEMPTS = 3
 E = TypeVar("E", bound=Exception)
 
 
-# Statements built once: constructing SQL expressions per batch cost more than running them.
-_FACTS = (
-    select(
-        DeviceLink.device_id,
-        DeviceLink.id,
-        DeviceLink.shopper_id,
-        DeviceLink.store_id,
-        DeviceLink.product_id,
-        DeviceLink.quantity,
-        DeviceLink.paused,
-        DeviceLink.approval_required,
-        DeviceLink.per_order_cap_minor,
-        DeviceLink.monthly_cap_minor,
-        DeviceModel.kind,
-        Product.sku,
-        Product.name,
-        Product.price_minor,
-        Product.active,
-        Product.stock,
-        Store.currency,
-        Store.cancel_window_minutes,
-        Shopper.monthly_cap_minor,
-        Shopper.deleted_at,
+# Statements built once per source of device ids (see DeviceIds): constructing SQL
+# expressions per batch cost more than running them.
+@functools.cache
+def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
+    return (
+        select(
+            DeviceLink.device_id,
+            DeviceLink.id,
+            DeviceLink.shopper_id,
+            DeviceLink.store_id,
+            DeviceLink.product_id,
+            DeviceLink.quantity,
+            DeviceLink.paused,
+            DeviceLink.approval_required,
+            DeviceLink.per_order_cap_minor,
+            DeviceLink.monthly_cap_minor,
+            DeviceModel.kind,
+            Product.sku,
+            Product.name,
+            Product.price_minor,
+            Product.active,
+            Product.stock,
+            Store.currency,
+            Store.cancel_window_minutes,
+            Shopper.monthly_cap_minor,
+            Shopper.deleted_at,
+        )
+        .join(Device, Device.id == DeviceLink.device_id)
+        .join(DeviceModel, DeviceModel.id == Device.model_id)
+        .join(Store, Store.id == DeviceLink.store_id)
+        .join(Shopper, Shopper.id == DeviceLink.shopper_id)
+        .outerjoin(Product, Product.id == DeviceLink.product_id)
+        .where(in_select(DeviceLink.device_id, devices), DeviceLink.status == "active")
+        # Every order of one shopper passes this lock, so caps and the in-progress guard are
+        # decided one at a time; taken in shopper order, so two batches never wait on each
+        # other in a circle (SQLite: BEGIN IMMEDIATE already serialises writers).
+        .order_by(DeviceLink.shopper_id)
+        .with_for_update(of=Shopper)
     )
-    .join(Device, Device.id == DeviceLink.device_id)
-    .join(DeviceModel, DeviceModel.id == Device.model_id)
-    .join(Store, Store.id == DeviceLink.store_id)
-    .join(Shopper, Shopper.id == DeviceLink.shopper_id)
-    .outerjoin(Product, Product.id == DeviceLink.product_id)
-    .where(in_list(DeviceLink.device_id, "devices"), DeviceLink.status == "active")
-    # Every order of one shopper passes this lock, so caps and the in-progress guard are
-    # decided one at a time; taken in shopper order, so two batches never wait on each
-    # other in a circle (SQLite: BEGIN IMMEDIATE already serialises writers).
-    .order_by(DeviceLink.shopper_id)
-    .with_for_update(of=Shopper)
-)
+
+
 # The statuses inline, as the partial unique index on open orders names them (so that
 # index serves), and as fixed text (a pipelined read needs one text for every execution).
 _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
@@ -105,27 +111,37 @@ _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
 # presses are a superset (any boot, any of the seqs asked about) matched exactly in Python:
 # portable, and the unique (device, boot, seq) index still serves the lookup.
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
-_SEEN_AND_OPEN: CompoundSelect[Any] = union_all(
-    select(
-        literal_column("'seen'").label("kind"),
-        Press.device_id.label("of_device"),
-        Press.boot.label("of_boot"),
-        Press.seq.label("number"),
-        *_ORDER_AND_LINES,
+
+
+@functools.cache
+def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
+    return union_all(
+        select(
+            literal_column("'seen'").label("kind"),
+            Press.device_id.label("of_device"),
+            Press.boot.label("of_boot"),
+            Press.seq.label("number"),
+            *_ORDER_AND_LINES,
+        )
+        .join(Order, Order.id == Press.order_id)
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(in_select(Press.device_id, devices), in_list(Press.seq, "seqs")),
+        select(
+            literal_column("'open'").label("kind"),
+            Order.device_id.label("of_device"),
+            literal_column("''").label("of_boot"),
+            Order.device_product_id.label("number"),
+            *_ORDER_AND_LINES,
+        )
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(in_select(Order.device_id, devices), _OPEN),
     )
-    .join(Order, Order.id == Press.order_id)
-    .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(in_list(Press.device_id, "devices"), in_list(Press.seq, "seqs")),
-    select(
-        literal_column("'open'").label("kind"),
-        Order.device_id.label("of_device"),
-        literal_column("''").label("of_boot"),
-        Order.device_product_id.label("number"),
-        *_ORDER_AND_LINES,
-    )
-    .join(OrderLine, OrderLine.order_id == Order.id)
-    .where(in_list(Order.device_id, "devices"), _OPEN),
-)
+
+
+# The device ids of presses given by id (press_batch): a lookup by primary key.
+_GIVEN_DEVICES = select(Device.id).where(in_list(Device.id, "given"))
+
+
 # After a stock race, the retry reads stock under the row lock, so it cannot race again.
 _LOCK_STOCK = (
     select(Product.id, Product.stock).where(in_list(Product.id, "products")).with_for_update()
@@ -170,6 +186,29 @@ class PressRequest:
     boot: str = ""
 
 
+@dataclass(frozen=True)
+class DeviceIds:
+    """A one-column SELECT of the device ids a batch is about, with its parameters.
+
+    Whoever identifies the devices says where their ids come from (the hub: the rows of
+    their tokens), so the batch reads its facts in the same round trip as the reads that
+    identify them. Build `select` once (a module constant): the batch's statements are
+    built from it once and kept.
+    """
+
+    select: Select[Any]
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What a batch reads before it knows which presses it admits (see run_presses)."""
+
+    reads: Sequence[Read]  # the admitter's own reads, e.g. the devices' tokens
+    devices: DeviceIds  # every device those reads may admit (a superset is fine)
+    seqs: Sequence[int]  # every press counter asked about
+
+
 def check_press(seq: object, boot: object) -> None:
     """Refuse a malformed seq or boot before any work is done."""
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
@@ -194,25 +233,34 @@ def press_batch(
 ) -> list[PlaceResult | DomainError]:
     """Handle many presses in one transaction; each answer is a result or a domain error."""
     admitted: list[PressRequest | DomainError] = list(presses)
-    return run_presses(db, lambda _conn: admitted, now=now)
+    given = Candidates(
+        reads=(),
+        devices=DeviceIds(_GIVEN_DEVICES, {"given": sorted({p.device_id for p in presses})}),
+        seqs=sorted({p.seq for p in presses}),
+    )
+    return run_presses(db, given, lambda _rows: admitted, now=now)
 
 
 def run_presses(
     db: Database,
-    admit: Callable[[Connection], Sequence[PressRequest | E]],
+    candidates: Candidates,
+    admit: Callable[[Sequence[list[Any]]], Sequence[PressRequest | E]],
     *,
     now: datetime | None = None,
 ) -> list[PlaceResult | DomainError | E]:
     """Admit presses inside one write transaction, then handle them all in it.
 
-    `admit` runs first in the transaction (again if the batch is retried) and turns each
-    incoming item into a PressRequest or the error that answers it — the hub verifies the
-    devices' tokens there, in the same transaction as the presses they authorise.
+    The batch's first flight carries `candidates.reads` and the batch's own reads (the
+    candidate devices' links, presses seen and open orders, locking their shoppers);
+    `admit` then turns the rows of `candidates.reads` into a PressRequest or the error
+    that answers each incoming item (the hub checks the devices' tokens there, in the
+    same transaction as the presses they authorise). It runs again if the batch is
+    retried. Then every write and the COMMIT: two round trips on PostgreSQL in all.
     """
     now = now or utcnow()
     for attempt in range(_ATTEMPTS):
         try:
-            return db.run_decided(partial(_run_batch, admit, now, attempt > 0))
+            return db.run_decided(partial(_run_batch, candidates, admit, now, attempt > 0))
         except IntegrityError:
             # Another process won a race on a unique key or the last units; the retry,
             # a new transaction, sees its committed rows.
@@ -221,14 +269,13 @@ def run_presses(
 
 
 def _run_batch(
-    admit: Callable[[Connection], Sequence[PressRequest | E]],
+    candidates: Candidates,
+    admit: Callable[[Sequence[list[Any]]], Sequence[PressRequest | E]],
     now: datetime,
     lock_stock: bool,
     conn: Connection,
 ) -> tuple[list[PlaceResult | DomainError | E], list[Write]]:
-    items = admit(conn)
-    requests = [item for item in items if isinstance(item, PressRequest)]
-    batch = _Batch.read(conn, requests, now, lock_stock=lock_stock)
+    batch, items = _Batch.read(conn, candidates, admit, now, lock_stock=lock_stock)
     decided: list[tuple[Outcome, str] | DomainError | E] = []
     for item in items:
         if isinstance(item, PressRequest):
@@ -315,20 +362,32 @@ class _Batch:
 
     @classmethod
     def read(
-        cls, conn: Connection, requests: list[PressRequest], now: datetime, *, lock_stock: bool
-    ) -> _Batch:
-        """Everything the batch decides on, in a few statements (the first locks shoppers)."""
+        cls,
+        conn: Connection,
+        candidates: Candidates,
+        admit: Callable[[Sequence[list[Any]]], Sequence[PressRequest | E]],
+        now: datetime,
+        *,
+        lock_stock: bool,
+    ) -> tuple[_Batch, Sequence[PressRequest | E]]:
+        """Everything the batch decides on, and what it admits: one flight for the
+        admitter's reads and the batch's (the facts read locks shoppers), then the
+        spending of capped links and shoppers if any."""
         batch = cls(now, {}, {}, {}, {}, {}, {}, {})
-        if not requests:
-            return batch
-        devices = sorted({r.device_id for r in requests})
-        seqs = sorted({r.seq for r in requests})
+        devices = candidates.devices
+        own = len(candidates.reads)
         # One flight: the seen/open read runs after the locking read on the server, so it
         # sees what committed while the locks were awaited.
-        facts_rows, seen_rows = read_rows(
+        rows = read_rows(
             conn,
-            [(_FACTS, {"devices": devices}), (_SEEN_AND_OPEN, {"devices": devices, "seqs": seqs})],
+            [
+                *candidates.reads,
+                (_facts(devices.select), devices.params),
+                (_seen_and_open(devices.select), {**devices.params, "seqs": candidates.seqs}),
+            ],
         )
+        items = admit(rows[:own])
+        facts_rows, seen_rows = rows[own:]
         for row in facts_rows:
             batch.facts[row[0]] = facts = _Facts.of(row)
             if facts.product_id is not None:
@@ -347,7 +406,7 @@ class _Batch:
             for product_id, stock in conn.execute(_LOCK_STOCK, {"products": sorted(batch.stock)}):
                 batch.stock[product_id] = stock
         batch._read_spending(conn)
-        return batch
+        return batch, items
 
     def _read_spending(self, conn: Connection) -> None:
         """This month's spending of the links and shoppers that have a monthly cap."""

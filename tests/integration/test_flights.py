@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from orders.db import Database, utcnow
-from orders.flights import _compiled_write, in_list, insert_rows, read_rows
+from orders.flights import _compiled_write, in_list, in_select, insert_rows, read_rows
 from orders.model import OrderEvent, Press, Shopper
 from orders.presses import press
 from tests.conftest import Backend
@@ -360,3 +360,77 @@ def test_writes_sent_to_the_driver_are_still_seen_by_cursor_event_listeners(
         event.remove(db.engine, "before_cursor_execute", before)
         event.remove(db.engine, "after_cursor_execute", after)
         postgresql_backend.clean()
+
+
+def test_in_select_is_an_array_of_the_subquery_on_postgresql_and_plain_in_elsewhere() -> None:
+    """PostgreSQL: `= ANY(ARRAY(SELECT …))`, one subquery run and an index condition;
+    SQLite: plain `IN (SELECT …)`."""
+    some = select(Shopper.id).where(Shopper.name.like("s1%"))
+    query = select(Shopper.name).where(in_select(Shopper.id, some))
+    on_postgresql = str(query.compile(dialect=postgresql.psycopg.dialect()))
+    on_sqlite = str(query.compile(dialect=sqlite.dialect()))
+    assert "WHERE shoppers.id = ANY(ARRAY(SELECT shoppers.id" in on_postgresql
+    assert "WHERE shoppers.id IN (SELECT shoppers.id" in on_sqlite
+
+
+def test_in_select_finds_exactly_the_selected_rows(db: Database) -> None:
+    """Read one at a time or in a flight, the same rows; none when the subquery has none."""
+    ids = _shoppers(db, 30)
+    some = select(Shopper.id).where(in_list(Shopper.id, "ids"))
+    query = select(Shopper.id).where(in_select(Shopper.id, some)).order_by(Shopper.id)
+    for wanted in ([ids[3], ids[7], 10**9], []):
+        with db.engine.connect() as conn:
+            direct = [row.id for row in conn.execute(query, {"ids": wanted})]
+            (flown,) = read_rows(conn, [(query, {"ids": wanted})])
+        assert direct == [row.id for row in flown] == [i for i in ids if i in wanted]
+
+
+@pytest.mark.postgres
+def test_the_open_order_lookup_stays_an_index_lookup_as_open_orders_grow(
+    postgresql_backend: Backend,
+) -> None:
+    """The press batch's seen/open read, planned generically while no order is open, still
+    finds a device's open orders through the index once many are open (a semi-join plan
+    made then scanned every open order, re-running the subquery for each)."""
+    from orders.presses import _GIVEN_DEVICES, _seen_and_open
+
+    db = Database(postgresql_backend.engine)
+    try:
+        world = build_world(db, stock=1000)
+        with db.engine.begin() as conn:
+            # A store with history, none of it open, and statistics that say so.
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, store_id, shopper_id, device_id, link_id, channel,"
+                    " status, total_minor, currency, created_at, updated_at, cancel_until)"
+                    " SELECT 'old' || g, :store, :shopper, :device, :link, 'button',"
+                    " 'delivered', 100, 'EUR', now(), now(), now()"
+                    " FROM generate_series(1, 3000) AS g"
+                ),
+                {"store": world.store_id, "shopper": world.shopper_id,
+                 "device": world.device_id, "link": world.link_id},
+            )  # fmt: skip
+            conn.execute(text("ANALYZE orders"))
+        statement = _seen_and_open(_GIVEN_DEVICES)
+        compiled = statement.compile(dialect=postgresql_backend.engine.dialect)
+        sql = compiled.string % {"given": "$1", "seqs": "$2"}
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(f"PREPARE seen_open(integer[], bigint[]) AS {sql}")
+            press(db, world.device_id, 1)  # one open order now, planned for none
+            plan = conn.exec_driver_sql(
+                f"EXPLAIN (FORMAT JSON) EXECUTE seen_open('{{{world.device_id}}}', '{{1}}')"
+            ).scalar()
+        scans = list(_nodes(plan[0]["Plan"]))
+        open_orders = [n for n in scans if n.get("Alias") == "orders_1"]  # the 'open' branch
+        assert open_orders
+        assert all("device_id = ANY" in n.get("Index Cond", "") for n in open_orders)
+        assert all("device_id" not in n.get("Join Filter", "") for n in scans)
+    finally:
+        postgresql_backend.clean()
+
+
+def _nodes(node: dict[str, Any]) -> Any:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _nodes(child)
