@@ -17,11 +17,10 @@ reads stock under a row lock.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -62,9 +61,10 @@ _ATTEMPTS = 3
 E = TypeVar("E", bound=Exception)
 
 
-# Statements built once per source of device ids (see DeviceIds): constructing SQL
-# expressions per batch cost more than running them.
-@functools.cache
+# Statements built once per source of device ids (see DeviceIds; there are two): building
+# SQL expressions per batch cost more than running them. Bounded, should a caller build
+# its source per call against the advice.
+@lru_cache(maxsize=16)
 def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
     return (
         select(
@@ -113,7 +113,7 @@ _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 
-@functools.cache
+@lru_cache(maxsize=16)
 def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
     return union_all(
         select(
