@@ -56,6 +56,7 @@ _LINK = select(
     DeviceLink.approval_required,
     DeviceLink.per_order_cap_minor,
     DeviceLink.monthly_cap_minor,
+    DeviceLink.device_id,
 ).where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
 _PRODUCTS = select(
     Product.id, Product.sku, Product.name, Product.price_minor, Product.active, Product.stock
@@ -73,7 +74,11 @@ _SPENT = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
     Order.status != "cancelled",
     Order.currency == bindparam("currency"),
 )
-_SPENT_BY_LINK = _SPENT.where(Order.link_id == bindparam("owner"))
+# A link's orders are its device's (both are set together, from the same link), and the
+# device's (device_id, created_at) index serves; orders have no index on link_id.
+_SPENT_BY_LINK = _SPENT.where(
+    Order.device_id == bindparam("device"), Order.link_id == bindparam("owner")
+)
 _SPENT_BY_SHOPPER = _SPENT.where(Order.shopper_id == bindparam("owner"))
 # Conditional decrement: the database re-checks `stock >= qty` under the row lock, so
 # concurrent buyers of the last units never oversell.
@@ -223,6 +228,7 @@ class LinkFacts:
     approval_required: bool
     per_order_cap_minor: int | None
     monthly_cap_minor: int | None
+    device_id: int
 
 
 def active_link(conn: Connection, device_id: int) -> LinkFacts:
@@ -271,9 +277,15 @@ def open_order_id(conn: Connection, device_id: int, product_id: int) -> str | No
     return str(found) if found is not None else None
 
 
-def _spent(conn: Connection, by_link: bool, owner: int, currency: str, now: datetime) -> int:
-    params = {"owner": owner, "currency": currency, "since": rules.month_start(now)}
-    return int(conn.execute(_SPENT_BY_LINK if by_link else _SPENT_BY_SHOPPER, params).scalar() or 0)
+def _spent(
+    conn: Connection, link: LinkFacts | None, shopper_id: int, currency: str, now: datetime
+) -> int:
+    """This month's spending in `currency` of the link if given, else of the shopper."""
+    params: dict[str, Any] = {"currency": currency, "since": rules.month_start(now)}
+    if link is None:
+        return int(conn.execute(_SPENT_BY_SHOPPER, {**params, "owner": shopper_id}).scalar() or 0)
+    params.update(owner=link.id, device=link.device_id)
+    return int(conn.execute(_SPENT_BY_LINK, params).scalar() or 0)
 
 
 def check_caps(
@@ -291,11 +303,11 @@ def check_caps(
         if rules.exceeds_cap(total, 0, link.per_order_cap_minor):
             raise OrderRefused("spending_cap", "over this device's per-order cap")
         if link.monthly_cap_minor is not None and rules.exceeds_cap(
-            total, _spent(conn, True, link.id, currency, now), link.monthly_cap_minor
+            total, _spent(conn, link, shopper_id, currency, now), link.monthly_cap_minor
         ):
             raise OrderRefused("spending_cap", "over this device's monthly cap")
     if shopper_cap_minor is not None and rules.exceeds_cap(
-        total, _spent(conn, False, shopper_id, currency, now), shopper_cap_minor
+        total, _spent(conn, None, shopper_id, currency, now), shopper_cap_minor
     ):
         raise OrderRefused("spending_cap", "over the shopper's monthly cap")
 

@@ -146,9 +146,12 @@ _GIVEN_DEVICES = select(Device.id).where(in_list(Device.id, "given"))
 _LOCK_STOCK = (
     select(Product.id, Product.stock).where(in_list(Product.id, "products")).with_for_update()
 )
+# By device too: a link's orders are its device's, and orders are indexed by (device_id,
+# created_at), not by link (see placing._SPENT_BY_LINK).
 _SPENT_BY_LINK = (
     select(Order.link_id, Order.currency, func.coalesce(func.sum(Order.total_minor), 0))
     .where(
+        in_list(Order.device_id, "devices"),
         in_list(Order.link_id, "whose"),
         Order.created_at >= bindparam("since"),
         Order.status != "cancelled",
@@ -411,13 +414,14 @@ class _Batch:
     def _read_spending(self, conn: Connection) -> None:
         """This month's spending of the links and shoppers that have a monthly cap."""
         since = rules.month_start(self.now)
-        links = sorted({f.link_id for f in self.facts.values() if f.monthly_cap_minor is not None})
+        capped = {d: f.link_id for d, f in self.facts.items() if f.monthly_cap_minor is not None}
+        links = sorted(set(capped.values()))
         shoppers = sorted(
             {f.shopper_id for f in self.facts.values() if f.shopper_cap_minor is not None}
         )
         if links:
             for link_id, currency, spent in conn.execute(
-                _SPENT_BY_LINK, {"whose": links, "since": since}
+                _SPENT_BY_LINK, {"devices": sorted(capped), "whose": links, "since": since}
             ):
                 if link_id is not None:  # as above: the IN clause guarantees it
                     self.spent_link[(link_id, currency)] = int(spent)

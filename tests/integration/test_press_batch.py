@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, insert, select, text, update
 
 from orders.catalog import create_shopper
 from orders.db import Database, utcnow
@@ -203,3 +203,41 @@ def test_a_press_counter_beyond_32_bits_is_an_ordinary_press(db: Database, seq: 
     again = press(db, world.device_id, seq)
     assert first.outcome == "placed"
     assert again.outcome == "duplicate" and again.order.id == first.order.id
+
+
+@pytest.mark.postgres
+def test_a_links_monthly_spending_is_read_through_the_devices_index(
+    postgresql_backend: Backend,
+) -> None:
+    """Orders have no index on link_id: the batch reads a capped link's month through its
+    device's (device_id, created_at) index, not by scanning every order of every store."""
+    from orders.presses import _SPENT_BY_LINK
+
+    db = Database(postgresql_backend.engine)
+    try:
+        world = build_world(db)
+        with db.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO orders (id, store_id, shopper_id, device_id, link_id, channel,"
+                    " status, total_minor, currency, created_at, updated_at, cancel_until)"
+                    " SELECT 'old' || g, :store, :shopper, NULL, NULL, 'web',"
+                    " 'delivered', 100, 'EUR', now(), now(), now()"
+                    " FROM generate_series(1, 3000) AS g"
+                ),
+                {"store": world.store_id, "shopper": world.shopper_id},
+            )
+            conn.execute(text("ANALYZE orders"))
+        names = {"devices": "$1", "whose": "$2", "since": "$3", "coalesce_2": "0",
+                 "status_1": "'cancelled'"}  # fmt: skip
+        sql = _SPENT_BY_LINK.compile(dialect=postgresql_backend.engine.dialect).string % names
+        with db.engine.connect() as conn:
+            conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+            conn.exec_driver_sql(f"PREPARE spent(integer[], integer[], timestamptz) AS {sql}")
+            plan = "\n".join(
+                row[0] for row in conn.exec_driver_sql("EXPLAIN EXECUTE spent('{1}', '{1}', now())")
+            )
+        assert "Seq Scan on orders" not in plan
+        assert "device_id = ANY" in plan
+    finally:
+        postgresql_backend.clean()
