@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
@@ -76,3 +76,25 @@ def count(db: Database, model: type[Base]) -> int:
     """How many rows `model` has."""
     with db.read() as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def past_orders_analyzed(db: Database, world: World, n: int, *, of_the_device: bool) -> None:
+    """`n` delivered orders of the world's shopper (PostgreSQL), then ANALYZE orders: a
+    store with history, none of it open, and statistics that say so. `of_the_device`:
+    placed by its button, else on the web."""
+    device, link, channel = (
+        (world.device_id, world.link_id, "button") if of_the_device else (None, None, "web")
+    )
+    with db.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO orders (id, store_id, shopper_id, device_id, link_id, channel,"
+                " status, total_minor, currency, created_at, updated_at, cancel_until)"
+                " SELECT 'old' || g, :store, :shopper, :device, :link, :channel,"
+                " 'delivered', 100, 'EUR', now(), now(), now()"
+                " FROM generate_series(1, :n) AS g"
+            ),
+            {"store": world.store_id, "shopper": world.shopper_id, "device": device,
+             "link": link, "channel": channel, "n": n},
+        )  # fmt: skip
+        conn.execute(text("ANALYZE orders"))

@@ -16,7 +16,7 @@ from orders.flights import _compiled_write, in_list, in_select, insert_rows, rea
 from orders.model import OrderEvent, Press, Shopper
 from orders.presses import press
 from tests.conftest import Backend
-from tests.factories import build_world, count
+from tests.factories import build_world, count, past_orders_analyzed
 
 _SHOPPERS = select(Shopper.id, Shopper.name).where(in_list(Shopper.id, "ids")).order_by(Shopper.id)
 
@@ -397,20 +397,7 @@ def test_the_open_order_lookup_stays_an_index_lookup_as_open_orders_grow(
     db = Database(postgresql_backend.engine)
     try:
         world = build_world(db, stock=1000)
-        with db.engine.begin() as conn:
-            # A store with history, none of it open, and statistics that say so.
-            conn.execute(
-                text(
-                    "INSERT INTO orders (id, store_id, shopper_id, device_id, link_id, channel,"
-                    " status, total_minor, currency, created_at, updated_at, cancel_until)"
-                    " SELECT 'old' || g, :store, :shopper, :device, :link, 'button',"
-                    " 'delivered', 100, 'EUR', now(), now(), now()"
-                    " FROM generate_series(1, 3000) AS g"
-                ),
-                {"store": world.store_id, "shopper": world.shopper_id,
-                 "device": world.device_id, "link": world.link_id},
-            )  # fmt: skip
-            conn.execute(text("ANALYZE orders"))
+        past_orders_analyzed(db, world, 3000, of_the_device=True)
         statement = _seen_and_open(_GIVEN_DEVICES)
         compiled = statement.compile(dialect=postgresql_backend.engine.dialect)
         sql = compiled.string % {"given": "$1", "seqs": "$2"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, insert, select, text, update
+from sqlalchemy import event, insert, select, update
 
 from orders.catalog import create_shopper
 from orders.db import Database, utcnow
@@ -14,7 +14,7 @@ from orders.errors import OrderRefused
 from orders.model import DeviceModel, Order, Press, Product, Shopper
 from orders.presses import PressRequest, press, press_batch
 from tests.conftest import Backend
-from tests.factories import build_world, count
+from tests.factories import build_world, count, past_orders_analyzed
 
 
 def _second_device(db: Database, *, paused: bool) -> int:
@@ -216,18 +216,7 @@ def test_a_links_monthly_spending_is_read_through_the_devices_index(
     db = Database(postgresql_backend.engine)
     try:
         world = build_world(db)
-        with db.engine.begin() as conn:
-            conn.execute(
-                text(
-                    "INSERT INTO orders (id, store_id, shopper_id, device_id, link_id, channel,"
-                    " status, total_minor, currency, created_at, updated_at, cancel_until)"
-                    " SELECT 'old' || g, :store, :shopper, NULL, NULL, 'web',"
-                    " 'delivered', 100, 'EUR', now(), now(), now()"
-                    " FROM generate_series(1, 3000) AS g"
-                ),
-                {"store": world.store_id, "shopper": world.shopper_id},
-            )
-            conn.execute(text("ANALYZE orders"))
+        past_orders_analyzed(db, world, 3000, of_the_device=False)
         names = {"devices": "$1", "whose": "$2", "since": "$3", "coalesce_2": "0",
                  "status_1": "'cancelled'"}  # fmt: skip
         sql = _SPENT_BY_LINK.compile(dialect=postgresql_backend.engine.dialect).string % names
