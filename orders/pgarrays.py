@@ -73,14 +73,23 @@ def flat_kind(values: list[Any]) -> int | None:
 class FlatListDumper(ListBinaryDumper):
     """psycopg's binary list dumper, with flat lists of common types handled quickly."""
 
+    # psycopg asks `get_key` for a list, then (unless that key's dumper is cached, and a
+    # cursor's cache starts empty) `upgrade` for the same list: upgrade reuses the kind
+    # get_key just found. get_key always looks afresh: a caller may refill a list.
+    _kind_of: tuple[list[Any] | None, int | None] = (None, None)
+
     def get_key(self, obj: list[Any], format: Any) -> Any:
         kind = flat_kind(obj)
+        self._kind_of = (obj, kind)
         if kind is None:
             return super().get_key(obj, format)
         return (FlatListDumper, kind)
 
     def upgrade(self, obj: list[Any], format: Any) -> Any:
-        kind = flat_kind(obj)
+        last, kind = self._kind_of
+        self._kind_of = (None, None)
+        if last is not obj:
+            kind = flat_kind(obj)
         if kind is None:
             return super().upgrade(obj, format)
         return _DUMPERS[kind](list, self._tx)

@@ -94,3 +94,21 @@ def test_text_goes_in_the_connections_client_encoding(conn: psycopg.Connection[A
     ours, _ = _sent(conn, FlatListDumper, values)
     assert ours == values
     assert conn.execute("SELECT length(%b[1])", (values,)).fetchone() == (4,)
+
+
+@pytest.mark.postgres
+def test_a_list_refilled_between_executions_is_typed_by_what_it_holds_now(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """One cursor keeps the dumpers it found; the same list refilled is still looked at."""
+    conn.adapters.register_dumper(list, FlatListDumper)
+    cursor = conn.cursor()
+    values: list[Any] = [1, 2]
+    sent = []
+    for refill in ([1, 2], [2**40, 3], [2**40, 4], ["a", None], ["b", "c"]):
+        values[:] = refill
+        sent.append(cursor.execute("SELECT %b, pg_typeof(%b)::text", (values, values)).fetchone())
+    assert sent == [
+        ([1, 2], "integer[]"), ([2**40, 3], "bigint[]"), ([2**40, 4], "bigint[]"),
+        (["a", None], "text[]"), (["b", "c"], "text[]"),
+    ]  # fmt: skip
