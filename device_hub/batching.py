@@ -129,6 +129,7 @@ class _Admission:
             reads=self.identified.reads,
             devices=self.identified.devices,
             seqs=sorted({item.seq for item in batch}),
+            boots=sorted({item.boot for item in batch}),
         )
 
     def __call__(self, rows: Sequence[list[Any]]) -> list[PressRequest | Exception]:

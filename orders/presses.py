@@ -108,8 +108,10 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
 _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
 # The presses already seen and the open orders of the batch's devices, each with its order
 # and lines (the answer to a repeated or an in_progress press), in one statement. Seen
-# presses are a superset (any boot, any of the seqs asked about) matched exactly in Python:
-# portable, and the unique (device, boot, seq) index still serves the lookup.
+# presses are a superset (any of the boots and seqs asked about, in any combination)
+# matched exactly in Python: portable, and the unique (device, boot, seq) index serves the
+# lookup on all three columns. The boots matter: a device counts its presses afresh at
+# each boot, so without them every earlier boot's press of the same seq came back too.
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 
@@ -125,7 +127,11 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
         )
         .join(Order, Order.id == Press.order_id)
         .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(in_select(Press.device_id, devices), in_list(Press.seq, "seqs")),
+        .where(
+            in_select(Press.device_id, devices),
+            in_list(Press.boot, "boots"),
+            in_list(Press.seq, "seqs"),
+        ),
         select(
             literal_column("'open'").label("kind"),
             Order.device_id.label("of_device"),
@@ -210,6 +216,7 @@ class Candidates:
     reads: Sequence[Read]  # the admitter's own reads, e.g. the devices' tokens
     devices: DeviceIds  # every device those reads may admit (a superset is fine)
     seqs: Sequence[int]  # every press counter asked about
+    boots: Sequence[str]  # every boot those counters count in
 
 
 def check_press(seq: object, boot: object) -> None:
@@ -240,6 +247,7 @@ def press_batch(
         reads=(),
         devices=DeviceIds(_GIVEN_DEVICES, {"given": sorted({p.device_id for p in presses})}),
         seqs=sorted({p.seq for p in presses}),
+        boots=sorted({p.boot for p in presses}),
     )
     return run_presses(db, given, lambda _rows: admitted, now=now)
 
@@ -386,7 +394,10 @@ class _Batch:
             [
                 *candidates.reads,
                 (_facts(devices.select), devices.params),
-                (_seen_and_open(devices.select), {**devices.params, "seqs": candidates.seqs}),
+                (
+                    _seen_and_open(devices.select),
+                    {**devices.params, "seqs": candidates.seqs, "boots": candidates.boots},
+                ),
             ],
         )
         items = admit(rows[:own])

@@ -400,13 +400,14 @@ def test_the_open_order_lookup_stays_an_index_lookup_as_open_orders_grow(
         past_orders_analyzed(db, world, 3000, of_the_device=True)
         statement = _seen_and_open(_GIVEN_DEVICES)
         compiled = statement.compile(dialect=postgresql_backend.engine.dialect)
-        sql = compiled.string % {"given": "$1", "seqs": "$2"}
+        sql = compiled.string % {"given": "$1", "seqs": "$2", "boots": "$3"}
         with db.engine.connect() as conn:
             conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-            conn.exec_driver_sql(f"PREPARE seen_open(integer[], bigint[]) AS {sql}")
+            conn.exec_driver_sql(f"PREPARE seen_open(integer[], bigint[], text[]) AS {sql}")
             press(db, world.device_id, 1)  # one open order now, planned for none
             plan = conn.exec_driver_sql(
-                f"EXPLAIN (FORMAT JSON) EXECUTE seen_open('{{{world.device_id}}}', '{{1}}')"
+                "EXPLAIN (FORMAT JSON) EXECUTE seen_open("
+                f"'{{{world.device_id}}}', '{{1}}', '{{\"\"}}')"
             ).scalar()
         scans = list(_nodes(plan[0]["Plan"]))
         open_orders = [n for n in scans if n.get("Alias") == "orders_1"]  # the 'open' branch

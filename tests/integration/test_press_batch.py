@@ -11,8 +11,9 @@ from orders.catalog import create_shopper
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
 from orders.errors import OrderRefused
+from orders.flights import read_rows
 from orders.model import DeviceModel, Order, Press, Product, Shopper
-from orders.presses import PressRequest, press, press_batch
+from orders.presses import _GIVEN_DEVICES, PressRequest, _seen_and_open, press, press_batch
 from tests.conftest import Backend
 from tests.factories import build_world, count, past_orders_analyzed
 
@@ -230,3 +231,26 @@ def test_a_links_monthly_spending_is_read_through_the_devices_index(
         assert "device_id = ANY" in plan
     finally:
         postgresql_backend.clean()
+
+
+def test_a_batch_reads_only_the_boots_it_asks_about(db: Database) -> None:
+    """A device starts again at seq 1 under a new boot (CONTRACT): the batch's read of seen
+    presses asks for the batch's boots, so the same seq of earlier boots is never read."""
+    world = build_world(db, stock=10)
+    for boot in ("b1", "b2", "b3"):
+        press_batch(db, [PressRequest(world.device_id, 1, boot)])
+    seen_and_open = _seen_and_open(_GIVEN_DEVICES)
+
+    def read(boots: list[str]) -> list[tuple[str, str]]:
+        params = {"given": [world.device_id], "seqs": [1], "boots": boots}
+        with db.engine.connect() as conn:
+            rows = read_rows(conn, [(seen_and_open, params)])[0]
+        return sorted((row.kind, row.of_boot) for row in rows)
+
+    assert read(["b4"]) == [("open", "")]  # the open order (one line), no earlier press
+    assert read(["b2", "b4"]) == [("open", ""), ("seen", "b2")]
+    again, fresh = press_batch(
+        db, [PressRequest(world.device_id, 1, "b2"), PressRequest(world.device_id, 1, "b4")]
+    )
+    assert getattr(again, "outcome", None) == "duplicate"
+    assert getattr(fresh, "outcome", None) == "in_progress"
