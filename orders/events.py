@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import ARRAY, Connection, Select, String, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from orders.flights import Write, insert_rows
@@ -17,7 +17,10 @@ from orders.model import Order, OrderEvent
 ORDER_EVENTS_CHANNEL = "restock_order_events"
 # PostgreSQL refuses payloads of 8000 bytes or more; order ids are 32 characters.
 _PAYLOAD_LIMIT = 7_000
-_NOTIFY = text("SELECT pg_notify(:channel, :order_id)")
+# One NOTIFY per payload, in one statement however many there are.
+NOTIFY: Select[tuple[Any]] = select(
+    func.pg_notify(bindparam("channel"), func.unnest(bindparam("payloads", type_=ARRAY(String))))
+)
 
 
 def record_event(session: Session, order: Order, kind: str, now: datetime) -> None:
@@ -74,13 +77,15 @@ def event_writes(dialect: str, rows: list[dict[str, Any]]) -> list[Write]:
     writes: list[Write] = []
     if dialect == "postgresql":
         # Delivered only when (and if) this transaction commits, like the rows themselves.
-        notes = [
-            {"channel": ORDER_EVENTS_CHANNEL, "order_id": payload}
-            for payload in notify_payloads(row["order_id"] for row in rows)
-        ]
-        writes.append((_NOTIFY, notes))
+        writes.append((NOTIFY, notify_params(rows)))
     writes.append(insert_rows(dialect, OrderEvent.__table__, rows))
     return writes
+
+
+def notify_params(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of `NOTIFY` for these outbox rows (PostgreSQL)."""
+    payloads = notify_payloads(row["order_id"] for row in rows)
+    return {"channel": ORDER_EVENTS_CHANNEL, "payloads": payloads}
 
 
 def notify_payloads(order_ids: Iterable[str]) -> list[str]:

@@ -159,8 +159,7 @@ def insert_rows(dialect: str, table: FromClause, rows: Sequence[dict[str, Any]])
     assert isinstance(table, Table)
     if dialect != "postgresql":
         return _executemany_insert(table), rows
-    columns = tuple(rows[0])
-    return _unnest_insert(table, columns), {name: [row[name] for row in rows] for name in columns}
+    return unnest_insert(table, tuple(rows[0])), unnest_params(rows)
 
 
 @functools.cache
@@ -169,15 +168,26 @@ def _executemany_insert(table: Table) -> Executable:
 
 
 @functools.cache
-def _unnest_insert(table: Table, columns: tuple[str, ...]) -> Executable:
+def unnest_insert(table: FromClause, columns: tuple[str, ...], prefix: str = "") -> Insert:
+    """PostgreSQL: INSERT … SELECT unnest(:col) … for rows naming `columns` (see insert_rows).
+
+    Each column's array is the parameter `prefix` + its name (`unnest_params`): prefixes
+    tell apart the same column name of several tables written by one statement.
+    """
+    assert isinstance(table, Table)
     # INSERT … SELECT cannot call Python-side defaults per row: the rows must name them.
     unnamed = {c.name for c in table.columns if c.default is not None} - set(columns)
     if unnamed:
         raise ValueError(f"rows for {table.name} must name {', '.join(sorted(unnamed))}")
     targets = [table.c[name] for name in columns]
     # Several set-returning functions in one select list advance in lockstep (PostgreSQL 10+).
-    arrays = [func.unnest(bindparam(c.name, type_=ARRAY(c.type))) for c in targets]
+    arrays = [func.unnest(bindparam(prefix + c.name, type_=ARRAY(c.type))) for c in targets]
     return insert(table).from_select(targets, select(*arrays), include_defaults=False)
+
+
+def unnest_params(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> dict[str, list[Any]]:
+    """The parameters of `unnest_insert` for `rows`: one list per column."""
+    return {prefix + name: [row[name] for row in rows] for name in rows[0]}
 
 
 def _pipelined(conn: Connection) -> Any:

@@ -11,8 +11,9 @@ from orders.catalog import create_shopper
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
 from orders.errors import OrderRefused
+from orders.events import ORDER_EVENTS_CHANNEL, notified_order_ids
 from orders.flights import read_rows
-from orders.model import DeviceModel, Order, Press, Product, Shopper
+from orders.model import Device, DeviceModel, Order, OrderEvent, Press, Product, Shopper
 from orders.presses import _GIVEN_DEVICES, PressRequest, _seen_and_open, press, press_batch
 from tests.conftest import Backend
 from tests.factories import build_world, count, past_orders_analyzed
@@ -130,7 +131,7 @@ def test_another_process_taking_the_last_unit_mid_batch_never_oversells(
     raced: list[bool] = []
 
     def take_the_last_unit_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("UPDATE products") and not raced:
+        if "UPDATE products" in statement and not raced:  # the batch's write
             raced.append(True)
             with db.engine.connect() as other:  # a second connection: another process
                 other.execute(update(Product).values(stock=Product.stock - 1))
@@ -166,7 +167,7 @@ def test_another_process_recording_the_same_press_mid_batch_makes_it_a_duplicate
     raced: list[bool] = []
 
     def record_it_first(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("INSERT INTO orders") and not raced:
+        if "INSERT INTO orders" in statement and not raced:  # the batch's write
             raced.append(True)
             with db.engine.connect() as other:  # a second connection: another process
                 other.execute(
@@ -254,3 +255,73 @@ def test_a_batch_reads_only_the_boots_it_asks_about(db: Database) -> None:
     )
     assert getattr(again, "outcome", None) == "duplicate"
     assert getattr(fresh, "outcome", None) == "in_progress"
+
+
+def test_a_placing_batch_writes_every_row_it_decided(db: Database, backend: Backend) -> None:
+    """Orders, lines, outbox rows, presses, stock and the devices' last sight: written as
+    decided on both backends (PostgreSQL: one statement, with the outbox's NOTIFY)."""
+    world = build_world(db, stock=10, price_minor=250)
+    other = _second_device(db, paused=False)
+    now = utcnow()
+    listener = _listen(backend)
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        answers = press_batch(
+            db,
+            [
+                PressRequest(world.device_id, 1, "b"),
+                PressRequest(other, 4),
+                PressRequest(world.device_id, 2, "b"),
+            ],
+            now=now,
+        )
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    placed = [getattr(a, "order", None) for a in answers]
+    assert [getattr(a, "outcome", None) for a in answers] == ["placed", "placed", "in_progress"]
+    assert placed[0] is not None and placed[1] is not None and placed[2] == placed[0]
+    ids = {placed[0].id: world.device_id, placed[1].id: other}
+    with db.read() as session:
+        orders = session.scalars(select(Order).order_by(Order.device_id)).all()
+        assert {(o.id, o.device_id) for o in orders} == set(ids.items())
+        for order in orders:
+            assert (order.status, order.channel, order.total_minor) == ("placed", "button", 250)
+            assert order.idempotency_key is not None and order.created_at == now
+            assert [(line.sku, line.quantity, line.line_total_minor) for line in order.lines] == [
+                ("PODS", 1, 250)
+            ]
+        events = session.scalars(select(OrderEvent).order_by(OrderEvent.id)).all()
+        assert sorted((e.order_id, e.type, e.status) for e in events) == sorted(
+            (order_id, "order.created", "placed") for order_id in ids
+        )
+        assert all(e.data["device_id"] == ids[e.order_id] for e in events)
+        presses = session.execute(select(Press.device_id, Press.boot, Press.seq, Press.result))
+        assert sorted(presses) == sorted(
+            [(world.device_id, "b", 1, "placed"), (other, "", 4, "placed"),
+             (world.device_id, "b", 2, "in_progress")]
+        )  # fmt: skip
+        assert session.scalar(select(Product.stock).where(Product.sku == "PODS")) == 8
+        last_seen = session.scalars(select(Device.last_seen_at).where(Device.id.in_(ids.values())))
+        assert list(last_seen) == [now, now]
+    if listener is not None:
+        notified = [n.payload for n in listener.notifies(timeout=5, stop_after=1)]
+        listener.close()
+        assert [set(notified_order_ids(p)) for p in notified] == [set(ids)]
+        # Every row of the batch in one statement (pipelined reads fire no cursor events).
+        assert len(statements) == 1 and statements[0].startswith("WITH")
+
+
+def _listen(backend: Backend) -> Any:
+    """PostgreSQL: a connection of its own that LISTENs on the outbox channel, else None."""
+    if backend.name != "postgresql":
+        return None
+    import psycopg
+
+    listener = psycopg.connect(backend.url.replace("+psycopg", ""), autocommit=True)
+    listener.execute(f"LISTEN {ORDER_EVENTS_CHANNEL}")
+    return listener
