@@ -61,6 +61,9 @@ def test_in_list_finds_exactly_the_listed_rows(db: Database, length: int) -> Non
         (flown,) = read_rows(conn, [(_SHOPPERS, {"ids": wanted})])
     assert direct == [row.id for row in flown] == ids[5 : 5 + length]
     assert [row.name for row in flown] == [f"s{i}" for i in range(5, 5 + length)]
+    with db.engine.connect() as conn:  # any sequence will do, as through SQLAlchemy
+        (from_tuple,) = read_rows(conn, [(_SHOPPERS, {"ids": tuple(wanted)})])
+    assert [row.id for row in from_tuple] == ids[5 : 5 + length]
 
 
 def test_insert_rows_stores_what_an_executemany_would(db: Database) -> None:
