@@ -227,6 +227,7 @@ def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
         if kind == "hub":
             from device_hub.limits import Rate
             from device_hub.server import Hub, HubConfig
+            from restock.server import freeze_startup_heap
 
             unlimited = Rate(per_second=1e9, burst=1e9)
             hub = Hub(
@@ -241,6 +242,7 @@ def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
                 ),
             )
             await hub.start()
+            freeze_startup_heap()  # as `python -m restock run` and `hub` do once serving
             stopper = hub.stop
         else:
             reply = cbor2.dumps({"result": "in_progress", "order": {"id": "x" * 22}})
