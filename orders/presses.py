@@ -123,8 +123,8 @@ _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
 # and lines (the answer to a repeated or an in_progress press), in one statement. Seen
 # presses are a superset (any of the boots and seqs asked about, in any combination)
 # matched exactly in Python: portable, and the unique (device, boot, seq) index serves the
-# lookup on all three columns. The boots matter: a device counts its presses afresh at
-# each boot, so without them every earlier boot's press of the same seq came back too.
+# lookup. The boots matter: a device counts its presses afresh at each boot (CONTRACT), so
+# without them every earlier boot's press of the same seq came back too, with its order.
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 
