@@ -216,9 +216,6 @@ _TAKEN = select(
 _SPEND_STOCK_ALL = (
     update(Product).where(Product.id == _TAKEN.c.id).values(stock=Product.stock - _TAKEN.c.units)
 )
-_SEEN_AT_ALL = (
-    update(Device).where(in_list(Device.id, "seen_ids")).values(last_seen_at=bindparam("seen_at"))
-)
 
 
 @lru_cache(maxsize=16)
@@ -230,7 +227,7 @@ def _placing(
 ) -> Select[Any]:
     """The one statement of a placing batch whose rows name these columns."""
     return NOTIFY.add_cte(
-        _SEEN_AT_ALL.cte("seen"),
+        _SEEN_AT.cte("sighted"),
         unnest_insert(Order.__table__, orders, "order_").cte("placed"),
         unnest_insert(OrderLine.__table__, lines, "line_").cte("lined"),
         unnest_insert(OrderEvent.__table__, events, "event_").cte("evented"),
@@ -606,13 +603,16 @@ class _Batch:
         )
         return outcome, order_id
 
+    def _sighted(self) -> dict[str, Any]:
+        """The parameters of `_SEEN_AT`: the devices that placed orders, seen now."""
+        return {"devices": sorted({order["device_id"] for order in self.orders}), "seen": self.now}
+
     def _placing_write(self) -> Write:
         rows = (self.orders, self.lines, self.events, self.presses)
         statement = _placing(*(tuple(table_rows[0]) for table_rows in rows))
         taken = sorted(self.taken)
         params = {
-            "seen_ids": sorted({order["device_id"] for order in self.orders}),
-            "seen_at": self.now,
+            **self._sighted(),
             **unnest_params(self.orders, "order_"),
             **unnest_params(self.lines, "line_"),
             **unnest_params(self.events, "event_"),
@@ -646,8 +646,7 @@ class _Batch:
             writes.append(insert_rows(dialect, Order.__table__, self.orders))
             writes.append(insert_rows(dialect, OrderLine.__table__, self.lines))
             writes += event_writes(dialect, self.events)
-            devices = sorted({order["device_id"] for order in self.orders})
-            writes.append((_SEEN_AT, {"devices": devices, "seen": self.now}))
+            writes.append((_SEEN_AT, self._sighted()))
         if self.presses:
             writes.append(insert_rows(dialect, Press.__table__, self.presses))
         if self.taken:
