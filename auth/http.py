@@ -39,8 +39,11 @@ def bearer_token() -> str | None:
     return token.strip()
 
 
-def require_token(db: Database, scope: str) -> Callable[[F], F]:
-    """Decorate a view to need a bearer token with `scope`; the principal is `g.principal`."""
+def require_token(db: Database | Callable[[], Database], scope: str) -> Callable[[F], F]:
+    """Decorate a view to need a bearer token with `scope`; the principal is `g.principal`.
+
+    `db` may be a function returning the database, for views defined before any app exists.
+    """
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -49,7 +52,8 @@ def require_token(db: Database, scope: str) -> Callable[[F], F]:
             if token is None:
                 return _unauthorized("invalid_token", "a bearer token is required")
             try:
-                g.principal = verify_access_token(db, token, scope)
+                database = db if isinstance(db, Database) else db()
+                g.principal = verify_access_token(database, token, scope)
             except InvalidToken as exc:
                 if exc.error == "insufficient_scope":
                     return problem(403, exc.error, exc.detail)

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from dashboard.web import make_blueprint
+from dashboard.web import bp
 
-__all__ = ["make_blueprint"]
+__all__ = ["bp"]

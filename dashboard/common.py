@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import cast
 from urllib.parse import urlencode
 
-from flask import flash, redirect, render_template, request
+from flask import current_app, flash, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from dashboard.forms import ActionForm
-from orders.db import utcnow
+from orders.actions import Allowed, Viewer, allowed_actions
+from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.views import OrderView
 
 # Domain errors → HTTP status for the HTML pages (the API keeps problem+json).
 STATUS_FOR: list[tuple[type[DomainError], int]] = [
@@ -20,6 +23,17 @@ STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (NotAllowed, 409),
     (InvalidRequest, 400),
 ]
+
+
+def get_db() -> Database:
+    """The app's database (create_app puts it in `app.extensions["restock"]`)."""
+    return cast(Database, current_app.extensions["restock"]["db"])
+
+
+def offers(orders: Iterable[OrderView], viewer: Viewer) -> dict[str, Allowed]:
+    """What `viewer` may do to each order now, by order id: templates ask, never decide."""
+    now = utcnow()
+    return {order.id: allowed_actions(order, viewer, now) for order in orders}
 
 
 def error_page(status: int, title: str, detail: str) -> tuple[str, int]:

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from auth import clients
 from auth.revocation import revoke_store_device
-from dashboard.common import act
+from dashboard.common import act, get_db
 from dashboard.forms import (
     ActionForm,
     ApiClientForm,
@@ -34,311 +34,370 @@ from dashboard.forms import (
     to_minor,
 )
 from orders import lifecycle, merchant
+from orders.actions import Viewer, allowed_actions
 from orders.catalog import SlotSpec
-from orders.db import Database
+from orders.db import utcnow
 from orders.errors import DomainError, InvalidRequest
 from orders.model import STATUSES
 
+bp = Blueprint("merchant", __name__, url_prefix="/stores/<int:store_id>")
 
-def make_blueprint(db: Database) -> Blueprint:
-    """`/stores/<store_id>/…`: catalog, models, devices, orders, low stock, integrations."""
-    bp = Blueprint("merchant", __name__, url_prefix="/stores/<int:store_id>")
 
-    @bp.url_value_preprocessor
-    def pull_store(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-        g.store_id = int((values or {}).pop("store_id", 0))
+@bp.url_value_preprocessor
+def pull_store(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """Take the store id out of the URL into `g` for every view."""
+    g.store_id = int((values or {}).pop("store_id", 0))
 
-    @bp.url_defaults
-    def add_store(endpoint: str, values: dict[str, Any]) -> None:
-        if "store_id" not in values and "store_id" in g:
-            if current_app.url_map.is_endpoint_expecting(endpoint, "store_id"):
-                values["store_id"] = g.store_id
 
-    @bp.before_request
-    def need_membership() -> Any:
-        if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-        # Another store is indistinguishable from no store at all: 404, never 403.
-        if g.store_id not in current_user.store_ids:
-            abort(404)
-        g.store_name = merchant.store_name(db, g.store_id)
-        return None
+@bp.url_defaults
+def add_store(endpoint: str, values: dict[str, Any]) -> None:
+    """Fill in this store's id when a view links within the store."""
+    if "store_id" not in values and "store_id" in g:
+        if current_app.url_map.is_endpoint_expecting(endpoint, "store_id"):
+            values["store_id"] = g.store_id
 
-    def sid() -> int:
-        return int(g.store_id)
 
-    @bp.get("/")
-    def overview() -> str:
-        low = merchant.low_stock(db, sid(), limit=5)
-        pending = merchant.list_store_orders(db, sid(), status="placed", limit=5)
-        return render_template("dashboard/store.html", low=low, pending=pending)
+@bp.before_request
+def need_membership() -> Any:
+    """Only staff of this store get in; any other store is a 404."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    # Another store is indistinguishable from no store at all: 404, never 403.
+    if g.store_id not in current_user.store_ids:
+        abort(404)
+    g.store_name = merchant.store_name(get_db(), g.store_id)
+    return None
 
-    # --- catalog ---------------------------------------------------------------------------
 
-    @bp.get("/products")
-    def products() -> str:
-        page = merchant.list_products(db, sid(), cursor=request.args.get("cursor"))
-        return render_template("dashboard/products.html", page=page, title="Catalog")
+def sid() -> int:
+    """The store this request is about."""
+    return int(g.store_id)
 
-    @bp.get("/low-stock")
-    def low_stock() -> str:
-        page = merchant.low_stock(db, sid(), cursor=request.args.get("cursor"))
-        return render_template(
-            "dashboard/products.html", page=page, title="Low stock",
-            below=merchant.LOW_STOCK_BELOW,
-        )  # fmt: skip
 
-    @bp.route("/products/new", methods=["GET", "POST"])
-    def new_product() -> Any:
-        form = ProductForm()
-        if form.validate_on_submit():
-            try:
-                product = merchant.create_product(
-                    db, sid(), sku=form.sku.data.strip(), name=form.name.data.strip(),
-                    price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
-                    pack_size=form.pack_size.data,
-                    aliases=merchant.parse_aliases(form.aliases.data or ""),
-                )  # fmt: skip
-            except InvalidRequest as exc:
-                flash(exc.detail, "error")
-            else:
-                flash(f"Added {product.name}.", "ok")
-                return redirect(url_for(".products"))
-        status = 400 if request.method == "POST" else 200
-        return render_template("dashboard/product_form.html", form=form, product=None), status
+@bp.get("/")
+def overview() -> str:
+    """The store at a glance: low stock and orders to ship."""
+    low = merchant.low_stock(get_db(), sid(), limit=5)
+    pending = merchant.list_store_orders(get_db(), sid(), status="placed", limit=5)
+    return render_template("dashboard/store.html", low=low, pending=pending)
 
-    @bp.route("/products/<int:product_id>", methods=["GET", "POST"])
-    def edit_product(product_id: int) -> Any:
-        product = merchant.get_product(db, sid(), product_id)
-        form = ProductForm(
-            data=None if request.method == "POST" else {
-                "sku": product.sku, "name": product.name,
-                "price": Decimal(product.price_minor) / 100, "stock": product.stock,
-                "pack_size": product.pack_size, "aliases": "\n".join(product.aliases),
-                "active": product.active,
-            }
-        )  # fmt: skip
-        form.sku.data = product.sku  # the SKU is the product's identity; it never changes
-        if form.validate_on_submit():
-            try:
-                merchant.update_product(
-                    db, sid(), product_id, name=form.name.data.strip(),
-                    price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
-                    aliases=merchant.parse_aliases(form.aliases.data or ""),
-                    active=bool(form.active.data),
-                )  # fmt: skip
-            except InvalidRequest as exc:
-                flash(exc.detail, "error")
-            else:
-                flash(f"Saved {form.name.data}.", "ok")
-                return redirect(url_for(".products"))
-        status = 400 if request.method == "POST" else 200
-        return render_template("dashboard/product_form.html", form=form, product=product), status
 
-    # --- device models ---------------------------------------------------------------------
+# --- catalog ---------------------------------------------------------------------------
 
-    def sku_choices() -> list[tuple[str, str]]:
-        page = merchant.list_products(db, sid(), limit=100)
-        return [(p.sku, f"{p.name} ({p.sku})") for p in page.items]
 
-    @bp.get("/models")
-    def models() -> str:
-        page = merchant.list_models(db, sid(), cursor=request.args.get("cursor"))
-        return render_template("dashboard/models.html", page=page)
+@bp.get("/products")
+def products() -> str:
+    """The catalog."""
+    page = merchant.list_products(get_db(), sid(), cursor=request.args.get("cursor"))
+    return render_template("dashboard/products.html", page=page, title="Catalog")
 
-    @bp.route("/models/new", methods=["GET", "POST"])
-    def new_model() -> Any:
-        form = ModelForm()
-        skus = sku_choices()
-        form.skus.choices = choices(skus)
-        form.slot_sku.choices = choices([("", "—"), *skus])
-        if form.validate_on_submit():
-            slot = None
-            if form.slot_name.data:
-                capacity = float(form.slot_capacity.data or 0)
-                per_pack = form.slot_units_per_pack.data
-                slot = SlotSpec(
-                    form.slot_name.data.strip(), form.slot_unit.data, capacity,
-                    form.slot_sku.data or None, float(per_pack) if per_pack else capacity,
-                )  # fmt: skip
-            try:
-                model_id, client_id = clients.create_device_model_client(
-                    db, sid(), name=form.name.data, kind=form.kind.data, skus=form.skus.data,
-                    slot=slot, test_mode=bool(form.test_mode.data),
-                )  # fmt: skip
-            except InvalidRequest as exc:
-                flash(exc.detail, "error")
-            else:
-                flash(f"Model created. Its devices use OAuth client id {client_id}.", "ok")
-                return redirect(url_for(".model", model_id=model_id))
-        status = 400 if request.method == "POST" else 200
-        return render_template("dashboard/model_new.html", form=form), status
 
-    @bp.route("/models/<int:model_id>", methods=["GET", "POST"])
-    def model(model_id: int) -> Any:
-        view = merchant.get_model(db, sid(), model_id)
-        form = ModelEditForm(
-            data=None if request.method == "POST"
-            else {"skus": list(view.skus), "test_mode": view.test_mode}
-        )  # fmt: skip
-        form.skus.choices = choices(sku_choices())
-        if form.validate_on_submit():
-            try:
-                merchant.update_model(
-                    db, sid(), model_id, skus=form.skus.data, test_mode=bool(form.test_mode.data)
-                )
-            except InvalidRequest as exc:
-                flash(exc.detail, "error")
-            else:
-                flash("Model saved.", "ok")
-                return redirect(url_for(".model", model_id=model_id))
-        status = 400 if request.method == "POST" else 200
-        return render_template("dashboard/model.html", model=view, form=form), status
+@bp.get("/low-stock")
+def low_stock() -> str:
+    """Products running low."""
+    page = merchant.low_stock(get_db(), sid(), cursor=request.args.get("cursor"))
+    return render_template(
+        "dashboard/products.html", page=page, title="Low stock",
+        below=merchant.LOW_STOCK_BELOW,
+    )  # fmt: skip
 
-    # --- devices ---------------------------------------------------------------------------
 
-    @bp.get("/devices")
-    def devices() -> str:
-        args = request.args
-        model_id = args.get("model", "")
-        status = args.get("status") or None
-        if (model_id and not model_id.isdigit()) or status not in (None, *merchant.DEVICE_STATUSES):
-            abort(400, "Unknown filter value.")
-        filters = merchant.DeviceFilter(
-            model_id=int(model_id) if model_id else None, status=status,
-            low_supply=args.get("low") == "1", serial=(args.get("serial") or "").strip() or None,
-        )  # fmt: skip
-        page = merchant.list_devices(db, sid(), filters, cursor=args.get("cursor"))
-        model_page = merchant.list_models(db, sid(), limit=100)
-        return render_template(
-            "dashboard/devices.html", page=page, filters=filters, models=model_page.items,
-            statuses=merchant.DEVICE_STATUSES,
-        )  # fmt: skip
-
-    @bp.get("/devices/<int:device_id>")
-    def device(device_id: int) -> str:
-        detail = merchant.get_device(db, sid(), device_id)
-        return render_template("dashboard/device.html", detail=detail)
-
-    @bp.post("/devices/<int:device_id>/revoke")
-    def revoke(device_id: int) -> Response:
-        back = url_for(".device", device_id=device_id)
-        done = "Device revoked: its link ended and its tokens no longer work."
-        return act(lambda: revoke_store_device(db, sid(), device_id), done, back)
-
-    # --- orders ----------------------------------------------------------------------------
-
-    @bp.get("/orders")
-    def orders() -> str:
-        status = request.args.get("status") or None
-        if status is not None and status not in STATUSES:
-            abort(400, "Unknown status.")
-        page = merchant.list_store_orders(
-            db, sid(), status=status, cursor=request.args.get("cursor")
-        )
-        return render_template("dashboard/orders.html", page=page, status=status, statuses=STATUSES)
-
-    @bp.get("/orders/<order_id>")
-    def order(order_id: str) -> str:
-        view = lifecycle.get_order(db, order_id, lifecycle.Actor.merchant(sid()))
-        return render_template("dashboard/order.html", order=view, ship_form=ShipForm())
-
-    @bp.post("/orders/<order_id>/ship")
-    def ship(order_id: str) -> Response:
-        form = ShipForm()
-        back = url_for(".order", order_id=order_id)
-        if not form.validate_on_submit():
-            flash("Tracking references are at most 200 characters.", "error")
-            return redirect(back)
-        ref = (form.tracking_ref.data or "").strip() or None
-        return _apply(lambda: lifecycle.mark_shipped(db, order_id, sid(), ref),
-                      "Marked shipped.", back)  # fmt: skip
-
-    @bp.post("/orders/<order_id>/deliver")
-    def deliver(order_id: str) -> Response:
-        return act(lambda: lifecycle.mark_delivered(db, order_id, sid()),
-                   "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
-
-    @bp.post("/orders/<order_id>/cancel")
-    def cancel(order_id: str) -> Response:
-        actor = lifecycle.Actor.merchant(sid())
-        return act(lambda: lifecycle.cancel_order(db, order_id, actor),
-                   "Order cancelled; the stock is back.",
-                   url_for(".order", order_id=order_id))  # fmt: skip
-
-    # --- integrations: Alexa account linking and API clients -------------------------------
-
-    def integrations_page(secret: clients.NewSecret | None = None, status: int = 200) -> Any:
-        alexa = clients.alexa_client(db, sid())
-        uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
-                                if alexa else None)  # fmt: skip
-        body = render_template(
-            "dashboard/integrations.html", alexa=alexa, api_clients=clients.list_api_clients(
-                db, sid()), secret=secret, uris_form=uris, api_form=ApiClientForm(),
-        )  # fmt: skip
-        # A page that shows a secret must never be cached or replayed from history.
-        return body, status, {"Cache-Control": "no-store"}
-
-    @bp.get("/integrations")
-    def integrations() -> Any:
-        return integrations_page()
-
-    @bp.post("/integrations/alexa")
-    def create_alexa() -> Any:
-        form = RedirectUrisForm()
-        if not form.validate_on_submit():
-            flash("Give at least one redirect URI.", "error")
-            return integrations_page(status=400)
+@bp.route("/products/new", methods=["GET", "POST"])
+def new_product() -> Any:
+    """Add a product to the catalog."""
+    form = ProductForm()
+    if form.validate_on_submit():
         try:
-            secret = clients.create_alexa_client(db, sid(), form.redirect_uris.data.splitlines())
+            product = merchant.create_product(
+                get_db(), sid(), sku=form.sku.data.strip(), name=form.name.data.strip(),
+                price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
+                pack_size=form.pack_size.data,
+                aliases=merchant.parse_aliases(form.aliases.data or ""),
+            )  # fmt: skip
         except InvalidRequest as exc:
             flash(exc.detail, "error")
-            return integrations_page(status=400)
-        return integrations_page(secret)
-
-    @bp.post("/integrations/alexa/redirects")
-    def alexa_redirects() -> Any:
-        form = RedirectUrisForm()
-        alexa = clients.alexa_client(db, sid())
-        if alexa is None:
-            abort(404)
-        if form.validate_on_submit():
-            try:
-                clients.set_redirect_uris(
-                    db, sid(), alexa.client_id, form.redirect_uris.data.splitlines()
-                )
-            except InvalidRequest as exc:
-                flash(exc.detail, "error")
-                return integrations_page(status=400)
-            flash("Redirect URIs saved.", "ok")
-        return redirect(url_for(".integrations"))
-
-    @bp.post("/integrations/clients/<client_id>/rotate")
-    def rotate(client_id: str) -> Any:
-        if not ActionForm().validate_on_submit():
-            flash("The form expired; please try again.", "error")
-            return redirect(url_for(".integrations"))
-        return integrations_page(clients.rotate_secret(db, sid(), client_id))
-
-    @bp.post("/integrations/clients")
-    def create_api_client() -> Any:
-        form = ApiClientForm()
-        if not form.validate_on_submit():
-            flash("Give the client a name.", "error")
-            return integrations_page(status=400)
-        return integrations_page(clients.create_merchant_api_client(db, sid(), form.name.data))
-
-    def _apply(work: Any, done: str, back: str) -> Response:
-        try:
-            work()
-        except InvalidRequest as exc:
-            flash(exc.detail, "error")
-        except DomainError as exc:
-            if exc.reason == "not_found":
-                raise
-            flash(exc.detail or exc.reason, "error")
         else:
-            flash(done, "ok")
-        return redirect(back)
+            flash(f"Added {product.name}.", "ok")
+            return redirect(url_for(".products"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/product_form.html", form=form, product=None), status
 
-    return bp
+
+@bp.route("/products/<int:product_id>", methods=["GET", "POST"])
+def edit_product(product_id: int) -> Any:
+    """Change a product's name, price, stock, aliases or whether it is sold."""
+    product = merchant.get_product(get_db(), sid(), product_id)
+    form = ProductForm(
+        data=None if request.method == "POST" else {
+            "sku": product.sku, "name": product.name,
+            "price": Decimal(product.price_minor) / 100, "stock": product.stock,
+            "pack_size": product.pack_size, "aliases": "\n".join(product.aliases),
+            "active": product.active,
+        }
+    )  # fmt: skip
+    form.sku.data = product.sku  # the SKU is the product's identity; it never changes
+    if form.validate_on_submit():
+        try:
+            merchant.update_product(
+                get_db(), sid(), product_id, name=form.name.data.strip(),
+                price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
+                aliases=merchant.parse_aliases(form.aliases.data or ""),
+                active=bool(form.active.data),
+            )  # fmt: skip
+        except InvalidRequest as exc:
+            flash(exc.detail, "error")
+        else:
+            flash(f"Saved {form.name.data}.", "ok")
+            return redirect(url_for(".products"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/product_form.html", form=form, product=product), status
+
+
+# --- device models ---------------------------------------------------------------------
+
+
+def sku_choices() -> list[tuple[str, str]]:
+    """The store's products as form choices."""
+    page = merchant.list_products(get_db(), sid(), limit=100)
+    return [(p.sku, f"{p.name} ({p.sku})") for p in page.items]
+
+
+@bp.get("/models")
+def models() -> str:
+    """The store's device models."""
+    page = merchant.list_models(get_db(), sid(), cursor=request.args.get("cursor"))
+    return render_template("dashboard/models.html", page=page)
+
+
+@bp.route("/models/new", methods=["GET", "POST"])
+def new_model() -> Any:
+    """A new device model with its public OAuth client."""
+    form = ModelForm()
+    skus = sku_choices()
+    form.skus.choices = choices(skus)
+    form.slot_sku.choices = choices([("", "—"), *skus])
+    if form.validate_on_submit():
+        slot = None
+        if form.slot_name.data:
+            capacity = float(form.slot_capacity.data or 0)
+            per_pack = form.slot_units_per_pack.data
+            slot = SlotSpec(
+                form.slot_name.data.strip(), form.slot_unit.data, capacity,
+                form.slot_sku.data or None, float(per_pack) if per_pack else capacity,
+            )  # fmt: skip
+        try:
+            model_id, client_id = clients.create_device_model_client(
+                get_db(), sid(), name=form.name.data, kind=form.kind.data, skus=form.skus.data,
+                slot=slot, test_mode=bool(form.test_mode.data),
+            )  # fmt: skip
+        except InvalidRequest as exc:
+            flash(exc.detail, "error")
+        else:
+            flash(f"Model created. Its devices use OAuth client id {client_id}.", "ok")
+            return redirect(url_for(".model", model_id=model_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/model_new.html", form=form), status
+
+
+@bp.route("/models/<int:model_id>", methods=["GET", "POST"])
+def model(model_id: int) -> Any:
+    """One device model: which products it orders, test mode."""
+    view = merchant.get_model(get_db(), sid(), model_id)
+    form = ModelEditForm(
+        data=None if request.method == "POST"
+        else {"skus": list(view.skus), "test_mode": view.test_mode}
+    )  # fmt: skip
+    form.skus.choices = choices(sku_choices())
+    if form.validate_on_submit():
+        try:
+            merchant.update_model(
+                get_db(), sid(), model_id, skus=form.skus.data, test_mode=bool(form.test_mode.data)
+            )
+        except InvalidRequest as exc:
+            flash(exc.detail, "error")
+        else:
+            flash("Model saved.", "ok")
+            return redirect(url_for(".model", model_id=model_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/model.html", model=view, form=form), status
+
+
+# --- devices ---------------------------------------------------------------------------
+
+
+@bp.get("/devices")
+def devices() -> str:
+    """Every linked device, filtered by model, status, low supply or serial."""
+    args = request.args
+    model_id = args.get("model", "")
+    status = args.get("status") or None
+    if (model_id and not model_id.isdigit()) or status not in (None, *merchant.DEVICE_STATUSES):
+        abort(400, "Unknown filter value.")
+    filters = merchant.DeviceFilter(
+        model_id=int(model_id) if model_id else None, status=status,
+        low_supply=args.get("low") == "1", serial=(args.get("serial") or "").strip() or None,
+    )  # fmt: skip
+    page = merchant.list_devices(get_db(), sid(), filters, cursor=args.get("cursor"))
+    model_page = merchant.list_models(get_db(), sid(), limit=100)
+    return render_template(
+        "dashboard/devices.html", page=page, filters=filters, models=model_page.items,
+        statuses=merchant.DEVICE_STATUSES,
+    )  # fmt: skip
+
+
+@bp.get("/devices/<int:device_id>")
+def device(device_id: int) -> str:
+    """One device with its supply levels and orders."""
+    detail = merchant.get_device(get_db(), sid(), device_id)
+    return render_template("dashboard/device.html", detail=detail)
+
+
+@bp.post("/devices/<int:device_id>/revoke")
+def revoke(device_id: int) -> Response:
+    """End a device's link; its tokens stop working."""
+    back = url_for(".device", device_id=device_id)
+    done = "Device revoked: its link ended and its tokens no longer work."
+    return act(lambda: revoke_store_device(get_db(), sid(), device_id), done, back)
+
+
+# --- orders ----------------------------------------------------------------------------
+
+
+@bp.get("/orders")
+def orders() -> str:
+    """The store's orders, newest first."""
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400, "Unknown status.")
+    page = merchant.list_store_orders(
+        get_db(), sid(), status=status, cursor=request.args.get("cursor")
+    )
+    return render_template("dashboard/orders.html", page=page, status=status, statuses=STATUSES)
+
+
+@bp.get("/orders/<order_id>")
+def order(order_id: str) -> str:
+    """One order with the actions the domain offers the store now."""
+    viewer = Viewer.merchant(sid())
+    view = lifecycle.get_order(get_db(), order_id, viewer)
+    offer = allowed_actions(view, viewer, utcnow())
+    return render_template("dashboard/order.html", order=view, offer=offer, ship_form=ShipForm())
+
+
+@bp.post("/orders/<order_id>/ship")
+def ship(order_id: str) -> Response:
+    """Mark a placed order shipped, with an optional tracking reference."""
+    form = ShipForm()
+    back = url_for(".order", order_id=order_id)
+    if not form.validate_on_submit():
+        flash("Tracking references are at most 200 characters.", "error")
+        return redirect(back)
+    ref = (form.tracking_ref.data or "").strip() or None
+    return _apply(lambda: lifecycle.mark_shipped(get_db(), order_id, sid(), ref),
+                  "Marked shipped.", back)  # fmt: skip
+
+
+@bp.post("/orders/<order_id>/deliver")
+def deliver(order_id: str) -> Response:
+    """Mark a shipped order delivered."""
+    return act(lambda: lifecycle.mark_delivered(get_db(), order_id, sid()),
+               "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
+
+
+@bp.post("/orders/<order_id>/cancel")
+def cancel(order_id: str) -> Response:
+    """Cancel an order that has not shipped; the stock returns."""
+    actor = lifecycle.Actor.merchant(sid())
+    return act(lambda: lifecycle.cancel_order(get_db(), order_id, actor),
+               "Order cancelled; the stock is back.",
+               url_for(".order", order_id=order_id))  # fmt: skip
+
+
+# --- integrations: Alexa account linking and API clients -------------------------------
+
+
+def integrations_page(secret: clients.NewSecret | None = None, status: int = 200) -> Any:
+    """The integrations page, showing a new secret once when there is one."""
+    alexa = clients.alexa_client(get_db(), sid())
+    uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
+                            if alexa else None)  # fmt: skip
+    body = render_template(
+        "dashboard/integrations.html", alexa=alexa, api_clients=clients.list_api_clients(
+            get_db(), sid()), secret=secret, uris_form=uris, api_form=ApiClientForm(),
+    )  # fmt: skip
+    # A page that shows a secret must never be cached or replayed from history.
+    return body, status, {"Cache-Control": "no-store"}
+
+
+@bp.get("/integrations")
+def integrations() -> Any:
+    """Alexa account linking and merchant API clients."""
+    return integrations_page()
+
+
+@bp.post("/integrations/alexa")
+def create_alexa() -> Any:
+    """Create the store's Alexa account-linking client."""
+    form = RedirectUrisForm()
+    if not form.validate_on_submit():
+        flash("Give at least one redirect URI.", "error")
+        return integrations_page(status=400)
+    try:
+        secret = clients.create_alexa_client(get_db(), sid(), form.redirect_uris.data.splitlines())
+    except InvalidRequest as exc:
+        flash(exc.detail, "error")
+        return integrations_page(status=400)
+    return integrations_page(secret)
+
+
+@bp.post("/integrations/alexa/redirects")
+def alexa_redirects() -> Any:
+    """Replace the Alexa client's redirect URIs."""
+    form = RedirectUrisForm()
+    alexa = clients.alexa_client(get_db(), sid())
+    if alexa is None:
+        abort(404)
+    if form.validate_on_submit():
+        try:
+            clients.set_redirect_uris(
+                get_db(), sid(), alexa.client_id, form.redirect_uris.data.splitlines()
+            )
+        except InvalidRequest as exc:
+            flash(exc.detail, "error")
+            return integrations_page(status=400)
+        flash("Redirect URIs saved.", "ok")
+    return redirect(url_for(".integrations"))
+
+
+@bp.post("/integrations/clients/<client_id>/rotate")
+def rotate(client_id: str) -> Any:
+    """Give a client a new secret (shown once)."""
+    if not ActionForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for(".integrations"))
+    return integrations_page(clients.rotate_secret(get_db(), sid(), client_id))
+
+
+@bp.post("/integrations/clients")
+def create_api_client() -> Any:
+    """A new merchant API client (client credentials)."""
+    form = ApiClientForm()
+    if not form.validate_on_submit():
+        flash("Give the client a name.", "error")
+        return integrations_page(status=400)
+    return integrations_page(clients.create_merchant_api_client(get_db(), sid(), form.name.data))
+
+
+def _apply(work: Any, done: str, back: str) -> Response:
+    """Run one change; flash its outcome and redirect (NotFound stays a 404)."""
+    try:
+        work()
+    except InvalidRequest as exc:
+        flash(exc.detail, "error")
+    except DomainError as exc:
+        if exc.reason == "not_found":
+            raise
+        flash(exc.detail or exc.reason, "error")
+    else:
+        flash(done, "ok")
+    return redirect(back)

@@ -10,129 +10,153 @@ from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
 from auth.revocation import delete_account, export_account, unlink_my_device
-from dashboard.common import act
+from dashboard.common import act, get_db, offers
 from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
 from orders import consent, lifecycle, shopper
-from orders.db import Database
+from orders.actions import Viewer
 from orders.errors import DomainError
 from orders.model import STATUSES
 
+bp = Blueprint("shop", __name__, url_prefix="/my")
 
-def make_blueprint(db: Database) -> Blueprint:
-    """`/my/…`: pages for the signed-in shopper."""
-    bp = Blueprint("shop", __name__, url_prefix="/my")
 
-    @bp.before_request
-    def need_shopper() -> Any:
-        if not current_user.is_authenticated:
-            return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-        if current_user.shopper_id is None:
-            abort(403, "These pages are for shopper accounts.")
-        return None
+@bp.before_request
+def need_shopper() -> Any:
+    """Only a signed-in account with a shopper profile gets past here."""
+    if not current_user.is_authenticated:
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+    if current_user.shopper_id is None:
+        abort(403, "These pages are for shopper accounts.")
+    return None
 
-    def me() -> int:
-        return int(current_user.shopper_id)
 
-    @bp.get("/devices")
-    def devices() -> str:
-        page = shopper.list_my_devices(db, me(), cursor=request.args.get("cursor"))
-        return render_template("dashboard/my_devices.html", page=page)
+def me() -> int:
+    """The signed-in shopper's id."""
+    return int(current_user.shopper_id)
 
-    @bp.post("/devices/<int:device_id>/pause")
-    def pause(device_id: int) -> Response:
-        return act(lambda: shopper.set_paused(db, me(), device_id, True),
-                   "Paused: this device will not order until you resume it.",
-                   url_for(".devices"))  # fmt: skip
 
-    @bp.post("/devices/<int:device_id>/resume")
-    def resume(device_id: int) -> Response:
-        return act(lambda: shopper.set_paused(db, me(), device_id, False),
-                   "Resumed: this device orders again.", url_for(".devices"))  # fmt: skip
+@bp.get("/devices")
+def devices() -> str:
+    """My linked devices with their supply levels."""
+    page = shopper.list_my_devices(get_db(), me(), cursor=request.args.get("cursor"))
+    return render_template("dashboard/my_devices.html", page=page)
 
-    @bp.post("/devices/<int:device_id>/unlink")
-    def unlink(device_id: int) -> Response:
-        return act(lambda: unlink_my_device(db, me(), device_id),
-                   "Unlinked: the device can no longer order.", url_for(".devices"))  # fmt: skip
 
-    @bp.get("/orders")
-    def orders() -> str:
-        status = request.args.get("status") or None
-        if status is not None and status not in STATUSES:
-            abort(400, "Unknown status.")
-        page = shopper.list_my_orders(db, me(), status=status, cursor=request.args.get("cursor"))
-        return render_template(
-            "dashboard/my_orders.html", page=page, status=status, statuses=STATUSES
-        )
+@bp.post("/devices/<int:device_id>/pause")
+def pause(device_id: int) -> Response:
+    """Stop a device from ordering until resumed."""
+    return act(lambda: shopper.set_paused(get_db(), me(), device_id, True),
+               "Paused: this device will not order until you resume it.",
+               url_for(".devices"))  # fmt: skip
 
-    @bp.post("/orders/<order_id>/cancel")
-    def cancel(order_id: str) -> Response:
-        actor = lifecycle.Actor.shopper(me())
-        return act(lambda: lifecycle.cancel_order(db, order_id, actor),
-                   "Order cancelled.", url_for(".orders"))  # fmt: skip
 
-    @bp.post("/orders/<order_id>/approve")
-    def approve(order_id: str) -> Response:
-        return act(lambda: lifecycle.approve_order(db, order_id, me()),
-                   "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
+@bp.post("/devices/<int:device_id>/resume")
+def resume(device_id: int) -> Response:
+    """Let a paused device order again."""
+    return act(lambda: shopper.set_paused(get_db(), me(), device_id, False),
+               "Resumed: this device orders again.", url_for(".devices"))  # fmt: skip
 
-    @bp.post("/orders/<order_id>/reject")
-    def reject(order_id: str) -> Response:
-        actor = lifecycle.Actor.shopper(me())
-        return act(lambda: lifecycle.cancel_order(db, order_id, actor),
-                   "Order rejected.", url_for(".orders"))  # fmt: skip
 
-    @bp.route("/voice", methods=["GET", "POST"])
-    def voice() -> Any:
-        pin_form, threshold_form = PinForm(), ThresholdForm()
-        status = 200
-        if request.method == "POST":
-            which = request.form.get("form")
-            try:
-                if which == "pin" and pin_form.validate_on_submit():
-                    consent.set_voice_pin(db, me(), pin_form.pin.data or "")
-                    flash("Voice PIN saved.", "ok")
-                    return redirect(url_for(".voice"))
-                if which == "threshold" and threshold_form.validate_on_submit():
-                    minor = to_minor(threshold_form.threshold.data)
-                    consent.set_pin_threshold(db, me(), minor)
-                    flash("PIN threshold saved.", "ok")
-                    return redirect(url_for(".voice"))
-            except DomainError as exc:
-                flash(exc.detail, "error")
-            status = 400
-        settings = shopper.voice_settings(db, me())
-        return render_template(
-            "dashboard/voice.html", settings=settings, pin_form=pin_form,
-            threshold_form=threshold_form,
-        ), status  # fmt: skip
+@bp.post("/devices/<int:device_id>/unlink")
+def unlink(device_id: int) -> Response:
+    """End a device's link; its tokens stop working."""
+    return act(lambda: unlink_my_device(get_db(), me(), device_id),
+               "Unlinked: the device can no longer order.", url_for(".devices"))  # fmt: skip
 
-    @bp.post("/voice/pin/clear")
-    def clear_pin() -> Response:
-        return act(lambda: consent.clear_voice_pin(db, me()),
-                   "Voice PIN removed.", url_for(".voice"))  # fmt: skip
 
-    @bp.route("/privacy", methods=["GET", "POST"])
-    def privacy() -> Any:
-        form = DeleteAccountForm()
-        if form.validate_on_submit():
-            delete_account(db, int(current_user.id))
-            logout_user()
-            flash("Your account is deleted and every device unlinked. Goodbye.", "ok")
-            return redirect("/login")
-        status = 400 if form.errors else 200
-        return render_template("dashboard/privacy.html", form=form), status
+@bp.get("/orders")
+def orders() -> str:
+    """My orders, newest first, each with the actions the domain offers me now."""
+    status = request.args.get("status") or None
+    if status is not None and status not in STATUSES:
+        abort(400, "Unknown status.")
+    page = shopper.list_my_orders(get_db(), me(), status=status, cursor=request.args.get("cursor"))
+    return render_template(
+        "dashboard/my_orders.html", page=page, status=status, statuses=STATUSES,
+        offers=offers(page.items, Viewer.shopper(me())),
+    )  # fmt: skip
 
-    @bp.get("/privacy/export.json")
-    def export() -> Response:
-        data = export_account(db, int(current_user.id))
-        body = json.dumps(data, indent=2, ensure_ascii=False)
-        return Response(
-            body,
-            mimetype="application/json",
-            headers={
-                "Content-Disposition": 'attachment; filename="restock-my-data.json"',
-                "Cache-Control": "no-store",
-            },
-        )
 
-    return bp
+@bp.post("/orders/<order_id>/cancel")
+def cancel(order_id: str) -> Response:
+    """Cancel one of my orders inside its cancel window."""
+    actor = lifecycle.Actor.shopper(me())
+    return act(lambda: lifecycle.cancel_order(get_db(), order_id, actor),
+               "Order cancelled.", url_for(".orders"))  # fmt: skip
+
+
+@bp.post("/orders/<order_id>/approve")
+def approve(order_id: str) -> Response:
+    """Approve an order waiting for my approval."""
+    return act(lambda: lifecycle.approve_order(get_db(), order_id, me()),
+               "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
+
+
+@bp.post("/orders/<order_id>/reject")
+def reject(order_id: str) -> Response:
+    """Say no to an order waiting for my approval."""
+    return act(lambda: lifecycle.reject_order(get_db(), order_id, me()),
+               "Order rejected.", url_for(".orders"))  # fmt: skip
+
+
+@bp.route("/voice", methods=["GET", "POST"])
+def voice() -> Any:
+    """My voice PIN and the order total above which Alexa asks for it."""
+    db = get_db()
+    pin_form, threshold_form = PinForm(), ThresholdForm()
+    status = 200
+    if request.method == "POST":
+        which = request.form.get("form")
+        try:
+            if which == "pin" and pin_form.validate_on_submit():
+                consent.set_voice_pin(db, me(), pin_form.pin.data or "")
+                flash("Voice PIN saved.", "ok")
+                return redirect(url_for(".voice"))
+            if which == "threshold" and threshold_form.validate_on_submit():
+                minor = to_minor(threshold_form.threshold.data)
+                consent.set_pin_threshold(db, me(), minor)
+                flash("PIN threshold saved.", "ok")
+                return redirect(url_for(".voice"))
+        except DomainError as exc:
+            flash(exc.detail, "error")
+        status = 400
+    settings = shopper.voice_settings(db, me())
+    return render_template(
+        "dashboard/voice.html", settings=settings, pin_form=pin_form,
+        threshold_form=threshold_form,
+    ), status  # fmt: skip
+
+
+@bp.post("/voice/pin/clear")
+def clear_pin() -> Response:
+    """Remove my voice PIN."""
+    return act(lambda: consent.clear_voice_pin(get_db(), me()),
+               "Voice PIN removed.", url_for(".voice"))  # fmt: skip
+
+
+@bp.route("/privacy", methods=["GET", "POST"])
+def privacy() -> Any:
+    """Delete my account (and unlink every device), or find the export."""
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        delete_account(get_db(), int(current_user.id))
+        logout_user()
+        flash("Your account is deleted and every device unlinked. Goodbye.", "ok")
+        return redirect("/login")
+    status = 400 if form.errors else 200
+    return render_template("dashboard/privacy.html", form=form), status
+
+
+@bp.get("/privacy/export.json")
+def export() -> Response:
+    """Everything Restock holds about me, as a JSON download."""
+    data = export_account(get_db(), int(current_user.id))
+    body = json.dumps(data, indent=2, ensure_ascii=False)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="restock-my-data.json"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -2,45 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
-from orders import placing, rules
+from orders import placing
+from orders.actions import TARGET, Action, Viewer, allowed_actions, check_action
 from orders.db import Database, utcnow
 from orders.errors import NotFound
 from orders.events import record_event
 from orders.model import Order, Product
 from orders.views import OrderView
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a change: a shopper (their own orders) or a merchant (their store's)."""
-
-    role: Literal["shopper", "merchant"]
-    id: int  # shopper id, or store id for a merchant
-
-    @classmethod
-    def shopper(cls, shopper_id: int) -> Actor:
-        """The shopper with this id."""
-        return cls("shopper", shopper_id)
-
-    @classmethod
-    def merchant(cls, store_id: int) -> Actor:
-        """The merchant running this store."""
-        return cls("merchant", store_id)
+# Who asks for a change is who views the order: one type, so pages and services agree.
+Actor = Viewer
 
 
 def _owned_order(session: Session, order_id: str, actor: Actor, *, lock: bool) -> Order:
     query = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
     if actor.role == "shopper":
         query = query.where(Order.shopper_id == actor.id)
-    else:
+    elif actor.role == "merchant":
         query = query.where(Order.store_id == actor.id)
+    else:
+        query = query.where(Order.device_id == actor.id)
     if lock:
         query = query.with_for_update()
     order = session.scalar(query)
@@ -54,16 +40,18 @@ def _move(
     db: Database,
     order_id: str,
     actor: Actor,
-    target: str,
+    wanted: tuple[Action, ...],
     now: datetime | None,
     tracking_ref: str | None = None,
 ) -> OrderView:
     def work(session: Session) -> OrderView:
         moment = now or utcnow()
         order = _owned_order(session, order_id, actor, lock=True)
-        rules.check_transition(order.status, target, actor.role)
-        if target == "cancelled" and actor.role == "shopper":
-            rules.check_shopper_cancel(order.status, order.cancel_until, moment)
+        # The same answer the pages show decides here, under the row lock.
+        offered = allowed_actions(order, actor, moment)
+        action = next((a for a in wanted if a in offered), wanted[0])
+        check_action(order, actor, action, moment)
+        target = TARGET[action]
         if target == "cancelled":
             _return_stock(session, order)
             order.cancelled_at = moment
@@ -96,14 +84,21 @@ def approve_order(
     db: Database, order_id: str, shopper_id: int, *, now: datetime | None = None
 ) -> OrderView:
     """The shopper approves an order waiting for approval; it becomes placed."""
-    return _move(db, order_id, Actor.shopper(shopper_id), "placed", now)
+    return _move(db, order_id, Actor.shopper(shopper_id), ("approve",), now)
+
+
+def reject_order(
+    db: Database, order_id: str, shopper_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The shopper says no to an order waiting for approval; the stock returns."""
+    return _move(db, order_id, Actor.shopper(shopper_id), ("reject",), now)
 
 
 def cancel_order(
     db: Database, order_id: str, actor: Actor, *, now: datetime | None = None
 ) -> OrderView:
     """Cancel (or reject, while pending approval); the stock returns."""
-    return _move(db, order_id, actor, "cancelled", now)
+    return _move(db, order_id, actor, ("cancel", "reject"), now)
 
 
 def mark_shipped(
@@ -117,14 +112,14 @@ def mark_shipped(
     """The merchant ships a placed order."""
     if tracking_ref is not None and len(tracking_ref) > 200:
         tracking_ref = tracking_ref[:200]
-    return _move(db, order_id, Actor.merchant(store_id), "shipped", now, tracking_ref)
+    return _move(db, order_id, Actor.merchant(store_id), ("ship",), now, tracking_ref)
 
 
 def mark_delivered(
     db: Database, order_id: str, store_id: int, *, now: datetime | None = None
 ) -> OrderView:
     """The merchant records delivery of a shipped order."""
-    return _move(db, order_id, Actor.merchant(store_id), "delivered", now)
+    return _move(db, order_id, Actor.merchant(store_id), ("deliver",), now)
 
 
 def get_order(db: Database, order_id: str, actor: Actor) -> OrderView:

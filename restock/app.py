@@ -68,10 +68,11 @@ def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
         rate_limits_enabled=settings.rate_limits,
     )
 
-    # Dashboard: shopper and merchant pages, and GET /api/v1/orders.
-    from dashboard import make_blueprint as make_dashboard
+    # Dashboard: shopper and merchant pages, and GET /api/v1/orders; its views reach the
+    # database through app.extensions["restock"].
+    from dashboard import bp as dashboard
 
-    app.register_blueprint(make_dashboard(db))
+    app.register_blueprint(dashboard)
 
     # voice_skill: the Alexa endpoint POST /alexa. With RESTOCK_ALEXA_VERIFY=off the verifier
     # logs a loud warning as it is built (at start); timestamps and skill id are still checked.

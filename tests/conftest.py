@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from flask import Flask
@@ -114,19 +115,38 @@ def db(backend: Backend) -> Database:
     return Database(backend.engine)
 
 
+class AppFactory(Protocol):
+    """Builds the app the one way tests build it: `create_app` over a database."""
+
+    def __call__(
+        self, db: Database, *, config: Mapping[str, Any] | None = None, **settings: Any
+    ) -> Flask: ...
+
+
 @pytest.fixture
-def app(db: Database, tmp_path: Path) -> Flask:
+def app_factory(tmp_path: Path) -> AppFactory:
+    """`create_app` over `db` with test settings; keyword overrides replace Settings fields."""
+
+    def build(db: Database, *, config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
+        defaults = Settings(
+            # The settings name the database the app is handed, never another one.
+            database_url=db.engine.url.render_as_string(hide_password=False),
+            secret_key="test-secret-key-" + secrets.token_hex(8),
+            var_dir=tmp_path / "var",
+            mdns=False,
+            public_url="http://restock.test",
+        )
+        flask_app = create_app(replace(defaults, **overrides), db)
+        flask_app.config.update({"TESTING": True, **(config or {})})
+        return flask_app
+
+    return build
+
+
+@pytest.fixture
+def app(app_factory: AppFactory, db: Database) -> Flask:
     """The Flask app over the backend under test (real routes, real database)."""
-    settings = Settings(
-        database_url=str(db.engine.url),
-        secret_key="test-secret-key-" + secrets.token_hex(8),
-        var_dir=tmp_path / "var",
-        mdns=False,
-        public_url="http://restock.test",
-    )
-    flask_app = create_app(settings, db)
-    flask_app.config.update(TESTING=True)
-    return flask_app
+    return app_factory(db)
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,11 +11,9 @@ import pytest
 import requests
 
 from orders.db import Database, make_engine
-from restock.app import create_app
 from restock.migrate import upgrade
 from restock.server import start_web, stop_web
-from restock.settings import Settings
-from tests.conftest import require_or_skip
+from tests.conftest import AppFactory, require_or_skip
 from tests.e2e.conftest import free_port
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,23 +39,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+def live_server(app_factory: AppFactory, tmp_path: Path) -> Iterator[LiveServer]:
     """Restock's WSGI app on waitress, on a free port, over a fresh migrated SQLite file."""
-    url = f"sqlite:///{tmp_path / 'restock.db'}"
-    engine = make_engine(url)
+    engine = make_engine(f"sqlite:///{tmp_path / 'restock.db'}")
     upgrade(engine)
     db = Database(engine)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    settings = Settings(
-        database_url=url,
-        secret_key=secrets.token_urlsafe(32),
-        var_dir=tmp_path / "var",
-        mdns=False,
-        public_url=base,
-        http_port=port,
-    )
-    server, thread = start_web(create_app(settings, db), "127.0.0.1", port, name="e2e-http")
+    app = app_factory(db, public_url=base, http_port=port, config={"TESTING": False})
+    server, thread = start_web(app, "127.0.0.1", port, name="e2e-http")
     try:
         assert requests.get(f"{base}/healthz", timeout=10).status_code == 200
         yield LiveServer(base, db)

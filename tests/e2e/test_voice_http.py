@@ -13,8 +13,7 @@ from sqlalchemy import select
 
 from orders.db import Database
 from orders.model import Order
-from restock.app import create_app
-from restock.settings import Settings
+from tests.conftest import AppFactory
 from tests.e2e.conftest import restock_env, run_cli
 from tests.factories import count, db_snapshot
 from tests.unit.test_alexa_verification import Pki
@@ -135,13 +134,12 @@ def test_certificate_downloads_beyond_the_rate_are_refused(db: Database, pki: Pk
         assert _post(base, body, sign(body, pki.leaf_key)).status_code == 200
 
 
-def test_the_composed_app_over_http_with_verification_off(db: Database, tmp_path: Path) -> None:
+def test_the_composed_app_over_http_with_verification_off(
+    app_factory: AppFactory, db: Database
+) -> None:
     """create_app mounts /alexa; with RESTOCK_ALEXA_VERIFY=off unsigned requests are served."""
     world = build_voice_world(db)
-    settings = Settings(
-        database_url="sqlite://", secret_key="test", alexa_verify=False, var_dir=tmp_path
-    )
-    with serve(create_app(settings, db)) as base:
+    with serve(app_factory(db, alexa_verify=False)) as base:
         bad = _post(base, b"{nope", {})
         assert bad.status_code == 400
         assert bad.headers["Content-Type"].startswith("application/problem+json")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -12,10 +12,8 @@ from flask import Flask
 
 from auth.limits import CONFIG_KEY, RateLimits
 from orders.db import Database
-from restock.app import create_app
-from restock.settings import Settings
 from tests.auth_fixtures import PASSWORD, build_oauth_world
-from tests.conftest import Backend, require_or_skip
+from tests.conftest import AppFactory, Backend, require_or_skip
 from tests.web_helpers import csrf_token, sign_in
 
 REDIS_URL = "redis://127.0.0.1:6379"
@@ -46,25 +44,21 @@ def storage(request: pytest.FixtureRequest) -> str:
     return url
 
 
-def _app(
-    db: Database, tmp_path: Path, storage: str, secret: str | None = None, **kw: bool
-) -> Flask:
-    settings = Settings(
-        database_url=str(db.engine.url), secret_key=secret or secrets.token_hex(16),
-        var_dir=tmp_path / "var", mdns=False, public_url="http://restock.test",
-        rate_limit_storage=storage, **kw,
-    )  # fmt: skip
-    app = create_app(settings, db)
-    app.config.update(TESTING=True)
-    app.config[CONFIG_KEY] = TIGHT
-    return app
+@pytest.fixture
+def tight(app_factory: AppFactory, sqlite_db: Database, storage: str) -> Callable[..., Flask]:
+    """Apps over SQLite with TIGHT limits in `storage`; keywords override settings."""
+
+    def build(**overrides: Any) -> Flask:
+        return app_factory(
+            sqlite_db, config={CONFIG_KEY: TIGHT}, rate_limit_storage=storage, **overrides
+        )
+
+    return build
 
 
-def test_login_attempts_are_limited_with_an_html_429(
-    sqlite_db: Database, tmp_path: Path, storage: str
-) -> None:
+def test_login_attempts_are_limited_with_an_html_429(tight: Callable[..., Flask]) -> None:
     """Three login posts a minute; the fourth is a 429 page with Retry-After."""
-    client = _app(sqlite_db, tmp_path, storage).test_client()
+    client = tight().test_client()
     token = csrf_token(client.get("/login").text)
     for _ in range(3):
         response = client.post("/login", data={"email": "a@b.test", "password": "x" * 12,
@@ -78,11 +72,9 @@ def test_login_attempts_are_limited_with_an_html_429(
     assert client.get("/login").status_code == 200, "only attempts (POST) are counted"
 
 
-def test_token_endpoint_limit_answers_problem_json(
-    sqlite_db: Database, tmp_path: Path, storage: str
-) -> None:
+def test_token_endpoint_limit_answers_problem_json(tight: Callable[..., Flask]) -> None:
     """The token endpoint's 429 is application/problem+json with error rate_limited."""
-    client = _app(sqlite_db, tmp_path, storage).test_client()
+    client = tight().test_client()
     for _ in range(3):
         assert client.post("/oauth/token", data={"grant_type": "password"}).status_code == 400
     blocked = client.post("/oauth/token", data={"grant_type": "password"})
@@ -91,10 +83,10 @@ def test_token_endpoint_limit_answers_problem_json(
     assert blocked.get_json()["error"] == "rate_limited" and blocked.headers["Retry-After"]
 
 
-def test_device_authorization_is_limited(sqlite_db: Database, tmp_path: Path, storage: str) -> None:
+def test_device_authorization_is_limited(sqlite_db: Database, tight: Callable[..., Flask]) -> None:
     """Two device authorizations a minute from one address, then 429 (and no third code)."""
     o = build_oauth_world(sqlite_db)
-    client = _app(sqlite_db, tmp_path, storage).test_client()
+    client = tight().test_client()
     for _ in range(2):
         ok = client.post("/oauth/device_authorization", data={"client_id": o.button})
         assert ok.status_code == 200
@@ -103,11 +95,11 @@ def test_device_authorization_is_limited(sqlite_db: Database, tmp_path: Path, st
 
 
 def test_link_page_has_an_overall_limit_per_account(
-    sqlite_db: Database, tmp_path: Path, storage: str
+    sqlite_db: Database, tight: Callable[..., Flask]
 ) -> None:
     """Four /link requests a minute per shopper, then the HTML 429 page."""
     o = build_oauth_world(sqlite_db)
-    client = _app(sqlite_db, tmp_path, storage).test_client()
+    client = tight().test_client()
     sign_in(client, o.shopper_email, PASSWORD)
     for _ in range(4):
         assert client.get("/link").status_code == 200
@@ -115,15 +107,15 @@ def test_link_page_has_an_overall_limit_per_account(
     assert blocked.status_code == 429 and "<h1>Too many attempts</h1>" in blocked.text
 
 
-def test_limits_can_be_switched_off(sqlite_db: Database, tmp_path: Path, storage: str) -> None:
+def test_limits_can_be_switched_off(tight: Callable[..., Flask]) -> None:
     """Settings(rate_limits=False): no 429 however often."""
-    client = _app(sqlite_db, tmp_path, storage, rate_limits=False).test_client()
+    client = tight(rate_limits=False).test_client()
     for _ in range(8):
         assert client.post("/oauth/token", data={"grant_type": "password"}).status_code == 400
 
 
 def test_workers_of_one_deployment_share_redis_counters(
-    sqlite_db: Database, tmp_path: Path
+    app_factory: AppFactory, sqlite_db: Database
 ) -> None:
     """Two apps with one secret share counts through Redis; another secret counts apart."""
     try:
@@ -131,9 +123,10 @@ def test_workers_of_one_deployment_share_redis_counters(
     except redis.RedisError as exc:
         require_or_skip(f"Redis at {REDIS_URL} does not answer: {exc}")
     secret = secrets.token_hex(16)
-    first = _app(sqlite_db, tmp_path, REDIS_URL, secret).test_client()
-    second = _app(sqlite_db, tmp_path, REDIS_URL, secret).test_client()
-    other = _app(sqlite_db, tmp_path, REDIS_URL).test_client()
+    limits = {"config": {CONFIG_KEY: TIGHT}, "rate_limit_storage": REDIS_URL}
+    first = app_factory(sqlite_db, secret_key=secret, **limits).test_client()
+    second = app_factory(sqlite_db, secret_key=secret, **limits).test_client()
+    other = app_factory(sqlite_db, **limits).test_client()
     for client in (first, second, first):
         assert client.post("/oauth/token", data={"grant_type": "password"}).status_code == 400
     assert second.post("/oauth/token", data={"grant_type": "password"}).status_code == 429

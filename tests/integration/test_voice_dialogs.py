@@ -15,8 +15,7 @@ from orders.db import Database, utcnow
 from orders.lifecycle import Actor, get_order, mark_shipped
 from orders.model import SupplyReading
 from orders.services import LineRequest, OrderRequest, place_order
-from restock.app import create_app
-from restock.settings import Settings
+from tests.conftest import AppFactory
 from tests.factories import db_snapshot
 from tests.voice_fixtures import (
     Clock,
@@ -260,15 +259,9 @@ def test_session_ended_request_gets_an_empty_response(db: Database) -> None:
 
 
 @pytest.fixture
-def app_client(db: Database, tmp_path_factory: pytest.TempPathFactory) -> FlaskClient:
+def app_client(app_factory: AppFactory, db: Database) -> FlaskClient:
     """The whole Restock app (create_app) with signature checks off, over the test database."""
-    settings = Settings(
-        database_url="sqlite://",
-        secret_key="test",
-        alexa_verify=False,
-        var_dir=tmp_path_factory.mktemp("var"),
-    )
-    return create_app(settings, db).test_client()
+    return app_factory(db, alexa_verify=False).test_client()
 
 
 @pytest.mark.parametrize(

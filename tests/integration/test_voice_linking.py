@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +10,6 @@ from sqlalchemy import select
 
 from orders.db import Database
 from orders.model import Order
-from restock.app import create_app
-from restock.settings import Settings
 from tests.auth_fixtures import (
     ALEXA_REDIRECT,
     OAuthWorld,
@@ -25,25 +21,16 @@ from tests.auth_fixtures import (
     pkce_pair,
     query_of,
 )
+from tests.conftest import AppFactory
 from tests.voice_fixtures import Conversation, intent, speech_of
 
 SCOPES = "orders:place orders:read supplies:read"
 
 
 @pytest.fixture
-def client(db: Database, tmp_path: Path) -> FlaskClient:
+def client(app_factory: AppFactory, db: Database) -> FlaskClient:
     """The whole app, Alexa signature checks off (the linking is what is under test)."""
-    settings = Settings(
-        database_url=str(db.engine.url),
-        secret_key="test-secret-key-" + secrets.token_hex(8),
-        var_dir=tmp_path / "var",
-        mdns=False,
-        alexa_verify=False,
-        public_url="http://restock.test",
-    )
-    app = create_app(settings, db)
-    app.config.update(TESTING=True)
-    return app.test_client()
+    return app_factory(db, alexa_verify=False).test_client()
 
 
 def _link(client: FlaskClient, o: OAuthWorld) -> str:
