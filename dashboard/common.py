@@ -11,9 +11,10 @@ from flask import current_app, flash, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from dashboard.forms import ActionForm
-from orders.actions import Allowed, Viewer, allowed_actions
+from orders.actions import Action, Allowed, Viewer, allowed_actions, check_action
 from orders.db import Database, utcnow
 from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.lifecycle import get_order
 from orders.views import OrderView
 
 # Domain errors → HTTP status for the HTML pages (the API keeps problem+json).
@@ -85,6 +86,18 @@ def act(work: Callable[[], object], done: str, back: str) -> Response:
     else:
         flash(done, "ok")
     return redirect(back)
+
+
+def act_on_order(
+    order_id: str, viewer: Viewer, action: Action, work: Callable[[], object], done: str, back: str
+) -> Response:
+    """`act` for an order: refuse what its page does not offer; the service decides again."""
+
+    def checked() -> object:
+        check_action(get_order(get_db(), order_id, viewer), viewer, action, utcnow())
+        return work()
+
+    return act(checked, done, back)
 
 
 def safe_back(default: str) -> str:

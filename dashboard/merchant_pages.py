@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from auth import clients
 from auth.revocation import revoke_store_device
-from dashboard.common import act, get_db
+from dashboard.common import act, act_on_order, get_db
 from dashboard.forms import (
     ActionForm,
     ApiClientForm,
@@ -37,7 +37,7 @@ from orders import lifecycle, merchant
 from orders.actions import Viewer, allowed_actions
 from orders.catalog import SlotSpec
 from orders.db import utcnow
-from orders.errors import DomainError, InvalidRequest
+from orders.errors import InvalidRequest
 from orders.model import STATUSES
 
 bp = Blueprint("merchant", __name__, url_prefix="/stores/<int:store_id>")
@@ -293,24 +293,27 @@ def ship(order_id: str) -> Response:
         flash("Tracking references are at most 200 characters.", "error")
         return redirect(back)
     ref = (form.tracking_ref.data or "").strip() or None
-    return _apply(lambda: lifecycle.mark_shipped(get_db(), order_id, sid(), ref),
-                  "Marked shipped.", back)  # fmt: skip
+    return act_on_order(order_id, Viewer.merchant(sid()), "ship",
+                        lambda: lifecycle.mark_shipped(get_db(), order_id, sid(), ref),
+                        "Marked shipped.", back)  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/deliver")
 def deliver(order_id: str) -> Response:
     """Mark a shipped order delivered."""
-    return act(lambda: lifecycle.mark_delivered(get_db(), order_id, sid()),
-               "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
+    return act_on_order(order_id, Viewer.merchant(sid()), "deliver",
+                        lambda: lifecycle.mark_delivered(get_db(), order_id, sid()),
+                        "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/cancel")
 def cancel(order_id: str) -> Response:
     """Cancel an order that has not shipped; the stock returns."""
-    actor = lifecycle.Actor.merchant(sid())
-    return act(lambda: lifecycle.cancel_order(get_db(), order_id, actor),
-               "Order cancelled; the stock is back.",
-               url_for(".order", order_id=order_id))  # fmt: skip
+    viewer = Viewer.merchant(sid())
+    return act_on_order(order_id, viewer, "cancel",
+                        lambda: lifecycle.cancel_order(get_db(), order_id, viewer),
+                        "Order cancelled; the stock is back.",
+                        url_for(".order", order_id=order_id))  # fmt: skip
 
 
 # --- integrations: Alexa account linking and API clients -------------------------------
@@ -386,18 +389,3 @@ def create_api_client() -> Any:
         flash("Give the client a name.", "error")
         return integrations_page(status=400)
     return integrations_page(clients.create_merchant_api_client(get_db(), sid(), form.name.data))
-
-
-def _apply(work: Any, done: str, back: str) -> Response:
-    """Run one change; flash its outcome and redirect (NotFound stays a 404)."""
-    try:
-        work()
-    except InvalidRequest as exc:
-        flash(exc.detail, "error")
-    except DomainError as exc:
-        if exc.reason == "not_found":
-            raise
-        flash(exc.detail or exc.reason, "error")
-    else:
-        flash(done, "ok")
-    return redirect(back)

@@ -10,7 +10,7 @@ from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
 from auth.revocation import delete_account, export_account, unlink_my_device
-from dashboard.common import act, get_db, offers
+from dashboard.common import act, act_on_order, get_db, offers
 from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
 from orders import consent, lifecycle, shopper
 from orders.actions import Viewer
@@ -80,23 +80,26 @@ def orders() -> str:
 @bp.post("/orders/<order_id>/cancel")
 def cancel(order_id: str) -> Response:
     """Cancel one of my orders inside its cancel window."""
-    actor = lifecycle.Actor.shopper(me())
-    return act(lambda: lifecycle.cancel_order(get_db(), order_id, actor),
-               "Order cancelled.", url_for(".orders"))  # fmt: skip
+    viewer = Viewer.shopper(me())
+    return act_on_order(order_id, viewer, "cancel",
+                        lambda: lifecycle.cancel_order(get_db(), order_id, viewer),
+                        "Order cancelled.", url_for(".orders"))  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/approve")
 def approve(order_id: str) -> Response:
     """Approve an order waiting for my approval."""
-    return act(lambda: lifecycle.approve_order(get_db(), order_id, me()),
-               "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
+    return act_on_order(order_id, Viewer.shopper(me()), "approve",
+                        lambda: lifecycle.approve_order(get_db(), order_id, me()),
+                        "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/reject")
 def reject(order_id: str) -> Response:
     """Say no to an order waiting for my approval."""
-    return act(lambda: lifecycle.reject_order(get_db(), order_id, me()),
-               "Order rejected.", url_for(".orders"))  # fmt: skip
+    return act_on_order(order_id, Viewer.shopper(me()), "reject",
+                        lambda: lifecycle.reject_order(get_db(), order_id, me()),
+                        "Order rejected.", url_for(".orders"))  # fmt: skip
 
 
 @bp.route("/voice", methods=["GET", "POST"])
