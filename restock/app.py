@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, Response, jsonify, render_template_string, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from auth.http import problem
-from orders.db import Database, make_engine
+from orders.db import Database, make_engine, utcnow
 from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
 from restock.settings import Settings
+
+if TYPE_CHECKING:
+    from voice_skill.verification import AlexaRequestVerifier
 
 log = logging.getLogger("restock")
 
@@ -25,8 +30,19 @@ STATUS_FOR: list[tuple[type[DomainError], int]] = [
 ]
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> Flask:
-    """Build the Flask app (web, OAuth, REST API, /alexa) over one database."""
+def create_app(
+    settings: Settings | None = None,
+    db: Database | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    alexa_verifier: AlexaRequestVerifier | None = None,
+) -> Flask:
+    """Build the Flask app (web, OAuth, REST API, /alexa) over one database.
+
+    `clock` is the time the voice skill decides by; `alexa_verifier` replaces the one the
+    settings describe. Both exist so tests build this same app with a movable clock or a
+    test certificate authority.
+    """
     settings = (settings or Settings.from_env()).with_secret_key()
     db = db or Database(make_engine(settings.database_url))
     app = Flask(__name__)
@@ -50,11 +66,17 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         return jsonify(status="ok")
 
     _register_errors(app)
-    _register_adapters(app, settings, db)
+    _register_adapters(app, settings, db, clock, alexa_verifier)
     return app
 
 
-def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
+def _register_adapters(
+    app: Flask,
+    settings: Settings,
+    db: Database,
+    clock: Callable[[], datetime],
+    alexa_verifier: AlexaRequestVerifier | None,
+) -> None:
     """Mount each adapter's blueprint; adapters get their dependencies passed in."""
     # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
     from auth.oauth import config_oauth
@@ -77,14 +99,14 @@ def _register_adapters(app: Flask, settings: Settings, db: Database) -> None:
     # voice_skill: the Alexa endpoint POST /alexa. With RESTOCK_ALEXA_VERIFY=off the verifier
     # logs a loud warning as it is built (at start); timestamps and skill id are still checked.
     from voice_skill.web import make_blueprint as alexa_blueprint
-    from voice_skill.web import make_verifier as alexa_verifier
+    from voice_skill.web import make_verifier as make_alexa_verifier
 
-    verifier = alexa_verifier(
+    verifier = alexa_verifier or make_alexa_verifier(
         skill_id=settings.alexa_skill_id,
         verify_signature=settings.alexa_verify,
         rate_limit_storage=settings.rate_limit_storage,
     )
-    app.register_blueprint(alexa_blueprint(db, verifier))
+    app.register_blueprint(alexa_blueprint(db, verifier, clock=clock))
 
     # device_hub's second transport: the device HTTP twin under /api/v1/device, rate limited
     # per device token and per address by the app's Flask-Limiter (set up by config_oauth).

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,11 +16,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from orders.db import Database, make_engine
+from orders.db import Database, make_engine, utcnow
 from restock.app import create_app
 from restock.migrate import upgrade
 from restock.models import Base
 from restock.settings import Settings
+from voice_skill.verification import AlexaRequestVerifier
 
 POSTGRES_URL = os.environ.get("RESTOCK_TEST_POSTGRES_URL")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -119,15 +121,31 @@ class AppFactory(Protocol):
     """Builds the app the one way tests build it: `create_app` over a database."""
 
     def __call__(
-        self, db: Database, *, config: Mapping[str, Any] | None = None, **settings: Any
+        self,
+        db: Database,
+        *,
+        config: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        alexa_verifier: AlexaRequestVerifier | None = None,
+        **settings: Any,
     ) -> Flask: ...
 
 
 @pytest.fixture
 def app_factory(tmp_path: Path) -> AppFactory:
-    """`create_app` over `db` with test settings; keyword overrides replace Settings fields."""
+    """`create_app` over `db` with test settings; other keywords replace Settings fields.
 
-    def build(db: Database, *, config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
+    `config` updates the Flask config; `clock` and `alexa_verifier` go to `create_app`.
+    """
+
+    def build(
+        db: Database,
+        *,
+        config: Mapping[str, Any] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        alexa_verifier: AlexaRequestVerifier | None = None,
+        **overrides: Any,
+    ) -> Flask:
         defaults = Settings(
             # The settings name the database the app is handed, never another one.
             database_url=db.engine.url.render_as_string(hide_password=False),
@@ -136,7 +154,9 @@ def app_factory(tmp_path: Path) -> AppFactory:
             mdns=False,
             public_url="http://restock.test",
         )
-        flask_app = create_app(replace(defaults, **overrides), db)
+        flask_app = create_app(
+            replace(defaults, **overrides), db, clock=clock, alexa_verifier=alexa_verifier
+        )
         flask_app.config.update({"TESTING": True, **(config or {})})
         return flask_app
 

@@ -18,8 +18,6 @@ from orders.catalog import SlotSpec, add_product, create_device_model, create_sh
 from orders.consent import set_pin_threshold, set_voice_pin
 from orders.db import Database, utcnow
 from orders.devices import LinkRules, link_device, register_device
-from voice_skill.verification import AlexaRequestVerifier
-from voice_skill.web import make_blueprint
 
 SKILL_ID = "amzn1.ask.skill.5c3e1d7a-0f44-4b7e-9a11-6d2f0c8e9b21"
 
@@ -246,17 +244,8 @@ def ago(**delta: float) -> datetime:
     return utcnow() - timedelta(**delta)
 
 
-def voice_app(
-    db: Database,
-    *,
-    verifier: AlexaRequestVerifier | None = None,
-    clock: Callable[[], datetime] = utcnow,
-) -> Flask:
-    """An app with only /alexa; signature checks are off unless a verifier is given."""
-    app = Flask("voice-test")
-    chosen = verifier or AlexaRequestVerifier(verify_signature=False, skill_id=SKILL_ID)
-    app.register_blueprint(make_blueprint(db, chosen, clock=clock))
-    return app
+# app_factory settings for talking to /alexa: signature checks off, only our skill's requests.
+VOICE_SETTINGS: dict[str, Any] = {"alexa_verify": False, "alexa_skill_id": SKILL_ID}
 
 
 def flask_sender(app: Flask, headers: Callable[[bytes], dict[str, str]] | None = None) -> Send:

@@ -24,7 +24,6 @@ from tests.voice_fixtures import (
     envelope,
     intent,
     speech_of,
-    voice_app,
 )
 from tests.voice_signing import CERT_URL, AmazonBucket, build_pki, serve, sign
 from voice_skill.interaction_model import MANIFEST_PATH, MODEL_PATH, PACKAGE_DIR
@@ -47,12 +46,14 @@ def bucket(pki: Pki) -> AmazonBucket:
 
 
 @pytest.fixture
-def signed_server(db: Database, pki: Pki, bucket: AmazonBucket) -> Iterator[str]:
+def signed_server(
+    app_factory: AppFactory, db: Database, pki: Pki, bucket: AmazonBucket
+) -> Iterator[str]:
     """/alexa with full signature checks against our test root, on a real waitress server."""
     verifier = AlexaRequestVerifier(
         fetch=CertChainCache(fetch=bucket.fetch), trusted_roots=[pki.root], skill_id=SKILL_ID
     )
-    with serve(voice_app(db, verifier=verifier)) as base:
+    with serve(app_factory(db, alexa_verifier=verifier)) as base:
         yield base
 
 
@@ -118,14 +119,16 @@ def test_forged_or_foreign_requests_are_400_and_change_nothing(
     assert db_snapshot(db) == before
 
 
-def test_certificate_downloads_beyond_the_rate_are_refused(db: Database, pki: Pki) -> None:
+def test_certificate_downloads_beyond_the_rate_are_refused(
+    app_factory: AppFactory, db: Database, pki: Pki
+) -> None:
     """New chain URLs cost a download each; past the budget they are refused, cached ones pass."""
     world = build_voice_world(db)
     bucket = AmazonBucket(pki)
     limited = CertChainCache(fetch=LimitedFetch(bucket.fetch, rate="2/minute"))
     verifier = AlexaRequestVerifier(fetch=limited, trusted_roots=[pki.root], skill_id=SKILL_ID)
     body = _signed_body(world.token)
-    with serve(voice_app(db, verifier=verifier)) as base:
+    with serve(app_factory(db, alexa_verifier=verifier)) as base:
         assert _post(base, body, sign(body, pki.leaf_key)).status_code == 200
         for n in range(2):
             fake = f"https://s3.amazonaws.com/echo.api/forged-{n}.pem"

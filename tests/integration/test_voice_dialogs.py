@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from orders.services import LineRequest, OrderRequest, place_order
 from tests.conftest import AppFactory
 from tests.factories import db_snapshot
 from tests.voice_fixtures import (
+    VOICE_SETTINGS,
     Clock,
     Conversation,
     VoiceWorld,
@@ -30,12 +32,21 @@ from tests.voice_fixtures import (
     launch,
     session_ended,
     speech_of,
-    voice_app,
 )
 
+Talk = Callable[..., Conversation]
 
-def _talk(db: Database, token: str | None, clock: Clock | None = None) -> Conversation:
-    return Conversation(flask_sender(voice_app(db, clock=clock or Clock())), token)
+
+@pytest.fixture
+def converse(app_factory: AppFactory, db: Database) -> Talk:
+    """Talk to the whole app's /alexa with `token`, on a clock tests may move."""
+
+    def begin(token: str | None, clock: Clock | None = None) -> Conversation:
+        return Conversation(
+            flask_sender(app_factory(db, clock=clock or Clock(), **VOICE_SETTINGS)), token
+        )
+
+    return begin
 
 
 def _order(db: Database, world: VoiceWorld, sku: str = "COF-PODS-50", quantity: int = 2) -> str:
@@ -58,50 +69,50 @@ def _is_link_card(answer: dict[str, Any]) -> bool:
     ids=["launch", "buy", "status"],
 )
 def test_without_an_access_token_the_answer_is_a_link_account_card(
-    db: Database, request_part: dict[str, object]
+    db: Database, converse: Talk, request_part: dict[str, object]
 ) -> None:
     """No account link: a LinkAccount card and a spoken explanation, and nothing changes."""
     build_voice_world(db)
     before = db_snapshot(db)
-    answer = _talk(db, None).say(request_part)
+    answer = converse(None).say(request_part)
     assert _is_link_card(answer)
     assert db_snapshot(db) == before
 
 
-def test_an_expired_access_token_gets_a_link_account_card(db: Database) -> None:
+def test_an_expired_access_token_gets_a_link_account_card(db: Database, converse: Talk) -> None:
     """A token past its lifetime is no link."""
     world = build_voice_world(db)
     stale = fresh_token(db, world, utcnow() - timedelta(hours=2))
-    assert _is_link_card(_talk(db, stale).say(intent("OrderStatusIntent")))
+    assert _is_link_card(converse(stale).say(intent("OrderStatusIntent")))
 
 
-def test_a_revoked_access_token_gets_a_link_account_card(db: Database) -> None:
+def test_a_revoked_access_token_gets_a_link_account_card(db: Database, converse: Talk) -> None:
     """Unlinking in the Alexa app revokes the token; the next request is unlinked at once."""
     world = build_voice_world(db)
     with db.write() as session:
         session.execute(update(Token).values(revoked_at=utcnow()))
-    assert _is_link_card(_talk(db, world.token).say(intent("OrderStatusIntent")))
+    assert _is_link_card(converse(world.token).say(intent("OrderStatusIntent")))
 
 
-def test_an_unknown_access_token_gets_a_link_account_card(db: Database) -> None:
+def test_an_unknown_access_token_gets_a_link_account_card(db: Database, converse: Talk) -> None:
     """A made-up token is no link either."""
     build_voice_world(db)
-    answer = _talk(db, "x" * 43).say(intent("BuyIntent", product="pods"))
+    answer = converse("x" * 43).say(intent("BuyIntent", product="pods"))
     assert _is_link_card(answer)
 
 
-def test_a_token_without_the_place_scope_cannot_buy(db: Database) -> None:
+def test_a_token_without_the_place_scope_cannot_buy(db: Database, converse: Talk) -> None:
     """A read-only link can ask about orders but not buy."""
     world = build_voice_world(db, scope="orders:read supplies:read")
-    talk = _talk(db, world.token)
+    talk = converse(world.token)
     assert "no open orders" in speech_of(talk.say(intent("OrderStatusIntent")))
     assert _is_link_card(talk.say(intent("BuyIntent", product="pods")))
 
 
-def test_launch_with_a_link_welcomes_and_listens(db: Database) -> None:
+def test_launch_with_a_link_welcomes_and_listens(db: Database, converse: Talk) -> None:
     """ "Alexa, open Restock" greets and keeps the session open."""
     world = build_voice_world(db)
-    answer = _talk(db, world.token).say(launch())
+    answer = converse(world.token).say(launch())
     assert "Welcome to Restock" in speech_of(answer)
     assert not ends_session(answer)
 
@@ -109,13 +120,15 @@ def test_launch_with_a_link_welcomes_and_listens(db: Database) -> None:
 # --- order status and cancelling ----------------------------------------------------------
 
 
-def test_order_status_names_open_orders_with_status_and_expected_day(db: Database) -> None:
+def test_order_status_names_open_orders_with_status_and_expected_day(
+    db: Database, converse: Talk
+) -> None:
     """Placed and shipped orders are read with the day they should arrive."""
     world = build_voice_world(db, lead_time_days=3)
     _order(db, world, "BAT-AA-8", 1)
     shipped = _order(db, world, "COF-PODS-50", 2)
     mark_shipped(db, shipped, world.store_id)
-    said = speech_of(_talk(db, world.token).say(intent("OrderStatusIntent")))
+    said = speech_of(converse(world.token).say(intent("OrderStatusIntent")))
     arrival = (utcnow() + timedelta(days=3)).strftime("%B ")
     assert "2 open orders" in said
     assert "1 aa batteries is placed" in said
@@ -123,17 +136,17 @@ def test_order_status_names_open_orders_with_status_and_expected_day(db: Databas
     assert arrival in said
 
 
-def test_order_status_with_no_open_orders_says_so(db: Database) -> None:
+def test_order_status_with_no_open_orders_says_so(db: Database, converse: Talk) -> None:
     """Nothing open: say so."""
     world = build_voice_world(db)
-    assert "no open orders" in speech_of(_talk(db, world.token).say(intent("OrderStatusIntent")))
+    assert "no open orders" in speech_of(converse(world.token).say(intent("OrderStatusIntent")))
 
 
-def test_cancel_order_asks_first_and_cancels_on_yes(db: Database) -> None:
+def test_cancel_order_asks_first_and_cancels_on_yes(db: Database, converse: Talk) -> None:
     """CancelOrderIntent names the newest order; only the yes cancels it."""
     world = build_voice_world(db)
     order_id = _order(db, world)
-    talk = _talk(db, world.token)
+    talk = converse(world.token)
     asked = speech_of(talk.say(intent("CancelOrderIntent")))
     assert "Cancel your order of 2 coffee pods" in asked
     assert get_order(db, order_id, Actor.shopper(world.shopper_id)).status == "placed"
@@ -142,36 +155,39 @@ def test_cancel_order_asks_first_and_cancels_on_yes(db: Database) -> None:
     assert get_order(db, order_id, Actor.shopper(world.shopper_id)).status == "cancelled"
 
 
-def test_cancel_order_answered_no_keeps_the_order(db: Database) -> None:
+def test_cancel_order_answered_no_keeps_the_order(db: Database, converse: Talk) -> None:
     """No keeps it."""
     world = build_voice_world(db)
     _order(db, world)
-    talk = _talk(db, world.token)
+    talk = converse(world.token)
     talk.say(intent("CancelOrderIntent"))
     before = db_snapshot(db)
     assert "kept your order" in speech_of(talk.say(intent("AMAZON.NoIntent")))
     assert db_snapshot(db) == before
 
 
-def test_cancel_order_outside_the_window_has_nothing_to_cancel(db: Database) -> None:
+def test_cancel_order_outside_the_window_has_nothing_to_cancel(
+    db: Database, converse: Talk
+) -> None:
     """After the cancel window the order is not offered."""
     world = build_voice_world(db, cancel_window_minutes=30)
     _order(db, world)
     clock = Clock()
     clock.advance(minutes=31)
-    said = speech_of(_talk(db, world.token, clock).say(intent("CancelOrderIntent")))
+    said = speech_of(converse(world.token, clock).say(intent("CancelOrderIntent")))
     assert "no order that can still be cancelled" in said
 
 
 def test_the_window_closing_between_question_and_yes_is_said_and_changes_nothing(
     db: Database,
+    converse: Talk,
 ) -> None:
     """Yes after the window closed: too late, and the order stays placed."""
     world = build_voice_world(db, cancel_window_minutes=30)
     order_id = _order(db, world)
     clock = Clock()
     clock.advance(minutes=29)
-    talk = _talk(db, world.token, clock)
+    talk = converse(world.token, clock)
     talk.say(intent("CancelOrderIntent"))
     clock.advance(minutes=2)
     assert "can no longer be cancelled" in speech_of(talk.say(intent("AMAZON.YesIntent")))
@@ -196,26 +212,28 @@ def _readings(db: Database, world: VoiceWorld, points: list[tuple[float, float]]
             )
 
 
-def test_supply_level_says_how_many_are_left_and_for_how_long(db: Database) -> None:
+def test_supply_level_says_how_many_are_left_and_for_how_long(db: Database, converse: Talk) -> None:
     """12 pods three days ago, 6 now: "about 6 coffee pods left, enough for about 3 days"."""
     world = build_voice_world(db)
     _readings(db, world, [(3, 12), (1.5, 9), (0, 6)])
-    said = speech_of(_talk(db, world.token).say(intent("SupplyLevelIntent", product="coffee")))
+    said = speech_of(converse(world.token).say(intent("SupplyLevelIntent", product="coffee")))
     assert "about 6 coffee pods left, enough for about 3 days" in said
 
 
-def test_supply_level_without_readings_says_so(db: Database) -> None:
+def test_supply_level_without_readings_says_so(db: Database, converse: Talk) -> None:
     """No telemetry yet: say so rather than guess."""
     world = build_voice_world(db)
-    said = speech_of(_talk(db, world.token).say(intent("SupplyLevelIntent", product="pods")))
+    said = speech_of(converse(world.token).say(intent("SupplyLevelIntent", product="pods")))
     assert "don't have readings for pods" in said
 
 
-def test_supply_level_for_a_product_no_appliance_measures_says_so(db: Database) -> None:
+def test_supply_level_for_a_product_no_appliance_measures_says_so(
+    db: Database, converse: Talk
+) -> None:
     """Batteries are not in any linked appliance."""
     world = build_voice_world(db)
     _readings(db, world, [(0, 6)])
-    said = speech_of(_talk(db, world.token).say(intent("SupplyLevelIntent", product="batteries")))
+    said = speech_of(converse(world.token).say(intent("SupplyLevelIntent", product="batteries")))
     assert "don't have readings for batteries" in said
 
 
@@ -231,27 +249,27 @@ def test_supply_level_for_a_product_no_appliance_measures_says_so(db: Database) 
     ],
 )
 def test_help_fallback_and_unknown_intents_speak_and_keep_listening(
-    db: Database, name: str, expected: str
+    db: Database, converse: Talk, name: str, expected: str
 ) -> None:
     """Help, the fallback and an intent we never defined all get speech and a reprompt."""
     world = build_voice_world(db)
-    answer = _talk(db, world.token).say(intent(name))
+    answer = converse(world.token).say(intent(name))
     assert expected in speech_of(answer)
     assert answer["response"]["reprompt"]
     assert not ends_session(answer)
 
 
-def test_stop_ends_the_session(db: Database) -> None:
+def test_stop_ends_the_session(db: Database, converse: Talk) -> None:
     """Stop says goodbye and closes the session."""
     world = build_voice_world(db)
-    answer = _talk(db, world.token).say(intent("AMAZON.StopIntent"))
+    answer = converse(world.token).say(intent("AMAZON.StopIntent"))
     assert "Goodbye" in speech_of(answer) and ends_session(answer)
 
 
-def test_session_ended_request_gets_an_empty_response(db: Database) -> None:
+def test_session_ended_request_gets_an_empty_response(db: Database, converse: Talk) -> None:
     """Alexa forbids speech in reply to SessionEndedRequest."""
     world = build_voice_world(db)
-    answer = _talk(db, world.token).say(session_ended("EXCEEDED_MAX_REPROMPTS"))
+    answer = converse(world.token).say(session_ended("EXCEEDED_MAX_REPROMPTS"))
     assert "outputSpeech" not in answer["response"]
 
 
@@ -328,9 +346,11 @@ def test_the_composed_app_answers_a_real_conversation(
     assert "Done" in speech_of(talk.say(intent("AMAZON.YesIntent")))
 
 
-def test_a_request_type_no_handler_knows_gets_the_fallback_not_an_error(db: Database) -> None:
+def test_a_request_type_no_handler_knows_gets_the_fallback_not_an_error(
+    db: Database, converse: Talk
+) -> None:
     """A CanFulfillIntentRequest (not declared by the skill) is answered politely."""
     world = build_voice_world(db)
     request = {"type": "CanFulfillIntentRequest", "intent": {"name": "BuyIntent", "slots": {}}}
-    answer = _talk(db, world.token).say(request)
+    answer = converse(world.token).say(request)
     assert "Sorry, I didn't get that" in speech_of(answer)
