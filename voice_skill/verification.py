@@ -36,6 +36,8 @@ FETCH_TIMEOUT_SECONDS = 5.0
 # A leaf and its intermediates fit in a few KB; the cap stops a bad response eating memory.
 MAX_CHAIN_BYTES = 64 * 1024
 DEFAULT_CACHE_ENTRIES = 32
+# Only chains that passed every check enter; Amazon serves one or two at a time.
+VALIDATED_CHAIN_ENTRIES = 8
 DEFAULT_MAX_SKEW_SECONDS = 150
 
 SIGNATURE_CERT_CHAIN_URL_HEADER = "signaturecertchainurl"
@@ -179,6 +181,39 @@ class CertChainCache:
             return url in self._entries
 
 
+class ValidatedChains:
+    """Leaves whose chain passed every check, by URL, kept until the chain's first expiry."""
+
+    def __init__(self, max_entries: int = VALIDATED_CHAIN_ENTRIES) -> None:
+        self._max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[x509.Certificate, datetime]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str, now: datetime) -> x509.Certificate | None:
+        """Return the validated leaf for url while every certificate in its chain is valid."""
+        with self._lock:
+            entry = self._entries.get(url)
+            if entry is None:
+                return None
+            leaf, expires = entry
+            if now > expires or now < leaf.not_valid_before_utc:
+                del self._entries[url]
+                return None
+            self._entries.move_to_end(url)
+            return leaf
+
+    def remember(
+        self, url: str, leaf: x509.Certificate, intermediates: Sequence[x509.Certificate]
+    ) -> None:
+        """Keep a leaf whose chain was just validated, until its chain's first expiry."""
+        expires = min(cert.not_valid_after_utc for cert in (leaf, *intermediates))
+        with self._lock:
+            self._entries[url] = (leaf, expires)
+            self._entries.move_to_end(url)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+
+
 def default_ca_bundle_path() -> str:
     """Return certifi's CA bundle when installed (requests brings it), else the system bundle."""
     try:
@@ -312,6 +347,8 @@ class AlexaRequestVerifier:
         self._verify_signature = verify_signature
         self._max_skew = timedelta(seconds=max_skew_seconds)
         self._store: x509_verification.Store | None = None
+        # Apart from the fetch cache: junk URLs never get in, so they can never push it out.
+        self._validated = ValidatedChains()
         if verify_signature:
             roots = list(trusted_roots) if trusted_roots is not None else load_trusted_roots()
             if not roots:
@@ -351,11 +388,14 @@ class AlexaRequestVerifier:
         except (binascii.Error, ValueError) as exc:
             raise VerificationError("signature", "not base64") from exc
         # Header checks come first so an unsigned request never costs us a download.
-        leaf, intermediates = _load_chain(self._fetch_chain(url))
-        _check_leaf_validity(leaf, now)
-        _check_leaf_san(leaf)
-        _check_leaf_key_usage(leaf)
-        self._check_chain(leaf, intermediates, now)
+        leaf = self._validated.get(url, now)
+        if leaf is None:
+            leaf, intermediates = _load_chain(self._fetch_chain(url))
+            _check_leaf_validity(leaf, now)
+            _check_leaf_san(leaf)
+            _check_leaf_key_usage(leaf)
+            self._check_chain(leaf, intermediates, now)
+            self._validated.remember(url, leaf, intermediates)
         _check_signature(leaf, signature, body)
 
     def _fetch_chain(self, url: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from ask_sdk_core.exceptions import SerializationException
@@ -24,17 +24,18 @@ from voice_skill.verification import (
     VerificationError,
     fetch_cert_chain,
     load_trusted_roots,
+    validate_cert_chain_url,
 )
 
 log = logging.getLogger(__name__)
 
-# Amazon rotates its signing chain rarely, and a cached chain costs no download. A burst of
-# requests naming new (valid-looking) chain URLs is someone making us fetch from S3.
+# Per URL: a shared budget let ten junk echo.api URLs starve the real chain's download.
+# Amazon rotates its chain rarely, and a validated chain is kept until it expires.
 CERT_DOWNLOADS = "10/minute"
 
 
 class LimitedFetch:
-    """A certificate fetcher that refuses (reason cert_fetch) beyond a download rate."""
+    """A certificate fetcher that refuses (reason cert_fetch) beyond a download rate per URL."""
 
     def __init__(
         self,
@@ -48,8 +49,10 @@ class LimitedFetch:
         self._limiter = MovingWindowRateLimiter(storage_from_string(storage_uri))
 
     def __call__(self, url: str) -> bytes:
-        """Fetch `url` unless the download budget is spent."""
-        if not self._limiter.hit(self._rate, "alexa-cert-download"):
+        """Fetch `url` unless its download budget is spent; bad URLs spend nothing."""
+        # Amazon's URL rules first, so a URL we would never fetch cannot spend a budget.
+        validate_cert_chain_url(url)
+        if not self._limiter.hit(self._rate, "alexa-cert-download", url):
             raise VerificationError("cert_fetch", "certificate download rate limit reached")
         return self._fetch(url)
 
@@ -60,13 +63,17 @@ def make_verifier(
     verify_signature: bool,
     rate_limit_storage: str = "memory://",
     clock: Callable[[], datetime] = utcnow,
+    download: Callable[[str], bytes] = fetch_cert_chain,
+    trusted_roots: Sequence[x509.Certificate] | None = None,
 ) -> AlexaRequestVerifier:
     """The production verifier: cached chains, rate-limited downloads, the system trust store."""
     # The limit sits behind the cache, so only cache misses spend the download budget.
-    fetch = CertChainCache(fetch=LimitedFetch(storage_uri=rate_limit_storage))
+    fetch = CertChainCache(fetch=LimitedFetch(download, storage_uri=rate_limit_storage))
+    if verify_signature and trusted_roots is None:
+        trusted_roots = _system_roots()
     return AlexaRequestVerifier(
         fetch=fetch,
-        trusted_roots=_system_roots() if verify_signature else None,
+        trusted_roots=trusted_roots,
         clock=clock,
         skill_id=skill_id,
         verify_signature=verify_signature,
