@@ -21,6 +21,22 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("restock")
 
+# No page runs script; inline <style> blocks remain. Consent and /link must never be framed
+# (clickjacking a purchase approval). No form-action: Chrome applies it to the redirect
+# after the OAuth consent POST, which goes to the client's (another origin's) redirect_uri.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+HSTS = "max-age=31536000"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin, not no-referrer: Flask-WTF's CSRF check over https needs our own Referer.
+    "Referrer-Policy": "same-origin",
+}
+
 # Domain errors → HTTP status, in one table (STYLE.md §7).
 STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (NotFound, 404),
@@ -67,7 +83,21 @@ def create_app(
 
     _register_errors(app)
     _register_adapters(app, settings, db, clock, alexa_verifier)
+    _register_security_headers(app, https=settings.public_url.startswith("https://"))
     return app
+
+
+def _register_security_headers(app: Flask, *, https: bool) -> None:
+    """Every response, error pages and problem+json included, carries the security headers."""
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        # HSTS is ignored over plain http, and would pin a local http-only setup to https.
+        if https or request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
+        return response
 
 
 def _register_adapters(
