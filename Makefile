@@ -19,8 +19,9 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
+# The demo store (and its logins, printed once) is for trying Restock; production runs omit --demo.
 run: $(STAMP_RUN)
-	$(PY) -m restock run
+	$(PY) -m restock run --demo
 
 migrate: $(STAMP_RUN)
 	$(PY) -m restock migrate

@@ -59,7 +59,9 @@ def create_app(
     settings describe. Both exist so tests build this same app with a movable clock or a
     test certificate authority.
     """
-    settings = (settings or Settings.from_env()).with_secret_key()
+    settings = settings or Settings.from_env()
+    settings.refuse_unsafe()
+    settings = settings.with_secret_key()
     db = db or Database(make_engine(settings.database_url))
     app = Flask(__name__)
     app.config.update(
@@ -79,6 +81,9 @@ def create_app(
         except Exception:  # the health check reports any database failure as unhealthy
             log.exception("health check failed")
             return problem(503, "unavailable", "the database does not answer")
+        if not settings.alexa_verify:
+            # Said here too, so a monitor sees a test-only setting left on in a deployment.
+            return jsonify(status="ok", alexa_verification="off")
         return jsonify(status="ok")
 
     _register_errors(app)
@@ -126,23 +131,42 @@ def _register_adapters(
 
     app.register_blueprint(dashboard)
 
-    # voice_skill: the Alexa endpoint POST /alexa. With RESTOCK_ALEXA_VERIFY=off the verifier
-    # logs a loud warning as it is built (at start); timestamps and skill id are still checked.
-    from voice_skill.web import make_blueprint as alexa_blueprint
-    from voice_skill.web import make_verifier as make_alexa_verifier
-
-    verifier = alexa_verifier or make_alexa_verifier(
-        skill_id=settings.alexa_skill_id,
-        verify_signature=settings.alexa_verify,
-        rate_limit_storage=settings.rate_limit_storage,
-    )
-    app.register_blueprint(alexa_blueprint(db, verifier, clock=clock))
+    # voice_skill: the Alexa endpoint POST /alexa.
+    _register_alexa(app, settings, db, clock, alexa_verifier)
 
     # device_hub's second transport: the device HTTP twin under /api/v1/device, rate limited
     # per device token and per address by the app's Flask-Limiter (set up by config_oauth).
     from device_hub.http_twin import make_twin_blueprint
 
     app.register_blueprint(make_twin_blueprint(db, app.extensions["restock_limiter"]))
+
+
+def _register_alexa(
+    app: Flask,
+    settings: Settings,
+    db: Database,
+    clock: Callable[[], datetime],
+    alexa_verifier: AlexaRequestVerifier | None,
+) -> None:
+    """Mount POST /alexa, or a 503 stand-in (logged loudly) when no skill id is configured."""
+    from voice_skill.web import make_blueprint, make_unconfigured_blueprint, make_verifier
+
+    if alexa_verifier is None and settings.alexa_verify and settings.alexa_skill_id is None:
+        # Amazon requires the application id check; a fresh `make run` still starts, minus /alexa.
+        log.error(
+            "ALEXA SKILL DISABLED: RESTOCK_ALEXA_SKILL_ID is not set, so POST /alexa answers 503. "
+            "Set it to your skill's id (amzn1.ask.skill.…) to serve Alexa."
+        )
+        app.register_blueprint(make_unconfigured_blueprint())
+        return
+    # With RESTOCK_ALEXA_VERIFY=off the verifier logs a loud warning as it is built (at start);
+    # timestamps and the skill id (when set) are still checked.
+    verifier = alexa_verifier or make_verifier(
+        skill_id=settings.alexa_skill_id,
+        verify_signature=settings.alexa_verify,
+        rate_limit_storage=settings.rate_limit_storage,
+    )
+    app.register_blueprint(make_blueprint(db, verifier, clock=clock))
 
 
 def _register_errors(app: Flask) -> None:

@@ -16,16 +16,13 @@ from orders.db import Database, make_engine
 from orders.model import Store
 from restock.migrate import upgrade
 from restock.seed import seed_demo
-from restock.settings import Settings
+from restock.settings import Settings, SettingsError, create_private_sqlite_file
 
 log = logging.getLogger("restock")
 
 
 def _database(settings: Settings) -> Database:
-    if settings.database_url.startswith("sqlite:///") and ":memory:" not in settings.database_url:
-        Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(
-            parents=True, exist_ok=True
-        )
+    create_private_sqlite_file(settings.database_url)
     return Database(make_engine(settings.database_url))
 
 
@@ -62,16 +59,20 @@ def _print_seed(report: dict[str, object], *, created: bool) -> None:
         print(f"  {role}: {person['email']}  password: {secret}")
 
 
-def cmd_run(settings: Settings, _args: argparse.Namespace) -> int:
-    """Migrate, seed on first run, then serve web + CoAP hub in one process."""
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    """Migrate, seed the demo store only with --demo, then serve web + CoAP hub in one process."""
     from restock.server import serve
 
+    settings.refuse_unsafe()
+    settings = settings.with_secret_key()
     db = _database(settings)
     upgrade(db.engine)
-    result = seed_demo(db)
-    if result.created:
-        print("First run: generated the demo logins below. They are shown only this once.")
-        _print_seed(result.as_json(), created=True)
+    # A production run must never create or print logins nobody asked for.
+    if args.demo:
+        result = seed_demo(db)
+        if result.created:
+            print("First run: generated the demo logins below. They are shown only this once.")
+            _print_seed(result.as_json(), created=True)
     return serve(settings, db)
 
 
@@ -151,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = argparse.ArgumentParser(prog="python -m restock", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="migrate, then serve web + CoAP hub").set_defaults(func=cmd_run)
+    run = sub.add_parser("run", help="migrate, then serve web + CoAP hub")
+    run.add_argument("--demo", action="store_true", help="seed the demo store first (make run)")
+    run.set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="upgrade the database to head").set_defaults(func=cmd_migrate)
     sub.add_parser("hub", help="serve the CoAP hub only").set_defaults(func=cmd_hub)
     sim = sub.add_parser("simulate", help="a simulated button or appliance")
@@ -184,4 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
-    return int(args.func(settings, args))
+    try:
+        return int(args.func(settings, args))
+    except SettingsError as exc:
+        print(f"restock: {exc}", file=sys.stderr)
+        return 2

@@ -4,11 +4,41 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 DEFAULT_DATABASE_URL = "sqlite:///var/restock.db"
+# var/ holds the secret key and the SQLite database: nobody but the owner may look inside.
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+
+
+class SettingsError(Exception):
+    """A setting Restock refuses to start with; the message says what to change."""
+
+
+def make_private_dir(path: Path) -> None:
+    """Create `path` (and missing parents) owner-only; an existing directory is left alone."""
+    # mkdir's mode is masked by the umask, which can only narrow 0700, never widen it.
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+
+
+def create_private_sqlite_file(database_url: str) -> None:
+    """Create a SQLite database file owner-only before SQLite would create it world-readable."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return
+    path = Path(url.database)
+    make_private_dir(path.parent)
+    # SQLite gives its -wal and -shm files the database file's own permissions.
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
 
 
 def _flag(value: str) -> bool:
@@ -69,9 +99,26 @@ class Settings:
             return self
         path = self.var_dir / "secret_key"
         if not path.exists():
-            self.var_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.var_dir)
             # Created with 0600 so other local users can't forge sessions.
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            # Anyone who read it may already forge sessions: fixing the mode is not enough.
+            raise SettingsError(
+                f"{path} is open to other users (mode {mode:04o}): delete it so a new key is "
+                f"generated (signs everyone out), or set RESTOCK_SECRET_KEY; "
+                f"`chmod 600 {path}` keeps the key if nobody else can have read it"
+            )
         return replace(self, secret_key=path.read_text().strip())
+
+    def refuse_unsafe(self) -> None:
+        """Raise SettingsError for a combination that must never serve real traffic."""
+        if not self.alexa_verify and self.public_url.startswith("https://"):
+            raise SettingsError(
+                "RESTOCK_ALEXA_VERIFY=off lets anyone order as any linked Alexa user; it is for "
+                f"local testing only and refused with an https RESTOCK_PUBLIC_URL "
+                f"({self.public_url}). Unset RESTOCK_ALEXA_VERIFY."
+            )

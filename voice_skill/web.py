@@ -115,3 +115,14 @@ def make_blueprint(
         return jsonify(answer)
 
     return bp
+
+
+def make_unconfigured_blueprint() -> Blueprint:
+    """POST /alexa when no skill id is configured: 503, nothing run, nothing fetched."""
+    bp = Blueprint("voice_skill", __name__)
+
+    @bp.post("/alexa")
+    def alexa() -> Response:
+        return problem(503, "unavailable", "the Alexa skill is not configured on this server")
+
+    return bp

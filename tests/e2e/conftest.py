@@ -70,11 +70,16 @@ def coap_answers(port: int, timeout: float = 10) -> bool:
 
 @pytest.fixture
 def running_restock(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`python -m restock run` on free ports; yields its base URL and the process."""
+    """`python -m restock run --demo` (as `make run`) on free ports; yields base URL and process."""
+    yield from start_restock(tmp_path, "--demo")
+
+
+def start_restock(tmp_path: Path, *run_args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Start `python -m restock run RUN_ARGS` on free ports; yield once it answers HTTP and CoAP."""
     http, coap = free_port(), free_port(socket.SOCK_DGRAM)
     env = restock_env(tmp_path, RESTOCK_HTTP=f"127.0.0.1:{http}", RESTOCK_COAP=f"127.0.0.1:{coap}")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "restock", "run"],
+        [sys.executable, "-m", "restock", "run", *run_args],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
