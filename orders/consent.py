@@ -17,7 +17,11 @@ from orders.errors import InvalidRequest, NotFound
 from orders.model import Shopper
 
 MAX_PIN_FAILURES = 3
-LOCK_DURATION = timedelta(hours=1)
+# The first lock is short for a shopper who misspoke; every later one, until a right PIN or
+# a quiet day, lasts a day, so a guesser gets three tries a day instead of three an hour.
+FIRST_LOCK = timedelta(hours=1)
+REPEAT_LOCK = timedelta(hours=24)
+FORGIVEN_AFTER = timedelta(hours=24)
 _PIN = re.compile(r"^[0-9]{4}$")
 MAX_PIN_THRESHOLD_MINOR = 10_000_000
 # A four-digit PIN has only 10 000 values, so the hash cannot stop an offline search; the
@@ -104,32 +108,43 @@ def consent_needed(shopper: VoiceSettings, total_minor: int, now: datetime) -> C
     return "pin_not_set" if over_threshold else "none"
 
 
+def lock_duration(failures: int) -> timedelta | None:
+    """How long voice purchases lock after `failures` misses in a row (None: no lock yet)."""
+    if failures == 0 or failures % MAX_PIN_FAILURES:
+        return None
+    return FIRST_LOCK if failures == MAX_PIN_FAILURES else REPEAT_LOCK
+
+
 def check_voice_pin(
     db: Database, shopper_id: int, pin: str, *, now: datetime | None = None
 ) -> PinCheck:
-    """Check a spoken PIN; the third miss in a row locks voice purchases for an hour."""
+    """Check a spoken PIN; every third miss in a row locks voice purchases (1 h, then 24 h)."""
     moment = now or utcnow()
 
     def work(session: Session) -> PinCheck:
         # The row lock makes concurrent guesses count one after another, so two requests
         # racing can never both see "two misses so far" and get a fourth try.
         shopper = _shopper(session, shopper_id, lock=True)
-        if shopper.voice_locked_until is not None:
-            if moment < shopper.voice_locked_until:
-                return PinCheck("locked", 0, shopper.voice_locked_until)
-            shopper.voice_locked_until = None
-            shopper.voice_pin_failures = 0
+        locked_until = shopper.voice_locked_until
+        if locked_until is not None:
+            if moment < locked_until:
+                return PinCheck("locked", 0, locked_until)
+            # An expired lock stays on the row: it is what makes the next one a day long.
+            if moment >= locked_until + FORGIVEN_AFTER:
+                shopper.voice_locked_until = None
+                shopper.voice_pin_failures = 0
         if shopper.voice_pin_hash is None:
             return PinCheck("not_set", 0)
         if pin_matches(shopper.voice_pin_hash, pin):
             shopper.voice_pin_failures = 0
+            shopper.voice_locked_until = None
             return PinCheck("ok", MAX_PIN_FAILURES)
         shopper.voice_pin_failures += 1
-        if shopper.voice_pin_failures >= MAX_PIN_FAILURES:
-            shopper.voice_pin_failures = 0
-            shopper.voice_locked_until = moment + LOCK_DURATION
+        duration = lock_duration(shopper.voice_pin_failures)
+        if duration is not None:
+            shopper.voice_locked_until = moment + duration
             return PinCheck("locked", 0, shopper.voice_locked_until)
-        return PinCheck("wrong", MAX_PIN_FAILURES - shopper.voice_pin_failures)
+        return PinCheck("wrong", MAX_PIN_FAILURES - shopper.voice_pin_failures % MAX_PIN_FAILURES)
 
     return db.run_write(work)
 

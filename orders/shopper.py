@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orders.db import Database
+from orders.db import Database, utcnow
 from orders.device_views import HISTORY_POINTS, ActiveLink, DeviceRow, device_query, rows_from
 from orders.devices import LinkRules, update_link
 from orders.errors import NotFound
@@ -22,6 +23,7 @@ class VoiceSettings:
 
     pin_set: bool
     threshold_minor: int | None
+    locked_until: datetime | None = None
 
 
 def list_my_devices(
@@ -80,11 +82,17 @@ def list_my_orders(
     return orders_page(db, shopper_id=shopper_id, status=status, cursor=cursor, limit=limit)
 
 
-def voice_settings(db: Database, shopper_id: int) -> VoiceSettings:
-    """The shopper's voice-purchase settings (never the PIN itself)."""
+def voice_settings(db: Database, shopper_id: int, *, now: datetime | None = None) -> VoiceSettings:
+    """The shopper's voice-purchase settings (never the PIN itself), and any lock in force."""
+    moment = now or utcnow()
     with db.read() as session:
         shopper = _shopper(session, shopper_id)
-        return VoiceSettings(shopper.voice_pin_hash is not None, shopper.voice_pin_threshold_minor)
+        locked = shopper.voice_locked_until
+        return VoiceSettings(
+            shopper.voice_pin_hash is not None,
+            shopper.voice_pin_threshold_minor,
+            locked if locked is not None and moment < locked else None,
+        )
 
 
 def _shopper(session: Session, shopper_id: int) -> Shopper:

@@ -148,8 +148,9 @@ def pin_wrong(attempts_left: int) -> str:
 def pin_locked() -> str:
     """Voice purchases are locked after too many wrong PINs."""
     return (
-        "Voice purchases are locked for an hour after three wrong PINs. Nothing was ordered. "
-        "You can still ask about your orders."
+        "Voice purchases are locked after too many wrong PINs. Nothing was ordered. "
+        "You can unlock them by setting a new PIN on the Restock website, "
+        "and you can still ask about your orders."
     )
 
 
