@@ -111,11 +111,14 @@ def forget_shopper(session: Session, shopper_id: int, *, now: datetime | None = 
 
 
 def _readings_during(link: DeviceLink) -> Any:
+    """The device's readings that reached us while this link was active."""
+    # By our clock, not the device's: a wrong or lying device clock must not keep a shopper's
+    # readings past their erasure, nor hand a previous owner's readings to the export.
     query = select(SupplyReading).where(
-        SupplyReading.device_id == link.device_id, SupplyReading.measured_at >= link.created_at
+        SupplyReading.device_id == link.device_id, SupplyReading.received_at >= link.created_at
     )
     if link.unlinked_at is not None:
-        query = query.where(SupplyReading.measured_at <= link.unlinked_at)
+        query = query.where(SupplyReading.received_at <= link.unlinked_at)
     return query
 
 
