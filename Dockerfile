@@ -1,4 +1,5 @@
-FROM python:3.11-slim
+# python:3.11-slim, pinned by digest so a rebuild gets the same base; bump it deliberately.
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -19,7 +20,7 @@ COPY restock ./restock
 COPY migrations ./migrations
 
 RUN useradd --system --uid 10001 --home /app restock \
-    && mkdir -p /app/var && chown -R restock /app/var
+    && mkdir -p /app/var && chown -R restock /app/var && chmod 0700 /app/var
 USER restock
 
 EXPOSE 8000/tcp 5683/udp
