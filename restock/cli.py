@@ -13,7 +13,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from orders.db import Database, make_engine
-from orders.model import Store
+from orders.model import DeviceModel, Store
 from restock.migrate import upgrade
 from restock.seed import seed_demo
 from restock.settings import Settings, SettingsError, create_private_sqlite_file
@@ -117,7 +117,10 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     client_id = args.client_id or _demo_client(settings, args.kind)
     if client_id is None:
-        print("no --client-id and no demo store to take one from", file=sys.stderr)
+        print(
+            "no --client-id and no demo store to take one from (`seed --demo` creates it)",
+            file=sys.stderr,
+        )
         return 2
     options = DeviceOptions(
         kind=args.kind,
@@ -137,15 +140,24 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _demo_client(settings: Settings, kind: str) -> str | None:
     """The demo store's client id for `kind` (a convenience for `make run` users)."""
+    from restock.seed import DEMO_SLUG
+
+    # Only looked up: a simulator pointed at a production database must not create a demo store.
     try:
         db = _database(settings)
-        upgrade(db.engine)
-        client = seed_demo(db).clients.get(kind)
+        with db.read() as session:
+            client = session.scalar(
+                select(DeviceModel.client_id)
+                .join(Store, Store.id == DeviceModel.store_id)
+                .where(Store.slug == DEMO_SLUG, DeviceModel.kind == kind)
+                .order_by(DeviceModel.id)
+                .limit(1)
+            )
         db.dispose()
-    except Exception:  # no reachable database: the user must say which client
+    except Exception:  # no reachable database (or no schema): the user must say which client
         log.debug("no demo client", exc_info=True)
         return None
-    return client if isinstance(client, str) else None
+    return client
 
 
 def build_parser() -> argparse.ArgumentParser:

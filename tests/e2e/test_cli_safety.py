@@ -112,3 +112,12 @@ def test_verification_off_with_an_https_public_url_is_refused_at_start(tmp_path:
     assert result.returncode == 2
     assert "RESTOCK_ALEXA_VERIFY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_simulate_never_creates_the_demo_store(tmp_path: Path) -> None:
+    """`simulate` without --client-id on a database with no demo store exits 2 and seeds nothing."""
+    env = restock_env(tmp_path)
+    assert run_cli(["migrate"], env).returncode == 0
+    result = run_cli(["simulate", "button", "--hub", "coap://127.0.0.1:9"], env, timeout=60)
+    assert result.returncode == 2 and "--client-id" in result.stderr
+    assert _count(env["DATABASE_URL"], Store) == 0
