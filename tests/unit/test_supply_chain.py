@@ -26,7 +26,7 @@ def test_pip_audit_is_pinned_for_development() -> None:
 
 def test_ci_audits_the_runtime_requirements_strictly() -> None:
     """.ci/run calls `make audit`, which audits requirements.txt and fails on what it can't see."""
-    assert re.search(r"^make audit$", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
+    assert re.search(r"^\s*make audit$", (ROOT / ".ci" / "run").read_text(), re.MULTILINE)
     makefile = (ROOT / "Makefile").read_text()
     recipe = makefile.split("\naudit:", 1)[1].split("\n\n", 1)[0]
     for word in ("pip_audit", "--requirement requirements.txt", "--strict"):
