@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
@@ -14,6 +13,11 @@ from aiocoap.numbers.contentformat import ContentFormat
 CBOR = ContentFormat.CBOR
 JSON = ContentFormat.JSON
 MAX_DEPTH = 8  # devices send flat maps; deep nesting is an attack on the decoder
+# Tags a device may send: bignums (2, 3), so an out-of-range seq reads as a bad seq. Every
+# other tag is refused, above all 28/29 (shared references: a small payload becomes a DAG
+# whose paths are exponential) and 256/25 (string references).
+ALLOWED_TAGS = frozenset({2, 3})
+_INDEFINITE = -1
 
 
 class PayloadError(Exception):
@@ -56,12 +60,11 @@ def decode(payload: bytes, fmt: ContentFormat) -> dict[str, Any]:
         if fmt == JSON:
             body = json.loads(payload.decode("utf-8"), parse_constant=_no_constant)
         else:
-            # Sharp edge: cbor2.loads ignores bytes after the first item; a device payload
-            # with trailing garbage is malformed, so read with a decoder and check the end.
-            stream = io.BytesIO(payload)
-            body = cbor2.CBORDecoder(stream).decode()
-            if stream.tell() != len(payload):
-                raise PayloadError("trailing bytes after the CBOR map")
+            # Sharp edge: cbor2 6 resolves tags 28/29 and 256 inside its C decoder without
+            # calling tag_hook, so refusals must come before it: check_cbor walks the raw
+            # bytes first (and refuses trailing bytes, which cbor2.loads would ignore).
+            check_cbor(payload)
+            body = cbor2.loads(payload)
     except PayloadError:
         raise
     except Exception:
@@ -78,6 +81,67 @@ def decode(payload: bytes, fmt: ContentFormat) -> dict[str, Any]:
         # driver can encode; refuse them here rather than fail deep in a query.
         raise PayloadError("text must be valid Unicode")
     return body
+
+
+def check_cbor(data: bytes) -> None:
+    """Walk one CBOR item's headers in O(len(data)); PayloadError unless it is safe to decode.
+
+    Refused: tags outside ALLOWED_TAGS, nesting deeper than MAX_DEPTH, declared lengths or
+    counts the payload cannot hold, indefinite-length strings, reserved or malformed headers,
+    bytes after the item. What passes decodes to a tree no larger than the payload.
+    """
+    end = len(data)
+    pos = 0
+    # One entry per open container: items still expected (_INDEFINITE: until a break).
+    open_items = [1]
+    while open_items:
+        if open_items[-1] == 0:
+            open_items.pop()
+            continue
+        if pos >= end:
+            raise PayloadError("truncated CBOR")
+        initial = data[pos]
+        pos += 1
+        if initial == 0xFF:  # break: ends the innermost indefinite-length container
+            if open_items[-1] != _INDEFINITE:
+                raise PayloadError("unexpected CBOR break")
+            open_items.pop()
+            continue
+        if open_items[-1] != _INDEFINITE:
+            open_items[-1] -= 1
+        major, info = initial >> 5, initial & 0x1F
+        if info < 24:
+            argument = info
+        elif info < 28:
+            size = 1 << (info - 24)
+            if pos + size > end:
+                raise PayloadError("truncated CBOR")
+            argument = int.from_bytes(data[pos : pos + size], "big")
+            pos += size
+        elif info == 31 and major in (4, 5):
+            argument = _INDEFINITE
+        else:
+            raise PayloadError("unsupported CBOR item")
+        if major in (2, 3):
+            if argument > end - pos:
+                raise PayloadError("CBOR string longer than the payload")
+            pos += argument
+            continue
+        if major in (4, 5):
+            count = argument if argument == _INDEFINITE or major == 4 else 2 * argument
+            if count > end - pos:  # every item takes at least one byte
+                raise PayloadError("CBOR container larger than the payload")
+        elif major == 6:
+            if argument not in ALLOWED_TAGS:
+                raise PayloadError(f"CBOR tag {argument} is not accepted")
+            count = 1
+        else:
+            continue  # integers, simple values, floats: no content to walk
+        open_items.append(count)
+        if len(open_items) - 1 > MAX_DEPTH:
+            raise PayloadError("payload nests too deeply")
+    if pos != end:
+        raise PayloadError("trailing bytes after the CBOR map")
 
 
 def decode_json_text(payload: bytes) -> Any:

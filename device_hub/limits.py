@@ -1,4 +1,4 @@
-"""Token-bucket rate limits per device and per source address, in bounded memory."""
+"""What one source may cost the hub: token-bucket rate limits and the amplification bound."""
 
 from __future__ import annotations
 
@@ -8,6 +8,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+
+from aiocoap import Message
+
+# RFC 7252 §11.3: an answer to a request that proves nothing about its source (it may be
+# spoofed) stays within this many times the request's size on the wire.
+AMPLIFICATION = 3
 
 
 @dataclass(frozen=True)
@@ -57,3 +63,15 @@ class RateLimiter:
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return allowed
+
+
+def wire_size(message: Message, token: bytes = b"") -> int:
+    """Bytes `message` takes in a CoAP-over-UDP datagram carrying `token`."""
+    payload = len(message.payload)
+    return 4 + len(token) + len(message.opt.encode()) + (1 + payload if payload else 0)
+
+
+def within_amplification(request: Message, response: Message) -> bool:
+    """Whether `response` stays within AMPLIFICATION times `request` on the wire."""
+    token = request.token or b""
+    return wire_size(response, token) <= AMPLIFICATION * wire_size(request, token)

@@ -5,25 +5,33 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import math
 import re
+import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aiocoap import Message
+from aiocoap import CON, Message
 from aiocoap.numbers.codes import Code
 from aiocoap.resource import ObservableResource, PathCapable, Resource, Site, WKCResource
 from aiocoap.util.linkformat import Link, LinkFormat
 
-from auth.device_flow import DeviceFlowError, poll_device_token, start_device_authorization
+from auth.device_flow import (
+    DeviceAuthorization,
+    DeviceFlowError,
+    poll_device_token,
+    start_device_authorization,
+)
 from auth.principal import Principal
 from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
-from device_hub.codec import PayloadError, decode, encode, reply_format, request_format
+from device_hub.codec import JSON, PayloadError, decode, encode, reply_format, request_format
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
-from device_hub.limits import RateLimiter
+from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
 from orders.db import Database
 from orders.errors import NotFound
 from orders.lifecycle import get_order_status
@@ -36,6 +44,15 @@ T = TypeVar("T")
 PRESS_MAX_PAYLOAD = 1024
 MAX_PAYLOAD = 16 * 1024  # a full 256-record SenML pack fits with room to spare
 MAX_OBSERVATIONS = 10_000
+# Observers of one order: its device, re-registering after a reboot, and a spare.
+MAX_OBSERVERS_PER_ORDER = 4
+# Observers behind one address: a home (one NAT address) with many devices, each its orders.
+MAX_OBSERVERS_PER_SOURCE = 64
+# A NON observer gets a confirmable notification at least this often, so a dead one (or a
+# spoofed address) is dropped when it fails to acknowledge (RFC 7641 §4.5: at least daily).
+CONFIRM_EVERY = 600.0
+# Starting the device flow writes a row: a few per minute from one address, a home's burst.
+LINK_RATE = Rate(per_second=0.2, burst=10)
 _ORDER_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 Body = dict[str, Any]
 Answer = tuple[Code, Body]
@@ -53,6 +70,13 @@ class HubServices:
     public_url: str
     policy: Policy
     presses: PressBatcher
+    # Separate from source_limit: /link writes a device-code row for an unauthenticated sender.
+    link_limit: RateLimiter = field(default_factory=lambda: RateLimiter(LINK_RATE))
+
+    @functools.cached_property
+    def link_min_payload(self) -> int:
+        """The smallest /link payload whose answer stays within AMPLIFICATION times it."""
+        return math.ceil(_link_answer_bound(self.public_url) / AMPLIFICATION)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database calls) in the pool, off the event loop."""
@@ -81,39 +105,83 @@ class HubServices:
         handle: Callable[[Body], Awaitable[Answer]],
         max_payload: int,
         assembled: bool = False,
+        *,
+        min_payload: int = 0,
+        also_limit: RateLimiter | None = None,
     ) -> Message:
         """Parse, handle and render one request; every known error becomes a 4.xx."""
         fmt = reply_format(request)
         try:
-            self.check_source(request)
+            self.check_source(request, also_limit)
             partial = request.opt.block1 is not None and not assembled
             if len(request.payload) > max_payload or partial:
                 raise PayloadError(
                     f"payload over {max_payload} bytes", Code.REQUEST_ENTITY_TOO_LARGE
                 )
+            if len(request.payload) < min_payload:
+                raise PadRequest(min_payload)
             code, body = await handle(decode(request.payload, request_format(request)))
         except Exception as exc:
-            return self.render_error(exc, fmt, max_payload)
+            return self.render_error(exc, fmt, max_payload, request)
         return encode(body, fmt, code)
 
-    def check_source(self, request: Message) -> None:
-        """Per-address limit, before any work is done for the request."""
-        wait = self.source_limit.take(source_address(request))
-        if wait:
-            raise RateLimited(wait)
+    def check_source(self, request: Message, also_limit: RateLimiter | None = None) -> None:
+        """Per-address limit(s), before any work is done for the request."""
+        address = source_address(request)
+        for limiter in (self.source_limit, also_limit):
+            wait = limiter.take(address) if limiter is not None else 0
+            if wait:
+                raise RateLimited(wait)
 
-    def render_error(self, exc: Exception, fmt: Any, max_payload: int) -> Message:
-        """The 4.xx for a known error; anything else is a bug and re-raised (aiocoap: 5.00)."""
+    def render_error(
+        self, exc: Exception, fmt: Any, max_payload: int, request: Message | None = None
+    ) -> Message:
+        """The 4.xx for a known error; anything else is a bug and re-raised (aiocoap: 5.00).
+
+        An error answers a sender not yet identified, so it is cut down to stay within
+        AMPLIFICATION times `request`: first the detail goes, then all but `error`, then all.
+        """
         known = error_answer(exc)
         if known is None:
             raise exc
         code, body = known
-        message = encode(body, fmt, code)
-        if isinstance(exc, RateLimited):
-            message.opt.max_age = exc.retry_after
-        if code == Code.REQUEST_ENTITY_TOO_LARGE:
-            message.opt.size1 = max_payload
+        if isinstance(exc, PadRequest):
+            body["pad_to"] = exc.pad_to
+        for shorter in (body, _without(body, "detail"), {"error": body["error"]}, None):
+            message = encode(shorter, fmt, code) if shorter is not None else Message(code=code)
+            if isinstance(exc, RateLimited):
+                message.opt.max_age = exc.retry_after
+            if code == Code.REQUEST_ENTITY_TOO_LARGE:
+                message.opt.size1 = max_payload
+            if request is None or within_amplification(request, message):
+                break
         return message
+
+
+class PadRequest(PayloadError):
+    """A request whose answer would be over AMPLIFICATION times its size: pad it to `pad_to`."""
+
+    def __init__(self, pad_to: int) -> None:
+        self.pad_to = pad_to
+        super().__init__(f"pad the payload to {pad_to} bytes")
+
+
+def _without(body: Body, name: str) -> Body:
+    return {key: value for key, value in body.items() if key != name}
+
+
+def _link_answer_bound(public_url: str) -> int:
+    """The largest /link answer payload for `public_url` (JSON, the longer of the two)."""
+    shown = "XXXX-XXXX"
+    sample = DeviceAuthorization(
+        device_code="x" * 64,  # new_secret() is 43 characters: room to spare
+        user_code=shown,
+        verification_uri=f"{public_url}/link",
+        verification_uri_complete=f"{public_url}/link?user_code={shown}",
+        expires_in=10**6,
+        interval=60,
+    )
+    return len(encode(sample.as_response(), JSON, Code.CREATED).payload)
 
 
 def source_address(request: Message) -> str:
@@ -152,10 +220,24 @@ def _text(body: Body, name: str) -> str:
 
 
 class LinkResource(_Post):
-    """POST /link {client_id, serial}: start the device flow (RFC 8628 over CoAP)."""
+    """POST /link {client_id, serial, pad}: start the device flow (RFC 8628 over CoAP).
+
+    Anyone may ask, from any (spoofable) address, so the request must be padded to a third
+    of the answer (RFC 7252 §11.3) and each address gets only a few a minute.
+    """
 
     rt = "restock.link"
     ct = "60 50"
+
+    async def render_post(self, request: Message) -> Message:
+        hub = self.hub
+        return await hub.answer(
+            request,
+            self.handle,
+            self.max_payload,
+            min_payload=hub.link_min_payload,
+            also_limit=hub.link_limit,
+        )
 
     async def handle(self, body: Body) -> Answer:
         client_id, serial = _text(body, "client_id"), _text(body, "serial")
@@ -227,31 +309,73 @@ class TelemetryResource(_Post):
         return Code.CHANGED, await self.hub.as_device(body, "devices:telemetry", work)
 
 
+@dataclass(eq=False)
+class _Observer:
+    """One accepted registration: whose, of which order, and when it last had to confirm."""
+
+    order_id: str
+    source: str
+    observation: Any
+    confirmed_at: float
+    confirm_next: bool = False
+
+
 class OrderStatusResource(ObservableResource, PathCapable):
-    """GET /orders/{order_id} (+Observe): the id is the capability, nothing else is needed."""
+    """GET /orders/{order_id} (+Observe): the id is the capability, nothing else is needed.
+
+    The order id is unguessable and given only to the device that placed the order (and its
+    shopper), so holding it is the proof a GET without a payload can carry. A holder still
+    gets few observers: MAX_OBSERVERS_PER_ORDER per order (one change, that many datagrams
+    at most, however many spoofed registrations arrive) and MAX_OBSERVERS_PER_SOURCE per
+    address; registrations past either are answered once, without Observe.
+    """
 
     rt = "restock.order"
 
-    def __init__(self, hub: HubServices) -> None:
+    def __init__(
+        self,
+        hub: HubServices,
+        *,
+        confirm_every: float = CONFIRM_EVERY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         super().__init__()
         self.hub = hub
-        self.observers: dict[str, set[Any]] = {}
+        self.confirm_every = confirm_every
+        self.clock = clock
+        self.observers: dict[str, set[_Observer]] = {}
+        self.per_source: Counter[str] = Counter()
         self.observation_count = 0
+        # The request an observation re-renders is the registration's own object.
+        self._by_request: dict[int, _Observer] = {}
 
     async def needs_blockwise_assembly(self, request: Message) -> bool:
         return False
 
     async def add_observation(self, request: Message, serverobservation: Any) -> None:
         order_id = _order_id(request)
-        if order_id is None or self.observation_count >= MAX_OBSERVATIONS:
+        source = source_address(request)
+        if (
+            order_id is None
+            or self.observation_count >= MAX_OBSERVATIONS
+            or len(self.observers.get(order_id, ())) >= MAX_OBSERVERS_PER_ORDER
+            or self.per_source[source] >= MAX_OBSERVERS_PER_SOURCE
+        ):
             return  # not accepted: the client gets a plain answer, no registration
+        observer = _Observer(order_id, source, serverobservation, self.clock())
         watchers = self.observers.setdefault(order_id, set())
-        watchers.add(serverobservation)
+        watchers.add(observer)
+        self.per_source[source] += 1
+        self._by_request[id(request)] = observer
         self.observation_count += 1
 
         def cancel() -> None:
-            watchers.discard(serverobservation)
+            watchers.discard(observer)
+            self._by_request.pop(id(request), None)
             self.observation_count -= 1
+            self.per_source[source] -= 1
+            if self.per_source[source] <= 0:
+                del self.per_source[source]
             if not watchers:
                 self.observers.pop(order_id, None)
 
@@ -259,8 +383,12 @@ class OrderStatusResource(ObservableResource, PathCapable):
 
     def notify(self, order_id: str) -> None:
         """The order changed: every observer gets a fresh rendering."""
-        for observation in list(self.observers.get(order_id, ())):
-            observation.trigger()
+        now = self.clock()
+        for observer in list(self.observers.get(order_id, ())):
+            if now - observer.confirmed_at >= self.confirm_every:
+                observer.confirm_next = True
+                observer.confirmed_at = now
+            observer.observation.trigger()
 
     async def render_get(self, request: Message) -> Message:
         fmt = reply_format(request)
@@ -271,14 +399,63 @@ class OrderStatusResource(ObservableResource, PathCapable):
                 raise NotFound("not_found", "no such order")
             order = await self.hub.run(get_order_status, self.hub.db, order_id)
         except Exception as exc:
-            return self.hub.render_error(exc, fmt, 0)
+            return self.hub.render_error(exc, fmt, 0, request)
         updated = order.updated_at.isoformat().replace("+00:00", "Z")
         body = {"id": order.id, "status": order.status, "updated": updated}
-        return encode(body, fmt, Code.CONTENT)
+        response = encode(body, fmt, Code.CONTENT)
+        observer = self._by_request.get(id(request))
+        if observer is not None and observer.confirm_next:
+            # Sharp edge: aiocoap sends notifications with the registration's type, so a
+            # NON registration would never be asked to confirm; an unacknowledged (or
+            # reset) CON notification ends the observation.
+            observer.confirm_next = False
+            response.mtype = CON
+        return response
 
     def get_resources_as_linkheader(self) -> LinkFormat:
         """Listed as `</orders>`: the ids themselves are never listed."""
         return LinkFormat([Link("", rt=self.rt, obs=None)])
+
+
+class DiscoveryResource(WKCResource):
+    """/.well-known/core (RFC 6690), under the per-address limit and in small Block2 blocks.
+
+    Anyone may ask from a spoofed address: each answer is the largest block (RFC 7959) that
+    stays within AMPLIFICATION times the request; `?rt=…` filters as RFC 6690 says.
+    """
+
+    def __init__(self, hub: HubServices, listing: Callable[[], LinkFormat]) -> None:
+        super().__init__(listing, impl_info=None)
+        self.hub = hub
+
+    async def needs_blockwise_assembly(self, request: Message) -> bool:
+        return False  # blocks are cut here, to a size that depends on the request
+
+    async def render_get(self, request: Message) -> Message:
+        try:
+            self.hub.check_source(request)
+        except RateLimited as exc:
+            return self.hub.render_error(exc, None, 0, request)
+        full: Message = await super().render_get(request)
+        if full.code is not None:  # 4.06: a format other than link-format was asked for
+            return full
+        full.code = Code.CONTENT
+        allowed = AMPLIFICATION * wire_size(request, request.token or b"")
+        wanted = request.opt.block2
+        size_exp = wanted.size_exponent if wanted is not None else 6
+        number = wanted.block_number if wanted is not None else 0
+        while size_exp > 0 and not _block_fits(full, request, size_exp, allowed):
+            size_exp -= 1
+            number *= 2  # the same offset in blocks half as large (RFC 7959 §2.2)
+        if wanted is None and len(full.payload) <= 16 << size_exp:
+            return full
+        block: Message = full._extract_block(number, size_exp, 1024)
+        return block
+
+
+def _block_fits(full: Message, request: Message, size_exp: int, allowed: int) -> bool:
+    block = full.copy(payload=full.payload[: 16 << size_exp], block2=(0, True, size_exp))
+    return wire_size(block, request.token or b"") <= allowed
 
 
 def _order_id(request: Message) -> str | None:
@@ -320,7 +497,7 @@ def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     site = HubSite()
     orders = OrderStatusResource(hub)
     site.add_resource(
-        [".well-known", "core"], WKCResource(site.get_resources_as_linkheader, impl_info=None)
+        [".well-known", "core"], DiscoveryResource(hub, site.get_resources_as_linkheader)
     )
     site.add_resource(["link"], LinkResource(hub))
     site.add_resource(["link", "token"], LinkTokenResource(hub))

@@ -32,6 +32,7 @@ from tests.e2e.hub_fixtures import (
 from tests.factories import count, db_snapshot
 
 __all__ = ["client", "hub"]  # fixtures used by name
+PAD = "." * 100  # /link requests are padded to a third of the answer (README)
 
 
 def test_well_known_core_lists_every_resource_with_its_rt(client: CoapClient) -> None:
@@ -54,7 +55,9 @@ def test_device_flow_over_coap_links_and_issues_a_token_once(
 ) -> None:
     """/link then /link/token: pending, then tokens after approval, then invalid_grant."""
     devices = build_devices(db)
-    started = client.post("/link", {"client_id": devices.world.model_client_id, "serial": "B-9"})
+    started = client.post(
+        "/link", {"client_id": devices.world.model_client_id, "serial": "B-9", "pad": PAD}
+    )
     assert started.code == Code.CREATED
     assert set(started.body) >= {"device_code", "user_code", "verification_uri", "interval"}
     poll = {"client_id": devices.world.model_client_id, "device_code": started.body["device_code"]}
@@ -81,9 +84,9 @@ def test_link_with_unknown_client_is_invalid_client(client: CoapClient, db: Data
     """An unknown client id gets the RFC word, and nothing is stored."""
     build_devices(db)
     before = db_snapshot(db)
-    reply = client.post("/link", {"client_id": "nobody", "serial": "X"})
+    reply = client.post("/link", {"client_id": "nobody", "serial": "X", "pad": PAD})
     assert reply.code == Code.BAD_REQUEST and reply.body == {"error": "invalid_client"}
-    missing = client.post("/link", {"serial": "X"})
+    missing = client.post("/link", {"serial": "X", "pad": PAD})
     assert missing.body == {"error": "invalid_request"}
     assert db_snapshot(db) == before
 
@@ -381,7 +384,7 @@ def test_hub_answers_again_after_stop_and_start_on_the_same_db(db: Database) -> 
     [
         ("/press", b'{"at": "\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800\\ud800", "seq": 1}'),
         ("/press", b'{"at": "TOKEN", "seq": 1, "boot": "\\udfff"}'),
-        ("/link", b'{"client_id": "\\ud800", "serial": "x"}'),
+        ("/link", b'{"client_id": "\\ud800", "serial": "x", "pad": "' + PAD.encode() + b'"}'),
     ],
 )
 def test_lone_surrogates_in_json_are_400_not_500(
