@@ -14,7 +14,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from aiocoap import CON, Message
+from aiocoap import CON, Message, error
 from aiocoap.numbers.codes import Code
 from aiocoap.resource import ObservableResource, PathCapable, Resource, Site, WKCResource
 from aiocoap.util.linkformat import Link, LinkFormat
@@ -343,6 +343,8 @@ class OrderStatusResource(ObservableResource, PathCapable):
         self.hub = hub
         self.confirm_every = confirm_every
         self.clock = clock
+        self.max_per_order = MAX_OBSERVERS_PER_ORDER
+        self.max_per_source = MAX_OBSERVERS_PER_SOURCE
         self.observers: dict[str, set[_Observer]] = {}
         self.per_source: Counter[str] = Counter()
         self.observation_count = 0
@@ -358,8 +360,8 @@ class OrderStatusResource(ObservableResource, PathCapable):
         if (
             order_id is None
             or self.observation_count >= MAX_OBSERVATIONS
-            or len(self.observers.get(order_id, ())) >= MAX_OBSERVERS_PER_ORDER
-            or self.per_source[source] >= MAX_OBSERVERS_PER_SOURCE
+            or len(self.observers.get(order_id, ())) >= self.max_per_order
+            or self.per_source[source] >= self.max_per_source
         ):
             return  # not accepted: the client gets a plain answer, no registration
         observer = _Observer(order_id, source, serverobservation, self.clock())
@@ -484,6 +486,17 @@ class HubSite(Site):
         super().add_resource(path, resource)
         if not isinstance(resource, (PathCapable, Site)):
             self._leaves[tuple(path)] = resource
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        """As Site.render_to_pipe; aiocoap's own refusals (4.04, 4.05, 4.02…) lose their text.
+
+        aiocoap answers them with an English sentence ("Error: Method not allowed!"), which
+        for a short spoofed request is over AMPLIFICATION times its size; the code says it all.
+        """
+        try:
+            await super().render_to_pipe(pipe)
+        except error.RenderableError as exc:
+            pipe.add_response(Message(code=exc.to_message().code), is_last=True)
 
     def _find_child_and_pathstripped_message(self, request: Message) -> tuple[Any, Message]:
         leaf = self._leaves.get(tuple(request.opt.uri_path))

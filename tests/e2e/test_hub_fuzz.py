@@ -14,6 +14,7 @@ from orders.db import Database
 from orders.devices import LinkRules
 from tests.e2e.hub_fixtures import CoapClient, RunningHub, build_devices, client, hub
 from tests.factories import db_snapshot
+from tests.unit.test_hub_ingress import shared_reference_dag
 
 __all__ = ["client", "hub"]
 PATHS = ["/press", "/telemetry", "/link", "/link/token", "/orders/x", "/nowhere"]
@@ -73,6 +74,29 @@ def _encode(body: object, fmt: int | None) -> bytes:
     return json.dumps(body, allow_nan=True).encode()
 
 
+# CBOR no device sends: shared and string references (28/29/256/25), other tags around and
+# inside maps, deep definite and indefinite nesting, shared-reference DAGs.
+TAGS = [28, 29, 256, 25, 1, 2, 3, 32, 24, 55799]
+cbor_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=10)
+tagged = st.recursive(
+    st.none() | st.integers(-(2**40), 2**40) | cbor_text | st.binary(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(KEYS), inner, max_size=4)
+        | st.builds(cbor2.CBORTag, st.sampled_from(TAGS), inner)
+        | st.builds(cbor2.CBORTag, st.just(29), st.integers(0, 40))
+    ),
+    max_leaves=30,
+)
+hostile_cbor = st.one_of(
+    st.builds(lambda body: cbor2.dumps(body), st.dictionaries(st.sampled_from(KEYS), tagged)),
+    st.builds(lambda body: cbor2.dumps(cbor2.CBORTag(28, body)), tagged),
+    st.builds(lambda body: cbor2.dumps(cbor2.CBORTag(256, body)), tagged),
+    st.integers(1, 40).map(shared_reference_dag),
+    st.integers(1, 600).map(lambda depth: b"\xa1\x62at" + b"\x81" * depth + b"\x01"),
+    st.integers(1, 600).map(lambda depth: b"\xa1\x62at" + b"\x9f" * depth + b"\xff" * depth),
+)
+
 requests = st.one_of(
     st.tuples(st.sampled_from(PATHS), bodies, st.sampled_from([60, 50, None, 0, 42])),
     st.tuples(
@@ -81,6 +105,7 @@ requests = st.one_of(
         st.sampled_from([60, 50]),
     ),
     st.tuples(st.sampled_from(PATHS), st.binary(max_size=1500), st.sampled_from([60, 50, None])),
+    st.tuples(st.sampled_from(PATHS), hostile_cbor, st.sampled_from([60, None])),
 )
 
 
@@ -93,7 +118,7 @@ def test_generated_payloads_never_get_5xx_nor_change_the_database(
     before = db_snapshot(db)
 
     @settings(
-        max_examples=120,
+        max_examples=160,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
