@@ -11,13 +11,20 @@ from device_hub.codec import CBOR, MAX_DEPTH, PayloadError, check_cbor, decode
 from device_hub.limits import AMPLIFICATION, wire_size, within_amplification
 
 
-def shared_reference_dag(width: int) -> bytes:
-    """{"a": [...]} where item i is a shared [ref(i-1), ref(i-1)]: 2**width paths in O(width) bytes."""
-    parts = [b"\xd8\x1c\x82\x01\x01"]  # 28([1, 1]): shareable 0
-    for i in range(1, width):
+def shared_reference_dag(width: int, levels: int = 6) -> bytes:
+    """{"a": [L0…L5]}, L_i a shared array of `width` references to L_(i-1): width**6 paths.
+
+    Six levels keep it within MAX_DEPTH, so only a walk of every path could refuse it.
+    """
+    parts = [b"\xd8\x1c" + _array_head(width) + b"\x01" * width]  # 28([1, 1, …])
+    for i in range(1, levels):
         ref = b"\xd8\x1d" + cbor2.dumps(i - 1)  # 29(i-1): a reference to shareable i-1
-        parts.append(b"\xd8\x1c\x82" + ref + ref)
-    return b"\xa1\x61a" + b"\x98" + bytes([width]) + b"".join(parts)
+        parts.append(b"\xd8\x1c" + _array_head(width) + ref * width)
+    return b"\xa1\x61a" + _array_head(levels) + b"".join(parts)
+
+
+def _array_head(count: int) -> bytes:
+    return bytes([0x80 + count]) if count < 24 else b"\x98" + bytes([count])
 
 
 @pytest.mark.parametrize(
@@ -51,8 +58,8 @@ def test_the_pre_scan_refuses_what_no_device_sends(payload: bytes, why: str) -> 
 
 def test_a_shared_reference_dag_is_refused_by_decode_before_cbor2_sees_it() -> None:
     """The 200-byte datagram that froze the hub is a plain bad payload now."""
-    payload = shared_reference_dag(24)  # 2**24 paths for the old depth walk
-    assert len(payload) < 250
+    payload = shared_reference_dag(9)  # 9**6 paths: the issue's datagram
+    assert len(payload) < 200
     with pytest.raises(PayloadError, match="tag 28"):
         decode(payload, CBOR)
 
