@@ -318,6 +318,7 @@ class _Observer:
     observation: Any
     confirmed_at: float
     confirm_next: bool = False
+    registered: bool = False  # its first answer has gone out; later renders are notifications
 
 
 class OrderStatusResource(ObservableResource, PathCapable):
@@ -394,8 +395,12 @@ class OrderStatusResource(ObservableResource, PathCapable):
 
     async def render_get(self, request: Message) -> Message:
         fmt = reply_format(request)
+        observer = self._by_request.get(id(request))
         try:
-            self.hub.check_source(request)
+            if observer is None or not observer.registered:
+                # A notification is our own doing: it must not spend (nor be refused by)
+                # the address's budget, or a busy address would silently lose observations.
+                self.hub.check_source(request)
             order_id = _order_id(request)
             if order_id is None:
                 raise NotFound("not_found", "no such order")
@@ -405,7 +410,8 @@ class OrderStatusResource(ObservableResource, PathCapable):
         updated = order.updated_at.isoformat().replace("+00:00", "Z")
         body = {"id": order.id, "status": order.status, "updated": updated}
         response = encode(body, fmt, Code.CONTENT)
-        observer = self._by_request.get(id(request))
+        if observer is not None:
+            observer.registered = True
         if observer is not None and observer.confirm_next:
             # Sharp edge: aiocoap sends notifications with the registration's type, so a
             # NON registration would never be asked to confirm; an unacknowledged (or

@@ -22,7 +22,7 @@ from auth.model import DeviceCode
 from device_hub.limits import AMPLIFICATION, Rate
 from device_hub.resources import LINK_RATE, MAX_OBSERVERS_PER_ORDER
 from orders.db import Database
-from orders.lifecycle import mark_shipped
+from orders.lifecycle import mark_delivered, mark_shipped
 from tests.e2e.hub_fixtures import (
     GENEROUS,
     CoapClient,
@@ -185,6 +185,7 @@ def _unauthenticated_requests(devices: Devices, link_min: int, order_id: str) ->
         request(GET, "orders", "nope"),
         request(GET, "orders", order_id),
         request(GET, "orders", order_id, observe=0),
+        request(GET, "orders", order_id, accept=50),
         request(GET, "nowhere"),
         request(PUT, "press"),
     ]
@@ -386,3 +387,40 @@ def test_an_observer_that_resets_a_confirmable_notification_is_dropped(
 
 
 __all__ += ["GENEROUS"]
+
+
+def test_notifications_do_not_spend_the_observers_address_budget(db: Database) -> None:
+    """An address at its request limit still gets every notification it registered for."""
+    running = start_hub(db, source_rate=Rate(per_second=0.001, burst=2))
+    coap = CoapClient(running.uri)
+    try:
+        devices, order_id = _placed_order(db, coap)  # the press spends one, the GET the other
+
+        async def observe(context: Any) -> list[str]:
+            pending = context.request(
+                Message(code=GET, uri=f"{coap.base}/orders/{order_id}", observe=0)
+            )
+            statuses = [cbor2.loads((await pending.response).payload)["status"]]
+            loop = asyncio.get_running_loop()
+            for change in (mark_shipped, mark_delivered):
+                await loop.run_in_executor(
+                    None, lambda change=change: change(db, order_id, devices.world.store_id)
+                )
+
+                async def until(status: str) -> None:
+                    async for note in pending.observation:
+                        statuses.append(cbor2.loads(note.payload)["status"])
+                        if statuses[-1] == status:
+                            return
+
+                await asyncio.wait_for(until(change.__name__.removeprefix("mark_")), 15)
+            pending.observation.cancel()
+            return statuses
+
+        statuses = coap.run(observe)
+        refused = coap.request(GET, f"/orders/{order_id}")
+    finally:
+        coap.close()
+        stop_hub(running)
+    assert statuses[0] == "placed" and statuses[-1] == "delivered"
+    assert refused.code == Code.TOO_MANY_REQUESTS  # the budget really was spent
