@@ -311,10 +311,8 @@ class TelemetryResource(_Post):
 
 @dataclass(eq=False)
 class _Observer:
-    """One accepted registration: whose, of which order, and when it last had to confirm."""
+    """One accepted registration and when it last had to confirm."""
 
-    order_id: str
-    source: str
     observation: Any
     confirmed_at: float
     confirm_next: bool = False
@@ -365,7 +363,7 @@ class OrderStatusResource(ObservableResource, PathCapable):
             or self.per_source[source] >= self.max_per_source
         ):
             return  # not accepted: the client gets a plain answer, no registration
-        observer = _Observer(order_id, source, serverobservation, self.clock())
+        observer = _Observer(serverobservation, self.clock())
         watchers = self.observers.setdefault(order_id, set())
         watchers.add(observer)
         self.per_source[source] += 1
@@ -443,7 +441,7 @@ class DiscoveryResource(WKCResource):
         try:
             self.hub.check_source(request)
         except RateLimited as exc:
-            return self.hub.render_error(exc, None, 0, request)
+            return self.hub.render_error(exc, reply_format(request), 0, request)
         full: Message = await super().render_get(request)
         if full.code is not None:  # 4.06: a format other than link-format was asked for
             return full
@@ -457,6 +455,8 @@ class DiscoveryResource(WKCResource):
             number *= 2  # the same offset in blocks half as large (RFC 7959 §2.2)
         if wanted is None and len(full.payload) <= 16 << size_exp:
             return full
+        # Sharp edge: Message._extract_block is aiocoap's private helper (0.4.17); it raises
+        # BadRequest (4.00) for a block past the end, which HubSite answers without text.
         block: Message = full._extract_block(number, size_exp, 1024)
         return block
 
@@ -494,7 +494,7 @@ class HubSite(Site):
             self._leaves[tuple(path)] = resource
 
     async def render_to_pipe(self, pipe: Any) -> None:
-        """As Site.render_to_pipe; aiocoap's own refusals (4.04, 4.05, 4.02…) lose their text.
+        """As Site.render_to_pipe; aiocoap's own answers (4.04, 4.05, 2.31…) lose their text.
 
         aiocoap answers them with an English sentence ("Error: Method not allowed!"), which
         for a short spoofed request is over AMPLIFICATION times its size; the code says it all.
@@ -502,7 +502,9 @@ class HubSite(Site):
         try:
             await super().render_to_pipe(pipe)
         except error.RenderableError as exc:
-            pipe.add_response(Message(code=exc.to_message().code), is_last=True)
+            answer = exc.to_message()
+            answer.payload = b""  # options stay: 2.31 Continue carries Block1
+            pipe.add_response(answer, is_last=True)
 
     def _find_child_and_pathstripped_message(self, request: Message) -> tuple[Any, Message]:
         leaf = self._leaves.get(tuple(request.opt.uri_path))

@@ -352,11 +352,11 @@ def test_one_address_holds_at_most_its_cap_of_observations(
     on_hub(hub, lambda: setattr(hub.hub.orders, "max_per_source", 1))
 
     async def register(context: Any) -> list[bool]:
-        pendings = [
-            context.request(Message(code=GET, uri=f"{client.base}/orders/{oid}", observe=0))
-            for oid in (order_id, second_order)
-        ]
-        firsts = [await pending.response for pending in pendings]
+        pendings, firsts = [], []
+        for oid in (order_id, second_order):  # one after the other: the first is kept
+            message = Message(code=GET, uri=f"{client.base}/orders/{oid}", observe=0)
+            pendings.append(context.request(message))
+            firsts.append(await pendings[-1].response)
         for pending in pendings:
             if not pending.observation.cancelled:
                 pending.observation.cancel()
