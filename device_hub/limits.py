@@ -1,4 +1,9 @@
-"""Token-bucket rate limits per device and per source address, in bounded memory."""
+"""Token-bucket rate limits per device and per source address, in bounded memory.
+
+Hand-made rather than `limits` (which the HTTP limits use): it runs per datagram on the
+event loop, and `limits`' memory storage costs several times more per call, walks every key
+from a timer thread every 10 ms, and has no token bucket (bench/limiters.py, bench/README.md).
+"""
 
 from __future__ import annotations
 
