@@ -112,6 +112,7 @@ def replace_duplicate_detection(
     store_response: Callable[[Message], None],
 ) -> None:
     """Make `manager` ask `deduplicate` about each request and `store_response` each answer."""
+    check()  # replacing a method aiocoap no longer calls would leave its memory unbounded
     manager._deduplicate_message = deduplicate
     manager._store_response_for_duplicates = store_response
     manager._recent_messages = {}  # aiocoap's own memory, unused from now on

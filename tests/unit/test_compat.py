@@ -6,6 +6,7 @@ import importlib.metadata
 
 import psycopg
 import pytest
+from aiocoap.messagemanager import MessageManager
 from aiocoap.resource import Site
 from sqlalchemy.sql.compiler import SQLCompiler
 from waitress import wasyncore
@@ -82,3 +83,13 @@ def test_serving_refuses_to_start_when_a_hook_vanished(monkeypatch: pytest.Monke
     check_library_hooks(web=True, hub=False)
     with pytest.raises(compat_aiocoap.AiocoapChanged):
         check_library_hooks(web=False, hub=True)
+
+
+def test_duplicate_detection_is_not_replaced_on_a_changed_aiocoap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Swapping in bounded memory refuses, rather than leaving aiocoap's own unbounded."""
+    monkeypatch.delattr(MessageManager, "_store_response_for_duplicates")
+    manager = object.__new__(MessageManager)
+    with pytest.raises(compat_aiocoap.AiocoapChanged, match="_store_response_for_duplicates"):
+        compat_aiocoap.replace_duplicate_detection(manager, lambda _m: False, lambda _m: None)
