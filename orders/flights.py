@@ -2,17 +2,17 @@
 
 The press batch is the hottest transaction in Restock, and on a busy host each round trip
 to PostgreSQL costs far more than the statement it carries (both ends must be woken and
-scheduled). So a batch is two flights whatever its size: BEGIN, the token check and the reads that
-lock and decide; then every write and the COMMIT. psycopg's pipeline mode sends statements
-without waiting for each one's answer. SQLAlchemy has no pipeline API, and two of its
-habits defeat one (it reads a SELECT's rows the moment it is executed; psycopg sends its own
-BEGIN and waits for it), so this module drives the driver under SQLAlchemy for these few
-statements: built and compiled by SQLAlchemy once, their rows converted by SQLAlchemy's
-own type processors, every driver error wrapped as SQLAlchemy would wrap it.
+scheduled). So a batch is two flights whatever its size: BEGIN, the token check and the
+reads that lock and decide; then every write and the COMMIT. psycopg's pipeline mode
+sends statements without waiting for each one's answer. SQLAlchemy has no pipeline API,
+and two of its habits defeat one (it reads a SELECT's rows the moment it is executed;
+psycopg sends its own BEGIN and waits for it), so this module drives the driver under
+SQLAlchemy for these few statements: built and compiled by SQLAlchemy once, their rows
+converted by SQLAlchemy's own type processors, every driver error wrapped as SQLAlchemy
+would wrap it. The SQLAlchemy internals it needs are in compat_sqlalchemy.py.
 
+Kept over plain SQLAlchemy execution, which measured slower by more than 10% (bench/README.md).
 Elsewhere (SQLite: in-process, no round trips) everything here is plain SQLAlchemy.
-The SQLAlchemy internals this needs are in compat_sqlalchemy.py. Kept over plain SQLAlchemy
-execution (insertmanyvalues, psycopg's executemany) for the round trips: see bench/README.md.
 """
 
 from __future__ import annotations
