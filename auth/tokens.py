@@ -111,7 +111,7 @@ def issue_token(
 
 
 # One Core query on a bare connection: this runs for every device request and every
-# API call, so it skips the ORM (a third of the cost) but still reads the live rows.
+# API call, so it skips the ORM's overhead but still reads the live rows.
 _COLUMNS = (
     Token.id,
     Token.client_id,

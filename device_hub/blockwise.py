@@ -17,6 +17,8 @@ from aiocoap import error as coap_error
 from aiocoap.blockwise import ContinueException
 from aiocoap.numbers.optionnumbers import OptionNumber
 
+from device_hub.compat_aiocoap import append_request_block
+
 DEFAULT_MAX_UPLOADS = 1000
 # Like aiocoap's block key: everything but the block and observe options names an upload.
 _BLOCK_OPTIONS = [OptionNumber.BLOCK1, OptionNumber.BLOCK2, OptionNumber.OBSERVE]
@@ -68,7 +70,7 @@ class BoundedBlock1Spool:
             if entry is None:
                 raise coap_error.RequestEntityIncomplete()
             try:
-                entry[1]._append_request_block(request)
+                append_request_block(entry[1], request)
             except ValueError:  # a gap or an overlap: start again from block 0
                 self.uploads.pop(key, None)
                 raise coap_error.RequestEntityIncomplete() from None

@@ -1,26 +1,17 @@
 """Bounded CoAP duplicate detection, replacing aiocoap's unbounded one (aiocoap issue #183).
 
-aiocoap 0.4.17's `MessageManager._deduplicate_message` remembers every incoming request's
-(remote, message id) — and, once answered, the whole response message — for
-EXCHANGE_LIFETIME (247 s), with one `loop.call_later` timer per request and no cap. Under a
-flood that is hundreds of MB (about +117 MB per 50k requests measured on this project).
-There is no public knob: `EXCHANGE_LIFETIME` lives on each *incoming* message's
-`transport_tuning`, which the transport creates, so we replace the two methods that own
-the state on our server's message manager instance, and keep the same behaviour inside a
-bounded window:
+aiocoap remembers every request's (remote, message id), and its answer, for
+EXCHANGE_LIFETIME (247 s) with a timer each and no cap, and offers no knob for it. This
+keeps the same behaviour inside a bounded window:
 
-* a retransmitted CON (same remote and message id) still gets the stored answer again,
-  byte for byte, as long as it arrives within `lifetime` and the last `max_entries`
-  requests — a device retransmits within MAX_TRANSMIT_SPAN (45 s), far inside both;
+* a retransmitted CON (same remote and message id) gets the stored answer again, byte for
+  byte, within `lifetime` and the last `max_entries` requests (a device retransmits within
+  MAX_TRANSMIT_SPAN, 45 s);
 * state is an insertion-ordered dict expired lazily from its old end, so no timers;
-* an entry is plain data: the remote's address, the message id, and the answer's bytes.
-  Keeping aiocoap's objects (the remote, the answer Message and, through it, the request)
-  made the 20,000 entries some 340,000 objects for the garbage collector, whose full
-  passes then paused the hub for 150-350 ms every two seconds under load (bench.hub):
-  the p99 of every request. Bytes and tuples of plain values are not tracked by it.
+* entries are plain data (address, message id, answer bytes), which the garbage collector
+  does not track.
 
-If an aiocoap upgrade renames these internals, `bound_duplicate_memory` raises at start
-(tested), rather than silently going back to unbounded memory.
+The hooks into aiocoap's message manager are in compat_aiocoap.py.
 """
 
 from __future__ import annotations
@@ -31,6 +22,8 @@ from typing import Any
 from aiocoap import Context
 from aiocoap.messagemanager import MessageManager
 from aiocoap.numbers.types import CON
+
+from device_hub.compat_aiocoap import message_managers, replace_duplicate_detection, send_raw
 
 DEFAULT_MAX_ENTRIES = 20_000
 DEFAULT_LIFETIME = 60.0  # > MAX_TRANSMIT_SPAN (45 s): every retransmission is recognised
@@ -83,7 +76,7 @@ class RecentMessages:
             if message.mtype is CON and entry[1] is not None:
                 # Straight to the wire as aiocoap does, the stored mid and all: the bytes
                 # of an ACK (the answer that shares the request's mid) start no exchange.
-                self.manager._send_via_transport(_Replay(message.remote, entry[1]))
+                send_raw(self.manager, _Replay(message.remote, entry[1]))
             return True
         entries[key] = (now + self.lifetime, None)
         while len(entries) > self.max_entries:
@@ -106,21 +99,9 @@ def bound_duplicate_memory(
 ) -> list[RecentMessages]:
     """Swap bounded duplicate detection into every UDP message manager of `context`."""
     bounded = []
-    for token_manager in context.request_interfaces:
-        manager = getattr(token_manager, "token_interface", None)
-        if not isinstance(manager, MessageManager):
-            continue
-        for name in (
-            "_deduplicate_message",
-            "_store_response_for_duplicates",
-            "_send_via_transport",
-        ):
-            if not callable(getattr(manager, name, None)):
-                raise RuntimeError(f"aiocoap changed: MessageManager.{name} is gone")
+    for manager in message_managers(context):
         recent = RecentMessages(manager, max_entries, lifetime)
-        manager._deduplicate_message = recent.deduplicate
-        manager._store_response_for_duplicates = recent.store_response
-        manager._recent_messages = {}  # unused from now on
+        replace_duplicate_detection(manager, recent.deduplicate, recent.store_response)
         bounded.append(recent)
     if not bounded:
         raise RuntimeError("no UDP message manager found to bound")

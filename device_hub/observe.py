@@ -114,9 +114,8 @@ class OutboxWatcher:
                     delay = 0.5
                     async for note in conn.notifies():
                         # The payload names the order: notify at once. The outbox read
-                        # (which also covers notifications lost while reconnecting) runs on
-                        # the poll interval, not once per change: under a press flood it
-                        # was a query per order placed.
+                        # (covering notifications lost while reconnecting) runs on the poll
+                        # interval, so a press flood is not a query per order placed.
                         for order_id in notified_order_ids(note.payload):
                             self.notify(order_id)
                             if len(self._notified) < _MAX_NOTIFIED:

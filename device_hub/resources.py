@@ -29,6 +29,7 @@ from auth.principal import Principal
 from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
 from device_hub.codec import JSON, PayloadError, decode, encode, reply_format, request_format
+from device_hub.compat_aiocoap import HubSite
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
@@ -473,25 +474,8 @@ def _order_id(request: Message) -> str | None:
     return None
 
 
-class HubSite(Site):
-    """aiocoap's Site without two per-request costs that plain leaf resources never use.
-
-    Sharp edge: `Site._find_child_and_pathstripped_message` deep-copies every request to
-    strip its Uri-Path, and formats the full request URI (address parsing, urlunparse) as
-    a `getattr` default even when unused — together a sixth of the hub's event-loop time
-    per press (py-spy, bench/hub.py). A leaf (no sub-paths, not PathCapable) reads neither
-    the stripped path nor that URI, so it gets the request as it came.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._leaves: dict[tuple[str, ...], Any] = {}
-
-    def add_resource(self, path: Any, resource: Any) -> None:
-        """As Site.add_resource; remembers plain leaves for the fast lookup."""
-        super().add_resource(path, resource)
-        if not isinstance(resource, (PathCapable, Site)):
-            self._leaves[tuple(path)] = resource
+class QuietSite(HubSite):
+    """The hub's site: aiocoap's own error answers go out without their English text."""
 
     async def render_to_pipe(self, pipe: Any) -> None:
         """As Site.render_to_pipe; aiocoap's own answers (4.04, 4.05, 2.31…) lose their text.
@@ -506,16 +490,10 @@ class HubSite(Site):
             answer.payload = b""  # options stay: 2.31 Continue carries Block1
             pipe.add_response(answer, is_last=True)
 
-    def _find_child_and_pathstripped_message(self, request: Message) -> tuple[Any, Message]:
-        leaf = self._leaves.get(tuple(request.opt.uri_path))
-        if leaf is not None:
-            return leaf, request
-        return super()._find_child_and_pathstripped_message(request)  # type: ignore[no-any-return]
-
 
 def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     """The resource tree, in one place; returns the orders resource for notifications."""
-    site = HubSite()
+    site = QuietSite()
     orders = OrderStatusResource(hub)
     site.add_resource(
         [".well-known", "core"], DiscoveryResource(hub, site.get_resources_as_linkheader)

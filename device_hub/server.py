@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiocoap import Context
-from aiocoap.pipe import error_to_message, run_driving_pipe
 
 from device_hub.batching import PressBatcher
+from device_hub.compat_aiocoap import HubContext, bound_port
 from device_hub.dedup import (
     DEFAULT_LIFETIME,
     DEFAULT_MAX_ENTRIES,
@@ -28,23 +27,6 @@ from orders.telemetry import Policy, link_policy
 log = logging.getLogger("restock.hub")
 
 
-class HubContext(Context):  # type: ignore[misc]
-    """aiocoap's server context without one per-request cost of debugging aid.
-
-    Sharp edge (aiocoap 0.4.17): `Context.render_to_pipe` names every rendering task
-    `"Rendering for %r" % request`, formatting the whole message (addresses, options,
-    payload) for each request whether or not anything reads the name: about 5% of the
-    hub's CPU under a press flood (py-spy, bench/hub.py). The rendering is the same; the
-    task gets a constant name.
-    """
-
-    def render_to_pipe(self, pipe: Any) -> None:
-        """As Context.render_to_pipe, with a constant task name."""
-        run_driving_pipe(
-            error_to_message(pipe, self.log), self._render_to_pipe(pipe), name="coap-render"
-        )
-
-
 @dataclass(frozen=True)
 class HubConfig:
     """How the hub listens and how much it lets each device and address do."""
@@ -60,9 +42,8 @@ class HubConfig:
     dedup_entries: int = DEFAULT_MAX_ENTRIES
     dedup_lifetime: float = DEFAULT_LIFETIME
     workers: int | None = None  # None: 2 on SQLite, 8 on PostgreSQL (see Hub.__init__)
-    # Presses commit in groups on their own writer threads. One, on either backend: while
-    # it commits, the next batch gathers, and fewer, larger batches cost less CPU per press
-    # (bench/hub.py on PostgreSQL: 1 writer beat 2 and 4). SQLite has one writer anyway.
+    # Presses commit in groups on their own writer threads. One: while it commits, the next
+    # batch gathers, and fewer, larger batches cost less CPU per press (bench/README.md).
     press_writers: int = 1
     # How often the outbox is read for Observe: SQLite has only this; PostgreSQL is told of
     # each change by LISTEN/NOTIFY and reads the outbox only to cover lost notifications.
@@ -83,9 +64,8 @@ class Hub:
     ) -> None:
         self.db = db
         self.config = config
-        # SQLite runs one writer at a time, and a waiting writer sleeps in its busy handler
-        # (1, 2, 5… ms naps): more threads there only add naps (measured in bench/hub.py).
-        # PostgreSQL works on many connections at once.
+        # SQLite runs one writer at a time and a waiting one naps in its busy handler, so
+        # more threads only add naps; PostgreSQL works on many connections at once.
         workers = config.workers or (2 if db.dialect == "sqlite" else 8)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
         identify = identify or BearerInPayload(db)
@@ -120,7 +100,7 @@ class Hub:
             max_entries=self.config.dedup_entries,
             lifetime=self.config.dedup_lifetime,
         )
-        self.port = self._bound_port()
+        self.port = bound_port(self.context) or self.config.port
         self.watcher = OutboxWatcher(
             self.db,
             self.services.run,
@@ -132,18 +112,6 @@ class Hub:
         if self.config.mdns:
             self.advertisement = await _advertise(self.config.host, self.port)
         log.info("CoAP hub on coap://%s:%s", self.config.host, self.port)
-
-    def _bound_port(self) -> int:
-        # aiocoap has no accessor for the bound port (needed when binding port 0); its
-        # udp6 transport's asyncio transport carries the socket.
-        assert self.context is not None
-        for token_manager in self.context.request_interfaces:
-            interface = getattr(token_manager.token_interface, "message_interface", None)
-            transport = getattr(interface, "transport", None)
-            sock = transport.get_extra_info("socket") if transport is not None else None
-            if sock is not None:
-                return int(sock.getsockname()[1])
-        return self.config.port
 
     async def stop(self) -> None:
         """Unregister from mDNS, stop notifications, close the socket and the pool."""

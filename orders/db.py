@@ -60,18 +60,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 30)
-    # No pre-ping: it costs a round trip on every checkout, and most of our units of work
-    # are a few statements. A connection the server dropped (a restart) fails on first use
-    # instead; SQLAlchemy then invalidates the whole pool, and run_write and lookup retry
-    # on a fresh connection when nothing can have been committed.
+    # No pre-ping (a round trip per checkout): a dropped connection fails on first use, the
+    # pool is invalidated, and run_write and lookup retry when nothing can have committed.
     kwargs.setdefault("pool_recycle", 3600)
-    # Last in, first out: a thread that checks a connection out again and again (the hub's
-    # press writer) gets the one it just returned, whose statements psycopg has prepared
-    # and whose plans PostgreSQL has cached. First in, first out rotated every batch
-    # through all ten pooled connections, each preparing (and planning, 0.5-0.9 ms for
-    # the press reads) the same statements for itself: a fifth of the batches of a
-    # bench.hub run were planned afresh. Idle connections also age out instead of being
-    # kept warm by rotation.
+    # Last in, first out: the press writer gets back the connection it just returned, whose
+    # statements are prepared and planned; idle connections age out instead of rotating.
     kwargs.setdefault("pool_use_lifo", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.driver == "psycopg":
@@ -80,16 +73,12 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
 
 def _configure_psycopg(engine: Engine) -> None:
-    from orders.pgarrays import FlatListDumper
+    from orders.compat_psycopg import send_lists_in_binary
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Lists (the `= ANY(:ids)` and unnest parameters of orders/flights.py) in binary:
-        # psycopg's text array dumper runs a regex over every element in Python, about
-        # 7 µs an element against 1 in binary, and a press batch sends hundreds. psycopg
-        # uses the dumper registered last for a `%s` placeholder. Flat lists of ints,
-        # strings and times are packed faster still (orders/pgarrays.py).
-        dbapi_connection.adapters.register_dumper(list, FlatListDumper)
+        # The `= ANY(:ids)` and unnest parameters of orders/flights.py are lists.
+        send_lists_in_binary(dbapi_connection)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,15 +2,16 @@
 
 The press batch is the hottest transaction in Restock, and on a busy host each round trip
 to PostgreSQL costs far more than the statement it carries (both ends must be woken and
-scheduled: 0.5 to 4 ms each under the hub benchmark, for statements that run in 0.1 ms).
-So a batch is two flights whatever its size: BEGIN, the token check and the reads that
-lock and decide; then every write and the COMMIT. psycopg's pipeline mode sends statements
-without waiting for each one's answer. SQLAlchemy has no pipeline API, and two of its
-habits defeat one (it reads a SELECT's rows the moment it is executed; psycopg sends its own
-BEGIN and waits for it), so this module drives the driver under SQLAlchemy for these few
-statements: built and compiled by SQLAlchemy once, their rows converted by SQLAlchemy's
-own type processors, every driver error wrapped as SQLAlchemy would wrap it.
+scheduled). So a batch is two flights whatever its size: BEGIN, the token check and the
+reads that lock and decide; then every write and the COMMIT. psycopg's pipeline mode
+sends statements without waiting for each one's answer. SQLAlchemy has no pipeline API,
+and two of its habits defeat one (it reads a SELECT's rows the moment it is executed;
+psycopg sends its own BEGIN and waits for it), so this module drives the driver under
+SQLAlchemy for these few statements: built and compiled by SQLAlchemy once, their rows
+converted by SQLAlchemy's own type processors, every driver error wrapped as SQLAlchemy
+would wrap it. The SQLAlchemy internals it needs are in compat_sqlalchemy.py.
 
+Kept over plain SQLAlchemy execution, which measured slower by more than 10% (bench/README.md).
 Elsewhere (SQLite: in-process, no round trips) everything here is plain SQLAlchemy.
 """
 
@@ -44,8 +45,9 @@ from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import FromClause, SelectBase
-from sqlalchemy.sql.visitors import InternalTraversal
 from sqlalchemy.types import NullType
+
+from orders import compat_sqlalchemy
 
 # A statement and its parameters: one dict, or a list of dicts (executemany). Statements
 # whose rows nobody reads, so they can go to the server without waiting for each other.
@@ -54,12 +56,8 @@ Read = tuple[SelectBase, Mapping[str, Any]]
 
 # In a connection's info while its transaction's BEGIN waits for the first flight.
 _BEGIN_PENDING = "restock_begin_pending"
-# What that BEGIN sends. A flight's statements run every batch with different arrays, and
-# psycopg prepares them after five runs. PostgreSQL then still plans some of them afresh
-# at every execution when it guesses a custom plan will beat the generic one: the press
-# batch's six-table facts join cost 0.3-0.5 ms of planning per batch (pg_stat_statements),
-# more than its execution, for the very plan the generic one is (`= ANY($1)` on the same
-# indexes). Generic plans are kept until the tables' statistics change (ANALYZE).
+# What that BEGIN sends. Generic plans: PostgreSQL would otherwise re-plan the flights'
+# prepared statements whenever it guesses a custom plan wins, for the same `= ANY($1)` plan.
 _BEGIN = ("BEGIN", "SET LOCAL plan_cache_mode = force_generic_plan")
 
 
@@ -67,10 +65,7 @@ class _InList(ColumnElement[bool]):
     """`column IN (:name)`, where the parameter `name` is a list (see `in_list`)."""
 
     inherit_cache = True
-    _traverse_internals = [
-        ("column", InternalTraversal.dp_clauseelement),
-        ("name", InternalTraversal.dp_string),
-    ]
+    _traverse_internals = compat_sqlalchemy.cache_key_fields(column="clause", name="string")
     # Untyped on purpose: a Boolean-typed element in a WHERE renders as `(...) = 1` on
     # backends without a native boolean (SQLite); this one is a predicate already.
     type = NullType()  # type: ignore[assignment]
@@ -85,7 +80,7 @@ def in_list(column: ColumnElement[Any] | QueryableAttribute[Any], name: str) -> 
 
     SQLAlchemy's expanding IN renders one placeholder per value at every execution, so on
     PostgreSQL each batch size is a new statement to parse and plan (and psycopg prepares
-    none of them): 0.5 ms against 0.18 ms for 32 values here. On PostgreSQL this renders
+    none of them). On PostgreSQL this renders
     `column = ANY(:name)` with the list as one array parameter; elsewhere, expanding IN.
     """
     if isinstance(column, QueryableAttribute):
@@ -108,10 +103,7 @@ class _InSelect(ColumnElement[bool]):
     """`column IN (SELECT …)` (see `in_select`)."""
 
     inherit_cache = True
-    _traverse_internals = [
-        ("column", InternalTraversal.dp_clauseelement),
-        ("values", InternalTraversal.dp_clauseelement),
-    ]
+    _traverse_internals = compat_sqlalchemy.cache_key_fields(column="clause", values="clause")
     type = NullType()  # type: ignore[assignment]  # a predicate already (see _InList)
 
     def __init__(self, column: ColumnElement[Any], values: SelectBase) -> None:
@@ -125,9 +117,8 @@ def in_select(
     """`column IN (values)` for a one-column SELECT, planned like `in_list` on PostgreSQL.
 
     A plain `IN (SELECT …)` becomes a semi-join, and in a generic plan (the flights' plan
-    mode) the planner picks its shape once, from the statistics of the moment: made while
-    few orders were open, the press batch's plan scanned every open order and re-ran the
-    subquery for each, 50 ms a batch once thousands were open (bench.hub). On PostgreSQL
+    mode) the planner picks its shape once, from the statistics of the moment, which can
+    scan every open order once many are open. On PostgreSQL
     this renders `column = ANY(ARRAY(SELECT …))`: the subquery runs once, and its array is
     an index condition, exactly as `in_list`'s array parameter. Elsewhere, plain IN.
     """
@@ -152,9 +143,8 @@ def insert_rows(dialect: str, table: FromClause, rows: Sequence[dict[str, Any]])
     """Many rows into `table` (a mapped class's __table__; every row names the same columns).
 
     On PostgreSQL one INSERT … SELECT unnest(…) with one array parameter per column: an
-    executemany there is one Bind/Execute per row, each dumped, sent and answered on its
-    own (about 19 µs of client CPU per row here, and the server's per-statement overhead
-    per row too). Elsewhere (SQLite, in-process), a plain executemany.
+    executemany there is one Bind/Execute per row, each with its client and server
+    overhead. Elsewhere (SQLite, in-process), a plain executemany.
     """
     assert isinstance(table, Table)
     if dialect != "postgresql":
@@ -273,15 +263,13 @@ class _CompiledRead(_Compiled):
 
 def _bind_processors(compiled: Any, dialect: Dialect) -> dict[str, Callable[[Any], Any]]:
     binds: dict[str, Callable[[Any], Any]] = {}
-    for name, bind in compiled.binds.items():
+    for name, bind in compat_sqlalchemy.bind_parameters(compiled).items():
         impl = bind.type.dialect_impl(dialect)
         if (
             isinstance(impl, ARRAY)
             and impl.item_type.dialect_impl(dialect).bind_processor(dialect) is None
         ):
-            # SQLAlchemy's ARRAY processor then only copies the value into a new list, in
-            # about 2 µs an array through its generic item-processor walk; a placing batch
-            # sends some forty arrays. A list goes as it is; anything else becomes one.
+            # SQLAlchemy's ARRAY processor would only copy the list, element by element.
             binds[name] = _as_list
             continue
         process = impl.bind_processor(dialect)
@@ -322,12 +310,7 @@ def _compiled_write(
     rows to return (RETURNING), or SQL rendered per execution (expanding IN). Columns set
     by SQL expressions ("postfetch") need nothing at execution: only the ORM reads them."""
     compiled = statement.compile(dialect=dialect, column_keys=list(keys))  # type: ignore[attr-defined]
-    if (
-        "POSTCOMPILE" in compiled.string
-        or getattr(compiled, "insert_prefetch", None)
-        or getattr(compiled, "update_prefetch", None)
-        or getattr(compiled, "returning", None)
-    ):
+    if compat_sqlalchemy.needs_sqlalchemy_execution(compiled):
         return None
     return _Compiled(compiled.string, compiled, _bind_processors(compiled, dialect))
 
@@ -390,21 +373,21 @@ def _send(conn: Connection, driver: Any, sql: str, values: Any, *, many: bool) -
     """Execute on the driver; SQLAlchemy's cursor-event listeners (instrumentation, the
     race tests) still see the statement, as through conn.execute (no execution context)."""
     cursor = driver.cursor()
-    conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, many)
+    compat_sqlalchemy.before_cursor_execute(conn, cursor, sql, values, many)
     if many:
         cursor.executemany(sql, values)
     else:
         cursor.execute(sql, values)
-    conn.dispatch.after_cursor_execute(conn, cursor, sql, values, None, many)
+    compat_sqlalchemy.after_cursor_execute(conn, cursor, sql, values, many)
 
 
 def _execute_write(conn: Connection, driver: Any, statement: Executable, params: Any) -> None:
     """One write of a flight, sent straight to the driver when it safely can be.
 
-    SQLAlchemy's execute costs about 100 µs of Python per statement here (an execution
-    context, a cursor wrapper, result setup) on top of the driver's own work; a press
-    batch sends eight. The statement is compiled by SQLAlchemy once and its parameters
-    go through SQLAlchemy's bind processors, so the driver sees what SQLAlchemy would send.
+    SQLAlchemy's execute adds an execution context, a cursor wrapper and result setup per
+    statement on top of the driver's own work. The statement is compiled by SQLAlchemy once
+    and its parameters go through SQLAlchemy's bind processors, so the driver sees what
+    SQLAlchemy would send.
     """
     many = isinstance(params, list)
     first = params[0] if many else params

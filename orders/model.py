@@ -217,8 +217,7 @@ class DeviceLink(Base):
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
-    # From bench/replenish_sim.py (200 households, a year): 1% risk with 30 days of cover
-    # had 58-89% fewer stock-out days than the best comparable fixed reorder point.
+    # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
     risk: Mapped[float] = mapped_column(Float, default=0.01)
     cover_days: Mapped[float] = mapped_column(Float, default=30.0)
     status: Mapped[str] = mapped_column(String(16), default="active")

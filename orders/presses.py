@@ -199,11 +199,10 @@ _SPEND_STOCK = (
 )
 
 # PostgreSQL: a batch that places orders writes everything in one statement, each table's
-# rows a data-modifying CTE, with the outbox's NOTIFY as the main query. Its fixed cost
-# is per statement (psycopg's execute, the bind and executor start of a prepared plan,
-# locks on every table and index it touches): half of a ten-press batch's writer CPU went
-# to sending six statements, and one statement costs the hub about 40 µs less per press
-# (bench.hub). The CTEs all see the statement's snapshot and none reads another's rows;
+# rows a data-modifying CTE, with the outbox's NOTIFY as the main query: the fixed cost
+# (execute, bind, executor start, locks on every table and index) is per statement,
+# so one beats six (bench/README.md).
+# The CTEs all see the statement's snapshot and none reads another's rows;
 # foreign keys are checked when the statement ends, so lines may name orders inserted
 # beside them. A unique key or the stock CHECK still fails the whole statement, and the
 # batch runs again (run_presses). Rows are written in no set order, product rows

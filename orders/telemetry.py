@@ -39,8 +39,7 @@ from orders.views import OrderView
 # Without a reorder point set by the shopper, order when a fifth of the slot is left.
 DEFAULT_REORDER_FRACTION = 0.2
 
-# Statements built once: a report runs each of them, and building the expressions cost
-# more than running them (about 40% of a report's CPU, bench/hub.py telemetry).
+# Statements built once: a report runs each of them, and building them cost more than running.
 # The active link, with what a report needs of its device and store, in one read.
 _LINK = (
     select(DeviceLink, Device.model_id, Store.lead_time_days)
@@ -49,8 +48,7 @@ _LINK = (
     .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
 )
 _SLOTS = select(DeviceModelSlot).where(DeviceModelSlot.model_id == bindparam("model_id"))
-# Core, not an ORM-enabled UPDATE: nothing loaded needs synchronising, and the ORM's
-# bulk-update bookkeeping cost a tenth of a report.
+# Core, not an ORM-enabled UPDATE: nothing loaded needs the ORM's synchronising.
 _INSERT_READINGS = insert(SupplyReading)
 _SEEN = update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("at"))
 # Newest *placed* first walks the (store_id, created_at) index and stops after a few rows;

@@ -13,8 +13,11 @@ from typing import Any
 
 from waitress.server import create_server
 
+from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
+from orders import compat_psycopg, compat_sqlalchemy
 from orders.db import Database
+from restock import compat_waitress
 from restock.app import create_app
 from restock.settings import Settings
 
@@ -31,8 +34,19 @@ def hub_config(settings: Settings) -> HubConfig:
     )
 
 
+def check_library_hooks(*, web: bool, hub: bool) -> None:
+    """Fail at start, naming it, if a library lost a private name the roles rely on."""
+    compat_sqlalchemy.check()
+    compat_psycopg.check()
+    if web:
+        compat_waitress.check()
+    if hub:
+        compat_aiocoap.check()
+
+
 def serve(settings: Settings, db: Database, *, web: bool = True, hub: bool = True) -> int:
     """Serve until SIGINT/SIGTERM; prints where."""
+    check_library_hooks(web=web, hub=hub)
     return asyncio.run(_serve(settings, db, web=web, hub=hub))
 
 
@@ -70,14 +84,11 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
 def freeze_startup_heap() -> None:
     """Take what starting made out of the garbage collector's full passes (once serving).
 
-    A full pass walks every object the collector tracks, and a started Restock holds some
-    100,000 that live as long as the process (modules, SQLAlchemy's, psycopg's and
-    aiocoap's tables). Under a press flood a full pass came every second or so and took
-    45 ms (bench.hub), pausing every request in flight: that was the p99. `gc.freeze()`
-    (CPython 3.7+) moves them to a permanent generation the collector no longer walks;
-    collecting first keeps garbage out of it. What is made later is collected as ever;
-    a reference cycle among frozen objects that dies later is never freed, which for
-    what startup made is a price of at most the startup heap.
+    A full pass walks every tracked object, and the startup heap (modules, SQLAlchemy's,
+    psycopg's and aiocoap's tables) lives as long as the process: walking it paused every
+    request in flight. `gc.freeze()` moves it to a generation the collector no longer walks;
+    collecting first keeps garbage out of it. A cycle among frozen objects that dies later
+    is never freed, which costs at most the startup heap.
     """
     gc.collect()
     gc.freeze()
@@ -102,16 +113,9 @@ def start_web(
 
 
 def stop_web(server: Any, thread: threading.Thread) -> None:
-    """Stop a server from start_web: running requests finish, then every socket closes.
-
-    Waitress has no stop call that is safe from another thread: `server.close()` closes the
-    listener under a loop that may be in select() on it (EBADF in the loop thread), and the
-    loop keeps polling the remaining channels. So the sockets (listener, keep-alive channels,
-    the trigger pipe) are closed from inside waitress's own loop, through its trigger, and an
-    empty socket map is how that loop ends.
-    """
+    """Stop a server from start_web: running requests finish, then every socket closes."""
     server.task_dispatcher.shutdown()
-    server.trigger.pull_trigger(lambda: [d.close() for d in list(server._map.values())])
+    compat_waitress.close_every_socket(server)
     thread.join(timeout=5)
 
 

@@ -82,8 +82,8 @@ def make_verifier(
 
 @functools.cache
 def _system_roots() -> tuple[x509.Certificate, ...]:
-    # Parsing the CA bundle takes a quarter of a second; every app built in a process
-    # (tests build many) shares one parsed copy. Certificates are immutable.
+    # Parsing the CA bundle is slow; every app built in a process (tests build many) shares
+    # one parsed copy. Certificates are immutable.
     return tuple(load_trusted_roots())
 
 
