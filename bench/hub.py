@@ -204,8 +204,8 @@ def seed_history(target: Target, per_device: int) -> int:
                      "published_at": long_ago}
                 )  # fmt: skip
                 presses.append(
-                    {"device_id": device_id, "boot": "before", "seq": n, "result": "placed",
-                     "order_id": order_id, "created_at": long_ago}
+                    {"device_id": device_id, "link_id": link_id, "boot": "before", "seq": n,
+                     "result": "placed", "order_id": order_id, "created_at": long_ago}
                 )  # fmt: skip
         for model, rows in ((Order, orders), (OrderLine, lines), (OrderEvent, events),
                             (Press, presses)):  # fmt: skip

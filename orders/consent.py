@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, Protocol
+from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.db import Database, utcnow
+from orders.decision import Consent, VoiceSettings, consent_needed
 from orders.errors import InvalidRequest, NotFound
 from orders.model import Shopper
 
@@ -30,7 +31,8 @@ MAX_PIN_THRESHOLD_MINOR = 10_000_000
 # check runs inside a spoken request, and a burst of PIN attempts must not eat the memory.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 
-Consent = Literal["none", "pin", "pin_not_set", "locked"]
+__all__ = ["Consent", "VoiceSettings", "consent_needed"]  # decided in orders.decision
+
 PinResult = Literal["ok", "wrong", "locked", "not_set"]
 
 
@@ -80,32 +82,6 @@ def set_pin_threshold(db: Database, shopper_id: int, threshold_minor: int | None
         _shopper(session, shopper_id, lock=True).voice_pin_threshold_minor = threshold_minor
 
     db.run_write(work)
-
-
-class VoiceSettings(Protocol):
-    """A shopper's voice-purchase settings (a Shopper row or placing.ShopperFacts)."""
-
-    @property
-    def voice_pin_hash(self) -> str | None: ...
-
-    @property
-    def voice_pin_threshold_minor(self) -> int | None: ...
-
-    @property
-    def voice_locked_until(self) -> datetime | None: ...
-
-
-def consent_needed(shopper: VoiceSettings, total_minor: int, now: datetime) -> Consent:
-    """What a voice purchase of `total_minor` needs from this shopper right now."""
-    if shopper.voice_locked_until is not None and now < shopper.voice_locked_until:
-        return "locked"
-    over_threshold = (
-        shopper.voice_pin_threshold_minor is not None
-        and total_minor > shopper.voice_pin_threshold_minor
-    )
-    if shopper.voice_pin_hash is not None:
-        return "pin"
-    return "pin_not_set" if over_threshold else "none"
 
 
 def lock_duration(failures: int) -> timedelta | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orders.db import UTCDateTime, utcnow
+from orders.decision import new_order_id
 
 CHANNELS = ("voice", "button", "appliance", "web", "api")
 STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
@@ -39,11 +39,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def new_order_id() -> str:
-    """An unguessable opaque order id (128 random bits)."""
-    return secrets.token_urlsafe(16)
 
 
 def sql_in(column: str, values: tuple[str, ...]) -> str:
@@ -229,13 +224,18 @@ class DeviceLink(Base):
 
 
 class Press(Base):
-    """Every press a device sent, once: (device, boot, seq) is the press's identity."""
+    """Every press a device sent under a link, once: (link, boot, seq) is its identity.
+
+    Per link, not per device: a device linked anew counts its presses afresh, and never
+    answers with its previous owner's orders.
+    """
 
     __tablename__ = "presses"
-    __table_args__ = (UniqueConstraint("device_id", "boot", "seq"),)
+    __table_args__ = (UniqueConstraint("device_id", "link_id", "boot", "seq"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("device_links.id"), default=None)
     boot: Mapped[str] = mapped_column(String(64), default="")
     # 64-bit: a device's counter may be anything check_press accepts (below 2**63);
     # SQLite's INTEGER is 64-bit already.
@@ -253,10 +253,11 @@ class Order(Base):
         CheckConstraint(sql_in("channel", CHANNELS), name="channel"),
         CheckConstraint(sql_in("status", STATUSES), name="status"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
-        # The in-progress guard: one open order per device and product, even under races.
+        # The in-progress guard: one open order per link and product, even under races.
         Index(
             "uq_orders_open_device_product",
             "device_id",
+            "link_id",
             "device_product_id",
             unique=True,
             sqlite_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),

@@ -1,4 +1,4 @@
-"""Placing an order on SQLAlchemy Core: the rules every channel shares, in few statements.
+"""Placing one order on SQLAlchemy Core: read its facts, write what `decision.decide` chose.
 
 Orders are the hottest writes in Restock (a spoken yes, a press, a falling supply level), so
 this module reads and writes with statements built once, never ORM objects: building SQL
@@ -9,15 +9,27 @@ function works on the caller's connection, inside the caller's transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from orders import rules
+from orders.decision import (
+    Ask,
+    Facts,
+    InProgress,
+    LineRequest,
+    LinkFacts,
+    NewOrder,
+    Place,
+    Refusal,
+    ShopperFacts,
+    StockedLine,
+    StoreFacts,
+)
 from orders.errors import InvalidRequest, NotFound, OrderRefused
-from orders.events import insert_event
+from orders.events import insert_events
 from orders.flights import in_list
 from orders.model import (
     OPEN_STATUSES,
@@ -28,9 +40,16 @@ from orders.model import (
     Product,
     Shopper,
     Store,
-    new_order_id,
 )
-from orders.views import LineView, OrderView
+from orders.views import LineView, OrderView, PlaceResult
+
+__all__ = [
+    "LineRequest",
+    "LinkFacts",
+    "ShopperFacts",
+    "StockedLine",
+    "StoreFacts",
+]
 
 _BY_KEY = select(Order.id, Order.shopper_id).where(Order.idempotency_key == bindparam("key"))
 _SHOPPER_COLUMNS = (
@@ -66,6 +85,7 @@ _PRODUCTS = select(
 )
 _OPEN = select(Order.id).where(
     Order.device_id == bindparam("device_id"),
+    Order.link_id == bindparam("link_id"),
     Order.device_product_id == bindparam("product_id"),
     Order.status.in_(OPEN_STATUSES),
 )
@@ -173,21 +193,16 @@ def order_by_key(conn: Connection, key: str, shopper_id: int | None) -> OrderVie
     return order_view(conn, row.id)
 
 
-@dataclass(frozen=True)
-class ShopperFacts:
-    """What ordering and voice consent need to know about a shopper."""
+def shopper_facts(
+    conn: Connection, shopper_id: int, *, lock: bool = False, keep_deleted: bool = False
+) -> ShopperFacts:
+    """A shopper's caps and voice settings; `lock` holds the row until commit.
 
-    id: int
-    monthly_cap_minor: int | None
-    voice_pin_hash: str | None
-    voice_pin_threshold_minor: int | None
-    voice_locked_until: datetime | None
-
-
-def shopper_facts(conn: Connection, shopper_id: int, *, lock: bool = False) -> ShopperFacts:
-    """A live shopper's caps and voice settings; `lock` holds the row until commit."""
+    NotFound for no such shopper, and for one who left unless `keep_deleted` (a device
+    still linked to them is then refused by the decision).
+    """
     row = conn.execute(_LOCK_SHOPPER if lock else _SHOPPER, {"shopper_id": shopper_id}).first()
-    if row is None or row.deleted_at is not None:
+    if row is None or (row.deleted_at is not None and not keep_deleted):
         raise NotFound("not_found", "no such shopper")
     return ShopperFacts(
         id=row.id,
@@ -195,18 +210,8 @@ def shopper_facts(conn: Connection, shopper_id: int, *, lock: bool = False) -> S
         voice_pin_hash=row.voice_pin_hash,
         voice_pin_threshold_minor=row.voice_pin_threshold_minor,
         voice_locked_until=row.voice_locked_until,
+        deleted=row.deleted_at is not None,
     )
-
-
-@dataclass(frozen=True)
-class StoreFacts:
-    """What an order needs to know about its store."""
-
-    id: int
-    name: str
-    currency: str
-    cancel_window_minutes: int
-    lead_time_days: float
 
 
 def store_facts(conn: Connection, store_id: int) -> StoreFacts:
@@ -217,42 +222,10 @@ def store_facts(conn: Connection, store_id: int) -> StoreFacts:
     return StoreFacts(row.id, row.name, row.currency, row.cancel_window_minutes, row.lead_time_days)
 
 
-@dataclass(frozen=True)
-class LinkFacts:
-    """A device's active link: who it orders for and the limits the shopper set on it."""
-
-    id: int
-    shopper_id: int
-    store_id: int
-    paused: bool
-    approval_required: bool
-    per_order_cap_minor: int | None
-    monthly_cap_minor: int | None
-    device_id: int
-
-
-def active_link(conn: Connection, device_id: int) -> LinkFacts:
-    """The device's active link, or the `unlinked` refusal."""
+def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
+    """The device's active link, if it has one."""
     row = conn.execute(_LINK, {"device_id": device_id}).first()
-    if row is None:
-        raise OrderRefused("unlinked", "the device is not linked")
-    return LinkFacts(*row)
-
-
-@dataclass(frozen=True)
-class LineRequest:
-    """A product and how many of it."""
-
-    sku: str
-    quantity: int
-
-
-@dataclass(frozen=True)
-class StockedLine:
-    """A priced line and the stock on hand when it was read."""
-
-    priced: rules.PricedLine
-    stock: int
+    return LinkFacts(*row) if row is not None else None
 
 
 def price_lines(conn: Connection, store_id: int, lines: Sequence[LineRequest]) -> list[StockedLine]:
@@ -271,9 +244,13 @@ def price_lines(conn: Connection, store_id: int, lines: Sequence[LineRequest]) -
     return priced
 
 
-def open_order_id(conn: Connection, device_id: int, product_id: int) -> str | None:
-    """The device's open order for a product (the in-progress guard), if there is one."""
-    found = conn.execute(_OPEN, {"device_id": device_id, "product_id": product_id}).scalar()
+def open_order_id(conn: Connection, device_id: int, link_id: int, product_id: int) -> str | None:
+    """The link's open order for a product (the in-progress guard), if there is one.
+
+    The link's, not the device's: a device linked anew never sees its last owner's order.
+    """
+    params = {"device_id": device_id, "link_id": link_id, "product_id": product_id}
+    found = conn.execute(_OPEN, params).scalar()
     return str(found) if found is not None else None
 
 
@@ -288,28 +265,48 @@ def _spent(
     return int(conn.execute(_SPENT_BY_LINK, params).scalar() or 0)
 
 
-def check_caps(
+def read_facts(
     conn: Connection,
-    *,
-    total: int,
-    currency: str,
+    ask: Ask,
+    shopper: ShopperFacts,
+    store: StoreFacts,
+    stocked: Sequence[StockedLine],
     now: datetime,
-    link: LinkFacts | None,
-    shopper_id: int,
-    shopper_cap_minor: int | None,
-) -> None:
-    """Refuse with `spending_cap` when the order breaks a device or shopper cap this month."""
+) -> Facts:
+    """What `decision.decide` needs about one order, read on the caller's transaction.
+
+    The shopper's row is already locked (`shopper_facts(lock=True)`), so caps and the
+    in-progress guard are decided one order at a time.
+    """
+    link = active_link(conn, ask.device_id) if ask.device_id is not None else None
+    open_order = None
+    spent_link = 0
     if link is not None:
-        if rules.exceeds_cap(total, 0, link.per_order_cap_minor):
-            raise OrderRefused("spending_cap", "over this device's per-order cap")
-        if link.monthly_cap_minor is not None and rules.exceeds_cap(
-            total, _spent(conn, link, shopper_id, currency, now), link.monthly_cap_minor
-        ):
-            raise OrderRefused("spending_cap", "over this device's monthly cap")
-    if shopper_cap_minor is not None and rules.exceeds_cap(
-        total, _spent(conn, None, shopper_id, currency, now), shopper_cap_minor
-    ):
-        raise OrderRefused("spending_cap", "over the shopper's monthly cap")
+        product_id = stocked[0].priced.product_id
+        open_order = open_order_id(conn, link.device_id, link.id, product_id)
+        if link.monthly_cap_minor is not None:
+            spent_link = _spent(conn, link, shopper.id, store.currency, now)
+    spent_shopper = 0
+    if shopper.monthly_cap_minor is not None:
+        spent_shopper = _spent(conn, None, shopper.id, store.currency, now)
+    return Facts(
+        shopper=shopper,
+        store=store,
+        lines=tuple(stocked),
+        link=link,
+        open_order=open_order,
+        spent_link=spent_link,
+        spent_shopper=spent_shopper,
+    )
+
+
+def carry_out(conn: Connection, decision: Place | InProgress | Refusal) -> PlaceResult:
+    """Write what was decided for one order; a refusal is raised, and writes nothing."""
+    if isinstance(decision, Refusal):
+        raise decision.error()
+    if isinstance(decision, InProgress):
+        return PlaceResult("in_progress", order_view(conn, decision.order_id))
+    return PlaceResult(decision.outcome, write_order(conn, decision.order))
 
 
 def take_product_stock(conn: Connection, product_id: int, quantity: int) -> bool:
@@ -320,82 +317,30 @@ def take_product_stock(conn: Connection, product_id: int, quantity: int) -> bool
 def take_stock(conn: Connection, lines: Sequence[rules.PricedLine]) -> None:
     """Decrement stock for every line or refuse with `out_of_stock`.
 
-    Product ids in ascending order keep the lock order stable, so two multi-line orders
-    never deadlock on each other's rows.
+    The decision saw enough stock; this re-checks under the row lock, in case another
+    transaction took it since. Product ids in ascending order keep the lock order stable,
+    so two multi-line orders never deadlock on each other's rows.
     """
     for line in sorted(lines, key=lambda item: item.product_id):
         if not take_product_stock(conn, line.product_id, line.quantity):
             raise OrderRefused("out_of_stock", f"not enough {line.sku} in stock")
 
 
-@dataclass(frozen=True)
-class NewOrder:
-    """Everything decided about an order before it is written."""
-
-    store_id: int
-    shopper_id: int
-    channel: str
-    status: str
-    lines: Sequence[rules.PricedLine]
-    currency: str
-    cancel_window_minutes: int
-    idempotency_key: str | None = None
-    device_id: int | None = None
-    link_id: int | None = None
-    device_product_id: int | None = None
-
-
-def write_order(conn: Connection, new: NewOrder, now: datetime) -> OrderView:
-    """Insert the order, its lines and its outbox event; stamp the device as seen."""
-    order_id = new_order_id()
-    total = rules.order_total(new.lines)
-    cancel_until = rules.cancel_deadline(now, new.cancel_window_minutes)
-    row: dict[str, Any] = dict(
-        id=order_id,
-        store_id=new.store_id,
-        shopper_id=new.shopper_id,
-        device_id=new.device_id,
-        link_id=new.link_id,
-        device_product_id=new.device_product_id,
-        channel=new.channel,
-        status=new.status,
-        idempotency_key=new.idempotency_key,
-        total_minor=total,
-        currency=new.currency,
-        created_at=now,
-        updated_at=now,
-        cancel_until=cancel_until,
-    )
-    conn.execute(_INSERT_ORDER, row)
-    conn.execute(
-        _INSERT_LINE,
-        [
-            dict(
-                order_id=order_id,
-                product_id=line.product_id,
-                sku=line.sku,
-                name=line.name,
-                quantity=line.quantity,
-                unit_price_minor=line.unit_price_minor,
-                line_total_minor=line.total_minor,
-            )
-            for line in new.lines
-        ],
-    )
-    insert_event(
-        conn,
-        order_id=order_id,
-        store_id=new.store_id,
-        status=new.status,
-        kind="order.created",
-        device_id=new.device_id,
-        shopper_id=new.shopper_id,
-        now=now,
-    )
+def write_order(conn: Connection, new: NewOrder) -> OrderView:
+    """Take the stock, insert the order, its lines and its outbox event; stamp the device."""
+    take_stock(conn, new.lines)
+    conn.execute(_INSERT_ORDER, new.order_row())
+    conn.execute(_INSERT_LINE, new.line_rows())
+    insert_events(conn, [new.event_row()])
     if new.device_id is not None:
-        conn.execute(_SEEN_AT, {"d_id": new.device_id, "seen": now})
+        conn.execute(_SEEN_AT, {"d_id": new.device_id, "seen": new.created_at})
+    return view_of_new(new)
+
+
+def view_of_new(new: NewOrder) -> OrderView:
+    """The view of an order just decided, without reading it back."""
     return OrderView(
-        id=order_id,
+        id=new.id,
         store_id=new.store_id,
         shopper_id=new.shopper_id,
         device_id=new.device_id,
@@ -405,10 +350,10 @@ def write_order(conn: Connection, new: NewOrder, now: datetime) -> OrderView:
             LineView(line.sku, line.name, line.quantity, line.unit_price_minor, line.total_minor)
             for line in new.lines
         ),
-        total_minor=total,
+        total_minor=new.total_minor,
         currency=new.currency,
-        created_at=now,
-        updated_at=now,
-        cancel_until=cancel_until,
+        created_at=new.created_at,
+        updated_at=new.created_at,
+        cancel_until=new.cancel_until,
         tracking_ref=None,
     )

@@ -28,6 +28,7 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
+    and_,
     bindparam,
     func,
     literal_column,
@@ -41,7 +42,19 @@ from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from orders import placing, rules
 from orders.db import Database, utcnow
-from orders.errors import DomainError, InvalidRequest, OrderRefused
+from orders.decision import (
+    Ask,
+    Facts,
+    InProgress,
+    LinkFacts,
+    Place,
+    Refusal,
+    ShopperFacts,
+    StockedLine,
+    StoreFacts,
+    decide,
+)
+from orders.errors import DomainError, InvalidRequest
 from orders.events import NOTIFY, event_writes, notify_params
 from orders.flights import (
     Read,
@@ -65,10 +78,10 @@ from orders.model import (
     Product,
     Shopper,
     Store,
-    new_order_id,
     sql_in,
 )
-from orders.views import LineView, OrderView, Outcome, PlaceResult
+from orders.rules import PricedLine
+from orders.views import OrderView, Outcome, PlaceResult
 
 _ATTEMPTS = 3
 E = TypeVar("E", bound=Exception)
@@ -99,7 +112,7 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             Product.stock,
             Store.currency,
             Store.cancel_window_minutes,
-            Shopper.monthly_cap_minor,
+            Shopper.monthly_cap_minor.label("shopper_cap_minor"),
             Shopper.deleted_at,
         )
         .join(Device, Device.id == DeviceLink.device_id)
@@ -119,12 +132,15 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
 # The statuses inline, as the partial unique index on open orders names them (so that
 # index serves), and as fixed text (a pipelined read needs one text for every execution).
 _OPEN = text(sql_in("orders.status", OPEN_STATUSES))
-# The presses already seen and the open orders of the batch's devices, each with its order
-# and lines (the answer to a repeated or an in_progress press), in one statement. Seen
-# presses are a superset (any of the boots and seqs asked about, in any combination)
-# matched exactly in Python: portable, and the unique (device, boot, seq) index serves the
-# lookup. The boots matter: a device counts its presses afresh at each boot (CONTRACT), so
-# without them every earlier boot's press of the same seq came back too, with its order.
+_ACTIVE = text("device_links.status = 'active'")
+# The presses already seen and the open orders of the batch's devices' active links, each
+# with its order and lines (the answer to a repeated or an in_progress press), in one
+# statement. Per link, never per device: a device linked anew never answers with its
+# previous owner's orders. Seen presses are a superset (any of the boots and seqs asked
+# about, in any combination) matched exactly in Python: portable, and the unique (device,
+# link, boot, seq) index serves the lookup. The boots matter: a device counts its presses
+# afresh at each boot (CONTRACT), so without them every earlier boot's press of the same
+# seq came back too, with its order.
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 
@@ -133,11 +149,12 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
     return union_all(
         select(
             literal_column("'seen'").label("kind"),
-            Press.device_id.label("of_device"),
+            Press.link_id.label("of_link"),
             Press.boot.label("of_boot"),
             Press.seq.label("number"),
             *_ORDER_AND_LINES,
         )
+        .join(DeviceLink, and_(DeviceLink.id == Press.link_id, _ACTIVE))
         .join(Order, Order.id == Press.order_id)
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(
@@ -147,11 +164,12 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
         ),
         select(
             literal_column("'open'").label("kind"),
-            Order.device_id.label("of_device"),
+            Order.link_id.label("of_link"),
             literal_column("''").label("of_boot"),
             Order.device_product_id.label("number"),
             *_ORDER_AND_LINES,
         )
+        .join(DeviceLink, and_(DeviceLink.id == Order.link_id, _ACTIVE))
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(in_select(Order.device_id, devices), _OPEN),
     )
@@ -336,15 +354,7 @@ def _run_batch(
     conn: Connection,
 ) -> tuple[list[PlaceResult | DomainError | E], list[Write]]:
     batch, items = _Batch.read(conn, candidates, admit, now, lock_stock=lock_stock)
-    decided: list[tuple[Outcome, str] | DomainError | E] = []
-    for item in items:
-        if isinstance(item, PressRequest):
-            try:
-                decided.append(batch.decide(item))
-            except DomainError as refused:
-                decided.append(refused)
-        else:
-            decided.append(item)
+    decided = [batch.decide(item) if isinstance(item, PressRequest) else item for item in items]
     answers: list[PlaceResult | DomainError | E] = [
         PlaceResult(answer[0], batch.views[answer[1]]) if isinstance(answer, tuple) else answer
         for answer in decided
@@ -353,63 +363,67 @@ def _run_batch(
 
 
 @dataclass(frozen=True)
-class _Facts:
-    """Everything about a device's active link that a press decides on."""
+class _Link:
+    """A device's active link as the batch read it: the facts its presses decide on."""
 
-    link_id: int
-    shopper_id: int
-    store_id: int
+    link: LinkFacts
+    shopper: ShopperFacts
+    store: StoreFacts
+    channel: str  # the device model's kind: button or appliance
     product_id: int | None
     quantity: int
-    paused: bool
-    approval_required: bool
-    per_order_cap_minor: int | None
-    monthly_cap_minor: int | None
-    kind: str
     sku: str
     name: str
     price_minor: int
     product_active: bool
-    stock: int
-    currency: str
-    cancel_window_minutes: int
-    shopper_cap_minor: int | None
-    shopper_deleted: datetime | None
 
     @classmethod
-    def of(cls, row: Any) -> _Facts:
-        """From one `_FACTS` row (its first column, the device id, is the key)."""
+    def of(cls, row: Any) -> _Link:
+        """From one `_facts` row."""
         return cls(
-            link_id=row[1],
-            shopper_id=row[2],
-            store_id=row[3],
-            product_id=row[4],
-            quantity=row[5],
-            paused=row[6],
-            approval_required=row[7],
-            per_order_cap_minor=row[8],
-            monthly_cap_minor=row[9],
-            kind=row[10],
-            sku=row[11] or "",
-            name=row[12] or "",
-            price_minor=row[13] or 0,
-            product_active=bool(row[14]),
-            stock=row[15] or 0,
-            currency=row[16],
-            cancel_window_minutes=row[17],
-            shopper_cap_minor=row[18],
-            shopper_deleted=row[19],
+            link=LinkFacts(
+                id=row.id,
+                shopper_id=row.shopper_id,
+                store_id=row.store_id,
+                paused=row.paused,
+                approval_required=row.approval_required,
+                per_order_cap_minor=row.per_order_cap_minor,
+                monthly_cap_minor=row.monthly_cap_minor,
+                device_id=row.device_id,
+            ),
+            shopper=ShopperFacts(
+                id=row.shopper_id,
+                monthly_cap_minor=row.shopper_cap_minor,
+                voice_pin_hash=None,
+                voice_pin_threshold_minor=None,
+                voice_locked_until=None,
+                deleted=row.deleted_at is not None,
+            ),
+            store=StoreFacts(
+                id=row.store_id,
+                name="",
+                currency=row.currency,
+                cancel_window_minutes=row.cancel_window_minutes,
+                lead_time_days=0.0,
+            ),
+            channel="appliance" if row.kind == "appliance" else "button",
+            product_id=row.product_id,
+            quantity=row.quantity,
+            sku=row.sku or "",
+            name=row.name or "",
+            price_minor=row.price_minor or 0,
+            product_active=bool(row.active),
         )
 
 
 @dataclass
 class _Batch:
-    """What a batch read, what its presses decided so far, and the rows they will write."""
+    """What a batch read, how its presses changed it so far, and the rows they will write."""
 
     now: datetime
-    facts: dict[int, _Facts]
-    seen: dict[tuple[int, str, int], str]  # (device, boot, seq) -> order id
-    open: dict[tuple[int | None, int | None], str]  # (device, product) -> open order id
+    links: dict[int, _Link]  # device -> its active link
+    seen: dict[tuple[int | None, str, int], str]  # (link, boot, seq) -> order id
+    open: dict[tuple[int | None, int | None], str]  # (link, product) -> open order id
     stock: dict[int, int]  # product -> units left
     spent_link: dict[tuple[int, str], int]  # (link, currency) -> this month's spending
     spent_shopper: dict[tuple[int, str], int]
@@ -452,15 +466,15 @@ class _Batch:
         items = admit(rows[:own])
         facts_rows, seen_rows = rows[own:]
         for row in facts_rows:
-            batch.facts[row[0]] = facts = _Facts.of(row)
-            if facts.product_id is not None:
-                batch.stock[facts.product_id] = facts.stock
+            batch.links[row.device_id] = link = _Link.of(row)
+            if link.product_id is not None:
+                batch.stock[link.product_id] = row.stock or 0
         lines: dict[str, dict[int, Any]] = {}  # order id -> its line rows, by line id
         for row in seen_rows:
             if row.kind == "seen":
-                batch.seen[(row.of_device, row.of_boot, row.number)] = row.id
+                batch.seen[(row.of_link, row.of_boot, row.number)] = row.id
             else:  # open: `number` is the order's product
-                batch.open[(row.of_device, row.number)] = row.id
+                batch.open[(row.of_link, row.number)] = row.id
             # An order comes once per press that answered with it, and once more if open.
             lines.setdefault(row.id, {})[row.line_id] = row
         for order_id, by_line in lines.items():
@@ -474,10 +488,14 @@ class _Batch:
     def _read_spending(self, conn: Connection) -> None:
         """This month's spending of the links and shoppers that have a monthly cap."""
         since = rules.month_start(self.now)
-        capped = {d: f.link_id for d, f in self.facts.items() if f.monthly_cap_minor is not None}
+        capped = {
+            device: known.link.id
+            for device, known in self.links.items()
+            if known.link.monthly_cap_minor is not None
+        }
         links = sorted(set(capped.values()))
         shoppers = sorted(
-            {f.shopper_id for f in self.facts.values() if f.shopper_cap_minor is not None}
+            {k.shopper.id for k in self.links.values() if k.shopper.monthly_cap_minor is not None}
         )
         if links:
             for link_id, currency, spent in conn.execute(
@@ -492,115 +510,68 @@ class _Batch:
                 if shopper_id is not None:
                     self.spent_shopper[(shopper_id, currency)] = int(spent)
 
-    def decide(self, item: PressRequest) -> tuple[Outcome, str]:
-        """One press, in batch order: its outcome and order id, or a DomainError."""
-        key = (item.device_id, item.boot, item.seq)
-        seen = self.seen.get(key)
-        if seen is not None:
-            return "duplicate", seen
-        facts = self.facts.get(item.device_id)
-        if facts is None:
-            raise OrderRefused("unlinked", "the device is not linked")
-        if facts.shopper_deleted is not None:
-            raise OrderRefused("unlinked", "the shopper has left")
-        if facts.paused:
-            raise OrderRefused("paused", "the shopper paused this device")
-        if facts.product_id is None:
-            raise InvalidRequest("no_product", "this device's link names no product to order")
-        if not facts.product_active:
-            raise InvalidRequest("unknown_sku", "the linked product is no longer sold")
-        open_id = self.open.get((item.device_id, facts.product_id))
-        if open_id is not None:
-            self._record_press(item, "in_progress", open_id)
-            return "in_progress", open_id
-        total = facts.price_minor * facts.quantity
-        self._check_caps(facts, total)
-        if self.stock.get(facts.product_id, 0) < facts.quantity:
-            raise OrderRefused("out_of_stock", f"not enough {facts.sku} in stock")
-        return self._place(item, facts, facts.product_id, total)
+    def decide(self, item: PressRequest) -> tuple[Outcome, str] | DomainError:
+        """One press, in batch order: its outcome and order id, or why not.
 
-    def _check_caps(self, facts: _Facts, total: int) -> None:
-        if rules.exceeds_cap(total, 0, facts.per_order_cap_minor):
-            raise OrderRefused("spending_cap", "over this device's per-order cap")
-        link_spent = self.spent_link.get((facts.link_id, facts.currency), 0)
-        if rules.exceeds_cap(total, link_spent, facts.monthly_cap_minor):
-            raise OrderRefused("spending_cap", "over this device's monthly cap")
-        shopper_spent = self.spent_shopper.get((facts.shopper_id, facts.currency), 0)
-        if rules.exceeds_cap(total, shopper_spent, facts.shopper_cap_minor):
-            raise OrderRefused("spending_cap", "over the shopper's monthly cap")
+        A press already seen under the device's link answers as it did; any other is
+        decided by `decision.decide` on what the batch read and its earlier presses did.
+        """
+        known = self.links.get(item.device_id)
+        if known is None:  # no active link: the decision refuses
+            decision = decide(Ask("button", device_id=item.device_id), None, self.now)
+        else:
+            link_id = known.link.id
+            seen = self.seen.get((link_id, item.boot, item.seq))
+            if seen is not None:
+                return "duplicate", seen
+            ask = Ask(known.channel, f"press:{link_id}:{item.boot}:{item.seq}", item.device_id)
+            decision = decide(ask, self._facts(known), self.now)
+            if isinstance(decision, InProgress):
+                self._record_press(item, link_id, "in_progress", decision.order_id)
+                return "in_progress", decision.order_id
+            if isinstance(decision, Place):
+                self._place(item, decision)
+                return decision.outcome, decision.order.id
+        assert isinstance(decision, Refusal)  # a press asks for no voice consent
+        return decision.error()
 
-    def _place(
-        self, item: PressRequest, facts: _Facts, product_id: int, total: int
-    ) -> tuple[Outcome, str]:
-        now = self.now
-        outcome: Outcome = "needs_approval" if facts.approval_required else "placed"
-        status = "pending_approval" if facts.approval_required else "placed"
-        channel = "appliance" if facts.kind == "appliance" else "button"
-        order_id = new_order_id()
-        cancel_until = rules.cancel_deadline(now, facts.cancel_window_minutes)
-        self.orders.append(
-            dict(
-                id=order_id,
-                store_id=facts.store_id,
-                shopper_id=facts.shopper_id,
-                device_id=item.device_id,
-                link_id=facts.link_id,
-                device_product_id=product_id,
-                channel=channel,
-                status=status,
-                idempotency_key=f"press:{item.device_id}:{item.boot}:{item.seq}",
-                total_minor=total,
-                currency=facts.currency,
-                created_at=now,
-                updated_at=now,
-                cancel_until=cancel_until,
+    def _facts(self, known: _Link) -> Facts:
+        """The facts of one press: what was read, as this batch's earlier presses left it."""
+        lines: tuple[StockedLine, ...] = ()
+        product_id = known.product_id
+        if product_id is not None:
+            priced = PricedLine(
+                product_id, known.sku, known.name, known.quantity, known.price_minor
             )
+            lines = (StockedLine(priced, self.stock.get(product_id, 0), known.product_active),)
+        currency = known.store.currency
+        return Facts(
+            shopper=known.shopper,
+            store=known.store,
+            lines=lines,
+            link=known.link,
+            open_order=self.open.get((known.link.id, product_id)),
+            spent_link=self.spent_link.get((known.link.id, currency), 0),
+            spent_shopper=self.spent_shopper.get((known.shopper.id, currency), 0),
         )
-        self.lines.append(
-            dict(
-                order_id=order_id,
-                product_id=product_id,
-                sku=facts.sku,
-                name=facts.name,
-                quantity=facts.quantity,
-                unit_price_minor=facts.price_minor,
-                line_total_minor=total,
-            )
-        )
-        self.events.append(
-            dict(
-                order_id=order_id,
-                store_id=facts.store_id,
-                type="order.created",
-                status=status,
-                data={"device_id": item.device_id, "shopper_id": facts.shopper_id},
-                created_at=now,
-            )
-        )
-        self._record_press(item, outcome, order_id)
-        self.open[(item.device_id, product_id)] = order_id
-        self.stock[product_id] -= facts.quantity
-        self.taken[product_id] = self.taken.get(product_id, 0) + facts.quantity
-        spent_key = (facts.link_id, facts.currency)
-        self.spent_link[spent_key] = self.spent_link.get(spent_key, 0) + total
-        shopper_key = (facts.shopper_id, facts.currency)
-        self.spent_shopper[shopper_key] = self.spent_shopper.get(shopper_key, 0) + total
-        self.views[order_id] = OrderView(
-            id=order_id,
-            store_id=facts.store_id,
-            shopper_id=facts.shopper_id,
-            device_id=item.device_id,
-            channel=channel,
-            status=status,
-            lines=(LineView(facts.sku, facts.name, facts.quantity, facts.price_minor, total),),
-            total_minor=total,
-            currency=facts.currency,
-            created_at=now,
-            updated_at=now,
-            cancel_until=cancel_until,
-            tracking_ref=None,
-        )
-        return outcome, order_id
+
+    def _place(self, item: PressRequest, decision: Place) -> None:
+        """Keep the decided order's rows for the batch's write, and count what it took."""
+        new = decision.order
+        self.orders.append(new.order_row())
+        self.lines.extend(new.line_rows())
+        self.events.append(new.event_row())
+        assert new.link_id is not None and new.device_product_id is not None
+        self._record_press(item, new.link_id, decision.outcome, new.id)
+        self.open[(new.link_id, new.device_product_id)] = new.id
+        for line in new.lines:
+            self.stock[line.product_id] -= line.quantity
+            self.taken[line.product_id] = self.taken.get(line.product_id, 0) + line.quantity
+        spent_key = (new.link_id, new.currency)
+        self.spent_link[spent_key] = self.spent_link.get(spent_key, 0) + new.total_minor
+        shopper_key = (new.shopper_id, new.currency)
+        self.spent_shopper[shopper_key] = self.spent_shopper.get(shopper_key, 0) + new.total_minor
+        self.views[new.id] = placing.view_of_new(new)
 
     def _sighted(self) -> dict[str, Any]:
         """The parameters of `_SEEN_AT`: the devices that placed orders, seen now."""
@@ -622,11 +593,12 @@ class _Batch:
         }
         return statement, params
 
-    def _record_press(self, item: PressRequest, result: str, order_id: str) -> None:
-        self.seen[(item.device_id, item.boot, item.seq)] = order_id
+    def _record_press(self, item: PressRequest, link_id: int, result: str, order_id: str) -> None:
+        self.seen[(link_id, item.boot, item.seq)] = order_id
         self.presses.append(
             dict(
                 device_id=item.device_id,
+                link_id=link_id,
                 boot=item.boot,
                 seq=item.seq,
                 result=result,

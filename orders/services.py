@@ -1,4 +1,4 @@
-"""Placing orders: one function every channel calls, plus a device press on top of it."""
+"""Placing orders: the use cases every channel calls; each decides with `decision.decide`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from orders import placing, rules
 from orders.db import Database, utcnow
-from orders.errors import InvalidRequest, OrderRefused
-from orders.placing import LineRequest
+from orders.decision import Ask, LineRequest, NeedsConsent, decide
+from orders.errors import InvalidRequest
 from orders.presses import press
-from orders.views import Outcome, PlaceResult
+from orders.views import PlaceResult
 
 __all__ = [
     "LineRequest",
@@ -78,9 +78,16 @@ def _place(session: Session, request: OrderRequest, now: datetime) -> PlaceResul
         existing = placing.order_by_key(conn, request.idempotency_key, request.shopper_id)
         if existing is not None:
             return PlaceResult("duplicate", existing)
-    shopper = placing.shopper_facts(conn, request.shopper_id, lock=True)
+    # A device still linked to a shopper who left is refused by the decision, as a press is.
+    keep = request.device_id is not None
+    shopper = placing.shopper_facts(conn, request.shopper_id, lock=True, keep_deleted=keep)
     store = placing.store_facts(conn, request.store_id)
     return place_checked(conn, request, shopper, store, now)
+
+
+def ask_of(request: OrderRequest) -> Ask:
+    """What a request asks of the decision, beside the facts."""
+    return Ask(request.channel, request.idempotency_key, request.device_id)
 
 
 def place_checked(
@@ -95,44 +102,9 @@ def place_checked(
 
     `stocked` are the request's lines as already priced in this transaction, if they were.
     """
-    link: placing.LinkFacts | None = None
-    if request.device_id is not None:
-        link = placing.active_link(conn, request.device_id)
-        if link.shopper_id != shopper.id or link.store_id != store.id:
-            raise OrderRefused("unlinked", "the device is not linked to this shopper and store")
-        if link.paused:
-            raise OrderRefused("paused", "the shopper paused this device")
-
     if stocked is None:
         stocked = placing.price_lines(conn, store.id, request.lines)
-    priced = [line.priced for line in stocked]
-    if link is not None and request.device_id is not None:
-        open_id = placing.open_order_id(conn, request.device_id, priced[0].product_id)
-        if open_id is not None:
-            return PlaceResult("in_progress", placing.order_view(conn, open_id))
-
-    placing.check_caps(
-        conn,
-        total=rules.order_total(priced),
-        currency=store.currency,
-        now=now,
-        link=link,
-        shopper_id=shopper.id,
-        shopper_cap_minor=shopper.monthly_cap_minor,
-    )
-    placing.take_stock(conn, priced)
-    outcome: Outcome = "needs_approval" if link is not None and link.approval_required else "placed"
-    order = placing.NewOrder(
-        store_id=store.id,
-        shopper_id=shopper.id,
-        channel=request.channel,
-        status="pending_approval" if outcome == "needs_approval" else "placed",
-        lines=priced,
-        currency=store.currency,
-        cancel_window_minutes=store.cancel_window_minutes,
-        idempotency_key=request.idempotency_key,
-        device_id=request.device_id,
-        link_id=link.id if link else None,
-        device_product_id=priced[0].product_id if link else None,
-    )
-    return PlaceResult(outcome, placing.write_order(conn, order, now))
+    facts = placing.read_facts(conn, ask_of(request), shopper, store, stocked, now)
+    decision = decide(ask_of(request), facts, now)
+    assert not isinstance(decision, NeedsConsent)  # only an ask with consent gets one
+    return placing.carry_out(conn, decision)

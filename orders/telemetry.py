@@ -228,7 +228,7 @@ def _state(
     device_id = link.device_id
     history = slot_history(session, device_id, slot.name, now)
     order_open = product_id is not None and (
-        placing.open_order_id(session.connection(), device_id, product_id) is not None
+        placing.open_order_id(session.connection(), device_id, link.id, product_id) is not None
     )
     return SlotLevel(
         device_id=device_id,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session
 
 from orders import placing
 from orders.db import Database, utcnow
+from orders.decision import NeedsConsent, decide
 from orders.errors import InvalidRequest
 from orders.quotes import Quote, quote_for
-from orders.services import UNIQUE_RACES, LineRequest, OrderRequest, place_checked, validate
+from orders.services import UNIQUE_RACES, LineRequest, OrderRequest, ask_of, validate
 from orders.views import OrderView
 
 ConfirmOutcome = Literal[
@@ -75,13 +76,14 @@ def confirm_voice_purchase(
         store = placing.store_facts(conn, store_id)
         stocked = placing.price_lines(conn, store_id, lines)
         current = quote_for(shopper, store, stocked, moment)
-        if current.total_minor != quoted_total_minor:
-            return Confirmation("price_changed", quote=current)
-        if current.consent in ("locked", "pin_not_set"):
-            return Confirmation(current.consent, quote=current)
-        if current.consent == "pin" and not pin_verified:
-            return Confirmation("needs_pin", quote=current)
-        result = place_checked(conn, request, shopper, store, moment, stocked)
+        ask = replace(
+            ask_of(request), quoted_total_minor=quoted_total_minor, pin_verified=pin_verified
+        )
+        facts = placing.read_facts(conn, ask, shopper, store, stocked, moment)
+        decision = decide(ask, facts, moment)
+        if isinstance(decision, NeedsConsent):
+            return Confirmation(decision.what, quote=current)
+        result = placing.carry_out(conn, decision)
         outcome: ConfirmOutcome = (
             "needs_approval" if result.outcome == "needs_approval" else "placed"
         )

@@ -73,7 +73,8 @@ def test_insert_rows_stores_what_an_executemany_would(db: Database) -> None:
     tokyo = timezone(timedelta(hours=9))
     at = datetime(2026, 12, 1, 21, 30, tzinfo=tokyo)
     presses = [
-        {"device_id": world.device_id, "boot": boot, "seq": seq, "result": "duplicate",
+        {"device_id": world.device_id, "link_id": world.link_id,
+         "boot": boot, "seq": seq, "result": "duplicate",
          "order_id": order_id, "created_at": at}
         for boot, seq, order_id in [("b1", 5, order.id), ("b2", 6, None), ('q"uo\\te,{}', 7, None)]
     ]  # fmt: skip
@@ -125,7 +126,8 @@ def test_a_failed_write_flight_commits_nothing_and_the_connection_serves_again(
     """A unique key refused mid-flight: IntegrityError, none of the flight's rows, and the
     next transaction on the pool works."""
     world = build_world(db)
-    row = {"device_id": world.device_id, "boot": "", "seq": 9, "result": "placed",
+    row = {"device_id": world.device_id, "link_id": world.link_id,
+           "boot": "", "seq": 9, "result": "placed",
            "order_id": None, "created_at": utcnow()}  # fmt: skip
     dialect = db.dialect
     before = count(db, Press)
@@ -142,7 +144,8 @@ def test_a_transaction_that_only_reads_or_only_writes_ends_cleanly(db: Database)
     with the writes)."""
     world = build_world(db)
     assert db.run_decided(lambda conn: ("nothing", [])) == "nothing"
-    row = {"device_id": world.device_id, "boot": "w", "seq": 1, "result": "placed",
+    row = {"device_id": world.device_id, "link_id": world.link_id,
+           "boot": "w", "seq": 1, "result": "placed",
            "order_id": None, "created_at": utcnow()}  # fmt: skip
     dialect = db.dialect
     db.run_decided(lambda conn: (None, [insert_rows(dialect, Press.__table__, [row])]))
@@ -350,7 +353,8 @@ def test_writes_sent_to_the_driver_are_still_seen_by_cursor_event_listeners(
 
     try:
         world = build_world(db)
-        row = {"device_id": world.device_id, "boot": "", "seq": 4, "result": "placed",
+        row = {"device_id": world.device_id, "link_id": world.link_id,
+           "boot": "", "seq": 4, "result": "placed",
                "order_id": None, "created_at": utcnow()}  # fmt: skip
         dialect = db.dialect
         write = insert_rows(dialect, Press.__table__, [row])

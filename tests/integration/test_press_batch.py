@@ -173,6 +173,7 @@ def test_another_process_recording_the_same_press_mid_batch_makes_it_a_duplicate
                 other.execute(
                     insert(Press).values(
                         device_id=world.device_id,
+                        link_id=world.link_id,
                         boot="",
                         seq=2,
                         result="placed",
