@@ -1,0 +1,185 @@
+"""One table of placement cases, each asked through the single-order path and the press
+batch: both call the same decision, so both must give the same answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import select
+
+from orders.catalog import create_shopper
+from orders.db import Database
+from orders.devices import LinkRules, active_link, link_device, unlink, update_link
+from orders.errors import DomainError
+from orders.model import Device, Order, Product, Shopper
+from orders.presses import PressRequest, press_batch
+from orders.services import LineRequest, OrderRequest, place_order
+from orders.views import OrderView, PlaceResult
+from tests.factories import World, build_world, db_snapshot
+
+
+@dataclass(frozen=True)
+class Asker:
+    """Who asks: the device, and the shopper its link orders for."""
+
+    device_id: int
+    shopper_id: int
+    store_id: int
+
+
+def _single(db: Database, asker: Asker, seq: int) -> PlaceResult | DomainError:
+    """The single-order path (`place_order`, as telemetry's `place_in`) for the device."""
+    request = OrderRequest(
+        asker.store_id, asker.shopper_id, "button", (LineRequest("PODS", 1),),
+        idempotency_key=f"single:{asker.shopper_id}:{seq}", device_id=asker.device_id,
+    )  # fmt: skip
+    try:
+        return place_order(db, request)
+    except DomainError as refused:
+        return refused
+
+
+def _batch(db: Database, asker: Asker, seq: int) -> PlaceResult | DomainError:
+    """The press batch (the hub's presses, and `services.press`) for the device."""
+    return press_batch(db, [PressRequest(asker.device_id, seq)])[0]
+
+
+PATHS = {"single": _single, "batch": _batch}
+
+
+def _word(answer: PlaceResult | DomainError) -> str:
+    return answer.reason if isinstance(answer, DomainError) else answer.outcome
+
+
+def _order(answer: PlaceResult | DomainError) -> OrderView:
+    assert isinstance(answer, PlaceResult), answer
+    return answer.order
+
+
+def _as_is(db: Database, world: World) -> Asker:
+    return Asker(world.device_id, world.shopper_id, world.store_id)
+
+
+def _rules(**rules: object) -> Callable[[Database, World], Asker]:
+    def setup(db: Database, world: World) -> Asker:
+        with db.write() as session:
+            link = active_link(session, world.device_id)
+            assert link is not None
+            update_link(session, link, LinkRules(**rules))  # type: ignore[arg-type]
+        return _as_is(db, world)
+
+    return setup
+
+
+def _shopper_cap(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        shopper = session.get(Shopper, world.shopper_id)
+        assert shopper is not None
+        shopper.monthly_cap_minor = 499
+    return _as_is(db, world)
+
+
+def _no_stock(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        session.execute(Product.__table__.update().values(stock=0))
+    return _as_is(db, world)
+
+
+def _retired(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        session.execute(Product.__table__.update().values(active=False))
+    return _as_is(db, world)
+
+
+def _unlinked(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        link = active_link(session, world.device_id)
+        assert link is not None
+        unlink(session, link)
+    return _as_is(db, world)
+
+
+def _open_order(db: Database, world: World) -> Asker:
+    """The device's link already has an open order (placed through the other path)."""
+    press_batch(db, [PressRequest(world.device_id, 99)])
+    return _as_is(db, world)
+
+
+def _relinked(db: Database, world: World) -> Asker:
+    """The first owner pressed (order still open) and unlinked; a second owner linked it."""
+    press_batch(db, [PressRequest(world.device_id, 1)])
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        second = create_shopper(session, name="Bea")
+        link_device(session, device, second, LinkRules(product_sku="PODS"))
+        return Asker(world.device_id, second.id, world.store_id)
+
+
+CASES = [
+    ("placed", _as_is, "placed"),
+    ("approval", _rules(approval_required=True), "needs_approval"),
+    ("paused", _rules(paused=True), "paused"),
+    ("per-order cap", _rules(per_order_cap_minor=499), "spending_cap"),
+    ("link monthly cap", _rules(monthly_cap_minor=499), "spending_cap"),
+    ("shopper monthly cap", _shopper_cap, "spending_cap"),
+    ("out of stock", _no_stock, "out_of_stock"),
+    ("retired product", _retired, "unknown_sku"),
+    ("unlinked", _unlinked, "unlinked"),
+    ("open order", _open_order, "in_progress"),
+    ("relinked device", _relinked, "placed"),
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(("case", "setup", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_the_single_path_and_the_press_batch_decide_alike(
+    db: Database,
+    path: str,
+    case: str,
+    setup: Callable[[Database, World], Asker],
+    expected: str,
+) -> None:
+    """Each case answers with the same word through either path; a refusal changes nothing,
+    and asking again answers with the same order."""
+    world = build_world(db)
+    asker = setup(db, world)
+    before = db_snapshot(db)
+    answer = PATHS[path](db, asker, 1)
+    assert _word(answer) == expected
+    if isinstance(answer, DomainError):
+        assert db_snapshot(db) == before
+        return
+    order = _order(answer)
+    assert order.shopper_id == asker.shopper_id
+    again = PATHS[path](db, asker, 1)
+    assert _order(again) == order
+    # Only a press records an in_progress answer; a single order's key names orders made.
+    repeated = "in_progress" if (path, expected) == ("single", "in_progress") else "duplicate"
+    assert _word(again) == repeated
+
+
+def test_a_relinked_device_never_answers_with_the_previous_owners_order(db: Database) -> None:
+    """A presses seq 1 and unlinks; B links the device and presses seq 1 through either
+    path: B's own new order each time, never A's, and A's stays as it was."""
+    world = build_world(db)
+    first = press_batch(db, [PressRequest(world.device_id, 1)])[0]
+    asker = _relinked_again(db, world)
+    answers = [_batch(db, asker, 1), _single(db, asker, 1)]
+    assert [_word(a) for a in answers] == ["placed", "in_progress"]
+    orders = {_order(a).id for a in answers}
+    assert len(orders) == 1 and _order(first).id not in orders
+    with db.read() as session:
+        owners = dict(session.execute(select(Order.id, Order.shopper_id)).all())
+    assert owners == {_order(first).id: world.shopper_id, orders.pop(): asker.shopper_id}
+
+
+def _relinked_again(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        second = create_shopper(session, name="Bea")
+        link_device(session, device, second, LinkRules(product_sku="PODS"))
+        return Asker(world.device_id, second.id, world.store_id)

@@ -1,0 +1,184 @@
+"""The one placement decision, on facts alone: no database, no channel."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from orders.decision import (
+    Ask,
+    Facts,
+    InProgress,
+    LinkFacts,
+    NeedsConsent,
+    Place,
+    Refusal,
+    ShopperFacts,
+    StockedLine,
+    StoreFacts,
+    decide,
+)
+from orders.errors import InvalidRequest, NotFound, OrderRefused
+from orders.rules import PricedLine
+
+NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+SHOPPER = ShopperFacts(7, None, None, None, None)
+STORE = StoreFacts(3, "Shop", "EUR", 30, 2.0)
+LINK = LinkFacts(11, 7, 3, False, False, None, None, 5)
+PODS = StockedLine(PricedLine(21, "PODS", "Coffee pods", 2, 450), stock=10)
+BUTTON = Ask("button", "press:11::1", device_id=5)
+WEB = Ask("web", "k1")
+
+
+def _facts(**changes: object) -> Facts:
+    return replace(Facts(SHOPPER, STORE, (PODS,), LINK), **changes)  # type: ignore[arg-type]
+
+
+def _link(**changes: object) -> LinkFacts:
+    return replace(LINK, **changes)  # type: ignore[arg-type]
+
+
+def test_a_linked_device_places_an_order_with_every_row_decided() -> None:
+    """Price captured, total, cancel window, key, device, link and product on the rows."""
+    decision = decide(BUTTON, _facts(), NOW)
+    assert isinstance(decision, Place) and decision.outcome == "placed"
+    order = decision.order
+    assert order.order_row() == {
+        "id": order.id, "store_id": 3, "shopper_id": 7, "device_id": 5, "link_id": 11,
+        "device_product_id": 21, "channel": "button", "status": "placed",
+        "idempotency_key": "press:11::1", "total_minor": 900, "currency": "EUR",
+        "created_at": NOW, "updated_at": NOW, "cancel_until": NOW + timedelta(minutes=30),
+    }  # fmt: skip
+    assert order.line_rows() == [
+        {"order_id": order.id, "product_id": 21, "sku": "PODS", "name": "Coffee pods",
+         "quantity": 2, "unit_price_minor": 450, "line_total_minor": 900}
+    ]  # fmt: skip
+    assert order.event_row()["type"] == "order.created"
+    assert order.event_row()["data"] == {"device_id": 5, "shopper_id": 7}
+
+
+def test_a_web_order_names_no_device_link_or_device_product() -> None:
+    """Without a device, the order belongs to the shopper alone."""
+    decision = decide(WEB, _facts(link=None), NOW)
+    assert isinstance(decision, Place)
+    assert (decision.order.device_id, decision.order.link_id) == (None, None)
+    assert decision.order.device_product_id is None
+
+
+def test_approval_mode_decides_a_pending_approval_order() -> None:
+    """A link in approval mode: needs_approval, status pending_approval."""
+    decision = decide(BUTTON, _facts(link=_link(approval_required=True)), NOW)
+    assert isinstance(decision, Place) and decision.outcome == "needs_approval"
+    assert decision.order.status == "pending_approval"
+
+
+@pytest.mark.parametrize(
+    ("facts", "reason"),
+    [
+        (None, "unlinked"),
+        (_facts(link=None), "unlinked"),
+        (_facts(shopper=replace(SHOPPER, deleted=True)), "unlinked"),
+        (_facts(link=_link(shopper_id=8)), "unlinked"),
+        (_facts(link=_link(store_id=4)), "unlinked"),
+        (_facts(link=_link(paused=True)), "paused"),
+        (_facts(lines=()), "no_product"),
+        (_facts(lines=(replace(PODS, active=False),)), "unknown_sku"),
+        (_facts(link=_link(per_order_cap_minor=899)), "spending_cap"),
+        (_facts(link=_link(monthly_cap_minor=1000), spent_link=101), "spending_cap"),
+        (_facts(shopper=replace(SHOPPER, monthly_cap_minor=1000), spent_shopper=101),
+         "spending_cap"),
+        (_facts(lines=(replace(PODS, stock=1),)), "out_of_stock"),
+    ],
+)  # fmt: skip
+def test_a_device_press_is_refused_with_the_contracts_word(
+    facts: Facts | None, reason: str
+) -> None:
+    """Each rule refuses with its own reason, and a refusal decides no rows."""
+    decision = decide(BUTTON, facts, NOW)
+    assert decision == Refusal(reason)
+
+
+def test_caps_allow_spending_exactly_up_to_them() -> None:
+    """A cap is the most a month may cost: reaching it exactly is allowed."""
+    facts = _facts(
+        link=_link(per_order_cap_minor=900, monthly_cap_minor=1000),
+        spent_link=100,
+        shopper=replace(SHOPPER, monthly_cap_minor=2000),
+        spent_shopper=1100,
+    )
+    assert isinstance(decide(BUTTON, facts, NOW), Place)
+
+
+def test_a_paused_device_is_refused_before_its_open_order_is_mentioned() -> None:
+    """Pause comes first: a paused device never answers in_progress."""
+    decision = decide(BUTTON, _facts(link=_link(paused=True), open_order="o1"), NOW)
+    assert decision == Refusal("paused")
+
+
+def test_an_open_order_of_the_link_answers_in_progress_before_caps_and_stock() -> None:
+    """The link's open order is the answer even when a new order would be refused."""
+    facts = _facts(open_order="o1", lines=(replace(PODS, stock=0),), spent_link=10**6)
+    assert decide(BUTTON, facts, NOW) == InProgress("o1")
+
+
+def test_a_web_order_ignores_the_in_progress_guard() -> None:
+    """The guard is a device's: a shopper on the web may order again."""
+    assert isinstance(decide(WEB, _facts(link=None, open_order="o1"), NOW), Place)
+
+
+def test_a_departed_shopper_is_not_found_on_the_web() -> None:
+    """A shopper who left has no orders placed for them by any channel."""
+    decision = decide(WEB, _facts(link=None, shopper=replace(SHOPPER, deleted=True)), NOW)
+    assert decision == Refusal("not_found")
+    assert isinstance(decision.error(), NotFound)
+
+
+def test_every_line_must_be_in_stock() -> None:
+    """A multi-line order short on its second line is refused whole."""
+    lines = (PODS, StockedLine(PricedLine(22, "AA", "AA batteries", 6, 300), stock=5))
+    assert decide(WEB, _facts(link=None, lines=lines), NOW) == Refusal("out_of_stock")
+
+
+def test_the_price_guard_refuses_a_total_other_than_the_one_read_back() -> None:
+    """A voice yes for a price that has since changed reads the new price back."""
+    ask = Ask("voice", "voice:7:d", quoted_total_minor=800, pin_verified=False)
+    assert decide(ask, _facts(link=None), NOW) == NeedsConsent("price_changed")
+    assert isinstance(decide(replace(ask, quoted_total_minor=900), _facts(link=None), NOW), Place)
+
+
+@pytest.mark.parametrize(
+    ("shopper", "verified", "expected"),
+    [
+        (replace(SHOPPER, voice_pin_hash="h"), False, NeedsConsent("needs_pin")),
+        (replace(SHOPPER, voice_pin_hash="h"), True, None),
+        (replace(SHOPPER, voice_locked_until=NOW + timedelta(minutes=5)), True,
+         NeedsConsent("locked")),
+        (replace(SHOPPER, voice_pin_threshold_minor=899), False, NeedsConsent("pin_not_set")),
+        (replace(SHOPPER, voice_pin_threshold_minor=900), False, None),
+    ],
+)  # fmt: skip
+def test_voice_consent_is_part_of_the_decision(
+    shopper: ShopperFacts, verified: bool, expected: NeedsConsent | None
+) -> None:
+    """PIN, lock and threshold decide a voice yes; None here means it places."""
+    ask = Ask("voice", "voice:7:d", quoted_total_minor=900, pin_verified=verified)
+    decision = decide(ask, _facts(link=None, shopper=shopper), NOW)
+    if expected is None:
+        assert isinstance(decision, Place)
+    else:
+        assert decision == expected
+
+
+def test_a_channel_without_voice_consent_never_asks_for_a_pin() -> None:
+    """The web and devices place for a shopper who set a voice PIN."""
+    facts = _facts(shopper=replace(SHOPPER, voice_pin_hash="h"))
+    assert isinstance(decide(BUTTON, facts, NOW), Place)
+
+
+def test_refusals_become_the_domain_errors_adapters_already_map() -> None:
+    """CONTRACT refusal words are OrderRefused; request faults are InvalidRequest."""
+    assert isinstance(Refusal("paused").error(), OrderRefused)
+    assert isinstance(Refusal("no_product").error(), InvalidRequest)
+    assert Refusal("out_of_stock", "not enough PODS").error().detail == "not enough PODS"
