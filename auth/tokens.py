@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from auth.model import Token
 from auth.principal import InvalidToken, Principal
 from orders.db import Database, utcnow
-from orders.flights import Read, in_list, read_rows
+from orders.flights import in_list
 from orders.model import DeviceLink
-from orders.presses import DeviceIds
 
 ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
 # Buttons and appliances often can't refresh over CoAP: their access tokens live long and
@@ -149,19 +148,23 @@ def verify_access_token(
     return _principal(row, required_scope, now)
 
 
-# The device ids behind a batch's tokens, for the batch's own reads (orders.presses).
+# The device ids behind a batch's tokens, for statements sent with the token read.
 _DEVICES_OF = select(Token.device_id).where(in_list(Token.access_token_hash, "digests"))
 
 
 class TokenCheck:
-    """`verify_access_token` for many tokens at once, split around one read.
+    """`verify_access_token` for many tokens at once, split around one query.
 
-    `reads` is the token query, to send in the caller's flight with its own statements;
-    `devices` names the device ids those tokens may belong to, for statements of that same
-    flight; `verdicts` judges the rows the query returned. For group-committed work (the
-    hub's presses): the tokens are read in the same transaction as the work they
-    authorise, so a revocation is seen as promptly as with one query per token.
+    `query` (with `params`) reads the tokens, for the caller to send with its own
+    statements; `device_ids` (same `params`) is a one-column SELECT of the device ids
+    those tokens may belong to, for statements of the same round trip; `verdicts` judges
+    the rows `query` returned. For group-committed work (the hub's presses): the tokens
+    are read in the same transaction as the work they authorise, so a revocation is seen
+    as promptly as with one query per token.
     """
+
+    query: Select[*tuple[Any, ...]] = _VERIFY_MANY
+    device_ids: Select[*tuple[Any, ...]] = _DEVICES_OF
 
     def __init__(self, tokens: Sequence[str]) -> None:
         self.digests: list[str | None] = []
@@ -173,15 +176,7 @@ class TokenCheck:
                 continue
             self.digests.append(token_hash(token))
         wanted = sorted({digest for digest in self.digests if digest is not None})
-        self.params = {"digests": wanted}
-
-    @property
-    def reads(self) -> list[Read]:
-        return [(_VERIFY_MANY, self.params)]
-
-    @property
-    def devices(self) -> DeviceIds:
-        return DeviceIds(_DEVICES_OF, self.params)
+        self.params: dict[str, Any] = {"digests": wanted}
 
     def verdicts(
         self, found: Sequence[Any], required_scope: str | None, now: datetime
@@ -207,7 +202,7 @@ def verify_access_tokens(
     Answers keep the order of `tokens`.
     """
     check = TokenCheck(tokens)
-    (found,) = read_rows(conn, check.reads)
+    found = conn.execute(check.query, check.params).all()
     return check.verdicts(found, required_scope, now)
 
 

@@ -13,8 +13,7 @@ from typing import Any, Protocol
 from auth.principal import InvalidToken, Principal
 from auth.tokens import TokenCheck, verify_access_token
 from orders.db import Database
-from orders.flights import Read
-from orders.presses import DeviceIds
+from orders.presses import DeviceIds, Read
 
 
 class Identification(Protocol):
@@ -74,11 +73,11 @@ class _Bearers:
 
     @property
     def reads(self) -> Sequence[Read]:
-        return self.check.reads
+        return [(self.check.query, self.check.params)]
 
     @property
     def devices(self) -> DeviceIds:
-        return self.check.devices
+        return DeviceIds(self.check.device_ids, self.check.params)
 
     def principals(
         self, rows: Sequence[list[Any]], scope: str, now: datetime

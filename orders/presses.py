@@ -56,8 +56,8 @@ from orders.decision import (
 )
 from orders.errors import DomainError, InvalidRequest
 from orders.events import NOTIFY, event_writes, notify_params
+from orders.flights import Read as Read  # a statement and its parameters: Candidates.reads
 from orders.flights import (
-    Read,
     Write,
     in_list,
     in_select,
