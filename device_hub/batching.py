@@ -2,8 +2,10 @@
 
 A press crosses threads twice: the event loop queues it for a writer thread, and the writer
 hands every answer of its batch back to the loop in one `call_soon_threadsafe`. In between,
-one write transaction identifies the batch's devices (one token query), applies their rate
-limits and handles their presses (`orders.presses.run_presses`).
+`orders.presses.run_presses` runs one write transaction (its docstring walks through it);
+this module's part in it is `_Admission`: the token read it sends in the batch's first
+flight (`device_hub.identity`), and the step that turns those rows into presses (who each
+device is, and its rate limit).
 """
 
 from __future__ import annotations

@@ -1,16 +1,22 @@
-"""Device presses, decided a batch at a time: a few statements per batch, not per press.
+"""Device presses, a batch at a time: read in bulk, decide each press, write in bulk.
 
-A press is the hottest write in Restock (every button, every appliance order button), and
-the hub group-commits them. `run_presses` reads everything a batch needs in a handful of
-set-based Core statements (the devices' links, the presses already seen and the open
-orders with their views, the month's spending), decides press by press in Python — a later
-press of the same device sees what an earlier one did — and then sends every write and
-the COMMIT in one flight (`Database.run_decided`); on PostgreSQL a batch that places
-orders writes them all in one statement (`_placing`).
+A press is the hottest write in Restock, and the hub group-commits them. The whole path,
+top to bottom (`run_presses`, one write transaction, two round trips on PostgreSQL):
+
+1. One flight of reads (`_Batch.read`): the caller's own reads (the hub: the devices'
+   tokens), the devices' active links with everything a decision needs (locking their
+   shoppers), and the presses already seen and the open orders of those links.
+2. `admit`: the caller turns its rows into a PressRequest, or the error that answers
+   each incoming item (the hub: token verdicts and per-device rate limits).
+3. Each press in batch order (`_Batch.decide`): one already seen under its link answers
+   `duplicate`; any other is decided by `orders.decision.decide`, the same function as
+   every other channel's orders, on the facts as the batch's earlier presses left them.
+4. One flight of writes and the COMMIT (`Database.run_decided`); on PostgreSQL a batch
+   that places orders writes them all in one statement (`_placing`).
 
 A refused press writes nothing, so after it the database is exactly as before that press.
 What the database can still refuse after the decisions is a unique key (another process
-recorded the same press or opened an order for the same device) or the stock CHECK
+recorded the same press or opened an order for the same link) or the stock CHECK
 (another process took the last units since we read the stock). Either rolls the whole
 batch back and it runs again: the retry sees the other process's committed rows, and
 reads stock under a row lock.
