@@ -370,56 +370,40 @@ def _run_batch(
 
 @dataclass(frozen=True)
 class _Link:
-    """A device's active link as the batch read it: the facts its presses decide on."""
+    """A device's active link as the batch read it: what its presses are decided on."""
 
     link: LinkFacts
     shopper: ShopperFacts
     store: StoreFacts
     channel: str  # the device model's kind: button or appliance
-    product_id: int | None
-    quantity: int
-    sku: str
-    name: str
-    price_minor: int
+    priced: PricedLine | None  # the link's product and quantity (None: it names none)
     product_active: bool
 
     @classmethod
-    def of(cls, row: Any) -> _Link:
-        """From one `_facts` row."""
-        return cls(
-            link=LinkFacts(
-                id=row.id,
-                shopper_id=row.shopper_id,
-                store_id=row.store_id,
-                paused=row.paused,
-                approval_required=row.approval_required,
-                per_order_cap_minor=row.per_order_cap_minor,
-                monthly_cap_minor=row.monthly_cap_minor,
-                device_id=row.device_id,
-            ),
-            shopper=ShopperFacts(
-                id=row.shopper_id,
-                monthly_cap_minor=row.shopper_cap_minor,
-                voice_pin_hash=None,
-                voice_pin_threshold_minor=None,
-                voice_locked_until=None,
-                deleted=row.deleted_at is not None,
-            ),
-            store=StoreFacts(
-                id=row.store_id,
-                name="",
-                currency=row.currency,
-                cancel_window_minutes=row.cancel_window_minutes,
-                lead_time_days=0.0,
-            ),
-            channel="appliance" if row.kind == "appliance" else "button",
-            product_id=row.product_id,
-            quantity=row.quantity,
-            sku=row.sku or "",
-            name=row.name or "",
-            price_minor=row.price_minor or 0,
-            product_active=bool(row.active),
+    def of(
+        cls, row: Any, shoppers: dict[int, ShopperFacts], stores: dict[int, StoreFacts]
+    ) -> _Link:
+        """From one `_facts` row, in its column order; a batch's devices share their
+        shoppers' and stores' facts."""
+        (device_id, link_id, shopper_id, store_id, product_id, quantity, paused, approval,
+         per_order_cap, monthly_cap, kind, sku, name, price, active, _stock, currency,
+         cancel_window, shopper_cap, deleted_at) = row  # fmt: skip
+        shopper = shoppers.get(shopper_id)
+        if shopper is None:
+            shopper = shoppers[shopper_id] = ShopperFacts(
+                shopper_id, shopper_cap, None, None, None, deleted_at is not None
+            )
+        store = stores.get(store_id)
+        if store is None:
+            store = stores[store_id] = StoreFacts(store_id, "", currency, cancel_window, 0.0)
+        link = LinkFacts(
+            link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id
         )
+        priced = None
+        if product_id is not None:
+            priced = PricedLine(product_id, sku or "", name or "", quantity, price or 0)
+        channel = "appliance" if kind == "appliance" else "button"
+        return cls(link, shopper, store, channel, priced, bool(active))
 
 
 @dataclass
@@ -471,10 +455,12 @@ class _Batch:
         )
         items = admit(rows[:own])
         facts_rows, seen_rows = rows[own:]
+        shoppers: dict[int, ShopperFacts] = {}
+        stores: dict[int, StoreFacts] = {}
         for row in facts_rows:
-            batch.links[row.device_id] = link = _Link.of(row)
-            if link.product_id is not None:
-                batch.stock[link.product_id] = row.stock or 0
+            batch.links[row.device_id] = known = _Link.of(row, shoppers, stores)
+            if known.priced is not None:
+                batch.stock[known.priced.product_id] = row.stock or 0
         lines: dict[str, dict[int, Any]] = {}  # order id -> its line rows, by line id
         for row in seen_rows:
             if row.kind == "seen":
@@ -544,12 +530,11 @@ class _Batch:
     def _facts(self, known: _Link) -> Facts:
         """The facts of one press: what was read, as this batch's earlier presses left it."""
         lines: tuple[StockedLine, ...] = ()
-        product_id = known.product_id
-        if product_id is not None:
-            priced = PricedLine(
-                product_id, known.sku, known.name, known.quantity, known.price_minor
-            )
-            lines = (StockedLine(priced, self.stock.get(product_id, 0), known.product_active),)
+        product_id = None
+        if known.priced is not None:
+            product_id = known.priced.product_id
+            stock = self.stock.get(product_id, 0)
+            lines = (StockedLine(known.priced, stock, known.product_active),)
         currency = known.store.currency
         return Facts(
             shopper=known.shopper,
