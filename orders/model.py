@@ -24,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from orders.db import UTCDateTime, utcnow
-from orders.decision import new_order_id
+from orders.decision import new_order_id as new_order_id  # the default of Order.id
 
 CHANNELS = ("voice", "button", "appliance", "web", "api")
 STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
