@@ -34,7 +34,6 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
-    and_,
     bindparam,
     func,
     literal_column,
@@ -152,6 +151,9 @@ _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 @lru_cache(maxsize=16)
 def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
+    # The devices' active links by the partial unique index on them; with the device ids,
+    # both columns of the unique keys below lead their index lookups.
+    links = select(DeviceLink.id).where(in_select(DeviceLink.device_id, devices), _ACTIVE)
     return union_all(
         select(
             literal_column("'seen'").label("kind"),
@@ -160,11 +162,11 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
             Press.seq.label("number"),
             *_ORDER_AND_LINES,
         )
-        .join(DeviceLink, and_(DeviceLink.id == Press.link_id, _ACTIVE))
         .join(Order, Order.id == Press.order_id)
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(
             in_select(Press.device_id, devices),
+            in_select(Press.link_id, links),
             in_list(Press.boot, "boots"),
             in_list(Press.seq, "seqs"),
         ),
@@ -175,9 +177,8 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
             Order.device_product_id.label("number"),
             *_ORDER_AND_LINES,
         )
-        .join(DeviceLink, and_(DeviceLink.id == Order.link_id, _ACTIVE))
         .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(in_select(Order.device_id, devices), _OPEN),
+        .where(in_select(Order.device_id, devices), in_select(Order.link_id, links), _OPEN),
     )
 
 
