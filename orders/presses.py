@@ -151,9 +151,6 @@ _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
 
 @lru_cache(maxsize=16)
 def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
-    # The devices' active links by the partial unique index on them; with the device ids,
-    # both columns of the unique keys below lead their index lookups.
-    links = select(DeviceLink.id).where(in_select(DeviceLink.device_id, devices), _ACTIVE)
     return union_all(
         select(
             literal_column("'seen'").label("kind"),
@@ -166,7 +163,7 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
         .join(OrderLine, OrderLine.order_id == Order.id)
         .where(
             in_select(Press.device_id, devices),
-            in_select(Press.link_id, links),
+            Press.link_id == _active_link_of(Press.device_id),
             in_list(Press.boot, "boots"),
             in_list(Press.seq, "seqs"),
         ),
@@ -178,8 +175,18 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
             *_ORDER_AND_LINES,
         )
         .join(OrderLine, OrderLine.order_id == Order.id)
-        .where(in_select(Order.device_id, devices), in_select(Order.link_id, links), _OPEN),
+        .where(
+            in_select(Order.device_id, devices),
+            Order.link_id == _active_link_of(Order.device_id),
+            _OPEN,
+        ),
     )
+
+
+def _active_link_of(device_id: Any) -> Any:
+    """The active link of the row's device: one lookup in the partial unique index on them
+    per row (the device ids' own subquery is not run again for it)."""
+    return select(DeviceLink.id).where(DeviceLink.device_id == device_id, _ACTIVE).scalar_subquery()
 
 
 # The device ids of presses given by id (press_batch): a lookup by primary key.
