@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session
 
 from auth.model import Account, StoreMembership
 from auth.passwords import check_password, hash_password
-from orders.db import Database
-from orders.errors import InvalidRequest
-from orders.model import Shopper
+from orders.domain.errors import InvalidRequest
+from orders.store.db import Database
+from orders.store.model import Shopper
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}$")
 MIN_PASSWORD = 10

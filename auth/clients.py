@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from auth.model import OAuthClient
 from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
-from orders.catalog import SlotSpec, create_device_model
-from orders.db import Database
-from orders.errors import InvalidRequest, NotFound
-from orders.model import Store
+from orders.domain.errors import InvalidRequest, NotFound
+from orders.services.catalog import SlotSpec, create_device_model
+from orders.store.db import Database
+from orders.store.model import Store
 
 DEVICE_GRANTS = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
 MAX_REDIRECT_URIS = 10

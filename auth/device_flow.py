@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from auth.model import Account, DeviceCode, OAuthClient
 from auth.principal import DEVICE_SCOPES, OAuthError
 from auth.tokens import IssuedToken, issue_token, new_secret, revoke_link_tokens, token_hash
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, active_link, link_device, register_device, unlink
-from orders.errors import InvalidRequest
-from orders.model import DeviceLink, DeviceModel, Shopper
+from orders.domain.errors import InvalidRequest
+from orders.services.devices import LinkRules, active_link, link_device, register_device, unlink
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink, DeviceModel, Shopper
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels, no look-alikes
 USER_CODE_LENGTH = 8

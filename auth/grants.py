@@ -29,7 +29,7 @@ from auth.oauth_store import (
     save_authorization_code,
 )
 from auth.tokens import IssuedToken
-from orders.db import Database
+from orders.store.db import Database
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 ANY_METHOD = [*SECRET_METHODS, "none"]

@@ -10,7 +10,7 @@ from flask import Response, g, jsonify, request
 
 from auth.principal import InvalidToken, Principal
 from auth.tokens import verify_access_token
-from orders.db import Database
+from orders.store.db import Database
 
 F = TypeVar("F", bound=Callable[..., Any])
 

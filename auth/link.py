@@ -14,9 +14,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.device_flow import PendingDevice, decide_device, pending_device
 from auth.limits import limits, signed_in_account
-from orders.db import Database
-from orders.devices import LinkRules
-from orders.errors import InvalidRequest
+from orders.domain.errors import InvalidRequest
+from orders.services.devices import LinkRules
+from orders.store.db import Database
 
 WRONG_CODE = "That code doesn't match a device waiting to be linked. Check it and try again."
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from orders.db import utcnow
-from orders.model import Base
+from orders.store.db import utcnow
+from orders.store.model import Base
 
 
 class Account(Base):

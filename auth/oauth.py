@@ -30,7 +30,7 @@ from auth.link import make_link_blueprint
 from auth.oauth_store import find_client
 from auth.principal import SCOPES
 from auth.web import init_login
-from orders.db import Database
+from orders.store.db import Database
 
 SCOPE_TEXT = {
     "orders:place": "Place orders in your name",

@@ -18,8 +18,8 @@ from auth.model import Account, AuthorizationCode, OAuthClient, Token
 from auth.passwords import check_password
 from auth.principal import MERCHANT_SCOPES, SHOPPER_SCOPES, OAuthError
 from auth.tokens import IssuedToken, issue_token, revoke_family, token_hash
-from orders.db import Database, utcnow
-from orders.model import DeviceLink
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink
 
 CODE_TTL = timedelta(minutes=5)
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"

@@ -11,12 +11,12 @@ from sqlalchemy.orm import Session
 from auth.device_flow import unlink_device
 from auth.model import Account, Token
 from auth.tokens import revoke_link_tokens
-from orders.db import Database, utcnow
-from orders.devices import active_link
-from orders.errors import NotFound
-from orders.merchant import device_in_store
-from orders.privacy import export_shopper, forget_shopper
-from orders.shopper import my_link
+from orders.domain.errors import NotFound
+from orders.services.devices import active_link
+from orders.services.merchant import device_in_store
+from orders.services.privacy import export_shopper, forget_shopper
+from orders.services.shopper import my_link
+from orders.store.db import Database, utcnow
 
 
 def unlink_my_device(

@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from auth.model import Token
 from auth.principal import InvalidToken, Principal
-from orders.db import Database, utcnow
-from orders.flights import in_list
-from orders.model import DeviceLink
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink
+from orders.store.sql import in_list
 
 ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
 # Buttons and appliances often can't refresh over CoAP: their access tokens live long and

@@ -18,8 +18,8 @@ from wtforms.validators import DataRequired, Length
 from auth.accounts import MIN_PASSWORD, authenticate, create_account
 from auth.limits import limits
 from auth.model import Account, StoreMembership
-from orders.db import Database
-from orders.errors import InvalidRequest
+from orders.domain.errors import InvalidRequest
+from orders.store.db import Database
 
 
 @dataclass

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from orders.db import Database, make_engine
+from orders.store.db import Database, make_engine
 from restock.migrate import upgrade
 
 

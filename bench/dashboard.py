@@ -30,9 +30,9 @@ from tqdm import tqdm
 from auth.accounts import create_account
 from auth.clients import create_device_model_client
 from bench.common import scratch_database
-from orders.catalog import SlotSpec, add_product, create_store
-from orders.db import Database, utcnow
-from orders.model import Device, DeviceLink, Order, OrderLine, Shopper, SupplyReading
+from orders.services.catalog import SlotSpec, add_product, create_store
+from orders.store.db import Database, utcnow
+from orders.store.model import Device, DeviceLink, Order, OrderLine, Shopper, SupplyReading
 from restock.app import create_app
 from restock.server import web_in_thread
 from restock.settings import Settings

@@ -55,7 +55,7 @@ class Target:
 @contextmanager
 def scratch(url: str | None) -> Iterator[Target]:
     """A migrated throwaway database: a temp SQLite file or a temp PostgreSQL schema."""
-    from orders.db import make_engine
+    from orders.store.db import make_engine
     from restock.migrate import upgrade
 
     url = url or "sqlite"
@@ -84,7 +84,7 @@ def scratch(url: str | None) -> Iterator[Target]:
 
 def open_db(target: Target) -> Any:
     """A Database over `target`."""
-    from orders.db import Database, make_engine
+    from orders.store.db import Database, make_engine
 
     kwargs: dict[str, Any] = {}
     if target.schema:
@@ -104,9 +104,9 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
     """Store, products and linked devices with tokens, inserted in bulk (setup is not timed)."""
     from auth.model import Token
     from auth.tokens import token_hash
-    from orders.catalog import SlotSpec, add_product, create_device_model, create_store
-    from orders.db import utcnow
-    from orders.model import Device, DeviceLink, Product, Shopper
+    from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
+    from orders.store.db import utcnow
+    from orders.store.model import Device, DeviceLink, Product, Shopper
 
     db = open_db(target)
     now = utcnow()
@@ -172,8 +172,8 @@ def seed_history(target: Target, per_device: int) -> int:
     run is shorter than autovacuum's first look), e.g. a sequential scan of the presses
     table that grows with every press. Returns the number of orders written.
     """
-    from orders.db import utcnow
-    from orders.model import Base, DeviceLink, Order, OrderEvent, OrderLine, Press, Product
+    from orders.store.db import utcnow
+    from orders.store.model import Base, DeviceLink, Order, OrderEvent, OrderLine, Press, Product
 
     db = open_db(target)
     long_ago = utcnow() - timedelta(days=40)  # last month's: no cap counts them

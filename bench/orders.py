@@ -13,11 +13,11 @@ from sqlalchemy import insert, select
 from tqdm import tqdm
 
 from bench.common import print_rates, scratch_database
-from orders.catalog import add_product, create_shopper, create_store
-from orders.db import Database, utcnow
-from orders.model import Order, OrderEvent, OrderLine, Product, new_order_id
-from orders.rules import cancel_deadline
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.domain.rules import cancel_deadline
+from orders.services.catalog import add_product, create_shopper, create_store
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database, utcnow
+from orders.store.model import Order, OrderEvent, OrderLine, Product, new_order_id
 
 
 def _setup(db: Database, n: int) -> tuple[int, int, int]:

@@ -6,8 +6,8 @@ python -m bench.replenish_sim --households N --days D --seed S [--json] [--plot 
 Every policy runs on the same seeded households (bench.replenish_world draws all demand, sensor
 and delivery randomness up front). Each day: a delivery due that day is added (capped at the
 container), the sensor reports (noisy, sometimes missing, duplicated or stamped in the future),
-the policy - the real object from orders.replenishment - decides from the readings it has seen,
-as the hub would, and the household consumes. A placed order arrives after the lead time drawn
+the policy - the real object from orders.domain.replenishment - decides from the readings it has
+seen, as the hub would, and the household consumes. A placed order arrives after the lead time drawn
 for that day and stays open until then. Reported per policy: stock-out days (days demand was
 not met), orders placed, and mean stock on hand as a share of capacity; the table adds what
 overflowed the container (waste) and why predictive still ran out.
@@ -27,7 +27,13 @@ from typing import Any
 from tqdm import tqdm
 
 from bench.replenish_world import Household, make_household
-from orders.replenishment import Policy, PredictivePolicy, Reading, SlotState, ThresholdPolicy
+from orders.domain.replenishment import (
+    Policy,
+    PredictivePolicy,
+    Reading,
+    SlotState,
+    ThresholdPolicy,
+)
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)  # reorder points as shares of capacity

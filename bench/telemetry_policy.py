@@ -16,11 +16,17 @@ from datetime import timedelta
 from tqdm import tqdm
 
 from bench.common import print_rates, scratch_database
-from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, link_device, register_device
-from orders.model import SupplyReading
-from orders.telemetry import Policy, SlotLevel, link_policy, record_telemetry
+from orders.services.catalog import (
+    SlotSpec,
+    add_product,
+    create_device_model,
+    create_shopper,
+    create_store,
+)
+from orders.services.devices import LinkRules, link_device, register_device
+from orders.services.telemetry import Policy, SlotLevel, link_policy, record_telemetry
+from orders.store.db import Database, utcnow
+from orders.store.model import SupplyReading
 
 HISTORY_DAYS = 60
 

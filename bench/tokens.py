@@ -28,8 +28,8 @@ from auth.model import OAuthClient
 from auth.principal import MERCHANT_SCOPES
 from auth.tokens import issue_token, token_hash, verify_access_token
 from bench.common import percentile, scratch_database
-from orders.catalog import create_store
-from orders.db import Database
+from orders.services.catalog import create_store
+from orders.store.db import Database
 from restock.app import create_app
 from restock.server import web_in_thread
 from restock.settings import Settings

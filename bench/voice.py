@@ -37,10 +37,10 @@ from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
 from bench.common import percentile, scratch_database
-from orders.catalog import add_product, create_shopper, create_store
-from orders.db import Database, utcnow
-from orders.model import Order, Product
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.services.catalog import add_product, create_shopper, create_store
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database, utcnow
+from orders.store.model import Order, Product
 from restock.app import create_app
 from restock.server import web_in_thread
 from restock.settings import Settings

@@ -9,9 +9,9 @@ from werkzeug.exceptions import HTTPException
 
 from auth.http import current_principal, problem, require_token
 from dashboard.common import get_db
-from orders.errors import DomainError
-from orders.model import STATUSES
-from orders.pages import MAX_LIMIT, orders_page
+from orders.domain.errors import DomainError
+from orders.queries.pages import MAX_LIMIT, orders_page
+from orders.store.model import STATUSES
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

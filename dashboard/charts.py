@@ -6,8 +6,8 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
-from orders.db import utcnow
-from orders.device_views import LOW_SUPPLY_FRACTION, SupplyLevel
+from orders.queries.devices import LOW_SUPPLY_FRACTION, SupplyLevel
+from orders.store.db import utcnow
 
 WIDTH, HEIGHT, PAD = 240, 64, 4
 

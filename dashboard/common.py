@@ -11,11 +11,11 @@ from flask import current_app, flash, redirect, render_template, request
 from werkzeug.wrappers import Response
 
 from dashboard.forms import ActionForm
-from orders.actions import Action, Allowed, Viewer, allowed_actions, check_action
-from orders.db import Database, utcnow
-from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
-from orders.lifecycle import get_order
-from orders.views import OrderView
+from orders.domain.actions import Action, Allowed, Viewer, allowed_actions, check_action
+from orders.domain.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.queries.snapshots import OrderView
+from orders.services.lifecycle import get_order
+from orders.store.db import Database, utcnow
 
 # Domain errors → HTTP status for the HTML pages (the API keeps problem+json).
 STATUS_FOR: list[tuple[type[DomainError], int]] = [

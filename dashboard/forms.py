@@ -18,7 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from orders.model import DEVICE_KINDS, SLOT_UNITS
+from orders.store.model import DEVICE_KINDS, SLOT_UNITS
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]

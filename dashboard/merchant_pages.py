@@ -33,12 +33,12 @@ from dashboard.forms import (
     choices,
     to_minor,
 )
-from orders import lifecycle, merchant
-from orders.actions import Viewer, allowed_actions
-from orders.catalog import SlotSpec
-from orders.db import utcnow
-from orders.errors import InvalidRequest
-from orders.model import STATUSES
+from orders.domain.actions import Viewer, allowed_actions
+from orders.domain.errors import InvalidRequest
+from orders.services import lifecycle, merchant
+from orders.services.catalog import SlotSpec
+from orders.store.db import utcnow
+from orders.store.model import STATUSES
 
 bp = Blueprint("merchant", __name__, url_prefix="/stores/<int:store_id>")
 

@@ -12,10 +12,10 @@ from werkzeug.wrappers import Response
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act, act_on_order, get_db, offers
 from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
-from orders import consent, lifecycle, shopper
-from orders.actions import Viewer
-from orders.errors import DomainError
-from orders.model import STATUSES
+from orders.domain.actions import Viewer
+from orders.domain.errors import DomainError
+from orders.services import consent, lifecycle, shopper
+from orders.store.model import STATUSES
 
 bp = Blueprint("shop", __name__, url_prefix="/my")
 

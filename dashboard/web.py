@@ -12,8 +12,8 @@ from werkzeug.exceptions import HTTPException
 from dashboard import api, merchant_pages, shopper_pages
 from dashboard.charts import describe, runout, supply_chart
 from dashboard.common import STATUS_FOR, error_page, get_db, money, page_url, when
-from orders.errors import DomainError
-from orders.merchant import store_name
+from orders.domain.errors import DomainError
+from orders.services.merchant import store_name
 
 FAVICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'

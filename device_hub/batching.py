@@ -2,7 +2,7 @@
 
 A press crosses threads twice: the event loop queues it for a writer thread, and the writer
 hands every answer of its batch back to the loop in one `call_soon_threadsafe`. In between,
-`orders.presses.run_presses` runs one write transaction (its docstring walks through it);
+`orders.services.presses.run_presses` runs one write transaction (its docstring walks through it);
 this module's part in it is `_Admission`: the token read it sends in the batch's first
 flight (`device_hub.identity`), and the step that turns those rows into presses (who each
 device is, and its rate limit).
@@ -20,9 +20,9 @@ from typing import Any
 from device_hub.errors import RateLimited
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
-from orders.db import Database, utcnow
-from orders.presses import Candidates, PressRequest, run_presses
-from orders.views import PlaceResult
+from orders.queries.snapshots import PlaceResult
+from orders.services.presses import Candidates, PressRequest, run_presses
+from orders.store.db import Database, utcnow
 
 _STOP = object()
 SCOPE = "orders:place"

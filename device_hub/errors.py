@@ -9,7 +9,7 @@ from aiocoap.numbers.codes import Code
 from auth.device_flow import DeviceFlowError
 from auth.principal import InvalidToken
 from device_hub.codec import PayloadError
-from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.domain.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
 
 # Keep diagnostics short: they travel in one small datagram to a constrained device.
 MAX_DETAIL = 120

@@ -21,11 +21,11 @@ from auth.principal import InvalidToken, Principal
 from auth.tokens import token_hash, verify_access_token
 from device_hub.codec import JSON, PayloadError, decode, decode_json_text
 from device_hub.errors import error_answer
-from orders.db import Database
-from orders.errors import NotFound
-from orders.lifecycle import get_order_status
-from orders.services import press
-from orders.telemetry import Policy, link_policy, record_telemetry
+from orders.domain.errors import NotFound
+from orders.services.lifecycle import get_order_status
+from orders.services.ordering import press
+from orders.services.telemetry import Policy, link_policy, record_telemetry
+from orders.store.db import Database
 
 CONFIG_KEY = "RESTOCK_DEVICE_HTTP_LIMITS"
 PRESS_MAX_PAYLOAD = 1024  # as over CoAP: a press is a tiny map

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 from auth.principal import InvalidToken, Principal
 from auth.tokens import TokenCheck, verify_access_token
-from orders.db import Database
-from orders.presses import DeviceIds, Read
+from orders.services.presses import DeviceIds, Read
+from orders.store.db import Database
 
 
 class Identification(Protocol):

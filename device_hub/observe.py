@@ -15,13 +15,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from orders.db import Database
-from orders.order_feed import (
+from orders.queries.order_feed import (
     ORDER_EVENTS_CHANNEL,
     changes_after,
     latest_event_id,
     notified_order_ids,
 )
+from orders.store.db import Database
 
 # Past this many, a stalled outbox read costs repeated notifications, not memory.
 _MAX_NOTIFIED = 100_000

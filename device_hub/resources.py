@@ -33,11 +33,11 @@ from device_hub.compat_aiocoap import HubSite
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
-from orders.db import Database
-from orders.errors import NotFound
-from orders.lifecycle import get_order_status
-from orders.presses import check_press
-from orders.telemetry import Policy, record_telemetry
+from orders.domain.errors import NotFound
+from orders.services.lifecycle import get_order_status
+from orders.services.presses import check_press
+from orders.services.telemetry import Policy, record_telemetry
+from orders.store.db import Database
 
 log = logging.getLogger("restock.hub")
 T = TypeVar("T")

@@ -21,8 +21,8 @@ from device_hub.limits import Rate, RateLimiter
 from device_hub.mdns import Advertisement
 from device_hub.observe import OutboxWatcher
 from device_hub.resources import HubServices, build_site
-from orders.db import Database
-from orders.telemetry import Policy, link_policy
+from orders.services.telemetry import Policy, link_policy
+from orders.store.db import Database
 
 log = logging.getLogger("restock.hub")
 

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from auth.http import problem
-from orders.db import Database, make_engine, utcnow
-from orders.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.domain.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
+from orders.store.db import Database, make_engine, utcnow
 from restock.settings import Settings
 
 if TYPE_CHECKING:

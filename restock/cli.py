@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from orders.db import Database, make_engine
-from orders.model import DeviceModel, Store
+from orders.store.db import Database, make_engine
+from orders.store.model import DeviceModel, Store
 from restock.migrate import upgrade
 from restock.seed import seed_demo
 from restock.settings import Settings, SettingsError, create_private_sqlite_file
@@ -78,7 +78,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_alexa_model(settings: Settings, args: argparse.Namespace) -> int:
     """Write the skill package (skill.json + en-US model) from a store's catalog."""
-    from orders.search import catalog
+    from orders.queries.search import catalog
     from restock.seed import DEMO_SLUG
     from voice_skill.interaction_model import PACKAGE_DIR, endpoint_for, write_skill_package
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import auth.model
-import orders.model
-import orders.web_indexes
-from orders.model import Base
+import orders.store.indexes
+import orders.store.model
+from orders.store.model import Base
 
 __all__ = ["Base", "auth", "orders"]

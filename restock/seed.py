@@ -14,9 +14,9 @@ from auth.model import Account, OAuthClient
 from auth.passwords import generate_password
 from auth.principal import DEVICE_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
-from orders.catalog import SlotSpec, add_product, create_device_model, create_store
-from orders.db import Database
-from orders.model import DeviceModel, Product, Store
+from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
+from orders.store.db import Database
+from orders.store.model import DeviceModel, Product, Store
 
 DEMO_SLUG = "demo"
 MERCHANT_EMAIL = "merchant@demo.restock.test"

@@ -15,8 +15,8 @@ from waitress.server import create_server
 
 from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
-from orders import compat_psycopg, compat_sqlalchemy
-from orders.db import Database
+from orders.store import compat_psycopg, compat_sqlalchemy
+from orders.store.db import Database
 from restock import compat_waitress
 from restock.app import create_app
 from restock.settings import Settings

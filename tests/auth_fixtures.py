@@ -15,8 +15,8 @@ from auth.model import Account, OAuthClient, StoreMembership
 from auth.passwords import hash_password
 from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
-from orders.db import Database
-from orders.model import Shopper
+from orders.store.db import Database
+from orders.store.model import Shopper
 from tests.factories import World, build_world
 from tests.web_helpers import csrf_token
 

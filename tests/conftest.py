@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import OperationalError
 
-from orders.db import Database, make_engine, utcnow
+from orders.store.db import Database, make_engine, utcnow
 from restock.app import create_app
 from restock.migrate import upgrade
 from restock.models import Base

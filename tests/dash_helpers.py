@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from auth.model import Account, StoreMembership
-from orders.db import Database, utcnow
-from orders.model import SupplyReading
-from orders.services import press
+from orders.services.ordering import press
+from orders.store.db import Database, utcnow
+from orders.store.model import SupplyReading
 from tests.factories import World, build_world
 from tests.web_helpers import csrf_token, sign_in
 

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
-from orders.db import Database
-from orders.devices import LinkRules, link_device, register_device
-from orders.model import Base
+from orders.services.catalog import (
+    SlotSpec,
+    add_product,
+    create_device_model,
+    create_shopper,
+    create_store,
+)
+from orders.services.devices import LinkRules, link_device, register_device
+from orders.store.db import Database
+from orders.store.model import Base
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,16 @@ from flask import Flask
 from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
-from orders.catalog import SlotSpec, add_product, create_device_model, create_shopper, create_store
-from orders.consent import set_pin_threshold, set_voice_pin
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, link_device, register_device
+from orders.services.catalog import (
+    SlotSpec,
+    add_product,
+    create_device_model,
+    create_shopper,
+    create_store,
+)
+from orders.services.consent import set_pin_threshold, set_voice_pin
+from orders.services.devices import LinkRules, link_device, register_device
+from orders.store.db import Database, utcnow
 
 SKILL_ID = "amzn1.ask.skill.5c3e1d7a-0f44-4b7e-9a11-6d2f0c8e9b21"
 

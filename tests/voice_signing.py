@@ -10,7 +10,7 @@ import requests
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from orders.db import utcnow
+from orders.store.db import utcnow
 from tests.e2e.auth_helpers import serve
 from tests.unit.test_alexa_verification import CERT_URL, Pki, _ca_certificate, _pem, _rsa_key
 

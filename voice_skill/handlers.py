@@ -9,9 +9,9 @@ from ask_sdk_core.handler_input import HandlerInput
 from ask_sdk_model.response import Response
 from ask_sdk_runtime.exceptions import DispatchException
 
-from orders.errors import DomainError
-from orders.history import latest_cancellable, open_orders
-from orders.supplies import supply_level
+from orders.domain.errors import DomainError
+from orders.queries.history import latest_cancellable, open_orders
+from orders.queries.supplies import supply_level
 from voice_skill import speech
 from voice_skill.turn import Deps, LinkedShopper, Turn, VoiceHandler
 

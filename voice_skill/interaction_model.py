@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from orders.search import ProductChoice, normalise
+from orders.queries.search import ProductChoice, normalise
 
 PACKAGE_DIR = Path(__file__).resolve().parent / "skill-package"
 MODEL_PATH = Path("interactionModels") / "custom" / "en-US.json"

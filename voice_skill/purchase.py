@@ -9,14 +9,14 @@ from typing import Any
 
 from ask_sdk_model.response import Response
 
-from orders.consent import check_voice_pin
-from orders.errors import NotAllowed
-from orders.history import find_reorder
-from orders.lifecycle import Actor, cancel_order
-from orders.quotes import Quote, quote, quote_named
-from orders.rules import MAX_QUANTITY
-from orders.services import LineRequest
-from orders.voice import confirm_voice_purchase
+from orders.domain.errors import NotAllowed
+from orders.domain.rules import MAX_QUANTITY
+from orders.queries.history import find_reorder
+from orders.queries.quotes import Quote, quote, quote_named
+from orders.services.confirmation import confirm_voice_purchase
+from orders.services.consent import check_voice_pin
+from orders.services.lifecycle import Actor, cancel_order
+from orders.services.ordering import LineRequest
 from voice_skill import speech
 from voice_skill.turn import LinkedShopper, Turn, VoiceHandler
 

@@ -11,7 +11,7 @@ from ask_sdk_core.skill import CustomSkill
 from ask_sdk_core.skill_builder import SkillBuilder
 from ask_sdk_model.request_envelope import RequestEnvelope
 
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from voice_skill import handlers, purchase
 from voice_skill.turn import Deps
 

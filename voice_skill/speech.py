@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from orders.history import OrderStatus
-from orders.quotes import Quote
-from orders.search import ProductChoice, spoken
-from orders.supplies import SupplyLevel
-from orders.views import OrderView
+from orders.queries.history import OrderStatus
+from orders.queries.quotes import Quote
+from orders.queries.search import ProductChoice, spoken
+from orders.queries.snapshots import OrderView
+from orders.queries.supplies import SupplyLevel
 
 # ask-sdk-core wraps speech in <speak> as is, so a product called "Salt & Pepper" would make
 # the whole answer invalid SSML (Alexa then says nothing at all). Every value that comes

@@ -17,7 +17,7 @@ from ask_sdk_model.ui.link_account_card import LinkAccountCard
 
 from auth.principal import InvalidToken
 from auth.tokens import verify_access_token
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from voice_skill import speech
 
 log = logging.getLogger(__name__)

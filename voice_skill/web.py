@@ -16,7 +16,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from auth.http import problem
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from voice_skill.skill import SkillRunner, build_skill
 from voice_skill.verification import (
     AlexaRequestVerifier,

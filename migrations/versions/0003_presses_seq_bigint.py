@@ -1,7 +1,7 @@
 """presses.seq as BIGINT: a device's press counter may be any value below 2**63
 
 On PostgreSQL the column was INTEGER, so a press with a counter of 2**31 or more (which
-`orders.presses.check_press` accepts, as SQLite's 64-bit INTEGER does) failed with a
+`orders.services.presses.check_press` accepts, as SQLite's 64-bit INTEGER does) failed with a
 database error instead of being recorded. SQLite's INTEGER is 64-bit already.
 
 Revision ID: 0003

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-import orders.db
+import orders.store.db
 
 
 revision: str = 'dash_0002'

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from orders.db import Database, make_engine
+from orders.store.db import Database, make_engine
 from restock.migrate import upgrade
 from restock.server import start_web, stop_web
 from tests.conftest import AppFactory, require_or_skip

@@ -20,9 +20,9 @@ from auth.principal import DEVICE_SCOPES
 from auth.tokens import issue_token
 from device_hub.limits import Rate
 from device_hub.server import Hub, HubConfig
-from orders.db import Database
-from orders.devices import LinkRules, link_device, register_device
-from orders.model import DeviceModel, Shopper, Store
+from orders.services.devices import LinkRules, link_device, register_device
+from orders.store.db import Database
+from orders.store.model import DeviceModel, Shopper, Store
 from tests.factories import World, build_world
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from flask import Flask
 
 from auth.principal import InvalidToken
 from auth.tokens import verify_access_token
-from orders.db import Database
+from orders.store.db import Database
 from tests.auth_fixtures import DEVICE_GRANT, PASSWORD, WEB_REDIRECT, build_oauth_world
 from tests.e2e.auth_helpers import browser_consent, browser_link, browser_sign_in, serve
 from tests.e2e.conftest import restock_env, run_cli

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from auth.model import Account
-from orders.db import Database, make_engine
-from orders.model import Store
+from orders.store.db import Database, make_engine
+from orders.store.model import Store
 from tests.e2e.conftest import restock_env, run_cli, start_restock
 
 pytestmark = pytest.mark.e2e

@@ -12,10 +12,10 @@ from sqlalchemy import select
 
 from auth.clients import create_device_model_client
 from auth.device_flow import decide_device, start_device_authorization
-from orders.catalog import SlotSpec, add_product, create_store
-from orders.db import utcnow
-from orders.model import Device
-from orders.services import press
+from orders.services.catalog import SlotSpec, add_product, create_store
+from orders.services.ordering import press
+from orders.store.db import utcnow
+from orders.store.model import Device
 from tests.dash_helpers import PASSWORD, add_account, add_readings
 from tests.e2e.dash_fixtures import ARTIFACTS, LiveServer
 from tests.e2e.dash_fixtures import chromium as chromium  # noqa: F401 - fixture
@@ -36,7 +36,7 @@ def _seed(server: LiveServer) -> tuple[int, str, int]:
     )
     add_account(server.db, "merchant@e2e.test", store_id=store_id)
     with server.db.write() as session:
-        from orders.catalog import create_shopper
+        from orders.services.catalog import create_shopper
 
         shopper_id = create_shopper(session, name="Grace", email="grace@e2e.test").id
     account_id = add_account(server.db, "grace@e2e.test", shopper_id=shopper_id)

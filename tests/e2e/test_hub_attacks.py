@@ -21,8 +21,8 @@ from aiocoap.numbers.codes import Code
 from auth.model import DeviceCode
 from device_hub.limits import AMPLIFICATION, Rate
 from device_hub.resources import LINK_RATE, MAX_OBSERVERS_PER_ORDER
-from orders.db import Database
-from orders.lifecycle import mark_delivered, mark_shipped
+from orders.services.lifecycle import mark_delivered, mark_shipped
+from orders.store.db import Database
 from tests.e2e.hub_fixtures import (
     GENEROUS,
     CoapClient,

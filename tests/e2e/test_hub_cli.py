@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from auth.device_flow import decide_device
 from auth.model import Account
-from orders.db import Database, make_engine
-from orders.devices import LinkRules
+from orders.services.devices import LinkRules
+from orders.store.db import Database, make_engine
 from restock.seed import SHOPPER_EMAIL
 from tests.e2e.conftest import ROOT, coap_answers, free_port, restock_env, run_cli
 

@@ -10,8 +10,8 @@ from aiocoap.numbers.codes import Code
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orders.db import Database
-from orders.devices import LinkRules
+from orders.services.devices import LinkRules
+from orders.store.db import Database
 from tests.e2e.hub_fixtures import CoapClient, RunningHub, build_devices, client, hub
 from tests.factories import db_snapshot
 from tests.unit.test_hub_ingress import shared_reference_dag

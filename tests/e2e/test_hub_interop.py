@@ -10,8 +10,8 @@ from pathlib import Path
 import cbor2
 import pytest
 
-from orders.db import Database
-from orders.model import Order
+from orders.store.db import Database
+from orders.store.model import Order
 from tests.conftest import require_or_skip
 from tests.e2e.hub_fixtures import RunningHub, build_devices, hub
 from tests.factories import count

@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from device_hub.mdns import HUB_RT, FoundHub, discover
-from orders.db import Database
+from orders.store.db import Database
 from tests.conftest import Backend
 from tests.e2e.hub_fixtures import start_hub, stop_hub
 

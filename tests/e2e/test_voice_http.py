@@ -11,8 +11,8 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from orders.db import Database
-from orders.model import Order
+from orders.store.db import Database
+from orders.store.model import Order
 from tests.conftest import AppFactory
 from tests.e2e.conftest import restock_env, run_cli
 from tests.factories import count, db_snapshot

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orders.db import Database
+from orders.store.db import Database
 from restock.app import create_app
 from restock.settings import Settings, SettingsError
 from tests.factories import db_snapshot

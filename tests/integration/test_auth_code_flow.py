@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 from auth.model import AuthorizationCode, Token
 from auth.principal import InvalidToken
 from auth.tokens import token_hash, verify_access_token
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from tests.auth_fixtures import (
     ALEXA_REDIRECT,
     WEB_REDIRECT,

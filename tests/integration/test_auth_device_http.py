@@ -14,8 +14,8 @@ from auth.device_flow import unlink_device
 from auth.model import DeviceCode
 from auth.principal import InvalidToken
 from auth.tokens import verify_access_token
-from orders.db import Database, utcnow
-from orders.model import DeviceLink
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink
 from tests.auth_fixtures import DEVICE_GRANT, OAuthWorld, build_oauth_world, login_as
 from tests.factories import db_snapshot
 from tests.web_helpers import csrf_token

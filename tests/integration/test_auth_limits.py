@@ -11,7 +11,7 @@ import redis
 from flask import Flask
 
 from auth.limits import CONFIG_KEY, RateLimits
-from orders.db import Database
+from orders.store.db import Database
 from tests.auth_fixtures import PASSWORD, build_oauth_world
 from tests.conftest import AppFactory, Backend, require_or_skip
 from tests.web_helpers import csrf_token, sign_in

@@ -7,7 +7,7 @@ from flask.testing import FlaskClient
 
 from auth.principal import InvalidToken
 from auth.tokens import issue_token, token_hash, verify_access_token
-from orders.db import Database
+from orders.store.db import Database
 from tests.auth_fixtures import OAuthWorld, basic, build_oauth_world
 from tests.factories import db_snapshot
 

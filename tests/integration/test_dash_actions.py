@@ -1,4 +1,5 @@
-"""Order pages offer exactly what orders.actions allows, and every other action is refused."""
+"""Order pages offer exactly what orders.domain.actions allows, and every other action is
+refused."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from datetime import timedelta
 from flask import Flask
 from flask.testing import FlaskClient
 
-from orders.actions import Viewer, allowed_actions
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, update_link
-from orders.lifecycle import Actor, cancel_order, get_order, mark_delivered, mark_shipped
-from orders.model import DeviceLink
-from orders.services import LineRequest, OrderRequest, place_order, press
+from orders.domain.actions import Viewer, allowed_actions
+from orders.services.devices import LinkRules, update_link
+from orders.services.lifecycle import Actor, cancel_order, get_order, mark_delivered, mark_shipped
+from orders.services.ordering import LineRequest, OrderRequest, place_order, press
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink
 from tests.dash_helpers import Tenants, build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
 

@@ -8,8 +8,8 @@ from flask import Flask
 
 from auth.principal import DEVICE_SCOPES, SHOPPER_SCOPES
 from auth.tokens import issue_token
-from orders.db import Database, utcnow
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database, utcnow
 from tests.dash_helpers import build_tenants
 
 

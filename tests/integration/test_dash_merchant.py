@@ -9,8 +9,8 @@ from auth.device_flow import start_device_authorization
 from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES
 from auth.tokens import issue_token, token_hash
-from orders.db import Database
-from orders.model import DeviceLink, DeviceModel, Order, Product
+from orders.store.db import Database
+from orders.store.model import DeviceLink, DeviceModel, Order, Product
 from tests.dash_helpers import add_readings, build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
 
@@ -105,7 +105,7 @@ def test_device_list_filters_by_model_status_low_supply_and_serial(
             )
         )
         assert appliance is not None
-        from orders.devices import register_device
+        from orders.services.devices import register_device
 
         coffee = register_device(session, appliance, "COFFEE-9").id
         spare = register_device(session, appliance, "COFFEE-10").id
@@ -243,7 +243,7 @@ def test_a_rotated_alexa_secret_stops_working_at_the_token_endpoint(
 
 def test_device_list_pages_by_keyset_without_gaps(app: Flask, db: Database) -> None:
     """31 devices: a page of 25 newest first, then the other 6 behind the Next link."""
-    from orders.devices import register_device
+    from orders.services.devices import register_device
 
     t = build_tenants(db)
     with db.write() as session:

@@ -12,12 +12,12 @@ from sqlalchemy import select
 from auth.model import Account, Token
 from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import issue_token, verify_access_token
-from orders.consent import pin_matches as check_voice_pin
-from orders.db import Database, utcnow
-from orders.devices import LinkRules
-from orders.errors import OrderRefused
-from orders.model import DeviceLink, Order, Shopper, SupplyReading
-from orders.services import LineRequest, OrderRequest, place_order, press
+from orders.domain.errors import OrderRefused
+from orders.services.consent import pin_matches as check_voice_pin
+from orders.services.devices import LinkRules
+from orders.services.ordering import LineRequest, OrderRequest, place_order, press
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink, Order, Shopper, SupplyReading
 from tests.dash_helpers import add_readings, build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
 
@@ -43,7 +43,7 @@ def test_my_devices_draws_supply_since_the_link_as_inline_svg(app: Flask, db: Da
         linked_at = link.created_at
     # The world's button has no slots: give the device an appliance's slot by model swap.
     with db.write() as session:
-        from orders.model import Device, DeviceModel
+        from orders.store.model import Device, DeviceModel
 
         appliance = session.scalar(
             select(DeviceModel).where(
@@ -239,8 +239,8 @@ def test_deleting_my_account_revokes_devices_and_anonymises_orders(
 
 def test_link_rules_survive_the_pages(db: Database) -> None:
     """Pausing through the page keeps the shopper's other rules (caps, quantity) as they were."""
-    from orders.devices import update_link
-    from orders.shopper import set_paused
+    from orders.services.devices import update_link
+    from orders.services.shopper import set_paused
 
     t = build_tenants(db)
     with db.write() as session:

@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from auth import clients
 from auth.model import OAuthClient
-from orders.db import Database
-from orders.model import DeviceModel, Product
+from orders.store.db import Database
+from orders.store.model import DeviceModel, Product
 from tests.dash_helpers import build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
 

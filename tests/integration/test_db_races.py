@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from orders.catalog import create_store
-from orders.db import Database
-from orders.model import Store
+from orders.services.catalog import create_store
+from orders.store.db import Database
+from orders.store.model import Store
 from tests.factories import count
 
 

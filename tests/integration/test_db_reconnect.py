@@ -13,9 +13,9 @@ from sqlalchemy import Connection, create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from orders.catalog import create_store
-from orders.db import Database, make_engine
-from orders.model import Store
+from orders.services.catalog import create_store
+from orders.store.db import Database, make_engine
+from orders.store.model import Store
 from tests.conftest import Backend
 
 pytestmark = pytest.mark.postgres

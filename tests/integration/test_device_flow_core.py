@@ -19,9 +19,9 @@ from auth.device_flow import (
 from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import revoke_link_tokens, verify_access_token
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, active_link, unlink
-from orders.services import press
+from orders.services.devices import LinkRules, active_link, unlink
+from orders.services.ordering import press
+from orders.store.db import Database, utcnow
 from tests.factories import build_world
 
 PUBLIC = "http://restock.test"

@@ -1,4 +1,4 @@
-"""Statements sent together (orders/flights.py): the same results as one at a time."""
+"""Statements sent together (orders/store/flights.py): the same results as one at a time."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from orders.db import Database, utcnow
-from orders.flights import _compiled_write, in_list, in_select, insert_rows, read_rows
-from orders.model import OrderEvent, Press, Shopper
-from orders.presses import press
+from orders.services.presses import press
+from orders.store.db import Database, utcnow
+from orders.store.flights import _compiled_write, insert_rows, read_rows
+from orders.store.model import OrderEvent, Press, Shopper
+from orders.store.sql import in_list, in_select
 from tests.conftest import Backend
 from tests.factories import build_world, count, past_orders_analyzed
 
@@ -399,7 +400,7 @@ def test_the_open_order_lookup_stays_an_index_lookup_as_open_orders_grow(
     """The press batch's seen/open read, planned generically while no order is open, still
     finds a device's open orders through the index once many are open (a semi-join plan
     made then scanned every open order, re-running the subquery for each)."""
-    from orders.presses import _GIVEN_DEVICES, _seen_and_open
+    from orders.services.presses import _GIVEN_DEVICES, _seen_and_open
 
     db = Database(postgresql_backend.engine)
     try:

@@ -15,10 +15,10 @@ from auth.accounts import create_account
 from auth.device_flow import decide_device
 from auth.model import DeviceCode
 from device_hub.limits import Rate
-from orders.db import Database, make_engine
-from orders.devices import LinkRules
-from orders.lifecycle import mark_shipped
-from orders.model import Order, SupplyReading
+from orders.services.devices import LinkRules
+from orders.services.lifecycle import mark_shipped
+from orders.store.db import Database, make_engine
+from orders.store.model import Order, SupplyReading
 from tests.conftest import Backend
 from tests.e2e.hub_fixtures import (
     CoapClient,

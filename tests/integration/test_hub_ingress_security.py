@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from orders.db import Database
+from orders.store.db import Database
 from tests.e2e.hub_fixtures import build_devices
 from tests.factories import db_snapshot
 from tests.unit.test_hub_ingress import shared_reference_dag

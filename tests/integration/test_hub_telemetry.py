@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, update_link
-from orders.errors import InvalidRequest, OrderRefused
-from orders.model import DeviceLink, Order, SupplyReading
-from orders.services import press
-from orders.telemetry import SlotLevel, record_telemetry
+from orders.domain.errors import InvalidRequest, OrderRefused
+from orders.services.devices import LinkRules, update_link
+from orders.services.ordering import press
+from orders.services.telemetry import SlotLevel, record_telemetry
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink, Order, SupplyReading
 from tests.e2e.hub_fixtures import Devices, build_devices
 from tests.factories import count, db_snapshot
 

@@ -13,8 +13,8 @@ from aiocoap.numbers.types import ACK, CON, NON
 from aiocoap.optiontypes import BlockOption
 
 from device_hub.dedup import bound_duplicate_memory
-from orders.db import Database
-from orders.model import Order, SupplyReading
+from orders.store.db import Database
+from orders.store.model import Order, SupplyReading
 from tests.e2e.hub_fixtures import CoapClient, RunningHub, build_devices, hub, start_hub, stop_hub
 from tests.factories import count, db_snapshot
 

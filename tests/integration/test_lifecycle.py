@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from orders.db import Database
-from orders.devices import LinkRules
-from orders.errors import NotAllowed, NotFound
-from orders.lifecycle import (
+from orders.domain.errors import NotAllowed, NotFound
+from orders.queries.pages import orders_page
+from orders.services.devices import LinkRules
+from orders.services.lifecycle import (
     Actor,
     approve_order,
     cancel_order,
@@ -18,9 +18,9 @@ from orders.lifecycle import (
     mark_delivered,
     mark_shipped,
 )
-from orders.model import OrderEvent, Product
-from orders.pages import orders_page
-from orders.services import LineRequest, OrderRequest, place_order, press
+from orders.services.ordering import LineRequest, OrderRequest, place_order, press
+from orders.store.db import Database
+from orders.store.model import OrderEvent, Product
 from tests.factories import build_world, db_snapshot
 
 

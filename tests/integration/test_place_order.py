@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from orders.catalog import create_shopper
-from orders.db import Database
-from orders.devices import LinkRules, active_link, unlink, update_link
-from orders.errors import InvalidRequest, NotFound, OrderRefused
-from orders.model import Order, OrderEvent, Press, Product
-from orders.services import LineRequest, OrderRequest, place_order, press
+from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
+from orders.services.catalog import create_shopper
+from orders.services.devices import LinkRules, active_link, unlink, update_link
+from orders.services.ordering import LineRequest, OrderRequest, place_order, press
+from orders.store.db import Database
+from orders.store.model import Order, OrderEvent, Press, Product
 from tests.factories import build_world, count, db_snapshot
 
 THREADS = 32
@@ -169,7 +169,7 @@ def test_concurrent_presses_with_different_seqs_make_one_order(db: Database) -> 
 
 def test_new_boot_restarting_at_seq_one_is_a_new_press(db: Database) -> None:
     """After a battery change the device starts at seq 1 under a new boot id."""
-    from orders.lifecycle import Actor, mark_delivered, mark_shipped
+    from orders.services.lifecycle import Actor, mark_delivered, mark_shipped
 
     world = build_world(db)
     first = press(db, world.device_id, 1, boot="a")
@@ -215,7 +215,7 @@ def test_unlinked_device_press_is_refused(db: Database) -> None:
 
 def test_device_monthly_cap_counts_this_months_orders_only(db: Database) -> None:
     """The monthly cap sums the calendar month's non-cancelled orders of the device."""
-    from orders.lifecycle import mark_delivered, mark_shipped
+    from orders.services.lifecycle import mark_delivered, mark_shipped
 
     world = build_world(db, rules=LinkRules(product_sku="PODS", monthly_cap_minor=1000))
     march = datetime(2026, 3, 30, tzinfo=UTC)
@@ -234,7 +234,7 @@ def test_shopper_monthly_cap_covers_every_channel(db: Database) -> None:
     """A shopper's monthly cap counts web and device orders together."""
     world = build_world(db)
     with db.write() as session:
-        from orders.model import Shopper
+        from orders.store.model import Shopper
 
         shopper = session.get(Shopper, world.shopper_id)
         assert shopper is not None

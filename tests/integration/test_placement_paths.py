@@ -9,14 +9,14 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from orders.catalog import create_shopper
-from orders.db import Database
-from orders.devices import LinkRules, active_link, link_device, unlink, update_link
-from orders.errors import DomainError
-from orders.model import Device, Order, Product, Shopper
-from orders.presses import PressRequest, press_batch
-from orders.services import LineRequest, OrderRequest, place_order
-from orders.views import OrderView, PlaceResult
+from orders.domain.errors import DomainError
+from orders.queries.snapshots import OrderView, PlaceResult
+from orders.services.catalog import create_shopper
+from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.services.presses import PressRequest, press_batch
+from orders.store.db import Database
+from orders.store.model import Device, Order, Product, Shopper
 from tests.factories import World, build_world, db_snapshot
 
 

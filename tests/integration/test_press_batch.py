@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 from sqlalchemy import event, insert, select, update
 
-from orders.catalog import create_shopper
-from orders.db import Database, utcnow
-from orders.devices import LinkRules, link_device, register_device
-from orders.errors import OrderRefused
-from orders.events import ORDER_EVENTS_CHANNEL, notified_order_ids
-from orders.flights import read_rows
-from orders.model import Device, DeviceModel, Order, OrderEvent, Press, Product, Shopper
-from orders.presses import _GIVEN_DEVICES, PressRequest, _seen_and_open, press, press_batch
+from orders.domain.errors import OrderRefused
+from orders.services.catalog import create_shopper
+from orders.services.devices import LinkRules, link_device, register_device
+from orders.services.presses import _GIVEN_DEVICES, PressRequest, _seen_and_open, press, press_batch
+from orders.store.db import Database, utcnow
+from orders.store.flights import read_rows
+from orders.store.model import Device, DeviceModel, Order, OrderEvent, Press, Product, Shopper
+from orders.store.outbox import ORDER_EVENTS_CHANNEL, notified_order_ids
 from tests.conftest import Backend
 from tests.factories import build_world, count, past_orders_analyzed
 
@@ -157,7 +157,7 @@ def test_another_process_recording_the_same_press_mid_batch_makes_it_a_duplicate
     """Another hub records (device, boot, seq) after the batch read but before it wrote:
     the batch's insert hits the unique key, the batch runs again and answers `duplicate`
     with the other hub's order, and no second order or stock is taken."""
-    from orders.lifecycle import mark_delivered, mark_shipped
+    from orders.services.lifecycle import mark_delivered, mark_shipped
 
     db = Database(postgresql_backend.engine)
     world = build_world(db, stock=10)
@@ -214,7 +214,7 @@ def test_a_links_monthly_spending_is_read_through_the_devices_index(
 ) -> None:
     """Orders have no index on link_id: the batch reads a capped link's month through its
     device's (device_id, created_at) index, not by scanning every order of every store."""
-    from orders.presses import _SPENT_BY_LINK
+    from orders.services.presses import _SPENT_BY_LINK
 
     db = Database(postgresql_backend.engine)
     try:

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
-from orders.db import Database, utcnow
-from orders.model import DeviceLink, SupplyReading
-from orders.privacy import export_shopper, forget_shopper
+from orders.services.privacy import export_shopper, forget_shopper
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceLink, SupplyReading
 from tests.factories import build_world
 
 DEVICE_CLOCK_WRONG_BY = timedelta(days=4000)

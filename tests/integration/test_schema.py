@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from orders.db import Database
-from orders.model import Store
+from orders.store.db import Database
+from orders.store.model import Store
 from restock.models import Base
 from tests.conftest import Backend
 

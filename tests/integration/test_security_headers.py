@@ -9,7 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from orders.db import Database
+from orders.store.db import Database
 from restock.app import create_app
 from restock.settings import Settings
 from tests.auth_fixtures import build_oauth_world, code_params, login_as, pkce_pair

@@ -1,4 +1,4 @@
-"""The store's psycopg set-up on a real PostgreSQL connection (orders/compat_psycopg.py)."""
+"""The store's psycopg set-up on a real PostgreSQL connection (orders/store/compat_psycopg.py)."""
 
 from __future__ import annotations
 

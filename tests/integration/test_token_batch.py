@@ -7,7 +7,7 @@ from sqlalchemy import update
 from auth.model import Token
 from auth.principal import DEVICE_SCOPES, InvalidToken, Principal
 from auth.tokens import issue_token, token_hash, verify_access_tokens
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from tests.factories import World, build_world
 
 

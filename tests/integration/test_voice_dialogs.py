@@ -12,10 +12,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import update
 
 from auth.model import Token
-from orders.db import Database, utcnow
-from orders.lifecycle import Actor, get_order, mark_shipped
-from orders.model import SupplyReading
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.services.lifecycle import Actor, get_order, mark_shipped
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database, utcnow
+from orders.store.model import SupplyReading
 from tests.conftest import AppFactory
 from tests.factories import db_snapshot
 from tests.voice_fixtures import (

@@ -8,8 +8,8 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from orders.db import Database
-from orders.model import Order
+from orders.store.db import Database
+from orders.store.model import Order
 from tests.auth_fixtures import (
     ALEXA_REDIRECT,
     OAuthWorld,

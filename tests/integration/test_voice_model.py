@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from orders.db import Database
-from orders.search import catalog
+from orders.queries.search import catalog
+from orders.store.db import Database
 from restock.seed import seed_demo
 from voice_skill.interaction_model import (
     MANIFEST_PATH,

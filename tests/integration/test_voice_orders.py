@@ -7,15 +7,15 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from orders.consent import check_voice_pin, set_voice_pin
-from orders.db import Database, utcnow
-from orders.errors import InvalidRequest
-from orders.history import find_reorder, latest_cancellable, open_orders
-from orders.model import Order, Product, Shopper, SupplyReading
-from orders.search import find_product
-from orders.services import LineRequest, OrderRequest, place_order
-from orders.supplies import supply_level
-from orders.voice import confirm_voice_purchase
+from orders.domain.errors import InvalidRequest
+from orders.queries.history import find_reorder, latest_cancellable, open_orders
+from orders.queries.search import find_product
+from orders.queries.supplies import supply_level
+from orders.services.confirmation import confirm_voice_purchase
+from orders.services.consent import check_voice_pin, set_voice_pin
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database, utcnow
+from orders.store.model import Order, Product, Shopper, SupplyReading
 from tests.factories import count, db_snapshot
 from tests.voice_fixtures import VoiceWorld, build_voice_world
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from flask import Flask
 from sqlalchemy import update
 
-from orders.consent import check_voice_pin, set_voice_pin
-from orders.db import Database, utcnow
-from orders.model import Shopper
+from orders.services.consent import check_voice_pin, set_voice_pin
+from orders.store.db import Database, utcnow
+from orders.store.model import Shopper
 from tests.dash_helpers import build_tenants, form_post, signed_in
 from tests.voice_fixtures import build_voice_world
 

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
-from orders.db import Database
-from orders.lifecycle import Actor, cancel_order
-from orders.model import Order, Product
-from orders.services import LineRequest, OrderRequest, place_order
+from orders.services.lifecycle import Actor, cancel_order
+from orders.services.ordering import LineRequest, OrderRequest, place_order
+from orders.store.db import Database
+from orders.store.model import Order, Product
 from tests.conftest import AppFactory
 from tests.factories import count, db_snapshot
 from tests.voice_fixtures import (

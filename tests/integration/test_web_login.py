@@ -7,8 +7,8 @@ from sqlalchemy import select
 
 from auth.accounts import create_account
 from auth.model import Account
-from orders.db import Database
-from orders.model import Shopper
+from orders.store.db import Database
+from orders.store.model import Shopper
 from tests.factories import db_snapshot
 from tests.web_helpers import csrf_token, sign_in
 

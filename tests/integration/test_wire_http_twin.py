@@ -13,10 +13,10 @@ from sqlalchemy import update
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
 from device_hub.http_twin import CONFIG_KEY, DeviceLimits
-from orders.db import Database
-from orders.devices import LinkRules
-from orders.model import DeviceLink, Order, Press, Product, SupplyReading
-from orders.services import press
+from orders.services.devices import LinkRules
+from orders.services.ordering import press
+from orders.store.db import Database
+from orders.store.model import DeviceLink, Order, Press, Product, SupplyReading
 from tests.e2e.hub_fixtures import Devices, build_devices, device_token
 from tests.factories import build_world, count, db_snapshot
 

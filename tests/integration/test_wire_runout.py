@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
-from orders.db import Database, utcnow
-from orders.model import Device, DeviceLink, DeviceModel, SupplyReading
-from orders.replenishment_views import predicted_runout
+from orders.queries.runout import predicted_runout
+from orders.store.db import Database, utcnow
+from orders.store.model import Device, DeviceLink, DeviceModel, SupplyReading
 from tests.dash_helpers import build_tenants, signed_in
 from tests.e2e.hub_fixtures import build_devices
 

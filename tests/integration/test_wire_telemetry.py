@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from orders.db import Database, utcnow
-from orders.devices import LinkRules
-from orders.model import DeviceModelSlot, Order
-from orders.replenishment import Decision
-from orders.services import press
-from orders.telemetry import SlotLevel, link_policy, record_telemetry
+from orders.domain.replenishment import Decision
+from orders.services.devices import LinkRules
+from orders.services.ordering import press
+from orders.services.telemetry import SlotLevel, link_policy, record_telemetry
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceModelSlot, Order
 from tests.e2e.hub_fixtures import Devices, build_devices
 from tests.factories import count
 

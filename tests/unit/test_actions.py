@@ -1,4 +1,4 @@
-"""Which actions an order offers to whom and until when (orders.actions): no I/O."""
+"""Which actions an order offers to whom and until when (orders.domain.actions): no I/O."""
 
 from __future__ import annotations
 
@@ -7,16 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders import rules
-from orders.actions import (
+from orders.domain import rules
+from orders.domain.actions import (
     TARGET,
     Action,
     Viewer,
     allowed_actions,
     check_action,
 )
-from orders.errors import NotAllowed
-from orders.model import STATUSES
+from orders.domain.errors import NotAllowed
+from orders.store.model import STATUSES
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 WINDOW_END = T0 + timedelta(minutes=30)

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from orders.db import utcnow
+from orders.store.db import utcnow
 from tests.unit.test_alexa_verification import Pki
 from tests.voice_signing import CERT_URL, AmazonBucket, build_pki, sign
 from voice_skill.verification import AlexaRequestVerifier, VerificationError

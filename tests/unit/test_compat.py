@@ -12,14 +12,14 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from waitress import wasyncore
 
 from device_hub import compat_aiocoap
-from orders import compat_psycopg, compat_sqlalchemy
+from orders.store import compat_psycopg, compat_sqlalchemy
 from restock import compat_waitress
 from restock.server import check_library_hooks
 
 PINS = [
     ("aiocoap", "0.4.17", "device_hub/compat_aiocoap.py"),
-    ("psycopg", "3.3.9", "orders/compat_psycopg.py"),
-    ("sqlalchemy", "2.1.9", "orders/compat_sqlalchemy.py"),
+    ("psycopg", "3.3.9", "orders/store/compat_psycopg.py"),
+    ("sqlalchemy", "2.1.9", "orders/store/compat_sqlalchemy.py"),
     ("waitress", "3.0.2", "restock/compat_waitress.py"),
 ]
 

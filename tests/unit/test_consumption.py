@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.consumption import (
+from orders.domain.consumption import (
     Reading,
     clean_readings,
     estimate_consumption,

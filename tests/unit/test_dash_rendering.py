@@ -9,10 +9,10 @@ import pytest
 from auth.clients import check_redirect_uris
 from dashboard.charts import describe, supply_chart
 from dashboard.common import money
-from orders.device_views import SupplyLevel
-from orders.errors import InvalidRequest
-from orders.merchant import parse_aliases
-from orders.pages import encode_time_cursor, id_cursor, time_cursor
+from orders.domain.errors import InvalidRequest
+from orders.queries.devices import SupplyLevel
+from orders.queries.pages import encode_time_cursor, id_cursor, time_cursor
+from orders.services.merchant import parse_aliases
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

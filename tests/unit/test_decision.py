@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.decision import (
+from orders.domain.decision import (
     Ask,
     Facts,
     InProgress,
@@ -20,8 +20,8 @@ from orders.decision import (
     StoreFacts,
     decide,
 )
-from orders.errors import InvalidRequest, NotFound, OrderRefused
-from orders.rules import PricedLine
+from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
+from orders.domain.rules import PricedLine
 
 NOW = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
 SHOPPER = ShopperFacts(7, None, None, None, None)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orders.events import notified_order_ids, notify_payloads
-from orders.model import new_order_id
+from orders.store.model import new_order_id
+from orders.store.outbox import notified_order_ids, notify_payloads
 
 
 def test_a_batch_of_changes_is_one_payload_naming_each_order_once() -> None:

@@ -11,7 +11,7 @@ from auth.principal import InvalidToken
 from device_hub.codec import CBOR, JSON, PayloadError, decode
 from device_hub.errors import RateLimited, error_answer
 from device_hub.limits import Rate, RateLimiter
-from orders.errors import InvalidRequest, NotFound, OrderRefused
+from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
 
 
 def test_cbor_and_json_maps_decode_alike() -> None:

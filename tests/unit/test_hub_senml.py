@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.errors import InvalidRequest
-from orders.senml import MAX_RECORDS, parse_pack
+from orders.domain.errors import InvalidRequest
+from orders.domain.senml import MAX_RECORDS, parse_pack
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

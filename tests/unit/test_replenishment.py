@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders.replenishment import (
+from orders.domain.replenishment import (
     PredictivePolicy,
     Reading,
     SlotState,
@@ -16,7 +16,7 @@ from orders.replenishment import (
     predict_runout,
     stockout_probability,
 )
-from orders.telemetry import SlotLevel, link_policy
+from orders.services.telemetry import SlotLevel, link_policy
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -195,7 +195,7 @@ def test_risk_grows_with_time_since_the_last_reading() -> None:
 
 def test_risk_allows_for_days_using_several_days_worth(monkeypatch: pytest.MonkeyPatch) -> None:
     """A slot that regular use cannot empty still has some risk: a spike day could."""
-    from orders import replenishment
+    from orders.domain import replenishment
 
     _, est = predict_runout(state(declining(90.0, 3.0, 20)))  # 33 now: 11 days at 3 a day
     assert est is not None
@@ -209,7 +209,7 @@ def test_a_device_that_never_missed_a_report_may_still_go_quiet(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Perfect daily reports still leave room for a silence, which adds to the risk."""
-    from orders import replenishment
+    from orders.domain import replenishment
 
     readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock, never a missed day
     cautious = PredictivePolicy(risk=0.01).decide(state(readings, lead_time_days=1.0))

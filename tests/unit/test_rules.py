@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from orders import rules
-from orders.errors import InvalidRequest, NotAllowed
+from orders.domain import rules
+from orders.domain.errors import InvalidRequest, NotAllowed
 
 
 def test_order_total_sums_lines_in_minor_units() -> None:

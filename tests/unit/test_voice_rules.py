@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from orders.consent import consent_needed
-from orders.errors import InvalidRequest
-from orders.model import Shopper
-from orders.quotes import Quote, QuoteLine, expected_arrival
-from orders.search import ProductChoice, match_products, spoken
-from orders.supplies import estimate_rate
-from orders.voice import voice_idempotency_key
+from orders.domain.errors import InvalidRequest
+from orders.queries.quotes import Quote, QuoteLine, expected_arrival
+from orders.queries.search import ProductChoice, match_products, spoken
+from orders.queries.supplies import estimate_rate
+from orders.services.confirmation import voice_idempotency_key
+from orders.services.consent import consent_needed
+from orders.store.model import Shopper
 from voice_skill import speech
 
 PODS = ProductChoice("PODS", "Coffee pods (50)", 1599, "EUR", ("coffee pods", "pods"))

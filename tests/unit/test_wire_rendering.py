@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.charts import runout
-from orders.device_views import SupplyLevel as SlotLevel
-from orders.replenishment_views import runout_of
-from orders.supplies import SupplyLevel
+from orders.queries.devices import SupplyLevel as SlotLevel
+from orders.queries.runout import runout_of
+from orders.queries.supplies import SupplyLevel
 from voice_skill import speech
 
 NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)

@@ -1,0 +1,287 @@
+"""Replenishment: predict a slot's run-out and decide whether, and how much, to order."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from orders.domain.consumption import (
+    ConsumptionEstimate,
+    Reading,
+    estimate_consumption,
+    latest_level,
+)
+
+__all__ = [
+    "ConsumptionEstimate",
+    "Decision",
+    "Policy",
+    "PredictivePolicy",
+    "Reading",
+    "SlotState",
+    "ThresholdPolicy",
+    "cautious_rate",
+    "lead_time_scenarios",
+    "predict_runout",
+    "stockout_probability",
+]
+
+# The store's promise counts as this many deliveries when blended with observed ones.
+PROMISE_WEIGHT = 5.0
+# The newest observed deliveries describe the carrier best.
+MAX_OBSERVED_LEAD_TIMES = 30
+# A promised lead time is a median at best: later more often than earlier, and now and then a
+# parcel is held for days whatever was promised. (multiple of the promise, extra days, probability)
+PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
+    (0.75, 0.0, 0.15),
+    (1.0, 0.0, 0.35),
+    (1.25, 0.0, 0.20),
+    (1.5, 0.0, 0.15),
+    (2.0, 0.0, 0.05),
+    (1.0, 3.0, 0.07),
+    (1.0, 6.0, 0.03),
+)
+# Above this chance of running out, order even if the pack will not fit on arrival.
+URGENT_RISK = 0.5
+# Do not wait for more than this between looks, even if the device reports rarely.
+MAX_REVIEW_DAYS = 7.0
+# Rates below this share of capacity per day count as "not consuming".
+IDLE_RATE_FRACTION = 1e-6
+# Now and then a household uses several days' worth at once (guests, a big wash). Such jumps
+# make the run-out tail far heavier than day-to-day wander suggests, so they are modelled apart:
+# a chance per day, an extra use in days of the planning rate, and that extra's spread.
+SPIKE_PER_DAY = 0.02
+SPIKE_EXTRA_DAYS = 3.0
+SPIKE_SPREAD_DAYS = 1.5
+# A device can go quiet for days (flat battery, Wi-Fi down) before its history shows it: the
+# next report is this many days away with this chance, on top of the gaps seen so far.
+OFFLINE_CHANCE = 0.005
+OFFLINE_DAYS = 5.0
+# More than this many jumps within one horizon is too unlikely to matter.
+MAX_SPIKES = 3
+
+
+@dataclass(frozen=True)
+class SlotState:
+    """Everything a policy may look at for one device link's slot."""
+
+    capacity: float  # full level in the slot's unit (e.g. 100 for %, 50 pods)
+    units_per_pack: float  # how much one pack of the linked product adds to the level
+    readings: Sequence[Reading]  # any order, may contain duplicates
+    now: datetime
+    lead_time_days: float  # the store's delivery lead time
+    observed_lead_times_days: Sequence[float] = ()  # past placed->delivered durations
+    order_open: bool = False  # an order for this link is still open
+
+    def __post_init__(self) -> None:
+        if not self.capacity > 0 or not self.units_per_pack > 0:
+            raise ValueError("capacity and units_per_pack must be positive")
+        if self.now.tzinfo is None:
+            raise ValueError("now must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a policy decided for a slot, and the figures it based that on (None: not known)."""
+
+    order: bool
+    packs: int
+    reason: str  # order_open, no_data, enough_stock, below_reorder_point, runout_risk, fallback_*
+    level: float | None
+    rate_per_day: float | None
+    runout_at: datetime | None
+    stockout_probability: float | None
+
+
+class Policy(Protocol):
+    """Anything that turns a slot's state into a decision."""
+
+    def decide(self, state: SlotState) -> Decision: ...
+
+
+def _no_order(reason: str, level: float | None = None) -> Decision:
+    return Decision(False, 0, reason, level, None, None, None)
+
+
+def _packs_for(need: float, room: float, units_per_pack: float) -> int:
+    """Whole packs covering `need`, never more than fit in `room`, and at least one."""
+    wanted = math.ceil(need / units_per_pack - 1e-9)
+    fits = math.floor(room / units_per_pack + 1e-9)
+    return max(1, min(wanted, fits))
+
+
+@dataclass(frozen=True)
+class ThresholdPolicy:
+    """Fixed reorder point: order up to a level once the latest reading is at or below it."""
+
+    reorder_point: float
+    order_up_to: float | None = None  # None = capacity
+
+    def decide(self, state: SlotState) -> Decision:
+        """Order when the newest reading is at or below the reorder point."""
+        if state.order_open:
+            return _no_order("order_open")
+        level = latest_level(state.readings, state.now)
+        if level is None:
+            return _no_order("no_data")
+        if level > self.reorder_point:
+            return _no_order("enough_stock", level)
+        top = min(state.capacity if self.order_up_to is None else self.order_up_to, state.capacity)
+        room = top - level
+        packs = _packs_for(room, room, state.units_per_pack)
+        return Decision(True, packs, "below_reorder_point", level, None, None, None)
+
+
+def lead_time_scenarios(
+    lead_time_days: float, observed: Sequence[float]
+) -> list[tuple[float, float]]:
+    """Possible delivery durations (days) with probabilities, from history and the promise.
+
+    Observed durations dominate as they accumulate; the promise keeps a share (as if it were
+    PROMISE_WEIGHT deliveries) so a short history cannot rule out a late parcel.
+    """
+    seen = [x for x in observed if math.isfinite(x) and x >= 0][-MAX_OBSERVED_LEAD_TIMES:]
+    # Rounding up to a quarter day keeps the scenarios few without making them optimistic.
+    seen = [math.ceil(x * 4.0) / 4.0 for x in seen]
+    promise_share = PROMISE_WEIGHT / (PROMISE_WEIGHT + len(seen))
+    base = max(lead_time_days, 0.0)
+    scenarios = [(base * m + extra, p * promise_share) for m, extra, p in PROMISE_SPREAD]
+    for x in seen:
+        scenarios.append((x, (1.0 - promise_share) / len(seen)))
+    merged: dict[float, float] = {}
+    for days, p in scenarios:
+        merged[days] = merged.get(days, 0.0) + p
+    return sorted(merged.items())
+
+
+def _normal_cdf(z: float) -> float:
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
+
+
+def cautious_rate(est: ConsumptionEstimate) -> float:
+    """The rate to plan with: the long-run estimate, or the recent one if clearly faster."""
+    recent = est.recent_rate if est.recent_rate is not None else 0.0
+    return max(est.rate_per_day, recent, 0.0)
+
+
+def _poisson(k: int, mean: float) -> float:
+    """Chance of exactly k events when `mean` are expected."""
+    return math.exp(-mean) * mean**k / math.factorial(k)
+
+
+def stockout_probability(
+    est: ConsumptionEstimate, horizons: Sequence[tuple[float, float]], stale_days: float = 0.0
+) -> float:
+    """Chance the slot is empty within each horizon (days), averaged over their probabilities.
+
+    `stale_days` is the time since the latest reading: the level was carried forward over it at
+    the estimated rate, so the uncertainty of that stretch is added as if it were horizon.
+    """
+    rate = cautious_rate(est)
+    stale = max(stale_days, 0.0)
+    total = 0.0
+    for days, p in horizons:
+        span = days + stale
+        # Rate error grows with the horizon, day-to-day variation with its square root.
+        var = (est.rate_stderr * span) ** 2 + est.daily_sd**2 * span + est.level_sd**2
+        for k in range(MAX_SPIKES + 1):
+            # k jumps in the horizon, each SPIKE_EXTRA_DAYS of use give or take their spread.
+            weight = _poisson(k, SPIKE_PER_DAY * span)
+            gap = rate * (days + k * SPIKE_EXTRA_DAYS) - est.level
+            spread = var + k * (SPIKE_SPREAD_DAYS * rate) ** 2
+            if spread <= 0.0:
+                total += p * weight * (1.0 if gap >= 0.0 else 0.0)
+            else:
+                total += p * weight * _normal_cdf(gap / math.sqrt(spread))
+    return min(max(total, 0.0), 1.0)
+
+
+def _estimate(state: SlotState) -> ConsumptionEstimate | None:
+    return estimate_consumption(state.readings, state.now, state.capacity)
+
+
+def _runout_at(est: ConsumptionEstimate, state: SlotState) -> datetime | None:
+    rate = cautious_rate(est)
+    if rate <= IDLE_RATE_FRACTION * state.capacity:
+        return None
+    return state.now + timedelta(days=est.level / rate)
+
+
+def predict_runout(state: SlotState) -> tuple[datetime | None, ConsumptionEstimate | None]:
+    """When the slot will run empty at the current rate (None if idle or unknown), and the rate."""
+    est = _estimate(state)
+    if est is None:
+        return None, None
+    return _runout_at(est, state), est
+
+
+@dataclass(frozen=True)
+class PredictivePolicy:
+    """Order when the chance of running out before a delivery would arrive exceeds `risk`."""
+
+    risk: float = 0.01
+    cover_days: float = 30.0  # stock a delivery should last, when max_level is None
+    max_level: float | None = None  # set: order up to this level instead of a cover period
+    safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
+    fallback_fraction: float = 0.3  # reorder point (share of capacity) while the rate is unknown
+
+    def decide(self, state: SlotState) -> Decision:
+        """Predict run-out and order if waiting for the next report would be too risky."""
+        if state.order_open:
+            return _no_order("order_open")
+        top = state.capacity if self.max_level is None else min(self.max_level, state.capacity)
+        est = _estimate(state)
+        if est is None:
+            return self._fallback(state, top)
+
+        scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
+        # Not ordering now means ordering at the next report at the earliest, and reports go
+        # missing: weigh every lead time against every plausible wait for the next report.
+        gaps = [(gap, q * (1.0 - OFFLINE_CHANCE)) for gap, q in est.report_gaps]
+        gaps.append((OFFLINE_DAYS, OFFLINE_CHANCE))
+        horizons = [
+            (lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days, p * q)
+            for lead, p in scenarios
+            for gap, q in gaps
+        ]
+        stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
+        risk_now = stockout_probability(est, horizons, stale)
+        rate = cautious_rate(est)
+        runout = _runout_at(est, state)
+        if risk_now <= self.risk:
+            return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
+
+        mean_lead = sum(lead * p for lead, p in scenarios)
+        at_arrival = max(est.level - rate * mean_lead, 0.0)
+        if top - at_arrival < state.units_per_pack and risk_now < URGENT_RISK:
+            # Not one pack would fit on arrival: the order would only overflow and block a
+            # better-timed one, so wait unless running out is more likely than not.
+            return Decision(False, 0, "enough_stock", est.level, rate, runout, risk_now)
+        target = top if self.max_level is not None else min(top, rate * self._cover(rate, top))
+        packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack)
+        return Decision(True, packs, "runout_risk", est.level, rate, runout, risk_now)
+
+    def _cover(self, rate: float, top: float) -> float:
+        """Days a delivery should last: the cover period, longer for slow consumers.
+
+        Square-root law (economic order quantity): orders cost the same whatever their size,
+        so a slow consumer should buy for longer than a fast one; the geometric mean of the
+        cover period and the days a full slot lasts does that, never below the cover period.
+        """
+        if rate <= 0.0:
+            return self.cover_days
+        return max(self.cover_days, math.sqrt(self.cover_days * top / rate))
+
+    def _fallback(self, state: SlotState, top: float) -> Decision:
+        """Too little history for a rate: behave like a generous fixed reorder point."""
+        level = latest_level(state.readings, state.now)
+        if level is None:
+            return _no_order("no_data")
+        if level > self.fallback_fraction * state.capacity:
+            return _no_order("fallback_enough_stock", level)
+        room = top - level
+        packs = _packs_for(room, room, state.units_per_pack)
+        return Decision(True, packs, "fallback_below_reorder_point", level, None, None, None)

@@ -1,0 +1,1 @@
+"""Read models for the pages, the API and voice: they read and never write."""

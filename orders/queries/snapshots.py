@@ -1,0 +1,106 @@
+"""Read-only snapshots the services return, so adapters never hold live ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from orders.store.model import Order
+
+Outcome = Literal["placed", "needs_approval", "in_progress", "duplicate"]
+
+
+@dataclass(frozen=True)
+class LineView:
+    """One order line as ordered."""
+
+    sku: str
+    name: str
+    quantity: int
+    unit_price_minor: int
+    line_total_minor: int
+
+
+@dataclass(frozen=True)
+class OrderView:
+    """An order at one moment."""
+
+    id: str
+    store_id: int
+    shopper_id: int | None
+    device_id: int | None
+    channel: str
+    status: str
+    lines: tuple[LineView, ...]
+    total_minor: int
+    currency: str
+    created_at: datetime
+    updated_at: datetime
+    cancel_until: datetime
+    tracking_ref: str | None
+
+    @classmethod
+    def of(cls, order: Order) -> OrderView:
+        """Snapshot an ORM order (its lines must be loadable)."""
+        return cls(
+            id=order.id,
+            store_id=order.store_id,
+            shopper_id=order.shopper_id,
+            device_id=order.device_id,
+            channel=order.channel,
+            status=order.status,
+            lines=tuple(
+                LineView(
+                    sku=line.sku,
+                    name=line.name,
+                    quantity=line.quantity,
+                    unit_price_minor=line.unit_price_minor,
+                    line_total_minor=line.line_total_minor,
+                )
+                for line in order.lines
+            ),
+            total_minor=order.total_minor,
+            currency=order.currency,
+            created_at=order.created_at,
+            updated_at=order.updated_at,
+            cancel_until=order.cancel_until,
+            tracking_ref=order.tracking_ref,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The device-facing summary (CONTRACT: `{id, status, sku, quantity, total_minor, …}`)."""
+        first = self.lines[0] if self.lines else None
+        return {
+            "id": self.id,
+            "status": self.status,
+            "sku": first.sku if first else None,
+            "quantity": sum(line.quantity for line in self.lines),
+            "total_minor": self.total_minor,
+            "currency": self.currency,
+            "cancel_until": _iso(self.cancel_until),
+        }
+
+    def as_api(self) -> dict[str, Any]:
+        """The REST shape (`GET /api/v1/orders`)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "channel": self.channel,
+            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in self.lines],
+            "total_minor": self.total_minor,
+            "currency": self.currency,
+            "created": _iso(self.created_at),
+        }
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    """What a placement did: `placed`, `needs_approval`, `in_progress` or `duplicate`."""
+
+    outcome: Outcome
+    order: OrderView
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,133 @@
+"""An order's life after placement: approve, cancel, ship, deliver — and the reads around it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, selectinload
+
+from orders.domain.actions import TARGET, Action, Viewer, allowed_actions, check_action
+from orders.domain.errors import NotFound
+from orders.queries.snapshots import OrderView
+from orders.services import placing
+from orders.store.db import Database, utcnow
+from orders.store.model import Order, Product
+from orders.store.outbox import record_event
+
+# Who asks for a change is who views the order: one type, so pages and services agree.
+Actor = Viewer
+
+
+def _owned_order(session: Session, order_id: str, actor: Actor, *, lock: bool) -> Order:
+    query = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
+    if actor.role == "shopper":
+        query = query.where(Order.shopper_id == actor.id)
+    elif actor.role == "merchant":
+        query = query.where(Order.store_id == actor.id)
+    else:
+        query = query.where(Order.device_id == actor.id)
+    if lock:
+        query = query.with_for_update()
+    order = session.scalar(query)
+    if order is None:
+        # Another tenant's order is indistinguishable from a missing one.
+        raise NotFound("not_found", "no such order")
+    return order
+
+
+def _move(
+    db: Database,
+    order_id: str,
+    actor: Actor,
+    wanted: tuple[Action, ...],
+    now: datetime | None,
+    tracking_ref: str | None = None,
+) -> OrderView:
+    def work(session: Session) -> OrderView:
+        moment = now or utcnow()
+        order = _owned_order(session, order_id, actor, lock=True)
+        # The same answer the pages show decides here, under the row lock.
+        offered = allowed_actions(order, actor, moment)
+        action = next((a for a in wanted if a in offered), wanted[0])
+        check_action(order, actor, action, moment)
+        target = TARGET[action]
+        if target == "cancelled":
+            _return_stock(session, order)
+            order.cancelled_at = moment
+            order.cancelled_by = actor.role
+        elif target == "shipped":
+            order.shipped_at = moment
+            order.tracking_ref = tracking_ref
+        elif target == "delivered":
+            order.delivered_at = moment
+        order.status = target
+        order.updated_at = moment
+        session.flush()
+        record_event(session, order, f"order.{target}", moment)
+        return OrderView.of(order)
+
+    return db.run_write(work)
+
+
+def _return_stock(session: Session, order: Order) -> None:
+    for line in sorted(order.lines, key=lambda item: item.product_id):
+        session.execute(
+            update(Product)
+            .where(Product.id == line.product_id)
+            .values(stock=Product.stock + line.quantity)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def approve_order(
+    db: Database, order_id: str, shopper_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The shopper approves an order waiting for approval; it becomes placed."""
+    return _move(db, order_id, Actor.shopper(shopper_id), ("approve",), now)
+
+
+def reject_order(
+    db: Database, order_id: str, shopper_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The shopper says no to an order waiting for approval; the stock returns."""
+    return _move(db, order_id, Actor.shopper(shopper_id), ("reject",), now)
+
+
+def cancel_order(
+    db: Database, order_id: str, actor: Actor, *, now: datetime | None = None
+) -> OrderView:
+    """Cancel (or reject, while pending approval); the stock returns."""
+    return _move(db, order_id, actor, ("cancel", "reject"), now)
+
+
+def mark_shipped(
+    db: Database,
+    order_id: str,
+    store_id: int,
+    tracking_ref: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> OrderView:
+    """The merchant ships a placed order."""
+    if tracking_ref is not None and len(tracking_ref) > 200:
+        tracking_ref = tracking_ref[:200]
+    return _move(db, order_id, Actor.merchant(store_id), ("ship",), now, tracking_ref)
+
+
+def mark_delivered(
+    db: Database, order_id: str, store_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The merchant records delivery of a shipped order."""
+    return _move(db, order_id, Actor.merchant(store_id), ("deliver",), now)
+
+
+def get_order(db: Database, order_id: str, actor: Actor) -> OrderView:
+    """One order the actor may see."""
+    with db.read() as session:
+        return OrderView.of(_owned_order(session, order_id, actor, lock=False))
+
+
+def get_order_status(db: Database, order_id: str) -> OrderView:
+    """One order by its unguessable id (the id is the capability, as for CoAP Observe)."""
+    return db.lookup(lambda conn: placing.order_view(conn, order_id))

@@ -1,0 +1,389 @@
+"""What a store's staff read and change: catalog, device models, devices, orders, low stock."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy.orm import Session
+
+from orders.domain.errors import InvalidRequest, NotFound
+from orders.queries.devices import (
+    HISTORY_POINTS,
+    LOW_SUPPLY_FRACTION,
+    ActiveLink,
+    DeviceRow,
+    device_query,
+    latest_reading,
+    rows_from,
+)
+from orders.queries.pages import Page, clamp_limit, id_cursor, orders_page, page_of
+from orders.queries.snapshots import OrderView
+from orders.services import catalog
+from orders.store.db import Database
+from orders.store.model import (
+    Device,
+    DeviceModel,
+    DeviceModelSlot,
+    Product,
+    Store,
+    SupplyReading,
+)
+
+# Products with fewer units than this are on the low-stock list.
+LOW_STOCK_BELOW = 10
+DEVICE_STATUSES = ("active", "paused", "unlinked")
+_ALIAS = re.compile(r"^[\w' .-]{1,60}$")
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """A catalog entry."""
+
+    id: int
+    sku: str
+    name: str
+    price_minor: int
+    currency: str
+    stock: int
+    pack_size: int
+    aliases: tuple[str, ...]
+    active: bool
+
+    @classmethod
+    def of(cls, product: Product) -> ProductView:
+        """Snapshot a product row."""
+        return cls(
+            product.id, product.sku, product.name, product.price_minor, product.currency,
+            product.stock, product.pack_size, tuple(product.aliases or ()), product.active,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelView:
+    """A device model and the products its devices may order."""
+
+    id: int
+    name: str
+    kind: str
+    client_id: str
+    test_mode: bool
+    skus: tuple[str, ...]
+    slots: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model: DeviceModel) -> ModelView:
+        """Snapshot a model row (products and slots loaded)."""
+        return cls(
+            model.id, model.name, model.kind, model.client_id, model.test_mode,
+            tuple(sorted(p.sku for p in model.products)),
+            tuple(f"{s.name} ({s.capacity:g} {s.unit})" for s in model.slots),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """What the merchant's device list is narrowed to."""
+
+    model_id: int | None = None
+    status: str | None = None
+    low_supply: bool = False
+    serial: str | None = None
+
+
+@dataclass(frozen=True)
+class DeviceDetail:
+    """One device with its supply history and recent orders."""
+
+    row: DeviceRow
+    orders: tuple[OrderView, ...]
+
+
+def store_name(db: Database, store_id: int) -> str:
+    """The store's display name."""
+    with db.read() as session:
+        store = session.get(Store, store_id)
+        if store is None:
+            raise NotFound("not_found", "no such store")
+        return store.name
+
+
+def parse_aliases(text: str) -> list[str]:
+    """Spoken aliases from comma- or line-separated text (lower-cased, de-duplicated)."""
+    aliases: list[str] = []
+    for part in re.split(r"[,\n]", text):
+        alias = " ".join(part.split()).lower()
+        if not alias:
+            continue
+        if not _ALIAS.match(alias):
+            raise InvalidRequest("bad_alias", f"alias {alias[:60]!r} has odd characters")
+        if alias not in aliases:
+            aliases.append(alias)
+    if len(aliases) > 20:
+        raise InvalidRequest("bad_alias", "at most 20 aliases")
+    return aliases
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+def list_products(
+    db: Database,
+    store_id: int,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    stock_below: int | None = None,
+) -> Page[ProductView]:
+    """The store's products by id; `stock_below` narrows to the low-stock list."""
+    size = clamp_limit(limit)
+    after = id_cursor(cursor)
+    query = select(Product).where(Product.store_id == store_id)
+    if stock_below is not None:
+        query = query.where(Product.stock < stock_below, Product.active.is_(True))
+    if after is not None:
+        query = query.where(Product.id > after)
+    query = query.order_by(Product.id).limit(size + 1)
+    with db.read() as session:
+        rows = [ProductView.of(p) for p in session.scalars(query)]
+    return page_of(rows, size, lambda p: str(p.id))
+
+
+def low_stock(
+    db: Database, store_id: int, *, cursor: str | None = None, limit: int | None = None
+) -> Page[ProductView]:
+    """Active products with fewer than LOW_STOCK_BELOW units."""
+    return list_products(db, store_id, cursor=cursor, limit=limit, stock_below=LOW_STOCK_BELOW)
+
+
+def get_product(db: Database, store_id: int, product_id: int) -> ProductView:
+    """One of the store's products."""
+    with db.read() as session:
+        return ProductView.of(_product(session, store_id, product_id))
+
+
+def create_product(
+    db: Database,
+    store_id: int,
+    *,
+    sku: str,
+    name: str,
+    price_minor: int,
+    stock: int,
+    pack_size: int = 1,
+    aliases: Sequence[str] = (),
+) -> ProductView:
+    """Add a product to the store's catalog (SKUs are unique per store)."""
+    _check_name(name)
+
+    def work(session: Session) -> ProductView:
+        store = _store(session, store_id)
+        taken = session.scalar(
+            select(Product.id).where(Product.store_id == store_id, Product.sku == sku)
+        )
+        if taken is not None:
+            raise InvalidRequest("sku_taken", "the store already has a product with that SKU")
+        product = catalog.add_product(
+            session, store, sku=sku, name=name, price_minor=price_minor, stock=stock,
+            pack_size=pack_size, aliases=aliases,
+        )  # fmt: skip
+        return ProductView.of(product)
+
+    return db.run_write(work)
+
+
+def update_product(
+    db: Database,
+    store_id: int,
+    product_id: int,
+    *,
+    name: str,
+    price_minor: int,
+    stock: int,
+    aliases: Sequence[str],
+    active: bool,
+) -> ProductView:
+    """Change a product's name, price, stock, aliases or availability."""
+    _check_name(name)
+    if price_minor < 0 or stock < 0:
+        raise InvalidRequest("bad_product", "price and stock can't be negative")
+
+    def work(session: Session) -> ProductView:
+        product = _product(session, store_id, product_id)
+        product.name = name
+        product.price_minor = price_minor
+        product.stock = stock
+        product.aliases = list(aliases)
+        product.active = active
+        session.flush()
+        return ProductView.of(product)
+
+    return db.run_write(work)
+
+
+# --- device models -------------------------------------------------------------------------
+
+
+def list_models(
+    db: Database, store_id: int, *, cursor: str | None = None, limit: int | None = None
+) -> Page[ModelView]:
+    """The store's device models by id."""
+    size = clamp_limit(limit)
+    after = id_cursor(cursor)
+    query = select(DeviceModel).where(DeviceModel.store_id == store_id)
+    if after is not None:
+        query = query.where(DeviceModel.id > after)
+    query = query.order_by(DeviceModel.id).limit(size + 1)
+    with db.read() as session:
+        rows = [ModelView.of(m) for m in session.scalars(query)]
+    return page_of(rows, size, lambda m: str(m.id))
+
+
+def get_model(db: Database, store_id: int, model_id: int) -> ModelView:
+    """One of the store's device models."""
+    with db.read() as session:
+        return ModelView.of(_model(session, store_id, model_id))
+
+
+def update_model(
+    db: Database, store_id: int, model_id: int, *, skus: Sequence[str], test_mode: bool
+) -> ModelView:
+    """Set which products a model's devices may order, and its test mode."""
+
+    def work(session: Session) -> ModelView:
+        model = _model(session, store_id, model_id)
+        products = list(
+            session.scalars(
+                select(Product).where(Product.store_id == store_id, Product.sku.in_(list(skus)))
+            )
+        )
+        if len(products) != len(set(skus)):
+            raise InvalidRequest("unknown_sku", "every SKU must be one of this store's products")
+        refilled = {s.product_id for s in model.slots if s.product_id is not None}
+        if not refilled <= {p.id for p in products}:
+            raise InvalidRequest("slot_product", "a slot's refill product must stay allowed")
+        model.products = products
+        model.test_mode = test_mode
+        session.flush()
+        return ModelView.of(model)
+
+    return db.run_write(work)
+
+
+# --- devices -------------------------------------------------------------------------------
+
+
+def list_devices(
+    db: Database,
+    store_id: int,
+    filters: DeviceFilter = DeviceFilter(),
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[DeviceRow]:
+    """Every device of the store, newest first, narrowed by `filters`."""
+    if filters.status is not None and filters.status not in DEVICE_STATUSES:
+        raise InvalidRequest("bad_status", f"status must be one of {', '.join(DEVICE_STATUSES)}")
+    size = clamp_limit(limit)
+    before = id_cursor(cursor)
+    query = device_query().where(Device.store_id == store_id)
+    if filters.model_id is not None:
+        query = query.where(Device.model_id == filters.model_id)
+    if filters.serial:
+        query = query.where(Device.serial == filters.serial.strip())
+    if filters.status == "unlinked":
+        query = query.where(ActiveLink.id.is_(None))
+    elif filters.status is not None:
+        query = query.where(ActiveLink.id.is_not(None), ActiveLink.paused.is_(
+            filters.status == "paused"))  # fmt: skip
+    if filters.low_supply:
+        query = query.where(_low_supply())
+    if before is not None:
+        query = query.where(Device.id < before)
+    query = query.order_by(Device.id.desc()).limit(size + 1)
+    with db.read() as session:
+        rows = rows_from(session, session.execute(query).all())
+    return page_of(rows, size, lambda r: str(r.device_id))
+
+
+def _low_supply() -> ColumnElement[bool]:
+    # Newest-first keyset scan stops after a page of matches; each candidate costs one
+    # index seek per slot, so the cost grows with how rare low devices are, not with n.
+    return exists(
+        select(DeviceModelSlot.id).where(
+            DeviceModelSlot.model_id == Device.model_id,
+            latest_reading(SupplyReading.value, DeviceModelSlot.name)
+            <= DeviceModelSlot.capacity * LOW_SUPPLY_FRACTION,
+        )
+    )
+
+
+def get_device(db: Database, store_id: int, device_id: int) -> DeviceDetail:
+    """One of the store's devices, with supply history and its recent orders."""
+    query = device_query().where(Device.store_id == store_id, Device.id == device_id)
+    with db.read() as session:
+        rows = rows_from(session, session.execute(query).all(), history=HISTORY_POINTS, runout=True)
+    if not rows:
+        raise NotFound("not_found", "no such device")
+    recent = orders_page(db, store_id=store_id, device_id=device_id, limit=10)
+    return DeviceDetail(rows[0], recent.items)
+
+
+# --- orders --------------------------------------------------------------------------------
+
+
+def list_store_orders(
+    db: Database,
+    store_id: int,
+    *,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: int | None = None,
+) -> Page[OrderView]:
+    """The store's orders, newest first, optionally of one status."""
+    return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _check_name(name: str) -> None:
+    if not name.strip() or len(name) > 200:
+        raise InvalidRequest("bad_name", "a name needs 1-200 characters")
+
+
+def _store(session: Session, store_id: int) -> Store:
+    store = session.get(Store, store_id)
+    if store is None:
+        raise NotFound("not_found", "no such store")
+    return store
+
+
+def _product(session: Session, store_id: int, product_id: int) -> Product:
+    product = session.scalar(
+        select(Product).where(Product.id == product_id, Product.store_id == store_id)
+    )
+    if product is None:
+        raise NotFound("not_found", "no such product")
+    return product
+
+
+def _model(session: Session, store_id: int, model_id: int) -> DeviceModel:
+    model = session.scalar(
+        select(DeviceModel).where(DeviceModel.id == model_id, DeviceModel.store_id == store_id)
+    )
+    if model is None:
+        raise NotFound("not_found", "no such device model")
+    return model
+
+
+def device_in_store(session: Session, store_id: int, device_id: int) -> Device:
+    """The store's device (another store's device is not found)."""
+    device = session.scalar(
+        select(Device).where(Device.id == device_id, Device.store_id == store_id)
+    )
+    if device is None:
+        raise NotFound("not_found", "no such device")
+    return device

@@ -1,0 +1,277 @@
+"""Appliance telemetry: store supply levels, then let a policy decide whether to reorder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from orders.domain.consumption import Reading as LevelReading
+from orders.domain.errors import InvalidRequest, OrderRefused
+from orders.domain.replenishment import (
+    MAX_OBSERVED_LEAD_TIMES,
+    Decision,
+    PredictivePolicy,
+    SlotState,
+    ThresholdPolicy,
+)
+from orders.domain.rules import MAX_QUANTITY
+from orders.domain.senml import Reading, parse_pack
+from orders.queries.runout import slot_history
+from orders.queries.snapshots import OrderView
+from orders.services import placing
+from orders.services.ordering import UNIQUE_RACES, LineRequest, OrderRequest, place_in
+from orders.store.db import Database, utcnow
+from orders.store.model import (
+    Device,
+    DeviceLink,
+    DeviceModelSlot,
+    Order,
+    Product,
+    Store,
+    SupplyReading,
+)
+
+# Without a reorder point set by the shopper, order when a fifth of the slot is left.
+DEFAULT_REORDER_FRACTION = 0.2
+
+# Statements built once: a report runs each of them, and building them cost more than running.
+# The active link, with what a report needs of its device and store, in one read.
+_LINK = (
+    select(DeviceLink, Device.model_id, Store.lead_time_days)
+    .join(Device, Device.id == DeviceLink.device_id)
+    .join(Store, Store.id == DeviceLink.store_id)
+    .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
+)
+_SLOTS = select(DeviceModelSlot).where(DeviceModelSlot.model_id == bindparam("model_id"))
+# Core, not an ORM-enabled UPDATE: nothing loaded needs the ORM's synchronising.
+_INSERT_READINGS = insert(SupplyReading)
+_SEEN = update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("at"))
+# Newest *placed* first walks the (store_id, created_at) index and stops after a few rows;
+# ordering by delivered_at would sort every delivered order of a large store.
+_LEAD_TIMES = (
+    select(Order.created_at, Order.delivered_at)
+    .where(Order.store_id == bindparam("store_id"), Order.delivered_at.is_not(None))
+    .order_by(Order.created_at.desc())
+    .limit(MAX_OBSERVED_LEAD_TIMES)
+)
+
+Action = Literal["none", "ordered", "needs_approval"]
+
+
+@dataclass(frozen=True)
+class SlotLevel:
+    """What a reorder policy sees about one slot right after a report."""
+
+    device_id: int
+    link_id: int
+    slot: str
+    unit: str
+    capacity: float
+    units_per_pack: float
+    level: float
+    measured_at: datetime
+    reorder_point: float | None
+    quantity: int
+    lead_time_days: float
+    history: tuple[tuple[datetime, float], ...]  # recent readings of the slot, oldest first
+    now: datetime
+    policy: str = "threshold"  # the link's choice: threshold | predictive
+    risk: float = 0.01
+    cover_days: float = 30.0
+    observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
+    order_open: bool = False  # an order for this device and slot's product is still open
+
+    def slot_state(self) -> SlotState:
+        """The replenishment module's view of this slot."""
+        return SlotState(
+            capacity=self.capacity,
+            units_per_pack=self.units_per_pack,
+            readings=tuple(LevelReading(at, value) for at, value in self.history),
+            now=self.now,
+            lead_time_days=self.lead_time_days,
+            observed_lead_times_days=self.observed_lead_times_days,
+            order_open=self.order_open,
+        )
+
+
+# A policy answers: order for this slot now, and how much? A Decision orders `packs` packs;
+# a plain True orders the link's quantity (simple policies and tests need no Decision).
+Policy = Callable[[SlotLevel], bool | Decision]
+
+
+def link_policy(state: SlotLevel) -> Decision:
+    """The link's own policy: a fixed reorder point, or the run-out prediction."""
+    if state.policy == "predictive":
+        # The link's cover period sizes the order (never more than fits on arrival).
+        predictive = PredictivePolicy(risk=state.risk, cover_days=state.cover_days)
+        return predictive.decide(state.slot_state())
+    point = state.reorder_point
+    if point is None:
+        point = DEFAULT_REORDER_FRACTION * state.capacity
+    decision = ThresholdPolicy(point).decide(state.slot_state())
+    # A fixed reorder point orders what the shopper chose for the link, not "up to full".
+    return replace(decision, packs=state.quantity) if decision.order else decision
+
+
+@dataclass(frozen=True)
+class TelemetryResult:
+    """What a report did: readings accepted, and the order it made, if any."""
+
+    accepted: int
+    action: Action
+    order: OrderView | None = None
+    refused: str | None = None  # why no order was made although the policy wanted one
+
+
+def record_telemetry(
+    db: Database,
+    device_id: int,
+    records: object,
+    *,
+    now: datetime | None = None,
+    policy: Policy = link_policy,
+) -> TelemetryResult:
+    """Validate a SenML pack, store its readings, and reorder per slot under `policy`.
+
+    The default policy is each link's own (threshold or predictive); approval mode, caps,
+    stock and the one-open-order rule are enforced by `place_in` whatever the policy says.
+    """
+    now = now or utcnow()
+    readings = parse_pack(records, now=now)
+    # Two reports racing for the same open-order slot: the re-run sees the winner.
+    return db.run_write(lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES)
+
+
+def _record(
+    session: Session, device_id: int, readings: list[Reading], now: datetime, policy: Policy
+) -> TelemetryResult:
+    found = session.execute(_LINK, {"device_id": device_id}).first()
+    if found is None:
+        raise OrderRefused("unlinked", "the device is not linked")
+    link, model_id, lead_time_days = found
+    slots = {slot.name: slot for slot in session.scalars(_SLOTS, {"model_id": model_id})}
+    latest: dict[str, Reading] = {}
+    rows = []
+    for reading in readings:  # every reading is checked before any is stored
+        slot = slots.get(reading.slot)
+        if slot is None:
+            raise InvalidRequest("unknown_slot", f"this device has no slot {reading.slot!r}")
+        if reading.unit is not None and reading.unit != slot.unit:
+            raise InvalidRequest("bad_unit", f"slot {slot.name!r} is measured in {slot.unit!r}")
+        rows.append(
+            {"device_id": device_id, "slot": slot.name, "value": reading.value,
+             "unit": slot.unit, "measured_at": reading.measured_at, "received_at": now}
+        )  # fmt: skip
+        if slot.name not in latest or reading.measured_at >= latest[slot.name].measured_at:
+            latest[slot.name] = reading
+    conn = session.connection()
+    conn.execute(_INSERT_READINGS, rows)
+    conn.execute(_SEEN, {"d_id": device_id, "at": now})
+    result = TelemetryResult(accepted=len(readings), action="none")
+    if link.paused:
+        return result  # levels are still worth keeping; a paused device never orders
+    lead_times = _observed_lead_times(session, link.store_id)
+    for name in sorted(latest):
+        product_id = _refill_product(link, slots[name], len(slots))
+        state = _state(
+            session, link, slots[name], latest[name], now, lead_times, lead_time_days, product_id
+        )
+        verdict = policy(state)
+        if isinstance(verdict, Decision):
+            if not verdict.order:
+                continue
+            quantity = min(max(verdict.packs, 1), MAX_QUANTITY)
+        elif verdict:
+            quantity = link.quantity
+        else:
+            continue
+        outcome = _reorder(session, link, product_id, quantity, now)
+        if isinstance(outcome, str):
+            result = TelemetryResult(result.accepted, result.action, result.order, outcome)
+        elif outcome is not None and result.order is None:
+            action: Action = "needs_approval" if outcome.status == "pending_approval" else "ordered"
+            result = TelemetryResult(result.accepted, action, outcome)
+    return result
+
+
+def _refill_product(link: DeviceLink, slot: DeviceModelSlot, slot_count: int) -> int | None:
+    # A one-slot appliance orders what the shopper picked at link time; several slots
+    # each name their own refill product.
+    return slot.product_id if slot_count > 1 else (link.product_id or slot.product_id)
+
+
+def _observed_lead_times(session: Session, store_id: int) -> tuple[float, ...]:
+    """Placed->delivered durations (days) of the store's latest delivered orders, oldest first."""
+    rows = session.connection().execute(_LEAD_TIMES, {"store_id": store_id}).all()
+    return tuple(
+        (delivered - placed) / timedelta(days=1)
+        for placed, delivered in reversed(rows)
+        if delivered is not None
+    )
+
+
+def _state(
+    session: Session,
+    link: DeviceLink,
+    slot: DeviceModelSlot,
+    reading: Reading,
+    now: datetime,
+    lead_times: tuple[float, ...],
+    lead_time_days: float,
+    product_id: int | None,
+) -> SlotLevel:
+    device_id = link.device_id
+    history = slot_history(session, device_id, slot.name, now)
+    order_open = product_id is not None and (
+        placing.open_order_id(session.connection(), device_id, link.id, product_id) is not None
+    )
+    return SlotLevel(
+        device_id=device_id,
+        link_id=link.id,
+        slot=slot.name,
+        unit=slot.unit,
+        capacity=slot.capacity,
+        units_per_pack=slot.units_per_pack,
+        level=reading.value,
+        measured_at=reading.measured_at,
+        reorder_point=link.reorder_point,
+        quantity=link.quantity,
+        lead_time_days=lead_time_days,
+        history=history,
+        now=now,
+        policy=link.policy,
+        risk=link.risk,
+        cover_days=link.cover_days,
+        observed_lead_times_days=lead_times,
+        order_open=order_open,
+    )
+
+
+def _reorder(
+    session: Session, link: DeviceLink, product_id: int | None, quantity: int, now: datetime
+) -> OrderView | str | None:
+    """Place the slot's refill order; None when one is already open, a reason when refused."""
+    product = session.get(Product, product_id) if product_id is not None else None
+    if product is None:
+        return None
+    request = OrderRequest(
+        store_id=link.store_id,
+        shopper_id=link.shopper_id,
+        channel="appliance",
+        lines=(LineRequest(product.sku, quantity),),
+        device_id=link.device_id,
+    )
+    # A savepoint: a refused order (caps, stock) must not take the stored readings with it.
+    nested = session.begin_nested()
+    try:
+        placed = place_in(session, request, now=now)
+    except OrderRefused as refused:
+        nested.rollback()
+        return refused.reason
+    nested.commit()
+    return placed.order if placed.outcome in ("placed", "needs_approval") else None

@@ -1,0 +1,1 @@
+"""Persistence: ORM model, engines and units of work, batch statements, outbox, PostgreSQL."""

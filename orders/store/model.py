@@ -1,0 +1,354 @@
+"""Typed SQLAlchemy 2.0 models of the order domain; constraints live in the database too."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from orders.domain.decision import new_order_id as new_order_id  # the default of Order.id
+from orders.store.db import UTCDateTime, utcnow
+
+CHANNELS = ("voice", "button", "appliance", "web", "api")
+STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
+OPEN_STATUSES = ("pending_approval", "placed", "shipped")
+DEVICE_KINDS = ("button", "appliance")
+SLOT_UNITS = ("%", "count", "l", "g", "kg")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def sql_in(column: str, values: tuple[str, ...]) -> str:
+    """`column IN ('a', 'b')` as SQL text: for CHECKs, partial indexes and predicates that
+    must match them."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    """Declarative base shared by every package's tables (one metadata, one migration tree)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class Store(Base):
+    """A merchant's store: the tenant every product, device and order belongs to."""
+
+    __tablename__ = "stores"
+    __table_args__ = (
+        CheckConstraint("cancel_window_minutes >= 0", name="cancel_window"),
+        CheckConstraint("lead_time_days >= 0", name="lead_time"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3))
+    cancel_window_minutes: Mapped[int] = mapped_column(default=30)
+    lead_time_days: Mapped[float] = mapped_column(Float, default=2.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Product(Base):
+    """Something a store sells; price in integer minor units, stock never below zero."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        UniqueConstraint("store_id", "sku"),
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("price_minor >= 0", name="price_non_negative"),
+        CheckConstraint("pack_size > 0", name="pack_size_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    aliases: Mapped[list[str]] = mapped_column(default=list)
+    price_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    stock: Mapped[int] = mapped_column(default=0)
+    pack_size: Mapped[int] = mapped_column(default=1)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Shopper(Base):
+    """A person who buys; spending caps and voice-purchase settings are theirs."""
+
+    __tablename__ = "shoppers"
+    __table_args__ = (CheckConstraint("voice_pin_failures >= 0", name="pin_failures"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
+    voice_pin_hash: Mapped[str | None] = mapped_column(String(200), default=None)
+    voice_pin_threshold_minor: Mapped[int | None] = mapped_column(default=None)
+    voice_pin_failures: Mapped[int] = mapped_column(default=0)
+    voice_locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+device_model_products = Table(
+    "device_model_products",
+    Base.metadata,
+    Column("model_id", ForeignKey("device_models.id", ondelete="CASCADE"), primary_key=True),
+    Column("product_id", ForeignKey("products.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class DeviceModel(Base):
+    """A kind of device a store supports (a button, a printer…), with its OAuth client id."""
+
+    __tablename__ = "device_models"
+    __table_args__ = (CheckConstraint(sql_in("kind", DEVICE_KINDS), name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    products: Mapped[list[Product]] = relationship(secondary=device_model_products)
+    slots: Mapped[list[DeviceModelSlot]] = relationship(
+        back_populates="model", order_by="DeviceModelSlot.id", cascade="all, delete-orphan"
+    )
+
+
+class DeviceModelSlot(Base):
+    """A consumable an appliance model measures (e.g. a printer's `black_ink` in `%`)."""
+
+    __tablename__ = "device_model_slots"
+    __table_args__ = (
+        UniqueConstraint("model_id", "name"),
+        CheckConstraint(sql_in("unit", SLOT_UNITS), name="unit"),
+        CheckConstraint("capacity > 0", name="capacity_positive"),
+        CheckConstraint("units_per_pack > 0", name="units_per_pack_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str] = mapped_column(String(8))
+    capacity: Mapped[float] = mapped_column(Float)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
+    units_per_pack: Mapped[float] = mapped_column(Float, default=1.0)
+
+    model: Mapped[DeviceModel] = relationship(back_populates="slots")
+
+
+class Device(Base):
+    """One physical device, identified by its model and serial."""
+
+    __tablename__ = "devices"
+    __table_args__ = (UniqueConstraint("model_id", "serial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id", ondelete="CASCADE"))
+    serial: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    model: Mapped[DeviceModel] = relationship()
+
+
+class DeviceLink(Base):
+    """A device linked to a shopper in a store: what it orders and the shopper's rules for it."""
+
+    __tablename__ = "device_links"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint(sql_in("status", ("active", "unlinked")), name="status"),
+        CheckConstraint(sql_in("policy", ("threshold", "predictive")), name="policy"),
+        CheckConstraint("risk > 0 AND risk < 1", name="risk"),
+        # One active link per device, whatever the concurrency.
+        Index(
+            "uq_device_links_active_device",
+            "device_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    shopper_id: Mapped[int] = mapped_column(ForeignKey("shoppers.id"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
+    quantity: Mapped[int] = mapped_column(default=1)
+    approval_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    per_order_cap_minor: Mapped[int | None] = mapped_column(default=None)
+    monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    policy: Mapped[str] = mapped_column(String(16), default="threshold")
+    reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
+    # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
+    risk: Mapped[float] = mapped_column(Float, default=0.01)
+    cover_days: Mapped[float] = mapped_column(Float, default=30.0)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    unlinked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    device: Mapped[Device] = relationship()
+    product: Mapped[Product | None] = relationship()
+
+
+class Press(Base):
+    """Every press a device sent under a link, once: (link, boot, seq) is its identity.
+
+    Per link, not per device: a device linked anew counts its presses afresh, and never
+    answers with its previous owner's orders.
+    """
+
+    __tablename__ = "presses"
+    __table_args__ = (UniqueConstraint("device_id", "link_id", "boot", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("device_links.id"), default=None)
+    boot: Mapped[str] = mapped_column(String(64), default="")
+    # 64-bit: a device's counter may be anything check_press accepts (below 2**63);
+    # SQLite's INTEGER is 64-bit already.
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    result: Mapped[str] = mapped_column(String(32))
+    order_id: Mapped[str | None] = mapped_column(ForeignKey("orders.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Order(Base):
+    """An order in one store; prices are captured at order time."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(sql_in("channel", CHANNELS), name="channel"),
+        CheckConstraint(sql_in("status", STATUSES), name="status"),
+        CheckConstraint("total_minor >= 0", name="total_non_negative"),
+        # The in-progress guard: one open order per link and product, even under races.
+        Index(
+            "uq_orders_open_device_product",
+            "device_id",
+            "link_id",
+            "device_product_id",
+            unique=True,
+            sqlite_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
+            postgresql_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
+        ),
+        Index("ix_orders_shopper_created", "shopper_id", "created_at"),
+        Index("ix_orders_store_created", "store_id", "created_at"),
+        Index("ix_orders_device_created", "device_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    shopper_id: Mapped[int | None] = mapped_column(ForeignKey("shoppers.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), default=None)
+    link_id: Mapped[int | None] = mapped_column(ForeignKey("device_links.id"), default=None)
+    device_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    total_minor: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancel_until: Mapped[datetime]
+    shipped_at: Mapped[datetime | None] = mapped_column(default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
+    cancelled_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    tracking_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    lines: Mapped[list[OrderLine]] = relationship(
+        back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderLine(Base):
+    """One product in an order, at the price it had when ordered."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_minor >= 0", name="unit_price_non_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int]
+    unit_price_minor: Mapped[int]
+    line_total_minor: Mapped[int]
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class OrderEvent(Base):
+    """The outbox: one row per order change, written in the change's own transaction."""
+
+    __tablename__ = "order_events"
+    __table_args__ = (
+        Index(
+            "ix_order_events_unpublished",
+            "id",
+            sqlite_where=text("published_at IS NULL"),
+            postgresql_where=text("published_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(24))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class SupplyReading(Base):
+    """One level an appliance reported for one of its slots."""
+
+    __tablename__ = "supply_readings"
+    __table_args__ = (
+        Index("ix_supply_readings_device_slot_at", "device_id", "slot", "measured_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    slot: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)
+    unit: Mapped[str] = mapped_column(String(8))
+    measured_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
