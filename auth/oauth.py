@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -30,6 +31,7 @@ from auth.link import make_link_blueprint
 from auth.oauth_store import find_client
 from auth.principal import SCOPES
 from auth.web import init_login
+from orders.services.merchant import store_name
 from orders.store.db import Database
 
 SCOPE_TEXT = {
@@ -143,6 +145,9 @@ def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
             )
             return page, 400
         client = grant.client.record
+        # allows_grant refused storeless clients above, so every consent names a store.
+        store = store_name(server.db, client.store_id) if client.store_id is not None else ""
+        redirect_host = urlsplit(grant.redirect_uri).hostname or grant.redirect_uri
         scopes = [(s, SCOPE_TEXT.get(s, s)) for s in grant.request.scope.split()]
         form = ConsentForm()
         error_text = None
@@ -159,6 +164,8 @@ def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
             "auth/consent.html",
             form=form,
             client=client,
+            store=store,
+            redirect_host=redirect_host,
             scopes=scopes,
             error=error_text,
             is_shopper=user.shopper_id is not None,

@@ -57,6 +57,9 @@ class ClientRecord:
 
     def allows_grant(self, grant_type: str) -> bool:
         """The kind's grants, narrowed by the client's own list when it has one."""
+        if self.store_id is None:
+            # Every token is bound to its client's store: a client without one issues none.
+            return False
         allowed = KIND_GRANTS.get(self.kind, frozenset())
         return grant_type in allowed and (not self.grant_types or grant_type in self.grant_types)
 
@@ -218,6 +221,8 @@ def redeem_authorization_code(
         account = session.get(Account, code.account_id)
         if account is None or account.disabled or account.shopper_id is None:
             raise GrantError("invalid_grant", "the account behind this code can't be linked")
+        if client.store_id is None:  # pragma: no cover - allows_grant refuses such clients
+            raise GrantError("unauthorized_client", "this client belongs to no store")
         return issue_token(
             session,
             client_id=client.client_id,

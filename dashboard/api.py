@@ -22,8 +22,9 @@ def orders() -> Any:
     """The token owner's orders, newest first, a page at a time."""
     principal = current_principal()
     owner: dict[str, int | None]
-    if principal.kind == "shopper" and principal.shopper_id is not None:
-        owner = {"shopper_id": principal.shopper_id}
+    if principal.kind == "shopper" and None not in (principal.shopper_id, principal.store_id):
+        # A shopper token is bound to the store of the client that issued it.
+        owner = {"shopper_id": principal.shopper_id, "store_id": principal.store_id}
     elif principal.kind == "merchant" and principal.store_id is not None:
         owner = {"store_id": principal.store_id}
     elif principal.kind == "device" and principal.device_id is not None:
