@@ -28,6 +28,7 @@ from auth.grants import (
 )
 from auth.limits import init_limiter, limits
 from auth.link import make_link_blueprint
+from auth.mail import Mailer
 from auth.oauth_store import find_client
 from auth.principal import SCOPES
 from auth.web import init_login
@@ -78,12 +79,13 @@ def config_oauth(
     secret_key: str,
     rate_limit_storage: str = "memory://",
     rate_limits_enabled: bool = True,
+    mailer: Mailer | None = None,
 ) -> AuthServer:
     """Mount auth on `app`: rate limits, sign-in pages, the OAuth server and `/link`."""
     limiter = init_limiter(
         app, storage_uri=rate_limit_storage, secret_key=secret_key, enabled=rate_limits_enabled
     )
-    init_login(app, db, limiter)
+    init_login(app, db, limiter, mailer, public_url)
     server = AuthServer(db, public_url)
     server.init_app(app)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge()])
