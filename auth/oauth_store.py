@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from auth.model import Account, AuthorizationCode, OAuthClient, Token
@@ -106,6 +106,14 @@ class TokenRecord:
     shopper_id: int | None
     store_id: int | None
     device_id: int | None
+
+
+def _account_disabled(session: Session, shopper_id: int | None) -> bool:
+    """True when the shopper behind a token has a disabled account (their tokens all stop)."""
+    if shopper_id is None:
+        return False
+    disabled = exists().where(Account.shopper_id == shopper_id, Account.disabled)
+    return bool(session.scalar(select(disabled)))
 
 
 def find_client(db: Database, client_id: str) -> ClientRecord | None:
@@ -263,6 +271,8 @@ def rotate_refresh_token(
             return GrantError("invalid_grant", "refresh token reused; the grant is revoked")
         if row.revoked_at is not None or (row.refresh_expires_at or now) <= now:
             return GrantError("invalid_grant", "refresh token expired or revoked")
+        if _account_disabled(session, row.shopper_id):
+            return GrantError("invalid_grant", "the account is disabled")
         if row.link_id is not None:
             link = session.get(DeviceLink, row.link_id)
             if link is None or link.status != "active":
@@ -342,6 +352,7 @@ def find_token(
         if row.link_id is not None:
             link = session.get(DeviceLink, row.link_id)
             live = live and link is not None and link.status == "active"
+        live = live and not _account_disabled(session, row.shopper_id)
         return TokenRecord(
             id=row.id,
             client_id=row.client_id,
