@@ -28,6 +28,13 @@ class Mailer:
     smtp_url: str | None = None
     mail_from: str | None = None
 
+    def __post_init__(self) -> None:
+        # A mistyped URL fails at start, not on the first notice in a background thread.
+        if self.smtp_url:
+            parts = urlsplit(self.smtp_url)
+            if parts.scheme not in SCHEMES or not parts.hostname:
+                raise ValueError("RESTOCK_SMTP_URL must be smtp://, smtp+starttls:// or smtps://")
+
     @property
     def configured(self) -> bool:
         """True when an SMTP server is set."""
@@ -40,15 +47,13 @@ class Mailer:
             log.info("no e-mail configured (RESTOCK_SMTP_URL unset); not sent: %s", subject)
             return
         parts = urlsplit(self.smtp_url)
-        if parts.scheme not in SCHEMES or not parts.hostname:
-            raise ValueError("RESTOCK_SMTP_URL must be smtp://, smtp+starttls:// or smtps://")
         port, implicit_tls, starttls = SCHEMES[parts.scheme]
         message = EmailMessage()
         message["From"] = self.mail_from or f"restock@{parts.hostname}"
         message["To"] = to
         message["Subject"] = subject
         message.set_content(body)
-        host, port = parts.hostname, parts.port or port
+        host, port = parts.hostname or "", parts.port or port
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if implicit_tls:
