@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,9 +23,9 @@ from auth.accounts import create_account
 from auth.limits import CONFIG_KEY, RateLimits
 from auth.model import Account
 from orders.store.db import Database
-from restock.app import create_app
 from restock.settings import Settings
 from tests.auth_fixtures import build_oauth_world, login_as
+from tests.conftest import AppFactory
 from tests.factories import count, db_snapshot
 from tests.web_helpers import csrf_token
 
@@ -39,21 +37,17 @@ ROOMY = RateLimits(
 )  # fmt: skip
 
 
-def _app(db: Database, tmp_path: Path, limits: RateLimits = ROOMY, **settings: Any) -> Flask:
-    app = create_app(
-        Settings(
-            database_url=str(db.engine.url),
-            secret_key=secrets.token_hex(16),
-            var_dir=tmp_path / "var",
-            mdns=False,
-            public_url="http://restock.test",
-            **settings,
-        ),  # fmt: skip
-        db,
-    )
-    app.config.update(TESTING=True)
-    app.config[CONFIG_KEY] = limits
-    return app
+MakeApp = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(app_factory: AppFactory, db: Database) -> MakeApp:
+    """The app over `db` with these limits (roomy unless given) and Settings overrides."""
+
+    def build(limits: RateLimits = ROOMY, **settings: Any) -> Flask:
+        return app_factory(db, config={CONFIG_KEY: limits}, **settings)
+
+    return build
 
 
 def _registered(db: Database, email: str = "ada@example.test") -> None:
@@ -112,11 +106,11 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 
 
 def test_signing_up_with_a_registered_email_answers_exactly_like_a_new_one(
-    db: Database, tmp_path: Path
+    db: Database, make_app: MakeApp
 ) -> None:
     """Same status, same redirect, same body; the registered account is left as it was."""
     _registered(db)
-    client = _app(db, tmp_path).test_client()
+    client = make_app().test_client()
     before = db_snapshot(db)
     taken = _sign_up(client, "ADA@example.test")
     assert db_snapshot(db) == before, "nothing is created or changed for a registered email"
@@ -133,7 +127,7 @@ def test_signing_up_with_a_registered_email_answers_exactly_like_a_new_one(
 
 
 def test_a_registered_email_pays_for_the_password_hash_too(
-    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    db: Database, make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The argon2 hash runs for a registered email as for a new one (no timing tell)."""
     _registered(db)
@@ -145,19 +139,19 @@ def test_a_registered_email_pays_for_the_password_hash_too(
         return real(password)
 
     monkeypatch.setattr(auth.accounts, "hash_password", counting)
-    client = _app(db, tmp_path).test_client()
+    client = make_app().test_client()
     assert _sign_up(client, "ada@example.test").status_code == 302
     assert hashed == ["another long password"]
 
 
 def test_the_registered_address_gets_a_notice_over_smtp(
-    db: Database, tmp_path: Path, inbox: tuple[Inbox, int]
+    db: Database, make_app: MakeApp, inbox: tuple[Inbox, int]
 ) -> None:
     """With RESTOCK_SMTP_URL set, the owner of a registered address is told; a new one is not."""
     received, port = inbox
     _registered(db)
-    client = _app(
-        db, tmp_path, smtp_url=f"smtp://127.0.0.1:{port}", mail_from="shop@restock.test"
+    client = make_app(
+        smtp_url=f"smtp://127.0.0.1:{port}", mail_from="shop@restock.test"
     ).test_client()
     assert _sign_up(client, "grace@example.test").status_code == 302
     assert _sign_up(client, "ada@example.test").status_code == 302
@@ -170,11 +164,11 @@ def test_the_registered_address_gets_a_notice_over_smtp(
 
 
 def test_without_smtp_the_notice_is_logged_without_the_address(
-    db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    db: Database, make_app: MakeApp, caplog: pytest.LogCaptureFixture
 ) -> None:
     """RESTOCK_SMTP_URL unset: one log line says a notice was not sent, naming nobody."""
     _registered(db)
-    client = _app(db, tmp_path).test_client()
+    client = make_app().test_client()
     with caplog.at_level(logging.INFO, logger="auth.mail"):
         assert _sign_up(client, "ada@example.test").status_code == 302
     lines = [r.getMessage() for r in caplog.records if r.name == "auth.mail"]
@@ -182,10 +176,10 @@ def test_without_smtp_the_notice_is_logged_without_the_address(
     assert "ada@" not in caplog.text
 
 
-def test_sign_up_is_limited_per_address(db: Database, tmp_path: Path) -> None:
+def test_sign_up_is_limited_per_address(db: Database, make_app: MakeApp) -> None:
     """Two sign-ups a minute from one address, then an HTML 429 and no account; others go on."""
     tight = RateLimits(signup="2 per minute")
-    client = _app(db, tmp_path, tight).test_client()
+    client = make_app(tight).test_client()
     for n in range(2):
         assert _sign_up(client, f"new{n}@example.test").status_code == 302
     blocked = _sign_up(client, "third@example.test")
@@ -200,24 +194,24 @@ def test_sign_up_is_limited_per_address(db: Database, tmp_path: Path) -> None:
 
 
 def test_failed_logins_are_limited_per_account_from_any_address(
-    db: Database, tmp_path: Path
+    db: Database, make_app: MakeApp
 ) -> None:
     """Three failures for one email from three addresses; the fourth, even right, is 429."""
     _registered(db)
     _registered(db, "grace@example.test")
     tight = RateLimits(login="100 per minute", failed_logins_per_account="3 per minute")
-    client = _app(db, tmp_path, tight).test_client()
+    client = make_app(tight).test_client()
     for n in range(3):
         assert _log_in(client, "ada@example.test", "wrong guess!", addr=f"198.51.100.{n}") == 401
     assert _log_in(client, " ADA@example.test", PASSWORD, addr="198.51.100.9") == 429
     assert _log_in(client, "grace@example.test", PASSWORD, addr="198.51.100.0") == 302
 
 
-def test_successful_logins_do_not_use_up_the_account_limit(db: Database, tmp_path: Path) -> None:
+def test_successful_logins_do_not_use_up_the_account_limit(db: Database, make_app: MakeApp) -> None:
     """Only failures count against an account: its owner signing in often is never locked out."""
     _registered(db)
     tight = RateLimits(login="100 per minute", failed_logins_per_account="2 per minute")
-    app = _app(db, tmp_path, tight)
+    app = make_app(tight)
     for _ in range(4):
         assert _log_in(app.test_client(), "ada@example.test", PASSWORD, addr="10.0.0.1") == 302
 
@@ -226,12 +220,12 @@ def test_successful_logins_do_not_use_up_the_account_limit(db: Database, tmp_pat
 
 
 def test_wrong_user_codes_are_limited_per_address_across_accounts(
-    db: Database, tmp_path: Path
+    db: Database, make_app: MakeApp
 ) -> None:
     """A second free account from the same address does not get a fresh guessing budget."""
     a, b = build_oauth_world(db, "a"), build_oauth_world(db, "b")
     tight = RateLimits(wrong_user_codes="5 per minute", wrong_user_codes_per_address="8 per minute")
-    app = _app(db, tmp_path, tight)
+    app = make_app(tight)
     first, second = app.test_client(), app.test_client()
     login_as(first, a.shopper_account_id)
     login_as(second, b.shopper_account_id)
@@ -251,12 +245,12 @@ def test_wrong_user_codes_are_limited_per_address_across_accounts(
 
 
 def test_a_trusted_proxy_hop_makes_limits_count_the_forwarded_address(
-    db: Database, tmp_path: Path
+    db: Database, make_app: MakeApp
 ) -> None:
     """RESTOCK_TRUSTED_PROXIES=1: each client behind the proxy has its own login budget."""
     assert Settings.from_env({"RESTOCK_TRUSTED_PROXIES": "1"}).trusted_proxies == 1
     tight = RateLimits(login="2 per minute")
-    client = _app(db, tmp_path, tight, trusted_proxies=1).test_client()
+    client = make_app(tight, trusted_proxies=1).test_client()
 
     def attempt(forwarded: str) -> int:
         headers = {"X-Forwarded-For": forwarded}
@@ -269,11 +263,13 @@ def test_a_trusted_proxy_hop_makes_limits_count_the_forwarded_address(
     assert attempt("203.0.113.2, 203.0.113.1") == 429
 
 
-def test_without_trusted_proxies_x_forwarded_for_is_ignored(db: Database, tmp_path: Path) -> None:
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(
+    db: Database, make_app: MakeApp
+) -> None:
     """The default (0): a client can't dodge a limit by sending X-Forwarded-For."""
     assert Settings.from_env({}).trusted_proxies == 0
     tight = RateLimits(login="2 per minute")
-    client = _app(db, tmp_path, tight).test_client()
+    client = make_app(tight).test_client()
     codes = [
         _log_in(client, "x@example.test", "wrong", addr="10.0.0.1",
                 headers={"X-Forwarded-For": f"203.0.113.{n}"})

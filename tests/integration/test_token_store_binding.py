@@ -25,8 +25,9 @@ from tests.auth_fixtures import (
     pkce_pair,
     query_of,
 )
+from tests.conftest import AppFactory
 from tests.factories import db_snapshot
-from tests.voice_fixtures import Conversation, flask_sender, intent, speech_of, voice_app
+from tests.voice_fixtures import VOICE_SETTINGS, Conversation, flask_sender, intent, speech_of
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,11 @@ def test_a_token_from_store_bs_alexa_client_does_not_list_store_as_orders(
 
 
 def test_the_skill_neither_speaks_nor_cancels_another_stores_orders(
-    client: FlaskClient, db: Database, two: TwoStores
+    client: FlaskClient, db: Database, two: TwoStores, app_factory: AppFactory
 ) -> None:
     """Through store B's link the skill reads only B's orders and cannot cancel A's."""
     token = _link_through(client, two.b, two.a.shopper_account_id)
-    talk = Conversation(flask_sender(voice_app(db)), token)
+    talk = Conversation(flask_sender(app_factory(db, **VOICE_SETTINGS)), token)
     status = speech_of(talk.say(intent("OrderStatusIntent")))
     assert "You have one open order" in status
     offered = talk.say(intent("CancelOrderIntent"))
