@@ -4,7 +4,7 @@ Token checks (every device request and API call) ask whether the token's shopper
 disabled account; the index holds only disabled accounts, so the probe stays tiny.
 
 Revision ID: sec_accounts_01
-Revises: 0003
+Revises: arch_decision_01 (main's head when rebased)
 Create Date: 2026-12-06 00:40:00
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "sec_accounts_01"
-down_revision: str | Sequence[str] | None = "0003"
+down_revision: str | Sequence[str] | None = "arch_decision_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
