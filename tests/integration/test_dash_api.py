@@ -11,6 +11,7 @@ from auth.tokens import issue_token
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database, utcnow
 from tests.dash_helpers import build_tenants
+from tests.factories import HOME
 
 
 def _token(db: Database, **claims: object) -> str:
@@ -35,8 +36,9 @@ def test_a_shopper_token_lists_that_shoppers_orders(app: Flask, db: Database) ->
     orders = body["orders"]
     assert isinstance(orders, list) and [o["id"] for o in orders] == [t.order_id]
     assert set(orders[0]) == {"id", "status", "channel", "lines", "total_minor", "currency",
-                              "created"}  # fmt: skip
+                              "created", "ship_to"}  # fmt: skip
     assert orders[0]["lines"] == [{"sku": "PODS", "quantity": 1}]
+    assert orders[0]["ship_to"] == {**dict.fromkeys(("line2", "region", "phone")), **HOME}
 
 
 def test_a_merchant_token_lists_the_stores_orders_newest_first(app: Flask, db: Database) -> None:

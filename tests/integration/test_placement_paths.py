@@ -11,13 +11,12 @@ from sqlalchemy import select
 
 from orders.domain.errors import DomainError
 from orders.queries.snapshots import OrderView, PlaceResult
-from orders.services.catalog import create_shopper
 from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
 from orders.store.db import Database
 from orders.store.model import Device, Order, Product, Shopper
-from tests.factories import World, build_world, db_snapshot
+from tests.factories import World, build_world, db_snapshot, shopper_with_address
 
 
 @dataclass(frozen=True)
@@ -113,7 +112,7 @@ def _relinked(db: Database, world: World) -> Asker:
     with db.write() as session:
         device = session.get(Device, world.device_id)
         assert device is not None
-        second = create_shopper(session, name="Bea")
+        second = shopper_with_address(session, name="Bea")
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
 
@@ -180,6 +179,6 @@ def _relinked_again(db: Database, world: World) -> Asker:
     with db.write() as session:
         device = session.get(Device, world.device_id)
         assert device is not None
-        second = create_shopper(session, name="Bea")
+        second = shopper_with_address(session, name="Bea")
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
