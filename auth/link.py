@@ -50,7 +50,9 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
         "Reorder when the supply falls to (leave empty for automatic)",
         validators=[Optional(), NumberRange(min=0)],
     )
-    address = SelectField("Ship its orders to", choices=[], validate_choice=True)
+    # Optional: a client that leaves it out (CONTRACT names only product and decision)
+    # links to the shopper's default address.
+    address = SelectField("Ship its orders to", choices=[], default="", validate_choice=True)
 
 
 class DenyForm(FlaskForm):  # type: ignore[misc]

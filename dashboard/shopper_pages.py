@@ -200,9 +200,10 @@ def address_edit(address_id: int) -> Any:
     current = my_address(get_db(), me(), address_id)
     form = AddressForm(data=current.fields() if request.method == "GET" else None)
     if form.validate_on_submit() and _domain_accepts(form):
-        addresses.edit_address(get_db(), me(), address_id, form.address_fields())
-        if form.make_default.data and not current.is_default:
-            addresses.make_default(get_db(), me(), address_id)
+        addresses.edit_address(
+            get_db(), me(), address_id, form.address_fields(),
+            make_default=bool(form.make_default.data),
+        )  # fmt: skip
         flash("Address saved. Orders already placed still ship where they did.", "ok")
         return redirect(url_for(".address_list"))
     status = 400 if request.method == "POST" else 200

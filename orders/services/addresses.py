@@ -50,12 +50,17 @@ def add_my_address(
     )
 
 
-def edit_address(db: Database, shopper_id: int, address_id: int, fields: Fields) -> AddressView:
+def edit_address(
+    db: Database, shopper_id: int, address_id: int, fields: Fields, *, make_default: bool = False
+) -> AddressView:
     """Change one of the shopper's addresses; orders already placed keep their copy."""
     clean = check_address(dict(fields))
 
     def work(session: Session) -> AddressView:
         address = _mine(session, shopper_id, address_id)
+        if make_default and not address.is_default:
+            _clear_default(session, shopper_id)
+            address.is_default = True
         _copy(clean, address)
         session.flush()
         return view_of(address)

@@ -258,13 +258,12 @@ def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
 
 
 def ship_to(conn: Connection, shopper_id: int, address_id: int | None) -> ShipTo | None:
-    """Where an order ships: the chosen address if it is still the shopper's, else their
-    default; None when they have neither."""
-    row = None
+    """Where an order ships: the link's own address if it names one, else the shopper's
+    default; None when there is none (as the press batch's join reads it)."""
     if address_id is not None:
         params = {"shopper_id": shopper_id, "address_id": address_id}
         row = conn.execute(_CHOSEN_ADDRESS, params).first()
-    if row is None:
+    else:
         row = conn.execute(_DEFAULT_ADDRESS, {"shopper_id": shopper_id}).first()
     return ShipTo(*row) if row is not None else None
 

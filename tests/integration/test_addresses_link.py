@@ -70,3 +70,23 @@ def test_a_shopper_without_an_address_is_sent_to_add_one_from_the_link_page(
     page = _confirmation(client, _code(client, o))
     assert "no delivery address" in page
     assert "/my/addresses/new?next=/link%3Fuser_code%3D" in page
+
+
+def test_a_link_approved_without_naming_an_address_ships_to_the_default(
+    client: FlaskClient, db: Database
+) -> None:
+    """The field is optional (CONTRACT names only product and decision): address_id None."""
+    o = build_oauth_world(db)
+    login_as(client, o.shopper_account_id)
+    user_code = _code(client, o)
+    page = _confirmation(client, user_code)
+    done = client.post("/link", data={
+        "user_code": user_code, "decision": "approve", "product": "PODS",
+        "csrf_token": csrf_token(page),
+    })  # fmt: skip
+    assert done.status_code == 200, done.text
+    with db.read() as session:
+        linked = session.scalars(
+            select(DeviceLink.address_id).where(DeviceLink.shopper_id == _shopper_id(db, o))
+        ).all()
+    assert linked == [None]
