@@ -1,7 +1,7 @@
 """Delivery addresses: a shopper's addresses, a link's address, an order's snapshot (#16)
 
 Revision ID: ev_addresses_01
-Revises: arch_decision_01
+Revises: sec_accounts_01
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "ev_addresses_01"
-down_revision: str | Sequence[str] | None = "arch_decision_01"
+down_revision: str | Sequence[str] | None = "sec_accounts_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
