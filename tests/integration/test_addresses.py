@@ -20,6 +20,7 @@ from orders.services.ordering import LineRequest, OrderRequest, place_order, pre
 from orders.services.privacy import export_shopper
 from orders.store.db import Database
 from orders.store.model import Address, Order
+from restock.seed import SHOPPER_EMAIL, seed_demo
 from tests.dash_helpers import build_tenants, form_post, signed_in
 from tests.factories import HOME, build_world, db_snapshot
 
@@ -297,3 +298,15 @@ def test_the_merchant_order_page_shows_the_customer_and_the_ship_to_address(
     assert page.status_code == 200
     assert "Ada" in page.text and "ada@ours.test" in page.text
     assert "12 St James" in page.text and "SW1Y 4JH" in page.text
+
+
+def test_the_demo_seed_gives_the_demo_shopper_one_default_address_once(db: Database) -> None:
+    """`seed --demo` (CONTRACT): a default delivery address; a second run adds none."""
+    seed_demo(db)
+    seed_demo(db)
+    with db.read() as session:
+        query = select(Account.shopper_id).where(Account.email == SHOPPER_EMAIL)
+        shopper_id = session.scalar(query)
+    assert shopper_id is not None
+    [only] = my_addresses(db, shopper_id)
+    assert only.is_default and only.address.country == "DE"
