@@ -6,14 +6,24 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from auth.link_attempts import record_attempt
 from auth.model import Account, DeviceCode, OAuthClient
+from auth.oauth_store import GrantError, find_client, rotate_refresh_token
 from auth.principal import DEVICE_SCOPES, OAuthError
 from auth.tokens import IssuedToken, issue_token, new_secret, revoke_link_tokens, token_hash
-from orders.domain.errors import InvalidRequest
-from orders.services.devices import LinkRules, active_link, link_device, register_device, unlink
+from auth.unit_secrets import check_unit_secret
+from orders.domain.errors import InvalidRequest, NotAllowed
+from orders.services.devices import (
+    LinkRules,
+    active_link,
+    link_device,
+    may_link,
+    register_device,
+    unlink,
+)
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink, DeviceModel, Shopper
 
@@ -22,6 +32,19 @@ USER_CODE_LENGTH = 8
 DEVICE_CODE_TTL = timedelta(minutes=10)
 POLL_INTERVAL = 5
 SLOW_DOWN_STEP = 5
+# Expired codes still answer `expired_token` for a while, then each new request purges a
+# batch of them, so the table holds about what the last TTL + PURGE_AFTER created.
+PURGE_AFTER = timedelta(minutes=10)
+PURGE_BATCH = 200
+# A device that restarts keeps getting fresh codes (its oldest pending ones are dropped);
+# one client id can't hold more than MAX_PENDING_PER_CLIENT live codes at once.
+MAX_PENDING_PER_SERIAL = 3
+MAX_PENDING_PER_CLIENT = 10_000
+TAKEN = (
+    "This device is already linked to another account, so it was not linked to yours. "
+    "Its owner can see this attempt; if the device is now yours, ask them to unlink it "
+    "or ask the store to release it."
+)
 
 
 class DeviceFlowError(OAuthError):
@@ -91,19 +114,32 @@ def start_device_authorization(
     public_url: str,
     serial: str | None = None,
     scope: str | None = None,
+    unit_secret: str | None = None,
     now: datetime | None = None,
 ) -> DeviceAuthorization:
-    """Begin linking a device: a device code for it, a user code for its shopper."""
+    """Begin linking a device: a device code for it, a user code for its shopper.
+
+    A model that requires proof of possession needs the unit's provisioned `unit_secret`
+    with its serial (`invalid_client` without it).
+    """
     now = now or utcnow()
     if serial is not None and (not serial or len(serial) > 128 or not serial.isprintable()):
         raise DeviceFlowError("invalid_request", "serial must be 1-128 printable characters")
+    if unit_secret is not None and not isinstance(unit_secret, str):
+        raise DeviceFlowError("invalid_request", "unit_secret must be a string")
 
     def work(session: Session) -> DeviceAuthorization:
-        client, _model = _device_client(session, client_id)
+        client, model = _device_client(session, client_id)
+        if model.requires_unit_secret and not check_unit_secret(
+            session, model.id, serial, unit_secret
+        ):
+            raise DeviceFlowError("invalid_client", "this device model needs its unit secret")
         granted = client.scope or DEVICE_SCOPES
         requested = scope.split() if scope else granted.split()
         if not set(requested) <= set(granted.split()):
             raise DeviceFlowError("invalid_scope", "scope beyond what this client may ask")
+        purge_device_codes(session, now)
+        _make_room(session, client_id, serial, now)
         device_code = new_secret()
         user_code = "".join(secrets.choice(USER_CODE_ALPHABET) for _ in range(USER_CODE_LENGTH))
         session.add(
@@ -130,6 +166,44 @@ def start_device_authorization(
         )
 
     return db.run_write(work)
+
+
+def purge_device_codes(session: Session, now: datetime, batch: int = PURGE_BATCH) -> int:
+    """Delete up to `batch` device codes expired for over PURGE_AFTER; returns how many."""
+    stale = (
+        select(DeviceCode.id)
+        .where(DeviceCode.expires_at < now - PURGE_AFTER)
+        .limit(batch)
+        # Concurrent purges take disjoint rows instead of queueing on each other's locks.
+        .with_for_update(skip_locked=True)
+    )
+    result = session.execute(
+        delete(DeviceCode)
+        .where(DeviceCode.id.in_(stale.scalar_subquery()))
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _make_room(session: Session, client_id: str, serial: str | None, now: datetime) -> None:
+    """Bound live codes: per serial the oldest pending go; per client a full table refuses."""
+    live = (DeviceCode.client_id == client_id, DeviceCode.expires_at > now)
+    if serial is not None:
+        pending = session.scalars(
+            select(DeviceCode.id)
+            .where(*live, DeviceCode.serial == serial, DeviceCode.status == "pending")
+            .order_by(DeviceCode.id.desc())
+            .offset(MAX_PENDING_PER_SERIAL - 1)
+        ).all()
+        if pending:
+            session.execute(
+                delete(DeviceCode)
+                .where(DeviceCode.id.in_(pending))
+                .execution_options(synchronize_session=False)
+            )
+    held = session.scalar(select(func.count()).select_from(DeviceCode).where(*live)) or 0
+    if held >= MAX_PENDING_PER_CLIENT:
+        raise DeviceFlowError("slow_down", "too many devices are linking; try again later")
 
 
 def poll_device_token(
@@ -196,6 +270,21 @@ def _redeem(session: Session, row: DeviceCode, now: datetime) -> IssuedToken | D
     )
 
 
+def refresh_device_token(
+    db: Database, *, client_id: str, refresh_token: str, now: datetime | None = None
+) -> IssuedToken:
+    """The refresh grant for a device (CoAP `/link/token`): a new pair; the old pair dies."""
+    if not isinstance(refresh_token, str) or not 1 <= len(refresh_token) <= 200:
+        raise DeviceFlowError("invalid_request", "refresh_token missing or malformed")
+    client = find_client(db, client_id)
+    if client is None or client.kind != "device_model":
+        raise DeviceFlowError("invalid_client", "unknown device client")
+    try:
+        return rotate_refresh_token(db, refresh_token, client, now=now)
+    except GrantError as exc:
+        raise DeviceFlowError(exc.error, exc.detail) from exc
+
+
 def pending_device(db: Database, user_code: str, *, now: datetime | None = None) -> PendingDevice:
     """The device waiting behind a user code, for the /link page."""
     now = now or utcnow()
@@ -226,13 +315,17 @@ def decide_device(
     rules: LinkRules | None = None,
     now: datetime | None = None,
 ) -> int | None:
-    """The shopper approves (link the device under `rules`) or denies; returns the link id."""
+    """The shopper approves (link the device under `rules`) or denies; returns the link id.
+
+    NotAllowed("device_taken") when the device has another shopper's active link: nothing
+    changes then but a recorded attempt, which that link's owner sees.
+    """
     now = now or utcnow()
     code = normalize_user_code(user_code)
     if code is None:
         raise InvalidRequest("bad_user_code", "that is not a device code")
 
-    def work(session: Session) -> int | None:
+    def work(session: Session) -> int | None | NotAllowed:
         row = session.scalar(
             select(DeviceCode).where(DeviceCode.user_code == code).with_for_update()
         )
@@ -241,8 +334,8 @@ def decide_device(
         account = session.get(Account, account_id)
         if account is None or account.shopper_id is None:
             raise InvalidRequest("not_a_shopper", "only a shopper can link a device")
-        row.account_id = account.id
         if not approve:
+            row.account_id = account.id
             row.status = "denied"
             return None
         _client, model = _device_client(session, row.client_id)
@@ -251,14 +344,23 @@ def decide_device(
             raise InvalidRequest("not_a_shopper", "no shopper")
         device = register_device(session, model, row.serial or f"auto-{secrets.token_hex(8)}")
         previous = active_link(session, device.id)
+        if previous is not None and not may_link(previous, shopper.id):
+            record_attempt(session, previous, account.id, row.client_id, device.serial, now)
+            return NotAllowed("device_taken", TAKEN)
         if previous is not None:
             revoke_link_tokens(session, previous.id, now=now)
         link = link_device(session, device, shopper, rules or LinkRules(), now=now)
+        row.account_id = account.id
         row.status = "approved"
         row.link_id = link.id
         return link.id
 
-    return db.run_write(work)
+    # Two shoppers approving codes for one new serial race on the active-link index; the
+    # re-run sees the winner's link.
+    result = db.run_write(work, races=2)
+    if isinstance(result, NotAllowed):
+        raise result
+    return result
 
 
 def unlink_device(session: Session, link: DeviceLink, *, now: datetime | None = None) -> int:

@@ -39,6 +39,7 @@ class DeviceAuthorizationEndpoint(_DeviceAuthorizationEndpoint):  # type: ignore
                 client_id=client.get_client_id(),
                 public_url=self.server.public_url,
                 serial=request.form.get("serial"),
+                unit_secret=request.form.get("unit_secret"),
                 scope=request.payload.scope or None,
             )
         except DeviceFlowError as exc:

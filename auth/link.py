@@ -14,7 +14,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.device_flow import PendingDevice, decide_device, pending_device
 from auth.limits import client_address, limits, signed_in_account
-from orders.domain.errors import InvalidRequest
+from orders.domain.errors import InvalidRequest, NotAllowed
 from orders.queries.addresses import my_addresses
 from orders.services.devices import LinkRules
 from orders.store.db import Database
@@ -164,6 +164,8 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
             if exc.reason == "bad_user_code":
                 return wrong_code(CodeForm(formdata=None))
             return confirm_page(form, device, exc.detail), 400
+        except NotAllowed as exc:  # device_taken: someone else's device stays theirs
+            return confirm_page(form, device, exc.detail), 409
         return render_template("auth/link_done.html", device=device, approved=decision == "approve")
 
     return bp

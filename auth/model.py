@@ -120,6 +120,9 @@ class DeviceCode(Base):
     __table_args__ = (
         UniqueConstraint("user_code"),
         CheckConstraint("status IN ('pending', 'approved', 'denied', 'redeemed')", name="status"),
+        # The purge walks expired rows; the cap counts one client's codes for one serial.
+        Index("ix_oauth_device_codes_expires_at", "expires_at"),
+        Index("ix_oauth_device_codes_client_serial", "client_id", "serial"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -139,6 +142,38 @@ class DeviceCode(Base):
     link_id: Mapped[int | None] = mapped_column(
         ForeignKey("device_links.id", ondelete="CASCADE"), default=None
     )
+
+
+class LinkAttempt(Base):
+    """A refused attempt by another account to link a device that has an active link."""
+
+    __tablename__ = "device_link_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The owner's link the attempt ran into: the owner sees it while that link lasts.
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("device_links.id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="SET NULL"), default=None
+    )
+    client_id: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(128))
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeviceUnitSecret(Base):
+    """A per-unit secret its maker provisioned (by SHA-256 hash): proof of possession."""
+
+    __tablename__ = "device_unit_secrets"
+    __table_args__ = (UniqueConstraint("model_id", "serial"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id", ondelete="CASCADE"))
+    serial: Mapped[str] = mapped_column(String(128))
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuthorizationCode(Base):

@@ -280,10 +280,13 @@ def rotate_refresh_token(
         wanted = scope.split() if scope else row.scope.split()
         if not set(wanted) <= set(row.scope.split()):
             return GrantError("invalid_scope", "scope beyond the original grant")
+        # A device's rotation also ends the access token it replaces: a sniffed copy of
+        # that token dies when the device refreshes, not when it expires.
+        ended = {"revoked_at": now} if row.kind == "device" else {}
         claimed = session.execute(
             update(Token)
             .where(Token.id == row.id, Token.refresh_used_at.is_(None))
-            .values(refresh_used_at=now)
+            .values(refresh_used_at=now, **ended)
             .execution_options(synchronize_session=False)
         )
         if claimed.rowcount != 1:  # type: ignore[attr-defined]  # pragma: no cover - row lock

@@ -19,10 +19,13 @@ from orders.store.model import DeviceLink
 from orders.store.sql import in_list
 
 ACCESS_TTL = {"shopper": timedelta(hours=1), "merchant": timedelta(hours=1)}
-# Buttons and appliances often can't refresh over CoAP: their access tokens live long and
-# die with the link (unlinking revokes them in the same transaction).
-DEVICE_ACCESS_TTL = timedelta(days=365)
+# A device's access token travels in clear inside CoAP payloads (until per-device OSCORE):
+# it lives a day, so a sniffed one expires; the device renews it with its refresh token.
+DEVICE_ACCESS_TTL = timedelta(hours=24)
 REFRESH_TTL = timedelta(days=60)
+# A button pressed twice a year must still be able to refresh; the family dies with the
+# link anyway, and each rotation starts a fresh year.
+DEVICE_REFRESH_TTL = timedelta(days=365)
 
 
 def token_hash(token: str) -> str:
@@ -96,7 +99,7 @@ def issue_token(
             family=family or secrets.token_hex(16),
             issued_at=now,
             expires_at=now + ttl,
-            refresh_expires_at=now + REFRESH_TTL if refresh else None,
+            refresh_expires_at=now + refresh_ttl(kind) if refresh else None,
         )
     )
     session.flush()
@@ -107,6 +110,11 @@ def issue_token(
         refresh_token=refresh,
         device_id=device_id,
     )
+
+
+def refresh_ttl(kind: str) -> timedelta:
+    """How long a refresh token of this kind of token lives."""
+    return DEVICE_REFRESH_TTL if kind == "device" else REFRESH_TTL
 
 
 # One Core query on a bare connection: this runs for every device request and every

@@ -28,8 +28,13 @@ def orders() -> Any:
     elif principal.kind == "merchant" and principal.store_id is not None:
         owner = {"store_id": principal.store_id}
     elif principal.kind == "device" and principal.device_id is not None:
-        # A device token reads only what that device ordered, nothing else of its shopper.
-        owner = {"device_id": principal.device_id, "store_id": principal.store_id}
+        # A device token reads only what that device ordered for its link's owner: a
+        # resold device never shows the previous owner's orders.
+        owner = {
+            "device_id": principal.device_id,
+            "store_id": principal.store_id,
+            "shopper_id": principal.shopper_id,
+        }
     else:
         return problem(403, "insufficient_scope", "this token owns no orders")
     limit_text = request.args.get("limit", "25")

@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from auth import clients
+from auth import clients, unit_secrets
 from auth.revocation import revoke_store_device
 from dashboard.common import act, act_on_order, get_db
 from dashboard.forms import (
@@ -220,7 +220,22 @@ def model(model_id: int) -> Any:
             flash("Model saved.", "ok")
             return redirect(url_for(".model", model_id=model_id))
     status = 400 if request.method == "POST" else 200
-    return render_template("dashboard/model.html", model=view, form=form), status
+    held = unit_secrets.possession(get_db(), sid(), model_id)
+    return render_template("dashboard/model.html", model=view, form=form, possession=held), status
+
+
+@bp.post("/models/<int:model_id>/unit-secrets")
+def model_unit_secrets(model_id: int) -> Response:
+    """Import per-unit secrets and turn proof of possession on or off for a model."""
+    text = request.form.get("unit_secrets", "")
+    required = request.form.get("requires_unit_secret") == "y"
+    return act(
+        lambda: unit_secrets.set_unit_secrets(
+            get_db(), sid(), model_id, unit_secrets.parse_unit_secrets(text), required=required
+        ),
+        "Proof of possession saved.",
+        url_for(".model", model_id=model_id),
+    )
 
 
 # --- devices ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, logout_user
 from werkzeug.wrappers import Response
 
+from auth.link_attempts import attempts_on_my_devices
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act, act_on_order, get_db, offers
 from dashboard.forms import AddressForm, DeleteAccountForm, PinForm, ThresholdForm, to_minor
@@ -41,8 +42,12 @@ def me() -> int:
 def devices() -> str:
     """My linked devices with their supply levels."""
     page = shopper.list_my_devices(get_db(), me(), cursor=request.args.get("cursor"))
+    attempts = attempts_on_my_devices(get_db(), me())
     return render_template(
-        "dashboard/my_devices.html", page=page, has_address=bool(my_addresses(get_db(), me()))
+        "dashboard/my_devices.html",
+        page=page,
+        has_address=bool(my_addresses(get_db(), me())),
+        attempts=attempts,
     )
 
 

@@ -123,8 +123,10 @@ def make_twin_blueprint(db: Database, limiter: Limiter, policy: Policy = link_po
             if not _ORDER_ID.match(order_id):
                 raise NotFound("not_found", "no such order")
             order = get_order_status(db, order_id)
-            # The id is the capability, as over CoAP; a token of another store learns nothing.
-            if order.store_id != principal.store_id:
+            # Only this device's orders for its link's owner: another store's, another
+            # device's or a previous owner's order is indistinguishable from a missing one.
+            mine = (order.store_id, order.device_id, order.shopper_id)
+            if mine != (principal.store_id, principal.device_id, principal.shopper_id):
                 raise NotFound("not_found", "no such order")
         except Exception as exc:
             return _error(exc)

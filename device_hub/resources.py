@@ -23,8 +23,10 @@ from auth.device_flow import (
     DeviceAuthorization,
     DeviceFlowError,
     poll_device_token,
+    refresh_device_token,
     start_device_authorization,
 )
+from auth.oauth_store import DEVICE_GRANT
 from auth.principal import Principal
 from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
@@ -221,7 +223,7 @@ def _text(body: Body, name: str) -> str:
 
 
 class LinkResource(_Post):
-    """POST /link {client_id, serial, pad}: start the device flow (RFC 8628 over CoAP).
+    """POST /link {client_id, serial[, unit_secret], pad}: start the device flow (RFC 8628).
 
     Anyone may ask, from any (spoofable) address, so the request must be padded to a third
     of the answer (RFC 7252 §11.3) and each address gets only a few a minute.
@@ -242,27 +244,44 @@ class LinkResource(_Post):
 
     async def handle(self, body: Body) -> Answer:
         client_id, serial = _text(body, "client_id"), _text(body, "serial")
+        unit_secret = _text(body, "unit_secret") if "unit_secret" in body else None
         started = await self.hub.run(
             start_device_authorization,
             self.hub.db,
             client_id=client_id,
             public_url=self.hub.public_url,
             serial=serial,
+            unit_secret=unit_secret,
         )
         return Code.CREATED, started.as_response()
 
 
 class LinkTokenResource(_Post):
-    """POST /link/token {client_id, device_code}: the device's poll."""
+    """POST /link/token: the device's poll {client_id, device_code}, or its refresh
+    {client_id, grant_type: "refresh_token", refresh_token}."""
 
     rt = "restock.link.token"
     ct = "60 50"
 
     async def handle(self, body: Body) -> Answer:
-        client_id, device_code = _text(body, "client_id"), _text(body, "device_code")
-        issued = await self.hub.run(
-            poll_device_token, self.hub.db, client_id=client_id, device_code=device_code
-        )
+        client_id = _text(body, "client_id")
+        grant_type = body.get("grant_type")
+        if grant_type == "refresh_token":
+            issued = await self.hub.run(
+                refresh_device_token,
+                self.hub.db,
+                client_id=client_id,
+                refresh_token=_text(body, "refresh_token"),
+            )
+        elif grant_type in (None, DEVICE_GRANT):
+            issued = await self.hub.run(
+                poll_device_token,
+                self.hub.db,
+                client_id=client_id,
+                device_code=_text(body, "device_code"),
+            )
+        else:
+            raise DeviceFlowError("unsupported_grant_type", "use refresh_token or a device_code")
         return Code.CONTENT, {
             "access_token": issued.access_token,
             "refresh_token": issued.refresh_token,

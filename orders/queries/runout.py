@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, select
@@ -18,6 +18,7 @@ from orders.store.model import Device, DeviceModelSlot, SupplyReading
 # one indexed range scan rather than its whole history.
 HISTORY_DAYS = LOOKBACK_DAYS
 HISTORY_LIMIT = 1000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Built once: every telemetry report reads a slot's history, and building the expression
 # cost more than running it.
 _HISTORY = (
@@ -26,6 +27,7 @@ _HISTORY = (
         SupplyReading.device_id == bindparam("device_id"),
         SupplyReading.slot == bindparam("slot"),
         SupplyReading.measured_at >= bindparam("start"),
+        SupplyReading.received_at >= bindparam("received_from"),
     )
     .order_by(SupplyReading.measured_at.desc(), SupplyReading.id.desc())
     .limit(HISTORY_LIMIT)
@@ -46,12 +48,18 @@ def slot_history(
     slot: str,
     now: datetime,
     since: datetime | None = None,
+    *,
+    received_since: datetime | None = None,
 ) -> tuple[tuple[datetime, float], ...]:
-    """The slot's readings within the look-back window (and after `since`), oldest first."""
+    """The slot's readings within the look-back window (and after `since`), oldest first.
+
+    `received_since`: only readings that arrived from then on (a link's own readings).
+    """
     start = now - timedelta(days=HISTORY_DAYS)
     if since is not None and since > start:
         start = since
-    params = {"device_id": device_id, "slot": slot, "start": start}
+    received_from = received_since or _EPOCH
+    params = {"device_id": device_id, "slot": slot, "start": start, "received_from": received_from}
     rows = session.connection().execute(_HISTORY, params).all()
     return tuple((at, value) for at, value in reversed(rows))
 

@@ -69,7 +69,7 @@ def supply_level(
     since = now - RATE_WINDOW
     with db.read() as session:
         slots = session.execute(
-            select(DeviceLink.device_id, DeviceModelSlot, Product)
+            select(DeviceLink.device_id, DeviceModelSlot, Product, DeviceLink.created_at)
             .join(Device, Device.id == DeviceLink.device_id)
             .join(DeviceModelSlot, DeviceModelSlot.model_id == Device.model_id)
             .join(Product, Product.id == DeviceModelSlot.product_id)
@@ -88,13 +88,15 @@ def supply_level(
             if match.status != "found":
                 return None
             slots = [row for row in slots if row[2].sku == match.product.sku]
-        for device_id, slot, product in slots:
+        for device_id, slot, product, linked_at in slots:
+            # Only readings that arrived under the shopper's own link: never a previous owner's.
             readings = session.execute(
                 select(SupplyReading.measured_at, SupplyReading.value)
                 .where(
                     SupplyReading.device_id == device_id,
                     SupplyReading.slot == slot.name,
                     SupplyReading.measured_at >= since,
+                    SupplyReading.received_at >= linked_at,
                 )
                 .order_by(SupplyReading.measured_at.desc())
                 .limit(MAX_READINGS)
@@ -106,7 +108,9 @@ def supply_level(
             # The replenishment estimator (robust to noise, refills and gaps) when it has
             # enough history; the simple since-the-refill rate while it has not.
             predicted = runout_of(
-                slot_history(session, device_id, slot.name, now), slot.capacity, now
+                slot_history(session, device_id, slot.name, now, received_since=linked_at),
+                slot.capacity,
+                now,
             )
             if predicted is not None and predicted.rate_per_day is not None:
                 runout_at = predicted.runout_at

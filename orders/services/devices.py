@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from orders.domain.errors import InvalidRequest, NotFound
+from orders.domain.errors import InvalidRequest, NotAllowed, NotFound
 from orders.domain.rules import check_quantity
 from orders.store.db import utcnow
 from orders.store.model import Address, Device, DeviceLink, DeviceModel, Product, Shopper
@@ -47,6 +47,15 @@ def register_device(session: Session, model: DeviceModel, serial: str) -> Device
     return device
 
 
+def may_link(current: DeviceLink | None, shopper_id: int) -> bool:
+    """Whether `shopper_id` may link a device whose active link is `current` (pure).
+
+    A serial is no secret: a device with an active link is never re-linked by someone
+    else, only by its owner (or after the owner unlinks or the merchant releases it).
+    """
+    return current is None or current.shopper_id == shopper_id
+
+
 def link_device(
     session: Session,
     device: Device,
@@ -55,8 +64,14 @@ def link_device(
     *,
     now: datetime | None = None,
 ) -> DeviceLink:
-    """Link `device` to `shopper` (replacing any earlier link) under `rules`."""
+    """Link `device` to `shopper` under `rules`, replacing the shopper's own earlier link.
+
+    NotAllowed("device_taken") when another shopper's link is active; the caller revokes
+    the replaced link's tokens in the same transaction.
+    """
     previous = active_link(session, device.id)
+    if not may_link(previous, shopper.id):
+        raise NotAllowed("device_taken", "this device is linked to another account")
     if previous is not None:
         unlink(session, previous, now=now)
     link = DeviceLink(device_id=device.id, shopper_id=shopper.id, store_id=device.store_id)

@@ -226,7 +226,8 @@ def _state(
     product_id: int | None,
 ) -> SlotLevel:
     device_id = link.device_id
-    history = slot_history(session, device_id, slot.name, now)
+    # Only this link's readings: a resold appliance doesn't plan with its last owner's use.
+    history = slot_history(session, device_id, slot.name, now, received_since=link.created_at)
     order_open = product_id is not None and (
         placing.open_order_id(session.connection(), device_id, link.id, product_id) is not None
     )

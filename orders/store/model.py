@@ -164,6 +164,10 @@ class DeviceModel(Base):
     kind: Mapped[str] = mapped_column(String(16))
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     test_mode: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Its maker provisions a per-unit secret: linking then needs it, not just the serial.
+    requires_unit_secret: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     products: Mapped[list[Product]] = relationship(secondary=device_model_products)

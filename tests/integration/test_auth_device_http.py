@@ -290,12 +290,12 @@ def test_device_refresh_keeps_the_link_binding(
     login_as(client, o.shopper_account_id)
     _approve(client, str(body["user_code"]), product="PODS")
     issued = _poll(client, o.button, body["device_code"]).get_json()
+    old = verify_access_token(db, issued["access_token"])
     fresh = client.post("/oauth/token", data={
         "grant_type": "refresh_token", "refresh_token": issued["refresh_token"],
         "client_id": o.button,
     })  # fmt: skip
     assert fresh.status_code == 200, fresh.text
-    old = verify_access_token(db, issued["access_token"])
     new = verify_access_token(db, fresh.get_json()["access_token"])
     assert (new.kind, new.link_id, new.device_id) == ("device", old.link_id, old.device_id)
 
