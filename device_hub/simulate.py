@@ -35,10 +35,35 @@ class DeviceOptions:
     reports: int = 5
     pause: float = 1.0
     max_wait: float = 600.0
+    unit_secret: str | None = None  # for models that require proof of possession
 
 
 class DeviceError(Exception):
     """The simulation can't go on (no hub, linking refused, …)."""
+
+
+@dataclass
+class Tokens:
+    """The device's current token pair and when (event-loop time) the access token expires."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_at: float
+
+    @classmethod
+    def of(cls, answer: dict[str, Any], now: float) -> Tokens:
+        """From a 2.05 /link/token answer; renewed a little before it expires."""
+        lifetime = float(answer.get("expires_in") or 0)
+        refresh = answer.get("refresh_token")
+        return cls(
+            str(answer["access_token"]),
+            str(refresh) if refresh else None,
+            now + lifetime * REFRESH_AT,
+        )
+
+
+# Renew at 90% of the access token's lifetime, so a send never races its expiry.
+REFRESH_AT = 0.9
 
 
 class SimulatedDevice:
@@ -49,6 +74,7 @@ class SimulatedDevice:
         self.out = out
         self.base = options.hub or ""
         self.context: Context | None = None
+        self.tokens: Tokens | None = None
 
     async def call(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """POST `body` as CBOR; returns the response code (e.g. "2.01") and its map."""
@@ -75,19 +101,21 @@ class SimulatedDevice:
         self.out(f"hub: {self.base}")
         self.context = await Context.create_client_context()
         try:
-            token = await self.link()
+            await self.link()
             if self.options.kind == "button":
-                await self.press(token)
+                await self.press()
             else:
-                await self.report(token)
+                await self.report()
         finally:
             await self.context.shutdown()
         return 0
 
     async def link(self) -> str:
-        """The RFC 8628 device flow over CoAP; returns the access token."""
+        """The RFC 8628 device flow over CoAP; keeps the tokens and returns the access token."""
         opts = self.options
-        request = {"client_id": opts.client_id, "serial": opts.serial}
+        request: dict[str, Any] = {"client_id": opts.client_id, "serial": opts.serial}
+        if opts.unit_secret:
+            request["unit_secret"] = opts.unit_secret
         code, started = await self.call("/link", _padded(request, LINK_PAD))
         if code == "4.00" and isinstance(started.get("pad_to"), int):
             code, started = await self.call("/link", _padded(request, started["pad_to"]))
@@ -106,7 +134,8 @@ class SimulatedDevice:
             error = answer.get("error")
             if code == "2.05":
                 self.out(f"linked as device {answer.get('device_id')}")
-                return str(answer["access_token"])
+                self.tokens = Tokens.of(answer, loop.time())
+                return self.tokens.access_token
             if error == "slow_down":
                 interval += 5  # RFC 8628 §3.5
             elif error == "authorization_pending":
@@ -117,24 +146,57 @@ class SimulatedDevice:
                 raise DeviceError(f"linking failed: {code} {error}")
         raise DeviceError("gave up waiting for the shopper")
 
-    async def press(self, token: str) -> None:
+    async def refresh(self) -> str:
+        """Renew the access token with the refresh grant (the refresh token rotates)."""
+        assert self.tokens is not None
+        if self.tokens.refresh_token is None:
+            raise DeviceError("the access token expired and there is no refresh token")
+        code, answer = await self.call(
+            "/link/token",
+            {
+                "client_id": self.options.client_id,
+                "grant_type": "refresh_token",
+                "refresh_token": self.tokens.refresh_token,
+            },
+        )
+        if code != "2.05":
+            raise DeviceError(f"refreshing failed: {code} {answer.get('error')}; link again")
+        self.tokens = Tokens.of(answer, asyncio.get_running_loop().time())
+        self.out("access token renewed")
+        return self.tokens.access_token
+
+    async def access_token(self) -> str:
+        """A live access token: the current one, or a renewed one when it is about to expire."""
+        assert self.tokens is not None, "link first"
+        if asyncio.get_running_loop().time() >= self.tokens.expires_at:
+            return await self.refresh()
+        return self.tokens.access_token
+
+    async def send(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """POST with the access token as `at`; on 4.01 renew it once and send again."""
+        code, answer = await self.call(path, {**body, "at": await self.access_token()})
+        if code == "4.01":
+            code, answer = await self.call(path, {**body, "at": await self.refresh()})
+        return code, answer
+
+    async def press(self) -> None:
         """Press the button `presses` times (a fresh boot id, seq from 1)."""
         boot = secrets.token_hex(4)
         for seq in range(1, self.options.presses + 1):
-            code, answer = await self.call("/press", {"at": token, "seq": seq, "boot": boot})
+            code, answer = await self.send("/press", {"seq": seq, "boot": boot})
             order = answer.get("order") or {}
             result = answer.get("result") or answer.get("error")
             detail = answer.get("reason") or order.get("id", "")
             self.out(f"press {seq}: {code} {result} {detail}".rstrip())
             await asyncio.sleep(self.options.pause)
 
-    async def report(self, token: str) -> None:
+    async def report(self) -> None:
         """Report a falling level for one slot (SenML in CBOR, integer labels)."""
         opts = self.options
         level = opts.start_level
         for _ in range(opts.reports):
             senml = [{-2: "", 0: opts.slot, 1: opts.unit, 2: level}]
-            code, answer = await self.call("/telemetry", {"at": token, "senml": senml})
+            code, answer = await self.send("/telemetry", {"senml": senml})
             order = answer.get("order") or {}
             action = answer.get("action") or answer.get("error")
             self.out(f"level {level:g} {opts.unit}: {code} {action} {order.get('id', '')}".rstrip())

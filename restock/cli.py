@@ -130,6 +130,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         presses=args.presses,
         reports=args.reports,
         pause=args.pause,
+        unit_secret=args.unit_secret,
     )
     try:
         return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--hub", help="coap://host:port (default: find the hub by mDNS)")
     sim.add_argument("--client-id", help="the device model's OAuth client id (default: demo)")
     sim.add_argument("--serial", help="the device's serial number (default: random)")
+    sim.add_argument("--unit-secret", help="the unit's secret, for models that require one")
     sim.add_argument("--presses", type=int, default=2, help="button presses to send")
     sim.add_argument("--reports", type=int, default=5, help="appliance level reports to send")
     sim.add_argument("--pause", type=float, default=1.0, help="seconds between sends")
