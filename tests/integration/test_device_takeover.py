@@ -16,7 +16,7 @@ from orders.devices import active_link
 from orders.model import DeviceLink, DeviceModel, Order
 from orders.services import press
 from orders.supplies import supply_level
-from orders.telemetry import record_telemetry
+from orders.telemetry import SlotLevel, record_telemetry
 from tests.auth_fixtures import OAuthWorld, build_oauth_world, login_as
 from tests.dash_helpers import form_post
 from tests.device_link_helpers import (
@@ -175,6 +175,29 @@ def test_a_resold_appliance_shows_its_buyer_none_of_the_previous_readings(
     record_telemetry(db, device_id, [{"n": "pods", "u": "count", "v": 45}])
     level = supply_level(db, _shopper_of(db, buyer), o.world.store_id, None)
     assert level is not None and level.level == 45
+
+
+def test_the_reorder_policy_of_a_resold_appliance_sees_only_its_new_links_readings(
+    app: Flask, db: Database, o: OAuthWorld
+) -> None:
+    """The buyer's first report: the policy's history holds that report alone."""
+    first = link_over_http(app, db, o.shopper_account_id, o.appliance, "FRIDGE-2")
+    device_id = first["device_id"]
+    for level in (40, 35, 30):
+        record_telemetry(db, device_id, [{"n": "pods", "u": "count", "v": level}])
+    with db.write() as session:
+        link = active_link(session, device_id)
+        assert link is not None
+        link.status, link.unlinked_at = "unlinked", link.created_at
+    link_over_http(app, db, shopper_account(db, "buyer@example.test"), o.appliance, "FRIDGE-2")
+    seen: list[SlotLevel] = []
+
+    def watch(state: SlotLevel) -> bool:
+        seen.append(state)
+        return False
+
+    record_telemetry(db, device_id, [{"n": "pods", "u": "count", "v": 48}], policy=watch)
+    assert [value for _at, value in seen[0].history] == [48]
 
 
 def _shopper_of(db: Database, account_id: int) -> int:

@@ -17,6 +17,7 @@ from auth.device_flow import DeviceFlowError, start_device_authorization
 from auth.model import DeviceCode, Token
 from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import IssuedToken, issue_token, verify_access_token
+from auth.unit_secrets import set_unit_secrets
 from device_hub.simulate import DeviceOptions, SimulatedDevice, Tokens
 from orders.db import Database, utcnow
 from orders.model import DeviceModel
@@ -249,3 +250,28 @@ def test_a_client_with_a_full_table_of_live_codes_is_told_to_slow_down(
     refused = client.post("/link", {"client_id": client_id, "serial": "FLOOD-X"})
     assert refused.code == Code.BAD_REQUEST and refused.body == {"error": "slow_down"}
     assert db_snapshot(db) == before
+
+
+def test_coap_link_of_a_model_requiring_unit_secrets_needs_the_units_secret(
+    db: Database, client: CoapClient
+) -> None:
+    """/link without or with a wrong unit_secret is 4.00 invalid_client; the right one links."""
+    client_id, _ = _device_pair(db)
+    with db.read() as session:
+        model_id = session.scalars(
+            select(DeviceModel.id).where(DeviceModel.client_id == client_id)
+        ).one()
+        store_id = session.scalars(
+            select(DeviceModel.store_id).where(DeviceModel.id == model_id)
+        ).one()
+    set_unit_secrets(db, store_id, model_id, [("UNIT-9", "unit-nine-secret-123")], required=True)
+    before = db_snapshot(db)
+    for extra in ({}, {"unit_secret": "unit-nine-secret-124"}, {"unit_secret": 5}):
+        reply = client.post("/link", {"client_id": client_id, "serial": "UNIT-9", **extra})
+        assert reply.code == Code.BAD_REQUEST, extra
+        assert reply.body["error"] in ("invalid_client", "invalid_request")
+    assert db_snapshot(db) == before
+    ok = client.post(
+        "/link", {"client_id": client_id, "serial": "UNIT-9", "unit_secret": "unit-nine-secret-123"}
+    )
+    assert ok.code == Code.CREATED
