@@ -28,6 +28,7 @@ from tests.factories import count, db_snapshot
 
 __all__ = ["client", "hub"]  # fixtures used by name
 PUBLIC = "http://restock.test"
+PAD = "." * 100  # /link requests are padded to a third of the answer (README)
 
 
 def _device_pair(db: Database) -> tuple[str, IssuedToken]:
@@ -244,10 +245,10 @@ def test_a_client_with_a_full_table_of_live_codes_is_told_to_slow_down(
     monkeypatch.setattr(device_flow, "MAX_PENDING_PER_CLIENT", 4)
     client_id, _ = _device_pair(db)
     for n in range(4):
-        reply = client.post("/link", {"client_id": client_id, "serial": f"FLOOD-{n}"})
+        reply = client.post("/link", {"client_id": client_id, "serial": f"FLOOD-{n}", "pad": PAD})
         assert reply.code == Code.CREATED
     before = db_snapshot(db)
-    refused = client.post("/link", {"client_id": client_id, "serial": "FLOOD-X"})
+    refused = client.post("/link", {"client_id": client_id, "serial": "FLOOD-X", "pad": PAD})
     assert refused.code == Code.BAD_REQUEST and refused.body == {"error": "slow_down"}
     assert db_snapshot(db) == before
 
@@ -267,11 +268,12 @@ def test_coap_link_of_a_model_requiring_unit_secrets_needs_the_units_secret(
     set_unit_secrets(db, store_id, model_id, [("UNIT-9", "unit-nine-secret-123")], required=True)
     before = db_snapshot(db)
     for extra in ({}, {"unit_secret": "unit-nine-secret-124"}, {"unit_secret": 5}):
-        reply = client.post("/link", {"client_id": client_id, "serial": "UNIT-9", **extra})
+        reply = client.post(
+            "/link", {"client_id": client_id, "serial": "UNIT-9", "pad": PAD, **extra}
+        )
         assert reply.code == Code.BAD_REQUEST, extra
         assert reply.body["error"] in ("invalid_client", "invalid_request")
     assert db_snapshot(db) == before
-    ok = client.post(
-        "/link", {"client_id": client_id, "serial": "UNIT-9", "unit_secret": "unit-nine-secret-123"}
-    )
+    right = {"unit_secret": "unit-nine-secret-123", "pad": PAD}
+    ok = client.post("/link", {"client_id": client_id, "serial": "UNIT-9", **right})
     assert ok.code == Code.CREATED
