@@ -262,8 +262,12 @@ def test_link_datagrams_from_one_address_cannot_fill_the_device_code_table(db: D
     coap = CoapClient(running.uri)
     try:
         devices = build_devices(db)
-        body = {"client_id": devices.world.model_client_id, "serial": "S", "pad": "." * 100}
-        codes = [coap.post("/link", body).code for _ in range(int(LINK_RATE.burst) + 5)]
+        # Distinct serials: one serial alone keeps at most MAX_PENDING_PER_SERIAL codes anyway.
+        body = {"client_id": devices.world.model_client_id, "pad": "." * 100}
+        codes = [
+            coap.post("/link", {**body, "serial": f"S-{n}"}).code
+            for n in range(int(LINK_RATE.burst) + 5)
+        ]
     finally:
         coap.close()
         stop_hub(running)
