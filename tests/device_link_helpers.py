@@ -12,7 +12,7 @@ from werkzeug.test import TestResponse
 
 from auth.accounts import create_account
 from auth.model import DeviceCode
-from orders.db import Database, utcnow
+from orders.store.db import Database, utcnow
 from tests.auth_fixtures import DEVICE_GRANT, login_as
 from tests.web_helpers import csrf_token
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import orders.db
+import orders.store.db
 
 revision: str = "sec_device_01"
 down_revision: str | Sequence[str] | None = "0003"
@@ -34,7 +34,7 @@ def upgrade() -> None:
         sa.Column("account_id", sa.Integer(), nullable=True),
         sa.Column("client_id", sa.String(length=64), nullable=False),
         sa.Column("serial", sa.String(length=128), nullable=False),
-        sa.Column("attempted_at", orders.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("attempted_at", orders.store.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"],
             name=op.f("fk_device_link_attempts_account_id_accounts"), ondelete="SET NULL",
@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("model_id", sa.Integer(), nullable=False),
         sa.Column("serial", sa.String(length=128), nullable=False),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("created_at", orders.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", orders.store.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["model_id"], ["device_models.id"],
             name=op.f("fk_device_unit_secrets_model_id_device_models"), ondelete="CASCADE",

@@ -5,18 +5,18 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from auth.link_attempts import attempts_on_my_devices
 from auth.model import DeviceUnitSecret, LinkAttempt
 from auth.principal import InvalidToken
 from auth.tokens import verify_access_token
-from orders.db import Database
-from orders.devices import active_link
-from orders.model import DeviceLink, DeviceModel, Order
-from orders.services import press
-from orders.supplies import supply_level
-from orders.telemetry import SlotLevel, record_telemetry
+from orders.queries.supplies import supply_level
+from orders.services.devices import active_link
+from orders.services.ordering import press
+from orders.services.telemetry import SlotLevel, record_telemetry
+from orders.store.db import Database
+from orders.store.model import DeviceLink, DeviceModel
 from tests.auth_fixtures import OAuthWorld, build_oauth_world, login_as
 from tests.dash_helpers import form_post
 from tests.device_link_helpers import (
@@ -144,10 +144,10 @@ def test_a_released_and_resold_device_shows_nothing_of_its_previous_owner(
     )
     assert twin.status_code == 404
     assert twin.mimetype == "application/problem+json"
-    # The press path's own link scoping (in_progress, duplicate) is tested where it lives.
-    with db.write() as session:
-        session.execute(update(Order).values(status="delivered"))
-    new_order = press(db, device_id, 2).order
+    # The buyer's first press: seq 1 again, and the previous owner's order still open.
+    pressed = press(db, device_id, 1)
+    assert pressed.outcome == "placed"
+    new_order = pressed.order
     assert new_order.id != old_order.id
     mine = reader.get("/api/v1/orders", headers=_bearer(second["access_token"])).get_json()
     assert [order["id"] for order in mine["orders"]] == [new_order.id]

@@ -19,8 +19,8 @@ from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import IssuedToken, issue_token, verify_access_token
 from auth.unit_secrets import set_unit_secrets
 from device_hub.simulate import DeviceOptions, SimulatedDevice, Tokens
-from orders.db import Database, utcnow
-from orders.model import DeviceModel
+from orders.store.db import Database, utcnow
+from orders.store.model import DeviceModel
 from tests.auth_fixtures import OAuthWorld, build_oauth_world
 from tests.device_link_helpers import link_over_http
 from tests.e2e.hub_fixtures import CoapClient, RunningHub, build_devices, client, hub

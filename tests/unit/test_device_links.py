@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from orders.devices import may_link
-from orders.model import DeviceLink
+from orders.services.devices import may_link
+from orders.store.model import DeviceLink
 
 
 def test_only_the_owner_may_link_a_device_with_an_active_link() -> None:
