@@ -114,6 +114,9 @@ def _relinked(db: Database, world: World) -> Asker:
         device = session.get(Device, world.device_id)
         assert device is not None
         second = shopper_with_address(session, name="Bea")
+        first_link = active_link(session, device.id)
+        assert first_link is not None
+        unlink(session, first_link)  # another shopper links only a device its owner let go
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
 
@@ -200,5 +203,8 @@ def _relinked_again(db: Database, world: World) -> Asker:
         device = session.get(Device, world.device_id)
         assert device is not None
         second = shopper_with_address(session, name="Bea")
+        first_link = active_link(session, device.id)
+        assert first_link is not None
+        unlink(session, first_link)  # another shopper links only a device its owner let go
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
