@@ -56,7 +56,8 @@ def _device_token(db: Database, o: OAuthWorld, account_id: int) -> str:
         shopper = session.get(Shopper, shopper_id)
         model = session.scalar(select(DeviceModel).where(DeviceModel.client_id == o.button))
         assert shopper is not None and model is not None
-        device = register_device(session, model, f"SN-{account_id}")
+        # Not "SN-<n>": the world's own button is SN-1, linked to another shopper.
+        device = register_device(session, model, f"SN-account-{account_id}")
         link = link_device(session, device, shopper, LinkRules(product_sku="PODS"))
         return issue_token(
             session, client_id=o.button, kind="device", scope=DEVICE_SCOPES,
