@@ -12,8 +12,10 @@ from werkzeug.test import TestResponse
 
 from auth.accounts import create_account
 from auth.model import DeviceCode
+from orders.services.addresses import add_address
 from orders.store.db import Database, utcnow
 from tests.auth_fixtures import DEVICE_GRANT, login_as
+from tests.factories import HOME
 from tests.web_helpers import csrf_token
 
 
@@ -55,11 +57,13 @@ def approve(
 
 
 def shopper_account(db: Database, email: str) -> int:
-    """A new shopper account; its id."""
+    """A new shopper account with a default delivery address; its id."""
     with db.write() as session:
         account = create_account(
             session, email=email, password="correct horse battery", shopper_name=email
         )
+        assert account.shopper_id is not None
+        add_address(session, account.shopper_id, HOME)
         return account.id
 
 

@@ -6,7 +6,7 @@ for device models that require proof of possession (`device_models.requires_unit
 two indexes on `oauth_device_codes` serve the expired-code purge and the pending-code cap.
 
 Revision ID: sec_device_01
-Revises: sec_accounts_01
+Revises: ev_addresses_01
 Create Date: 2026-12-06 00:40:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "sec_device_01"
-down_revision: str | Sequence[str] | None = "sec_accounts_01"
+down_revision: str | Sequence[str] | None = "ev_addresses_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
