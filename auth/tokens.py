@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from auth.model import Account, Token
 from auth.principal import InvalidToken, Principal
+from orders.domain import ops
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink
 from orders.store.sql import in_list
@@ -151,11 +152,17 @@ def verify_access_token(
     db: Database, token: str, required_scope: str | None = None, *, now: datetime | None = None
 ) -> Principal:
     """The principal behind a bearer token, or InvalidToken. No cache: revocation is immediate."""
-    _check_shape(token)
-    now = now or utcnow()
-    digest = token_hash(token)
-    row = db.lookup(lambda conn: conn.execute(_VERIFY, {"digest": digest}).first())
-    return _principal(row, required_scope, now)
+    try:
+        _check_shape(token)
+        now = now or utcnow()
+        digest = token_hash(token)
+        row = db.lookup(lambda conn: conn.execute(_VERIFY, {"digest": digest}).first())
+        principal = _principal(row, required_scope, now)
+    except InvalidToken as refused:
+        ops.count(ops.TOKEN_CHECKS, refused.error)
+        raise
+    ops.count(ops.TOKEN_CHECKS, "valid")
+    return principal
 
 
 # The device ids behind a batch's tokens, for statements sent with the token read.
@@ -201,6 +208,11 @@ class TokenCheck:
                 answers.append(_principal(rows.get(digest), required_scope, now))
             except InvalidToken as refused:
                 answers.append(refused)
+        refused_count = sum(isinstance(answer, InvalidToken) for answer in answers)
+        if refused_count:
+            ops.count(ops.TOKEN_CHECKS, "invalid_token", amount=refused_count)
+        if len(answers) > refused_count:
+            ops.count(ops.TOKEN_CHECKS, "valid", amount=len(answers) - refused_count)
         return answers
 
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from device_hub.errors import RateLimited
+from auth.principal import InvalidToken
+from device_hub.errors import RateLimited, ShuttingDown
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
+from orders.domain import ops
+from orders.domain.errors import OrderRefused
 from orders.queries.snapshots import PlaceResult
 from orders.services.presses import Candidates, PressRequest, run_presses
 from orders.store.db import Database, utcnow
@@ -55,6 +60,9 @@ class PressBatcher:
         self.device_limit = device_limit
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        # Presses taken and not yet answered; `drain` waits for them.
+        self._unanswered: set[asyncio.Future[PlaceResult]] = set()
+        self.closing = False
         self._threads = [
             threading.Thread(target=self._loop, name=f"hub-press-{n}", daemon=True)
             for n in range(writers)
@@ -67,9 +75,19 @@ class PressBatcher:
 
         It fails with the press's refusal: InvalidToken, RateLimited or a DomainError.
         """
+        if self.closing:
+            raise ShuttingDown(1)
         future: asyncio.Future[PlaceResult] = asyncio.get_running_loop().create_future()
+        self._unanswered.add(future)
+        future.add_done_callback(self._unanswered.discard)
         self._queue.put(_Item(body, seq, boot, future))
         return future
+
+    async def drain(self) -> None:
+        """Take no new press (5.03), and wait until every press taken has its answer."""
+        self.closing = True
+        while self._unanswered:
+            await asyncio.wait(list(self._unanswered))
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer threads."""
@@ -99,11 +117,15 @@ class PressBatcher:
 
     def _place(self, batch: list[_Item]) -> None:
         answers: Sequence[PlaceResult | Exception]
+        started = time.perf_counter()
         try:
             admission = _Admission(self, batch)
             answers = run_presses(self.db, admission.candidates, admission)
         except Exception as exc:  # a database failure fails every press of the batch
             answers = [exc] * len(batch)
+        ops.observe(ops.PRESS_BATCH_SECONDS, time.perf_counter() - started)
+        ops.observe(ops.PRESS_BATCH_SIZE, len(batch))
+        _count(answers)
         loops: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any]]] = {}
         for item, answer in zip(batch, answers, strict=True):
             loops.setdefault(item.future.get_loop(), []).append((item, answer))
@@ -148,6 +170,36 @@ class _Admission:
             refused = self.limited[index]
             admitted.append(refused or PressRequest(principal.device_id, item.seq, item.boot))
         return admitted
+
+
+def _count(answers: Sequence[PlaceResult | Exception]) -> None:
+    """Count a committed batch's presses by result, in one call per result seen."""
+    results: Counter[str] = Counter()
+    placed: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
+    for answer in answers:
+        if isinstance(answer, PlaceResult):
+            results[answer.outcome] += 1
+            if answer.outcome in ("placed", "needs_approval"):
+                placed[answer.order.channel] += 1
+        elif isinstance(answer, OrderRefused):
+            results["refused"] += 1
+            refusals[answer.reason] += 1
+        elif isinstance(answer, RateLimited):
+            results["rate_limited"] += 1
+        elif isinstance(answer, InvalidToken):
+            results["invalid_token"] += 1
+        else:
+            results["error"] += 1
+    for name, counts in (
+        (ops.PRESSES, results),
+        (ops.ORDERS_PLACED, placed),
+        (ops.REFUSALS, refusals),
+    ):
+        for label, amount in counts.items():
+            ops.count(name, label, amount=amount)
+    if results["rate_limited"]:
+        ops.count(ops.RATE_LIMITED, "hub_device", amount=results["rate_limited"])
 
 
 def _settle(settled: list[tuple[_Item, PlaceResult | Exception]]) -> None:

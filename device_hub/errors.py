@@ -23,11 +23,16 @@ class RateLimited(Exception):
         super().__init__(f"retry after {retry_after} s")
 
 
+class ShuttingDown(RateLimited):
+    """The hub is stopping: it finishes what it acknowledged and takes no new press."""
+
+
 # (exception type, CoAP code); the first match wins.
 CODE_FOR: list[tuple[type[Exception], Code]] = [
     (InvalidToken, Code.UNAUTHORIZED),  # 4.01 {error: invalid_token}
     (OrderRefused, Code.FORBIDDEN),  # 4.03 {error: refused, reason}
     (NotFound, Code.NOT_FOUND),  # 4.04
+    (ShuttingDown, Code.SERVICE_UNAVAILABLE),  # 5.03 + Max-Age: try again (another hub)
     (RateLimited, Code.TOO_MANY_REQUESTS),  # 4.29 + Max-Age
     (NotAllowed, Code.CONFLICT),  # 4.09
     (InvalidRequest, Code.BAD_REQUEST),  # 4.00
@@ -51,6 +56,8 @@ def error_answer(exc: Exception) -> tuple[Code, dict[str, Any]] | None:
         return code, {"error": "refused", "reason": exc.reason}
     if isinstance(exc, DeviceFlowError):
         return code, {"error": exc.error}
+    if isinstance(exc, ShuttingDown):
+        return code, {"error": "unavailable", "retry_after": exc.retry_after}
     if isinstance(exc, RateLimited):
         return code, {"error": "rate_limited", "retry_after": exc.retry_after}
     if isinstance(exc, DomainError):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 import math
+import os
 import re
 import time
 from collections import Counter
@@ -35,6 +37,7 @@ from device_hub.compat_aiocoap import HubSite
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
+from orders.domain import ops
 from orders.domain.errors import NotFound
 from orders.services.lifecycle import get_order_status
 from orders.services.presses import check_press
@@ -75,6 +78,8 @@ class HubServices:
     presses: PressBatcher
     # Separate from source_limit: /link writes a device-code row for an unauthenticated sender.
     link_limit: RateLimiter = field(default_factory=lambda: RateLimiter(LINK_RATE))
+    # Requests being answered now (a stopping hub waits for them before closing its socket).
+    in_flight: int = 0
 
     @functools.cached_property
     def link_min_payload(self) -> int:
@@ -84,7 +89,9 @@ class HubServices:
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run blocking work (database calls) in the pool, off the event loop."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
+        # run_in_executor does not carry context variables: the request id goes along by hand.
+        work = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
+        return await loop.run_in_executor(self.executor, work)
 
     async def as_device(self, body: Body, scope: str, work: Callable[[Principal], T]) -> T:
         """Identify the device, apply its rate limit, then do `work`: one trip to the pool."""
@@ -113,6 +120,34 @@ class HubServices:
         also_limit: RateLimiter | None = None,
     ) -> Message:
         """Parse, handle and render one request; every known error becomes a 4.xx."""
+        started = time.perf_counter()
+        request_id = ops.REQUEST_ID.set(os.urandom(8).hex())
+        answer: Message | None = None
+        self.in_flight += 1
+        try:
+            answer = await self._answer(
+                request, handle, max_payload, assembled, min_payload, also_limit
+            )
+        finally:
+            self.in_flight -= 1
+            ops.REQUEST_ID.reset(request_id)
+            path = request.opt.uri_path
+            # /orders/{id}: one label for every order, so the label set stays small.
+            resource = "orders" if path[:1] == ("orders",) else "/".join(path)
+            code = answer.code.dotted if answer is not None else "5.00"
+            ops.count(ops.COAP_REQUESTS, resource, code)
+            ops.observe(ops.COAP_SECONDS, time.perf_counter() - started, resource)
+        return answer
+
+    async def _answer(
+        self,
+        request: Message,
+        handle: Callable[[Body], Awaitable[Answer]],
+        max_payload: int,
+        assembled: bool,
+        min_payload: int,
+        also_limit: RateLimiter | None,
+    ) -> Message:
         fmt = reply_format(request)
         try:
             self.check_source(request, also_limit)
@@ -134,6 +169,7 @@ class HubServices:
         for limiter in (self.source_limit, also_limit):
             wait = limiter.take(address) if limiter is not None else 0
             if wait:
+                ops.count(ops.RATE_LIMITED, "hub_address")
                 raise RateLimited(wait)
 
     def render_error(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,6 +26,9 @@ from orders.services.telemetry import Policy, link_policy
 from orders.store.db import Database
 
 log = logging.getLogger("restock.hub")
+# How long a stopping hub waits for requests in flight: 10 s in 10 ms steps.
+_DRAIN_STEP = 0.01
+_DRAIN_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,15 @@ class Hub:
         self.advertisement: Advertisement | None = None
         self.port = config.port
 
+    @property
+    def bound(self) -> bool:
+        """Whether the hub's socket is open and serving."""
+        return self.context is not None and not self.services.presses.closing
+
+    def duplicate_entries(self) -> int:
+        """Messages held in the duplicate-detection memory now."""
+        return sum(len(recent) for recent in self.recent)
+
     async def start(self) -> None:
         """Bind the UDP socket, start notifications and the mDNS advertisement."""
         # Only udp6 (it also serves IPv4): aiocoap's defaults would add TCP, TLS and
@@ -114,10 +127,21 @@ class Hub:
         log.info("CoAP hub on coap://%s:%s", self.config.host, self.port)
 
     async def stop(self) -> None:
-        """Unregister from mDNS, stop notifications, close the socket and the pool."""
+        """Unregister from mDNS, answer every press taken, then close the socket and the pool.
+
+        Presses that arrive meanwhile get 5.03 with Max-Age: the device tries again (another
+        hub, or this one restarted) and nothing it was told was placed is lost.
+        """
         if self.advertisement is not None:
             await self.advertisement.stop()
             self.advertisement = None
+        await self.services.presses.drain()
+        # Requests already past their press (or telemetry) finish and send their answers.
+        for _ in range(_DRAIN_STEPS):
+            if not self.services.in_flight:
+                break
+            await asyncio.sleep(_DRAIN_STEP)
+        await asyncio.sleep(0)
         if self.watcher is not None:
             await self.watcher.stop()
             self.watcher = None

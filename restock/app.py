@@ -72,11 +72,13 @@ def create_app(
         SESSION_COOKIE_SECURE=settings.public_url.startswith("https://"),
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
-    app.extensions["restock"] = {"settings": settings, "db": db}
+    # Checks /readyz runs beside the database's; `serve` adds the roles it runs in-process.
+    app.extensions["restock"] = {"settings": settings, "db": db, "ready_checks": {}}
     if settings.trusted_proxies:
         # Only as many X-Forwarded-For hops as there are proxies of ours: any further
         # entries are the client's own words. Links people see come from public_url.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    _register_operations(app, settings, db)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -95,6 +97,17 @@ def create_app(
     _register_adapters(app, settings, db, clock, alexa_verifier)
     _register_security_headers(app, https=settings.public_url.startswith("https://"))
     return app
+
+
+def _register_operations(app: Flask, settings: Settings, db: Database) -> None:
+    """Request ids, request metrics, /readyz and (with a token) /metrics."""
+    from restock import metrics
+    from restock.operations import register
+
+    if settings.metrics_token:
+        metrics.install()
+        metrics.watch_pool(db.engine)
+    register(app, settings, db)
 
 
 def _register_security_headers(app: Flask, *, https: bool) -> None:
@@ -194,7 +207,15 @@ def _register_errors(app: Flask) -> None:
 
 
 # Machine endpoints always answer problem+json; a browser asking for a page gets HTML.
-_MACHINE_PREFIXES = ("/api/", "/oauth/", "/alexa", "/.well-known/", "/healthz")
+_MACHINE_PREFIXES = (
+    "/api/",
+    "/oauth/",
+    "/alexa",
+    "/.well-known/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 _ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{{ code }} {{ name }} · Restock</title></head>
 <body><main><h1>{{ code }} {{ name }}</h1>

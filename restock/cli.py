@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import secrets
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from orders.store.db import Database, make_engine
 from orders.store.model import DeviceModel, Store
+from restock.logs import configure as configure_logs
 from restock.migrate import upgrade
 from restock.seed import seed_demo
 from restock.settings import Settings, SettingsError, create_private_sqlite_file
@@ -109,6 +111,19 @@ def cmd_hub(settings: Settings, _args: argparse.Namespace) -> int:
     return serve(settings, _database(settings), web=False, hub=True)
 
 
+def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
+    """Serve the web on gunicorn with N worker processes (run `migrate` once before)."""
+    from restock.web_server import WebOptions, default_workers, serve_web
+
+    settings.refuse_unsafe()
+    # Generated before the fork, so every worker signs sessions with the same key.
+    settings = settings.with_secret_key()
+    create_private_sqlite_file(settings.database_url)
+    workers = args.workers or int(os.environ.get("RESTOCK_WEB_WORKERS") or default_workers())
+    threads = args.threads or int(os.environ.get("RESTOCK_WEB_THREADS") or 4)
+    return serve_web(settings, WebOptions(workers=workers, threads=threads))
+
+
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     """A simulated button or appliance: discover, link, press / report."""
     import asyncio
@@ -170,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
     sub.add_parser("migrate", help="upgrade the database to head").set_defaults(func=cmd_migrate)
     sub.add_parser("hub", help="serve the CoAP hub only").set_defaults(func=cmd_hub)
+    web = sub.add_parser("web", help="serve the web only, on gunicorn worker processes")
+    web.add_argument(
+        "--workers", type=int, help="worker processes (default: RESTOCK_WEB_WORKERS or 2*cores+1)"
+    )
+    web.add_argument(
+        "--threads", type=int, help="threads per worker (default: RESTOCK_WEB_THREADS or 4)"
+    )
+    web.set_defaults(func=cmd_web)
     sim = sub.add_parser("simulate", help="a simulated button or appliance")
     sim.add_argument("kind", choices=["button", "appliance"])
     sim.add_argument("--hub", help="coap://host:port (default: find the hub by mDNS)")
@@ -196,11 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m restock`."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     args = build_parser().parse_args(argv)
     settings = Settings.from_env()
+    configure_logs(settings.log_format)
     try:
         return int(args.func(settings, args))
     except SettingsError as exc:

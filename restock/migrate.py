@@ -6,7 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -22,3 +24,15 @@ def alembic_config(engine: Engine) -> Config:
 def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Upgrade the database to `revision` (every branch head by default)."""
     command.upgrade(alembic_config(engine), revision)
+
+
+def script_heads() -> frozenset[str]:
+    """The head revisions of the migrations shipped with this code."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return frozenset(ScriptDirectory.from_config(config).get_heads())
+
+
+def database_heads(conn: Connection) -> frozenset[str]:
+    """The revisions the database says it is at."""
+    return frozenset(MigrationContext.configure(conn).get_current_heads())

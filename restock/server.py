@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -15,13 +16,16 @@ from waitress.server import create_server
 
 from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
+from orders.domain import ops
 from orders.store import compat_psycopg, compat_sqlalchemy
 from orders.store.db import Database
-from restock import compat_waitress
+from restock import compat_waitress, metrics
 from restock.app import create_app
 from restock.settings import Settings
 
 log = logging.getLogger("restock")
+# Seconds between updates of gauges that are read rather than counted (dedup memory).
+GAUGE_INTERVAL = 5.0
 
 
 def hub_config(settings: Settings) -> HubConfig:
@@ -57,7 +61,12 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
         loop.add_signal_handler(signum, _stopper(stop, signum))
     server = thread = None
     coap: Hub | None = None
+    gauges: asyncio.Task[None] | None = None
+    if settings.metrics_token:
+        metrics.install()
+        metrics.watch_pool(db.engine)
     try:
+        app = None
         if web:
             app = create_app(settings, db)
             server, thread = start_web(app, settings.http_host, settings.http_port, threads=8)
@@ -70,15 +79,38 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
             coap = Hub(db, hub_config(settings))
             await coap.start()
             print(f"Restock CoAP hub: coap://{settings.coap_host}:{coap.port}", flush=True)
+            if app is not None:
+                app.extensions["restock"]["ready_checks"]["hub"] = _hub_ready(coap)
+            if settings.metrics_token:
+                gauges = asyncio.create_task(_hub_gauges(coap))
         freeze_startup_heap()
         await stop.wait()
     finally:
+        # The hub first: it answers every press it took while the web still serves.
+        if gauges is not None:
+            gauges.cancel()
         if coap is not None:
             await coap.stop()
         if server is not None and thread is not None:
             stop_web(server, thread)
         db.dispose()
+        metrics.mark_process_dead(os.getpid())
+    log.info("stopped")
     return 0
+
+
+def _hub_ready(coap: Hub) -> Callable[[], str | None]:
+    def check() -> str | None:
+        return None if coap.bound else "the CoAP hub is not serving"
+
+    return check
+
+
+async def _hub_gauges(coap: Hub) -> None:
+    """Keep the hub's gauges current (the hot path only counts)."""
+    while True:
+        ops.gauge(ops.DEDUP_ENTRIES, float(coap.duplicate_entries()))
+        await asyncio.sleep(GAUGE_INTERVAL)
 
 
 def freeze_startup_heap() -> None:

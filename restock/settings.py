@@ -6,7 +6,7 @@ import os
 import secrets
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -80,6 +80,8 @@ class Settings:
     mail_from: str | None = None
     # Reverse proxies in front of the web server whose X-Forwarded-For is trusted (0: none).
     trusted_proxies: int = 0
+    metrics_token: str | None = field(default=None, repr=False)
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +107,8 @@ class Settings:
             smtp_url=env.get("RESTOCK_SMTP_URL") or None,
             mail_from=env.get("RESTOCK_MAIL_FROM") or None,
             trusted_proxies=_hops(env.get("RESTOCK_TRUSTED_PROXIES", "0")),
+            metrics_token=env.get("RESTOCK_METRICS_TOKEN") or None,
+            log_format="json" if env.get("RESTOCK_LOG_FORMAT", "").lower() == "json" else "text",
         )
 
     def with_secret_key(self) -> Settings:

@@ -9,9 +9,9 @@ from datetime import datetime
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from orders.domain import rules
+from orders.domain import ops, rules
 from orders.domain.decision import Ask, LineRequest, NeedsConsent, decide
-from orders.domain.errors import InvalidRequest
+from orders.domain.errors import InvalidRequest, OrderRefused
 from orders.queries.snapshots import PlaceResult
 from orders.services import placing
 from orders.services.presses import press
@@ -45,7 +45,14 @@ class OrderRequest:
 def place_order(db: Database, request: OrderRequest, *, now: datetime | None = None) -> PlaceResult:
     """Place an order once: the same idempotency key always returns the same order."""
     validate(request)
-    return db.run_write(lambda s: _place(s, request, now or utcnow()), races=UNIQUE_RACES)
+    try:
+        result = db.run_write(lambda s: _place(s, request, now or utcnow()), races=UNIQUE_RACES)
+    except OrderRefused as refused:
+        ops.count(ops.REFUSALS, refused.reason)
+        raise
+    if result.outcome in ("placed", "needs_approval"):
+        ops.count(ops.ORDERS_PLACED, request.channel)
+    return result
 
 
 def place_in(session: Session, request: OrderRequest, *, now: datetime) -> PlaceResult:
