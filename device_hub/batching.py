@@ -14,7 +14,6 @@ import asyncio
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +23,8 @@ from device_hub.errors import RateLimited, ShuttingDown
 from device_hub.identity import Identify
 from device_hub.limits import RateLimiter
 from orders.domain import ops
-from orders.domain.errors import OrderRefused
 from orders.queries.snapshots import PlaceResult
-from orders.services.presses import Candidates, PressRequest, run_presses
+from orders.services.presses import Candidates, PressRequest, count_presses, run_presses
 from orders.store.db import Database, utcnow
 
 _STOP = object()
@@ -125,7 +123,9 @@ class PressBatcher:
             answers = [exc] * len(batch)
         ops.observe(ops.PRESS_BATCH_SECONDS, time.perf_counter() - started)
         ops.observe(ops.PRESS_BATCH_SIZE, len(batch))
-        _count(answers)
+        results = count_presses(answers, _result_of)
+        if results["rate_limited"]:
+            ops.count(ops.RATE_LIMITED, "hub_device", amount=results["rate_limited"])
         loops: dict[asyncio.AbstractEventLoop, list[tuple[_Item, Any]]] = {}
         for item, answer in zip(batch, answers, strict=True):
             loops.setdefault(item.future.get_loop(), []).append((item, answer))
@@ -172,34 +172,10 @@ class _Admission:
         return admitted
 
 
-def _count(answers: Sequence[PlaceResult | Exception]) -> None:
-    """Count a committed batch's presses by result, in one call per result seen."""
-    results: Counter[str] = Counter()
-    placed: Counter[str] = Counter()
-    refusals: Counter[str] = Counter()
-    for answer in answers:
-        if isinstance(answer, PlaceResult):
-            results[answer.outcome] += 1
-            if answer.outcome in ("placed", "needs_approval"):
-                placed[answer.order.channel] += 1
-        elif isinstance(answer, OrderRefused):
-            results["refused"] += 1
-            refusals[answer.reason] += 1
-        elif isinstance(answer, RateLimited):
-            results["rate_limited"] += 1
-        elif isinstance(answer, InvalidToken):
-            results["invalid_token"] += 1
-        else:
-            results["error"] += 1
-    for name, counts in (
-        (ops.PRESSES, results),
-        (ops.ORDERS_PLACED, placed),
-        (ops.REFUSALS, refusals),
-    ):
-        for label, amount in counts.items():
-            ops.count(name, label, amount=amount)
-    if results["rate_limited"]:
-        ops.count(ops.RATE_LIMITED, "hub_device", amount=results["rate_limited"])
+def _result_of(answer: object) -> str:
+    if isinstance(answer, RateLimited):
+        return "rate_limited"
+    return "invalid_token" if isinstance(answer, InvalidToken) else "error"
 
 
 def _settle(settled: list[tuple[_Item, PlaceResult | Exception]]) -> None:

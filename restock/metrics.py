@@ -1,6 +1,6 @@
 """Prometheus metrics: the meter plugged into `orders.domain.ops`, and what `/metrics` serves.
 
-One process (`run`) counts in prometheus_client's default registry. Several processes
+One process (`run`) counts in memory, in a registry of Restock's metrics alone. Several processes
 (gunicorn's workers, `hub` processes beside them) count into files under
 `PROMETHEUS_MULTIPROC_DIR`, and `/metrics` adds them up; every role on a host points at the
 same directory, emptied before they start.
@@ -9,8 +9,6 @@ same directory, emptied before they start.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,25 +56,30 @@ SPECS: dict[str, Spec] = {
 }
 
 
-def _make(name: str, spec: Spec) -> Any:
+def _make(name: str, spec: Spec, registry: Any) -> Any:
     # Imported here: prometheus_client picks single- or multi-process values at import time,
     # from PROMETHEUS_MULTIPROC_DIR, which the `web` role sets before anything imports it.
     from prometheus_client import Counter, Gauge, Histogram
 
     full = f"restock_{name}"
     if spec.kind == "counter":
-        return Counter(full, spec.help, spec.labels)
+        return Counter(full, spec.help, spec.labels, registry=registry)
     if spec.kind == "histogram":
-        return Histogram(full, spec.help, spec.labels, buckets=spec.buckets)
+        return Histogram(full, spec.help, spec.labels, buckets=spec.buckets, registry=registry)
     # Gauges of several processes add up (live ones only): a pool or a memory per process.
-    return Gauge(full, spec.help, spec.labels, multiprocess_mode="livesum")
+    return Gauge(full, spec.help, spec.labels, multiprocess_mode="livesum", registry=registry)
 
 
 class PrometheusMeter:
     """The ops meter on prometheus_client metrics, created once per process."""
 
     def __init__(self) -> None:
-        self.metrics = {name: _make(name, spec) for name, spec in SPECS.items()}
+        from prometheus_client import CollectorRegistry
+
+        # Our own registry, not the default one: that one adds process_ and python_ metrics,
+        # and every name /metrics serves starts with restock_ (CONTRACT.md).
+        self.registry = CollectorRegistry()
+        self.metrics = {name: _make(name, spec, self.registry) for name, spec in SPECS.items()}
         self._children: dict[tuple[str, ops.Labels], Any] = {}
 
     def _child(self, name: str, labels: ops.Labels) -> Any:
@@ -129,10 +132,10 @@ def mark_process_dead(pid: int) -> None:
 
 def exposition() -> tuple[bytes, str]:
     """The text `/metrics` serves, and its content type."""
-    from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
     if multiprocess_dir() is None:
-        return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+        return generate_latest(install().registry), CONTENT_TYPE_LATEST
     from prometheus_client import multiprocess
 
     registry = CollectorRegistry()
@@ -152,9 +155,3 @@ def watch_pool(engine: Engine) -> None:
 
     event.listen(engine, "checkout", on_event)
     event.listen(engine, "checkin", on_event)
-
-
-def timer() -> Callable[[], float]:
-    """Seconds since this call, when called."""
-    start = time.perf_counter()
-    return lambda: time.perf_counter() - start

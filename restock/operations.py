@@ -22,6 +22,8 @@ from restock.migrate import database_heads, script_heads
 from restock.settings import Settings
 
 log = logging.getLogger("restock")
+# One line per answered request (an access log with the request id on it).
+access = logging.getLogger("restock.access")
 
 REQUEST_ID_HEADER = "X-Request-Id"
 # An id from outside is kept only if it is short and plain: it lands in every log line.
@@ -100,8 +102,15 @@ def _register_request_ids(app: Flask) -> None:
         if started is not None:
             route = request.url_rule.rule if request.url_rule is not None else "unmatched"
             code = str(response.status_code)
+            seconds = time.perf_counter() - started
             ops.count("http_requests", route, request.method, code)
-            ops.observe("http_request_seconds", time.perf_counter() - started, route)
+            ops.observe("http_request_seconds", seconds, route)
+            # The path only: a query string may carry a user code or a token.
+            access.info(
+                "%s %s %s %.1f ms", request.method, request.path, code, seconds * 1000,
+                extra={"method": request.method, "path": request.path,
+                       "status": response.status_code, "ms": round(seconds * 1000, 1)},
+            )  # fmt: skip
             if response.status_code == 429:
                 ops.count(ops.RATE_LIMITED, "http")
         return response

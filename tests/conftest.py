@@ -21,6 +21,7 @@ from restock.app import create_app
 from restock.migrate import upgrade
 from restock.models import Base
 from restock.settings import Settings
+from tests.log_secrets import pytest_configure, pytest_sessionfinish  # noqa: F401 (secrets in logs)
 from voice_skill.verification import AlexaRequestVerifier
 
 POSTGRES_URL = os.environ.get("RESTOCK_TEST_POSTGRES_URL")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from orders.domain import rules
+from orders.domain import ops, rules
 from orders.domain.addresses import ShipTo
 from orders.domain.errors import (
     REFUSAL_REASONS,
@@ -178,7 +178,7 @@ class NewOrder:
             store_id=self.store_id,
             type="order.created",
             status=self.status,
-            data={"device_id": self.device_id, "shopper_id": self.shopper_id},
+            data=ops.traced({"device_id": self.device_id, "shopper_id": self.shopper_id}),
             created_at=self.created_at,
         )
 

@@ -8,7 +8,7 @@ Without one, counting is a call that does nothing.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Protocol
+from typing import Any, Protocol
 
 # The request being served (HTTP or CoAP): set by the adapter that received it, put on every
 # log line by the composition root's logging filter, and written into the outbox rows it causes.
@@ -82,3 +82,9 @@ def gauge(name: str, value: float, *labels: str) -> None:
 def request_id() -> str | None:
     """The id of the request being served, if any."""
     return REQUEST_ID.get()
+
+
+def traced(data: dict[str, Any]) -> dict[str, Any]:
+    """An outbox event's `data`, with the id of the request that caused it (if in one)."""
+    rid = REQUEST_ID.get()
+    return data if rid is None else {**data, "request_id": rid}

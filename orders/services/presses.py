@@ -24,6 +24,7 @@ reads stock under a row lock.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
-from orders.domain import rules
+from orders.domain import ops, rules
 from orders.domain.addresses import ShipTo
 from orders.domain.decision import (
     Ask,
@@ -61,7 +62,7 @@ from orders.domain.decision import (
     StoreFacts,
     decide,
 )
-from orders.domain.errors import DomainError, InvalidRequest
+from orders.domain.errors import DomainError, InvalidRequest, OrderRefused
 from orders.domain.rules import PricedLine
 from orders.queries.snapshots import OrderView, Outcome, PlaceResult
 from orders.services import placing
@@ -331,9 +332,40 @@ def press(
     """A device's press: at most one order per (device, boot, seq)."""
     check_press(seq, boot)
     result = press_batch(db, [PressRequest(device_id, seq, boot)], now=now)[0]
+    count_presses([result])
     if isinstance(result, DomainError):
         raise result
     return result
+
+
+def count_presses(
+    answers: Sequence[object], result_of: Callable[[object], str] = lambda _answer: "error"
+) -> Counter[str]:
+    """Count committed presses by result, orders by channel, refusals by reason.
+
+    `result_of` names the caller's own answers (the hub's rate limits, bad tokens).
+    """
+    results: Counter[str] = Counter()
+    placed: Counter[str] = Counter()
+    refusals: Counter[str] = Counter()
+    for answer in answers:
+        if isinstance(answer, PlaceResult):
+            results[answer.outcome] += 1
+            if answer.outcome in ("placed", "needs_approval"):
+                placed[answer.order.channel] += 1
+        elif isinstance(answer, OrderRefused):
+            results["refused"] += 1
+            refusals[answer.reason] += 1
+        elif isinstance(answer, InvalidRequest):
+            results["invalid"] += 1
+        else:
+            results[result_of(answer)] += 1
+    for name, counts in ((ops.PRESSES, results), (ops.ORDERS_PLACED, placed)):
+        for label, amount in counts.items():
+            ops.count(name, label, amount=amount)
+    for reason, amount in refusals.items():
+        ops.count(ops.REFUSALS, reason, amount=amount)
+    return results
 
 
 def press_batch(

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Connection, Select, String, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from orders.domain.ops import request_id
+from orders.domain.ops import traced
 from orders.store.flights import Write, insert_rows
 from orders.store.model import Order, OrderEvent
 
@@ -58,7 +58,8 @@ def insert_event(
                 "store_id": store_id,
                 "type": kind,
                 "status": status,
-                "data": {"device_id": device_id, "shopper_id": shopper_id},
+                # With the request that caused the change: its webhooks can be traced to it.
+                "data": traced({"device_id": device_id, "shopper_id": shopper_id}),
                 "created_at": now,
             }
         ],
@@ -75,10 +76,6 @@ def event_writes(dialect: str, rows: list[dict[str, Any]]) -> list[Write]:
     """The statements `insert_events` runs, for callers that send their writes together."""
     if not rows:
         return []
-    rid = request_id()
-    if rid is not None:
-        # The request that caused the change, so its webhook deliveries can be traced to it.
-        rows = [{**row, "data": {**row["data"], "request_id": rid}} for row in rows]
     writes: list[Write] = []
     if dialect == "postgresql":
         # Delivered only when (and if) this transaction commits, like the rows themselves.

@@ -1,0 +1,171 @@
+"""What operators see over HTTP: /metrics, /readyz, request ids, and their trail."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from flask import Flask
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import select, text
+
+from orders.store.db import Database
+from orders.store.model import OrderEvent
+from tests.conftest import AppFactory
+from tests.e2e.hub_fixtures import build_devices
+
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"
+PRESS = "/api/v1/device/press"
+
+
+def _metrics(app: Flask) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    response = app.test_client().get(
+        "/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert response.status_code == 200, response.data
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def _press(app: Flask, token: str, seq: int, request_id: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"}
+    if request_id is not None:
+        headers["X-Request-Id"] = request_id
+    return app.test_client().post(
+        PRESS, data=json.dumps({"seq": seq}), headers=headers, content_type="application/json"
+    )
+
+
+def test_metrics_is_not_served_when_no_token_is_set(app: Flask) -> None:
+    """RESTOCK_METRICS_TOKEN unset: /metrics does not exist (404)."""
+    assert app.test_client().get("/metrics").status_code == 404
+
+
+def test_metrics_refuses_a_missing_or_wrong_bearer_token(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """401 problem+json without the token or with another one; 200 with it."""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    client = app.test_client()
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": METRICS_TOKEN}):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401
+        assert response.mimetype == "application/problem+json"
+    good = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert good.status_code == 200 and good.mimetype == "text/plain"
+
+
+def test_every_metric_name_starts_with_restock(app_factory: AppFactory, db: Database) -> None:
+    """Only Restock's own metrics are served, each named restock_…"""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    app.test_client().get("/healthz")
+    names = {name for name, _labels in _metrics(app)}
+    assert names and all(name.startswith("restock_") for name in names), names
+    assert "restock_http_requests_total" in names
+
+
+def test_a_press_counts_as_a_press_an_order_and_a_request(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """A placed press adds one to presses{placed}, orders_placed{button} and the route's count."""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    devices = build_devices(db)
+    before = _metrics(app)
+    assert _press(app, devices.button_token, 1).status_code == 201
+    assert _press(app, devices.button_token, 1).get_json()["result"] == "duplicate"
+    after = _metrics(app)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("restock_presses_total", result="placed") == 1
+    assert grew("restock_presses_total", result="duplicate") == 1
+    assert grew("restock_orders_placed_total", channel="button") == 1
+    route = {"route": PRESS, "method": "POST", "code": "201"}
+    assert grew("restock_http_requests_total", **route) == 2
+    assert grew("restock_http_request_seconds_count", route=PRESS) == 2
+    assert grew("restock_token_checks_total", result="valid") == 2
+
+
+def test_a_refused_token_counts_as_a_failed_token_check(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """A press with an unknown token adds to token_checks{invalid_token}."""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    before = _metrics(app)
+    assert _press(app, "x" * 43, 1).status_code == 401
+    after = _metrics(app)
+    key = ("restock_token_checks_total", (("result", "invalid_token"),))
+    assert after[key] - before.get(key, 0.0) == 1
+
+
+def test_the_callers_request_id_comes_back(app: Flask) -> None:
+    """X-Request-Id given: the answer carries the same id."""
+    response = app.test_client().get("/healthz", headers={"X-Request-Id": "req-42.a:b"})
+    assert response.headers["X-Request-Id"] == "req-42.a:b"
+
+
+@pytest.mark.parametrize("given", [None, "", "has space", "x" * 129, "semi;colon"])
+def test_a_missing_or_unsafe_request_id_is_replaced_by_a_new_one(
+    app: Flask, given: str | None
+) -> None:
+    """No id, or one that is not a short plain token: a fresh random one, never the given text."""
+    headers = {} if given is None else {"X-Request-Id": given}
+    first = app.test_client().get("/healthz", headers=headers).headers["X-Request-Id"]
+    second = app.test_client().get("/healthz", headers=headers).headers["X-Request-Id"]
+    assert len(first) == 32 and int(first, 16) >= 0 and first != second
+
+
+def test_an_error_answer_carries_the_request_id_too(app: Flask) -> None:
+    """A 404 problem+json is answered with the request's id."""
+    response = app.test_client().get("/api/v1/nothing-here", headers={"X-Request-Id": "err-1"})
+    assert response.status_code == 404 and response.headers["X-Request-Id"] == "err-1"
+
+
+def test_the_request_id_is_written_into_the_outbox_event_it_causes(
+    app: Flask, db: Database
+) -> None:
+    """A press over HTTP with X-Request-Id: its order.placed event's data holds that id."""
+    devices = build_devices(db)
+    assert _press(app, devices.button_token, 1, request_id="trace-me-7").status_code == 201
+    with db.read() as session:
+        events = session.scalars(select(OrderEvent)).all()
+    assert [event.data.get("request_id") for event in events] == ["trace-me-7"]
+
+
+def test_readyz_is_200_when_the_database_is_at_head(app: Flask) -> None:
+    """Database answers and migrations are at head: 200 ready."""
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["status"] == "ready"
+
+
+def test_readyz_is_503_when_migrations_are_behind(app: Flask, db: Database) -> None:
+    """The database at an older revision than the code: 503 naming migrations, until migrated."""
+    with db.engine.begin() as conn:
+        saved = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    try:
+        response = app.test_client().get("/readyz")
+        assert response.status_code == 503
+        assert response.mimetype == "application/problem+json"
+        assert "migrations" in response.get_json()["checks"]
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM alembic_version"))
+            for version in saved:
+                conn.execute(text("INSERT INTO alembic_version VALUES (:v)"), {"v": version})
+    assert app.test_client().get("/readyz").status_code == 200
+
+
+def test_readyz_reports_a_role_that_is_down(app: Flask) -> None:
+    """A role's check (the hub in `run`) that fails makes /readyz 503 with its reason."""
+    app.extensions["restock"]["ready_checks"]["hub"] = lambda: "the CoAP hub is not serving"
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["checks"] == {"hub": "the CoAP hub is not serving"}
