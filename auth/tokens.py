@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -208,11 +209,11 @@ class TokenCheck:
                 answers.append(_principal(rows.get(digest), required_scope, now))
             except InvalidToken as refused:
                 answers.append(refused)
-        refused_count = sum(isinstance(answer, InvalidToken) for answer in answers)
-        if refused_count:
-            ops.count(ops.TOKEN_CHECKS, "invalid_token", amount=refused_count)
-        if len(answers) > refused_count:
-            ops.count(ops.TOKEN_CHECKS, "valid", amount=len(answers) - refused_count)
+        results = Counter(
+            answer.error if isinstance(answer, InvalidToken) else "valid" for answer in answers
+        )
+        for result, amount in results.items():
+            ops.count(ops.TOKEN_CHECKS, result, amount=amount)
         return answers
 
 

@@ -234,6 +234,10 @@ def serve(kind: str, target: Target, port: int, ready: Any, stop: Any) -> None:
             from device_hub.server import Hub, HubConfig
             from restock.server import freeze_startup_heap
 
+            if os.environ.get("RESTOCK_METRICS_TOKEN"):
+                from restock.metrics import install
+
+                install()  # as the roles do with metrics on: every count goes to Prometheus
             unlimited = Rate(per_second=1e9, burst=1e9)
             hub = Hub(
                 open_db(target),

@@ -62,8 +62,8 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
     server = thread = None
     coap: Hub | None = None
     gauges: asyncio.Task[None] | None = None
-    if settings.metrics_token:
-        metrics.install()
+    if settings.metrics_token and not web:
+        metrics.install()  # with the web, create_app installs them
         metrics.watch_pool(db.engine)
     try:
         app = None

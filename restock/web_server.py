@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -91,10 +92,18 @@ class RestockWeb(BaseApplication):  # type: ignore[misc]
 
 def serve_web(settings: Settings, options: WebOptions) -> int:
     """Run gunicorn until SIGTERM/SIGINT; 0 after a graceful stop."""
+    metrics_dir = None
     if settings.metrics_token and metrics.multiprocess_dir() is None:
         # Workers count into files that /metrics (in any worker) adds up; a fresh directory
         # for this master alone (set PROMETHEUS_MULTIPROC_DIR to share it with hub processes).
         metrics_dir = tempfile.mkdtemp(prefix="restock-metrics-")
         os.environ[metrics.MULTIPROC_ENV] = metrics_dir
-    RestockWeb(settings, options).run()
+    master = os.getpid()
+    try:
+        RestockWeb(settings, options).run()
+    finally:
+        # Workers are forked inside run() and leave through this frame too: only the master
+        # may remove the directory the others still write to.
+        if metrics_dir is not None and os.getpid() == master:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0

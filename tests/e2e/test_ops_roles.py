@@ -103,7 +103,6 @@ def test_sigterm_to_the_hub_loses_no_acknowledged_press(
         code, out, err = _finish(hub)
     assert code == 0, out + err
     acknowledged = {seq for seq, answer in answers.items() if answer == Code.CREATED}
-    print(answers)
     assert acknowledged, answers
     assert all(
         answer in (Code.CREATED, Code.SERVICE_UNAVAILABLE, None) for answer in answers.values()
