@@ -81,11 +81,15 @@ class PressBatcher:
         self._queue.put(_Item(body, seq, boot, future))
         return future
 
-    async def drain(self) -> None:
-        """Take no new press (5.03), and wait until every press taken has its answer."""
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Take no new press (5.03), and wait until every press taken has its answer.
+
+        Nothing joins the set once closing; a batch the database holds past `timeout` (it
+        would fail and answer its presses with an error anyway) stops waiting.
+        """
         self.closing = True
-        while self._unanswered:
-            await asyncio.wait(list(self._unanswered))
+        if self._unanswered:
+            await asyncio.wait(list(self._unanswered), timeout=timeout)
 
     def close(self) -> None:
         """Finish what is queued, then stop the writer threads."""

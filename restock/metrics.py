@@ -49,7 +49,7 @@ SPECS: dict[str, Spec] = {
     ops.TOKEN_CHECKS: Spec("counter", "Bearer token checks by result", ("result",)),
     ops.RATE_LIMITED: Spec("counter", "Requests refused by a rate limit, by where", ("where",)),
     ops.WEBHOOK_DELIVERIES: Spec("counter", "Webhook deliveries by outcome", ("outcome",)),
-    "outbox_lag_seconds": Spec("gauge", "Age of the oldest outbox event not yet dispatched"),
+    ops.OUTBOX_LAG: Spec("gauge", "Age of the oldest outbox event not yet dispatched"),
     ops.DEDUP_ENTRIES: Spec("gauge", "Entries in the CoAP hub's duplicate-detection memory"),
     "db_pool_in_use": Spec("gauge", "Database connections checked out of the pool"),
     "db_pool_size": Spec("gauge", "Database connections the pool holds open"),

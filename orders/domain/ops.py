@@ -25,6 +25,7 @@ PRESS_BATCH_SECONDS = "press_batch_seconds"
 TOKEN_CHECKS = "token_checks"  # labels: result
 RATE_LIMITED = "rate_limited"  # labels: where
 WEBHOOK_DELIVERIES = "webhook_deliveries"  # labels: outcome
+OUTBOX_LAG = "outbox_lag_seconds"  # the age of the oldest event not yet dispatched
 DEDUP_ENTRIES = "dedup_entries"
 
 Labels = tuple[str, ...]

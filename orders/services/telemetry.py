@@ -10,6 +10,7 @@ from typing import Literal
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from orders.domain import ops
 from orders.domain.consumption import Reading as LevelReading
 from orders.domain.errors import InvalidRequest, OrderRefused
 from orders.domain.replenishment import (
@@ -144,7 +145,15 @@ def record_telemetry(
     now = now or utcnow()
     readings = parse_pack(records, now=now)
     # Two reports racing for the same open-order slot: the re-run sees the winner.
-    return db.run_write(lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES)
+    result = db.run_write(
+        lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES
+    )
+    # Counted once committed (a re-run would otherwise count its order twice).
+    if result.order is not None:
+        ops.count(ops.ORDERS_PLACED, result.order.channel)
+    if result.refused is not None:
+        ops.count(ops.REFUSALS, result.refused)
+    return result
 
 
 def _record(

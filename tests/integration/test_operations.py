@@ -169,3 +169,21 @@ def test_readyz_reports_a_role_that_is_down(app: Flask) -> None:
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.get_json()["checks"] == {"hub": "the CoAP hub is not serving"}
+
+
+def test_an_order_from_a_falling_supply_level_counts_as_an_appliance_order(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """Telemetry at the reorder point places an order: orders_placed{appliance} grows by one."""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    devices = build_devices(db)
+    before = _metrics(app)
+    response = app.test_client().post(
+        "/api/v1/device/telemetry",
+        data=json.dumps([{"n": "pods", "u": "count", "v": 5}]),
+        headers={"Authorization": f"Bearer {devices.appliance_token}"},
+        content_type="application/senml+json",
+    )
+    assert response.get_json()["action"] == "ordered"
+    key = ("restock_orders_placed_total", (("channel", "appliance"),))
+    assert _metrics(app)[key] - before.get(key, 0.0) == 1
