@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import itertools
 import logging
 import math
 import os
@@ -64,6 +65,11 @@ Body = dict[str, Any]
 Answer = tuple[Code, Body]
 
 
+# CoAP request ids: this process's random prefix and a counter (a random id each costs more).
+_ID_PREFIX = f"coap-{os.urandom(4).hex()}-"
+_REQUEST_NUMBERS = itertools.count(1)
+
+
 @dataclass
 class HubServices:
     """What every resource needs: the database, a thread pool, identity and limits."""
@@ -121,7 +127,7 @@ class HubServices:
     ) -> Message:
         """Parse, handle and render one request; every known error becomes a 4.xx."""
         started = time.perf_counter()
-        request_id = ops.REQUEST_ID.set(os.urandom(8).hex())
+        request_id = ops.REQUEST_ID.set(f"{_ID_PREFIX}{next(_REQUEST_NUMBERS):x}")
         answer: Message | None = None
         self.in_flight += 1
         try:

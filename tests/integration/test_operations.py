@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from aiocoap.numbers.codes import Code
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
@@ -13,7 +14,7 @@ from sqlalchemy import select, text
 from orders.store.db import Database
 from orders.store.model import OrderEvent
 from tests.conftest import AppFactory
-from tests.e2e.hub_fixtures import build_devices
+from tests.e2e.hub_fixtures import CoapClient, build_devices, start_hub, stop_hub
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 PRESS = "/api/v1/device/press"
@@ -187,3 +188,30 @@ def test_an_order_from_a_falling_supply_level_counts_as_an_appliance_order(
     assert response.get_json()["action"] == "ordered"
     key = ("restock_orders_placed_total", (("channel", "appliance"),))
     assert _metrics(app)[key] - before.get(key, 0.0) == 1
+
+
+def test_a_press_over_coap_counts_its_request_its_result_and_its_batch(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """One CoAP press: coap_requests{press, 2.01}, presses{placed}, one batch of size 1."""
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    devices = build_devices(db)
+    running = start_hub(db)
+    coap = CoapClient(running.uri)
+    try:
+        before = _metrics(app)
+        assert coap.post("/press", {"at": devices.button_token, "seq": 1}).code == Code.CREATED
+        after = _metrics(app)
+    finally:
+        coap.close()
+        stop_hub(running)
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert grew("restock_coap_requests_total", resource="press", code="2.01") == 1
+    assert grew("restock_coap_request_seconds_count", resource="press") == 1
+    assert grew("restock_presses_total", result="placed") == 1
+    assert grew("restock_press_batch_size_count") == 1
+    assert grew("restock_press_batch_size_sum") == 1
