@@ -1,4 +1,4 @@
-"""The command line: run, hub, migrate, seed, simulate (CONTRACT.md)."""
+"""The command line: run, web, hub, migrate, seed, simulate (CONTRACT.md)."""
 
 from __future__ import annotations
 
