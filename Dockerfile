@@ -11,6 +11,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
+# The code stays root's: the service user can run it but not change it.
 COPY orders ./orders
 COPY auth ./auth
 COPY voice_skill ./voice_skill
@@ -19,12 +20,16 @@ COPY dashboard ./dashboard
 COPY restock ./restock
 COPY migrations ./migrations
 
-RUN useradd --system --uid 10001 --home /app restock \
-    && mkdir -p /app/var && chown -R restock /app/var && chmod 0700 /app/var
-USER restock
+# A fixed numeric uid: SO_REUSEPORT groups only sockets of one user, and volumes keep owners.
+RUN groupadd --system --gid 10001 restock \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin restock \
+    && mkdir -p /app/var && chown restock:restock /app/var && chmod 0700 /app/var
+USER 10001:10001
 
 EXPOSE 8000/tcp 5683/udp
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-    CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status == 200 else 1)"
+    CMD ["python", "-m", "restock.healthcheck", "http", "http://127.0.0.1:8000/healthz"]
 
+# One process serving web and hub; docker-compose.yml runs each role in its own containers.
 CMD ["python", "-m", "restock", "run"]

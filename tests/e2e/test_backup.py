@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from orders.domain.decision import LineRequest
@@ -24,6 +23,7 @@ from orders.store.model import Order, OrderEvent, OrderLine, Product
 from restock.migrate import upgrade
 from tests.conftest import POSTGRES_URL, require_or_skip
 from tests.factories import World, build_world
+from tests.pg_schemas import postgres_schema, schema_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
 STOCK = 100_000
@@ -52,30 +52,15 @@ def _database(url: str, schema: str) -> Database:
 @pytest.fixture
 def store() -> Iterator[Store]:
     """A migrated store in a fresh schema (PostgreSQL only: pg_dump is the backup tool)."""
-    if not POSTGRES_URL:
-        require_or_skip("RESTOCK_TEST_POSTGRES_URL is not set (backups are of PostgreSQL)")
-        return
     if shutil.which("pg_dump") is None or shutil.which("pg_restore") is None:
         require_or_skip("pg_dump and pg_restore are not installed (postgresql-client)")
-        return
-    schema = f"restock_test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        require_or_skip(f"PostgreSQL at RESTOCK_TEST_POSTGRES_URL is unreachable: {exc}")
-        return
-    db = _database(POSTGRES_URL, schema)
-    try:
-        upgrade(db.engine)
-        yield Store(schema, db)
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        db = Database(make_engine(schema_url(schema)))
+        try:
+            upgrade(db.engine)
+            yield Store(schema, db)
+        finally:
+            db.dispose()
 
 
 @pytest.fixture
@@ -118,7 +103,7 @@ def test_a_dump_of_a_store_taking_orders_restores_to_the_same_orders(
 
     def keep_ordering() -> None:
         nonlocal placed_during
-        while not stop.is_set() and placed_during < 2000:
+        while not stop.is_set() and placed_during < 500:
             _web_order(store.db, world, f"during-{placed_during}")
             placed_during += 1
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,14 +11,14 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Connection, Engine, create_engine, func, inspect, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Connection, Engine, func, inspect, select, text
+from sqlalchemy.exc import IntegrityError
 
 from orders.services.presses import press
 from orders.store.db import Database, make_engine
 from orders.store.model import Base, Order, OrderEvent, OrderLine, Press
 from restock.migrate import MIGRATIONS, alembic_config, upgrade
-from tests.conftest import POSTGRES_URL, require_or_skip
+from tests.pg_schemas import postgres_schema, schema_url
 
 # The head of the last release: data written by it must survive every migration since.
 PREVIOUS_RELEASE = "0003"
@@ -35,26 +34,12 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
         yield engine
         engine.dispose()
         return
-    if not POSTGRES_URL:
-        require_or_skip("RESTOCK_TEST_POSTGRES_URL is not set")
-        return
-    schema = f"restock_test_{secrets.token_hex(6)}"
-    admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except OperationalError as exc:
-        admin.dispose()
-        require_or_skip(f"PostgreSQL at RESTOCK_TEST_POSTGRES_URL is unreachable: {exc}")
-        return
-    engine = make_engine(POSTGRES_URL, connect_args={"options": f"-csearch_path={schema}"})
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        engine = make_engine(schema_url(schema))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def _at(conn: Connection, minutes: float) -> Any:
