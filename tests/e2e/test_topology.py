@@ -25,7 +25,6 @@ from orders.store.model import Device, Order, OrderLine
 from tests.conftest import require_or_skip
 from tests.e2e.conftest import ROOT, coap_answers, free_port, restock_env, run_cli
 from tests.e2e.topology import (
-    WEB_ONLY,
     Role,
     has_role,
     link_and_press,
@@ -77,7 +76,6 @@ def test_the_compose_topology_links_a_device_and_takes_its_press(
     assert seeded.returncode == 0, seeded.stderr
     demo = json.loads(seeded.stdout)
 
-    web_args = ["-m", "restock", "web"] if has_role("web") else ["-c", WEB_ONLY]
     roles: list[Role] = []
     try:
         for n in (1, 2):
@@ -85,7 +83,7 @@ def test_the_compose_topology_links_a_device_and_takes_its_press(
             roles.append(start_role(f"hub-{n}", ["-m", "restock", "hub"], hub_env, tmp_path))
         for n, port in enumerate(http, start=1):
             web_env = {**env, "RESTOCK_HTTP": f"127.0.0.1:{port}"}
-            roles.append(start_role(f"web-{n}", web_args, web_env, tmp_path))
+            roles.append(start_role(f"web-{n}", ["-m", "restock", "web"], web_env, tmp_path))
         if has_role("worker"):
             roles.append(start_role("worker", ["-m", "restock", "worker"], env, tmp_path))
         hubs, webs = roles[:2], roles[2:4]
@@ -98,8 +96,8 @@ def test_the_compose_topology_links_a_device_and_takes_its_press(
 
         # The compose file's health checks, run as compose runs them.
         for probe in (
-            ("http", f"{web_urls[0]}/healthz"),
-            ("http", f"{web_urls[1]}/healthz"),
+            ("http", f"{web_urls[0]}/readyz"),
+            ("http", f"{web_urls[1]}/readyz"),
             ("coap", f"127.0.0.1:{coap}"),
             ("db",),
         ):

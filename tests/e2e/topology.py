@@ -17,13 +17,6 @@ from tests.e2e.auth_helpers import browser_link, browser_sign_in
 from tests.e2e.conftest import ROOT
 
 VERIFICATION = re.compile(r"\(or open (\S+)\)")
-# The web role on main before `python -m restock web` exists: serve() with the hub off.
-WEB_ONLY = (
-    "from orders.store.db import Database, make_engine; "
-    "from restock.server import serve; from restock.settings import Settings; "
-    "s = Settings.from_env().with_secret_key(); "
-    "raise SystemExit(serve(s, Database(make_engine(s.database_url)), web=True, hub=False))"
-)
 
 
 def has_role(name: str) -> bool:
