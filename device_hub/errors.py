@@ -27,6 +27,9 @@ class ShuttingDown(RateLimited):
     """The hub is stopping: it finishes what it acknowledged and takes no new press."""
 
 
+# Domain refusals a device hears as a CONTRACT refusal word: 4.03 {error: refused, reason}.
+REFUSED_AS: dict[str, str] = {"cancel_window_closed": "too_late"}
+
 # (exception type, CoAP code); the first match wins.
 CODE_FOR: list[tuple[type[Exception], Code]] = [
     (InvalidToken, Code.UNAUTHORIZED),  # 4.01 {error: invalid_token}
@@ -44,6 +47,8 @@ CODE_FOR: list[tuple[type[Exception], Code]] = [
 
 def error_answer(exc: Exception) -> tuple[Code, dict[str, Any]] | None:
     """The code and body for `exc`, or None when it is not one of ours (a bug: 5.00)."""
+    if isinstance(exc, NotAllowed) and exc.reason in REFUSED_AS:
+        return Code.FORBIDDEN, {"error": "refused", "reason": REFUSED_AS[exc.reason]}
     code = next((code for kind, code in CODE_FOR if isinstance(exc, kind)), None)
     if code is None:
         return None

@@ -1,4 +1,4 @@
-"""The device HTTP twin (CONTRACT.md): /press, /telemetry and /orders over HTTPS for Wi-Fi devices.
+"""The device HTTP twin (CONTRACT.md): /press, /telemetry, /orders over HTTPS for Wi-Fi devices.
 
 The same services, result words and error words as the CoAP resources; errors are RFC 9457
 problem+json. The token travels in `Authorization: Bearer`, not in the payload.
@@ -22,7 +22,7 @@ from auth.tokens import token_hash, verify_access_token
 from device_hub.codec import JSON, PayloadError, decode, decode_json_text
 from device_hub.errors import error_answer
 from orders.domain.errors import NotFound
-from orders.services.lifecycle import get_order_status
+from orders.services.lifecycle import Actor, cancel_order, get_order_status
 from orders.services.ordering import press
 from orders.services.telemetry import Policy, link_policy, record_telemetry
 from orders.store.db import Database
@@ -132,6 +132,23 @@ def make_twin_blueprint(db: Database, limiter: Limiter, policy: Policy = link_po
             return _error(exc)
         updated = order.updated_at.isoformat().replace("+00:00", "Z")
         return _json({"id": order.id, "status": order.status, "updated": updated}, 200)
+
+    @bp.post("/orders/<order_id>/cancel")
+    @limited
+    def cancel_view(order_id: str) -> Response:
+        try:
+            principal = device("orders:place")
+            data = _body(PRESS_MAX_PAYLOAD)
+            if data.strip():  # the token is the whole request; a body, if sent, is a map
+                decode(data, _json_format())
+            if not _ORDER_ID.match(order_id):
+                raise NotFound("not_found", "no such order")
+            assert principal.device_id is not None
+            actor = Actor.device(principal.device_id, principal.link_id)
+            order = cancel_order(db, order_id, actor)
+        except Exception as exc:
+            return _error(exc)
+        return _json({"order": order.summary()}, 200)
 
     return bp
 

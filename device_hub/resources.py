@@ -40,7 +40,7 @@ from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
 from orders.domain import ops
 from orders.domain.errors import NotFound
-from orders.services.lifecycle import get_order_status
+from orders.services.lifecycle import Actor, cancel_order, get_order_status
 from orders.services.presses import check_press
 from orders.services.telemetry import Policy, record_telemetry
 from orders.store.db import Database
@@ -140,6 +140,7 @@ class HubServices:
             path = request.opt.uri_path
             # /orders/{id}: one label for every order, so the label set stays small.
             resource = "orders" if path[:1] == ("orders",) else "/".join(path)
+            resource += "/cancel" if resource == "orders" and path[-1:] == ("cancel",) else ""
             code = answer.code.dotted if answer is not None else "5.00"
             ops.count(ops.COAP_REQUESTS, resource, code)
             ops.observe(ops.COAP_SECONDS, time.perf_counter() - started, resource)
@@ -535,6 +536,72 @@ def _order_id(request: Message) -> str | None:
     return None
 
 
+class OrderCancelResource(_Post):
+    """POST /orders/{order_id}/cancel {at}: the device that placed the order calls it off.
+
+    The same rules as the web decide (orders.domain.actions), for the token's current link
+    only; the change writes an outbox event, so observers of the order hear `cancelled`.
+    """
+
+    rt = "restock.order.cancel"
+    ct = "60 50"
+    max_payload = PRESS_MAX_PAYLOAD
+
+    async def render_post(self, request: Message) -> Message:
+        order_id = _cancel_target(request)
+
+        async def handle(body: Body) -> Answer:
+            if order_id is None:
+                raise NotFound("not_found", "no such order")
+
+            def work(device: Principal) -> Body:
+                assert device.device_id is not None
+                actor = Actor.device(device.device_id, device.link_id)
+                return {"order": cancel_order(self.hub.db, order_id, actor).summary()}
+
+            return Code.CHANGED, await self.hub.as_device(body, "orders:place", work)
+
+        return await self.hub.answer(request, handle, self.max_payload)
+
+
+class OrderRoutes(PathCapable):
+    """/orders/…: `{id}` goes to the order (GET, Observe), `{id}/cancel` to its cancel (POST).
+
+    aiocoap's Site has no path templates: one PathCapable owns the prefix and picks by shape.
+    """
+
+    def __init__(self, status: OrderStatusResource, cancel: OrderCancelResource) -> None:
+        self.status = status
+        self.cancel = cancel
+
+    def _route(self, request: Message) -> Resource:
+        path = request.opt.uri_path
+        if len(path) == 2 and path[1] == "cancel":
+            # The site stripped the prefix; the cancel answer's metrics label reads it back.
+            request.opt.uri_path = ("orders", *path)
+            return self.cancel
+        return self.status
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        """Hand the request to the resource its path names."""
+        await self._route(pipe.request).render_to_pipe(pipe)
+
+    async def needs_blockwise_assembly(self, request: Message) -> bool:
+        """Neither resource takes Block1 uploads."""
+        return False
+
+    def get_resources_as_linkheader(self) -> LinkFormat:
+        """As the order resource: ids (and so their cancel paths) are never listed."""
+        return self.status.get_resources_as_linkheader()
+
+
+def _cancel_target(request: Message) -> str | None:
+    path = request.opt.uri_path
+    if len(path) == 3 and path[2] == "cancel" and _ORDER_ID.match(path[1]):
+        return str(path[1])
+    return None
+
+
 class QuietSite(HubSite):
     """The hub's site: aiocoap's own error answers go out without their English text."""
 
@@ -563,5 +630,5 @@ def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     site.add_resource(["link", "token"], LinkTokenResource(hub))
     site.add_resource(["press"], PressResource(hub))
     site.add_resource(["telemetry"], TelemetryResource(hub))
-    site.add_resource(["orders"], orders)
+    site.add_resource(["orders"], OrderRoutes(orders, OrderCancelResource(hub)))
     return site, orders

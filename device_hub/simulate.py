@@ -36,6 +36,7 @@ class DeviceOptions:
     pause: float = 1.0
     max_wait: float = 600.0
     unit_secret: str | None = None  # for models that require proof of possession
+    cancel: bool = False  # a button cancels each order its press placed, at once
 
 
 class DeviceError(Exception):
@@ -188,7 +189,16 @@ class SimulatedDevice:
             result = answer.get("result") or answer.get("error")
             detail = answer.get("reason") or order.get("id", "")
             self.out(f"press {seq}: {code} {result} {detail}".rstrip())
+            if self.options.cancel and order.get("id"):
+                await self.cancel(str(order["id"]))
             await asyncio.sleep(self.options.pause)
+
+    async def cancel(self, order_id: str) -> None:
+        """Cancel an order this device placed (inside its cancel window) and print the answer."""
+        code, answer = await self.send(f"/orders/{order_id}/cancel", {})
+        order = answer.get("order") or {}
+        outcome = order.get("status") or answer.get("error")
+        self.out(f"cancel {order_id}: {code} {outcome} {answer.get('reason', '')}".rstrip())
 
     async def report(self) -> None:
         """Report a falling level for one slot (SenML in CBOR, integer labels)."""

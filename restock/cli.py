@@ -146,6 +146,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         reports=args.reports,
         pause=args.pause,
         unit_secret=args.unit_secret,
+        cancel=args.cancel,
     )
     try:
         return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
@@ -202,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--presses", type=int, default=2, help="button presses to send")
     sim.add_argument("--reports", type=int, default=5, help="appliance level reports to send")
     sim.add_argument("--pause", type=float, default=1.0, help="seconds between sends")
+    sim.add_argument(
+        "--cancel", action="store_true", help="button: cancel each order a press placed"
+    )
     sim.set_defaults(func=cmd_simulate)
     seed = sub.add_parser("seed", help="create demo data (idempotent)")
     seed.add_argument("--demo", action="store_true", help="the demo store, people and clients")

@@ -52,6 +52,8 @@ class Viewer:
     id: int  # shopper id, store id for a merchant, device id for a device
     # A shopper acting through a store-bound token (Alexa) reaches that store's orders only.
     store_id: int | None = None
+    # A device acts for its current link only: a resold device never reaches the seller's orders.
+    link_id: int | None = None
 
     @classmethod
     def shopper(cls, shopper_id: int, store_id: int | None = None) -> Viewer:
@@ -64,9 +66,9 @@ class Viewer:
         return cls("merchant", store_id)
 
     @classmethod
-    def device(cls, device_id: int) -> Viewer:
-        """The device with this id."""
-        return cls("device", device_id)
+    def device(cls, device_id: int, link_id: int | None = None) -> Viewer:
+        """The device with this id, limited to one link's orders when `link_id` is given."""
+        return cls("device", device_id, link_id=link_id)
 
     def concerns(self, order: OrderFacts) -> bool:
         """True when the order is this viewer's: the shopper's, the store's, the device's."""

@@ -29,6 +29,8 @@ def _owned_order(session: Session, order_id: str, actor: Actor, *, lock: bool) -
         query = query.where(Order.store_id == actor.id)
     else:
         query = query.where(Order.device_id == actor.id)
+        if actor.link_id is not None:
+            query = query.where(Order.link_id == actor.link_id)
     if lock:
         query = query.with_for_update()
     order = session.scalar(query)
