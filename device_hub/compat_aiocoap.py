@@ -30,6 +30,8 @@ HOOKS: tuple[tuple[Any, str], ...] = (
     (Site, "_find_child_and_pathstripped_message"),
     # Block1 reassembly with bounds (blockwise.py) appends blocks as aiocoap's spool does.
     (Message, "_append_request_block"),
+    # Discovery cuts its own Block2 blocks, sized to the amplification bound (resources.py).
+    (Message, "_extract_block"),
 )
 
 
@@ -94,6 +96,12 @@ class HubSite(Site):  # type: ignore[misc]
 def append_request_block(upload: Message, block: Message) -> None:
     """Append a Block1 block to the upload so far; ValueError on a gap or an overlap."""
     upload._append_request_block(block)
+
+
+def extract_block(full: Message, number: int, size_exp: int) -> Message:
+    """Block `number` of size 16 << `size_exp` of a whole answer; BadRequest past the end."""
+    block: Message = full._extract_block(number, size_exp, 1024)
+    return block
 
 
 def message_managers(context: Context) -> list[MessageManager]:

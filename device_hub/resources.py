@@ -34,7 +34,7 @@ from auth.principal import Principal
 from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
 from device_hub.codec import JSON, PayloadError, decode, encode, reply_format, request_format
-from device_hub.compat_aiocoap import HubSite
+from device_hub.compat_aiocoap import HubSite, extract_block
 from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
@@ -518,10 +518,8 @@ class DiscoveryResource(WKCResource):
             number *= 2  # the same offset in blocks half as large (RFC 7959 §2.2)
         if wanted is None and len(full.payload) <= 16 << size_exp:
             return full
-        # Sharp edge: Message._extract_block is aiocoap's private helper (0.4.17); it raises
-        # BadRequest (4.00) for a block past the end, which HubSite answers without text.
-        block: Message = full._extract_block(number, size_exp, 1024)
-        return block
+        # A block past the end raises BadRequest (4.00), which HubSite answers without text.
+        return extract_block(full, number, size_exp)
 
 
 def _block_fits(full: Message, request: Message, size_exp: int, allowed: int) -> bool:
