@@ -181,9 +181,8 @@ def _record(
     conn = session.connection()
     conn.execute(_INSERT_READINGS, rows)
     conn.execute(_SEEN, {"d_id": device_id, "at": now})
+    # Levels of a paused device are still kept; `decide` refuses its order, as on every path.
     result = TelemetryResult(accepted=len(readings), action="none")
-    if link.paused:
-        return result  # levels are still worth keeping; a paused device never orders
     lead_times = _observed_lead_times(session, link.store_id)
     for name in sorted(latest):
         product_id = _refill_product(link, slots[name], len(slots))

@@ -73,10 +73,11 @@ def test_without_a_reorder_point_a_fifth_of_capacity_is_the_default(db: Database
 
 
 def test_a_paused_link_stores_levels_but_never_orders(db: Database) -> None:
-    """Paused: readings kept, action none."""
+    """Paused: readings kept, action none, refused by the one decision as a press would be."""
     devices = build_devices(db, appliance_rules=LinkRules(reorder_point=10, paused=True))
     result = record_telemetry(db, devices.appliance_id, _pods(0))
-    assert result.action == "none" and count(db, SupplyReading) == 1 and count(db, Order) == 0
+    assert (result.action, result.refused) == ("none", "paused")
+    assert count(db, SupplyReading) == 1 and count(db, Order) == 0
 
 
 def test_a_refused_order_keeps_the_readings_and_says_why(db: Database) -> None:
