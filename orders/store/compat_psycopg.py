@@ -41,6 +41,6 @@ def check() -> None:
 
 def send_lists_in_binary(connection: psycopg.Connection[Any]) -> None:
     """Send list parameters as binary arrays: the text dumper quotes each element in Python."""
-    # psycopg's own: a hand-made flat-list dumper measured within 10% of it (bench/README.md).
+    # psycopg's own dumper rather than a hand-made one: bench/README.md holds the figures.
     # Sharp edge: for `%s`, psycopg uses the dumper registered last for the type.
     connection.adapters.register_dumper(list, psycopg_arrays.ListBinaryDumper)
