@@ -10,7 +10,7 @@ from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database, utcnow
 from tests.api_helpers import assert_problem, call, merchant_token
 from tests.dash_helpers import build_tenants
-from tests.factories import db_snapshot
+from tests.factories import HOME, db_snapshot
 
 
 def test_the_store_lists_its_orders_by_status_device_and_time_a_page_at_a_time(
@@ -50,7 +50,8 @@ def test_an_order_reads_as_the_resource_the_contract_names(app: Flask, db: Datab
     order = response.get_json()
     assert (order["id"], order["status"], order["channel"]) == (t.order_id, "placed", "button")
     assert order["lines"][0]["sku"] == "PODS" and order["lines"][0]["quantity"] == 1
-    assert "ship_to" in order and order["shipment"] is None
+    assert order["ship_to"] == {**dict.fromkeys(("line2", "region", "phone")), **HOME}
+    assert order["shipment"] is None
     assert order["device_id"] == t.ours.device_id
 
 
