@@ -1,7 +1,7 @@
 """idempotent_requests: the answers to API create requests sent with an Idempotency-Key
 
 Revision ID: ev_api_01
-Revises: ev_addresses_01
+Revises: sec_device_01
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 from orders.store.db import UTCDateTime
 
 revision: str = "ev_api_01"
-down_revision: str | Sequence[str] | None = "ev_addresses_01"
+down_revision: str | Sequence[str] | None = "sec_device_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
