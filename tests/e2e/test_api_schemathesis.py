@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,7 +55,9 @@ def test_generated_requests_get_only_documented_answers_and_no_5xx(
     assert seeded.returncode == 0, seeded.stderr
     client = json.loads(seeded.stdout.strip().splitlines()[-1])["clients"]["merchant_api"]
     server = start_restock(tmp_path, database_url=database_url)
-    base, _ = next(server)
+    base, process = next(server)
+    # The server logs every request to its stdout pipe: read it, or a full pipe stalls it.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
     try:
         token = requests.post(
             f"{base}/oauth/token", data={"grant_type": "client_credentials"},
