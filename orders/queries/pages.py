@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+MAX_ROW_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def id_cursor(text: str | None) -> int | None:
     """An integer-id cursor from a query string, or None; InvalidRequest when garbled."""
     if not text:
         return None
-    if not text.isdigit() or len(text) > 18:
+    # Row ids are INTEGER: a larger cursor is no row's, and PostgreSQL would refuse it.
+    if not text.isdigit() or len(text) > 10 or int(text) > MAX_ROW_ID:
         raise InvalidRequest("bad_cursor", "that page cursor is not valid")
     return int(text)
 
@@ -77,10 +79,14 @@ def orders_page(
     shopper_id: int | None = None,
     device_id: int | None = None,
     status: str | None = None,
+    since: datetime | None = None,
     cursor: str | None = None,
     limit: int | None = None,
 ) -> Page[OrderView]:
-    """Orders of one store, shopper or device (at least one is required), newest first."""
+    """Orders of one store, shopper or device (at least one is required), newest first.
+
+    `since`: only orders created at or after it.
+    """
     if store_id is None and shopper_id is None and device_id is None:
         raise InvalidRequest("no_owner", "orders are listed for a store, shopper or device")
     if status is not None and status not in STATUSES:
@@ -96,6 +102,8 @@ def orders_page(
         query = query.where(Order.device_id == device_id)
     if status is not None:
         query = query.where(Order.status == status)
+    if since is not None:
+        query = query.where(Order.created_at >= since)
     if after is not None:
         moment, key = after
         # (created_at, id) is unique, so rows created in the same microsecond never

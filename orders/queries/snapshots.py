@@ -41,6 +41,8 @@ class OrderView:
     cancel_until: datetime
     tracking_ref: str | None
     ship_to: ShipTo | None = None  # None: placed before orders had addresses
+    carrier: str | None = None
+    tracking_url: str | None = None
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -69,6 +71,8 @@ class OrderView:
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
             ship_to=ship_to_of(order),
+            carrier=order.carrier,
+            tracking_url=order.tracking_url,
         )
 
     def summary(self) -> dict[str, Any]:

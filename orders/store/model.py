@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -334,6 +335,8 @@ class Order(Base):
     ship_postcode: Mapped[str | None] = mapped_column(String(20), default=None)
     ship_region: Mapped[str | None] = mapped_column(String(100), default=None)
     ship_phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    carrier: Mapped[str | None] = mapped_column(String(100), default=None)
+    tracking_url: Mapped[str | None] = mapped_column(String(2000), default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
@@ -399,3 +402,44 @@ class SupplyReading(Base):
     unit: Mapped[str] = mapped_column(String(8))
     measured_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotentRequest(Base):
+    """A create request an API client sent with an `Idempotency-Key`, and the answer it got.
+
+    Unique per client and key, so two racing requests with one key create one thing.
+    """
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Null while the first request is still being answered.
+    status: Mapped[int | None] = mapped_column(default=None)
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    location: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StockAdjustment(Base):
+    """A change of a product's stock by hand or by the store's systems, with its reason."""
+
+    __tablename__ = "stock_adjustments"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_nonzero"),
+        CheckConstraint("stock_after >= 0", name="stock_after_non_negative"),
+        Index("ix_stock_adjustments_product_id_id", "product_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200))
+    stock_after: Mapped[int]
+    # Who made it: an API client id, or "web" for the dashboard.
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -74,10 +74,13 @@ def running_restock(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]
     yield from start_restock(tmp_path, "--demo")
 
 
-def start_restock(tmp_path: Path, *run_args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def start_restock(
+    tmp_path: Path, *run_args: str, database_url: str | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """Start `python -m restock run RUN_ARGS` on free ports; yield once it answers HTTP and CoAP."""
     http, coap = free_port(), free_port(socket.SOCK_DGRAM)
-    env = restock_env(tmp_path, RESTOCK_HTTP=f"127.0.0.1:{http}", RESTOCK_COAP=f"127.0.0.1:{coap}")
+    env = restock_env(tmp_path, database_url, RESTOCK_HTTP=f"127.0.0.1:{http}",
+                      RESTOCK_COAP=f"127.0.0.1:{coap}")  # fmt: skip
     proc = subprocess.Popen(
         [sys.executable, "-m", "restock", "run", *run_args],
         env=env,

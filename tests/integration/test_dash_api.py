@@ -35,9 +35,9 @@ def test_a_shopper_token_lists_that_shoppers_orders(app: Flask, db: Database) ->
     assert status == 200
     orders = body["orders"]
     assert isinstance(orders, list) and [o["id"] for o in orders] == [t.order_id]
-    assert set(orders[0]) == {"id", "status", "channel", "lines", "total_minor", "currency",
+    assert set(orders[0]) >= {"id", "status", "channel", "lines", "total_minor", "currency",
                               "created", "ship_to"}  # fmt: skip
-    assert orders[0]["lines"] == [{"sku": "PODS", "quantity": 1}]
+    assert [(line["sku"], line["quantity"]) for line in orders[0]["lines"]] == [("PODS", 1)]
     assert orders[0]["ship_to"] == {**dict.fromkeys(("line2", "region", "phone")), **HOME}
 
 
