@@ -15,6 +15,7 @@ from waitress.server import create_server
 
 from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
+from orders.services.webhook_dispatch import Dispatcher
 from orders.store import compat_psycopg, compat_sqlalchemy
 from orders.store.db import Database
 from restock import compat_waitress
@@ -44,19 +45,22 @@ def check_library_hooks(*, web: bool, hub: bool) -> None:
         compat_aiocoap.check()
 
 
-def serve(settings: Settings, db: Database, *, web: bool = True, hub: bool = True) -> int:
+def serve(
+    settings: Settings, db: Database, *, web: bool = True, hub: bool = True, worker: bool = True
+) -> int:
     """Serve until SIGINT/SIGTERM; prints where."""
     check_library_hooks(web=web, hub=hub)
-    return asyncio.run(_serve(settings, db, web=web, hub=hub))
+    return asyncio.run(_serve(settings, db, web=web, hub=hub, worker=worker))
 
 
-async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> int:
+async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool, worker: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _stopper(stop, signum))
     server = thread = None
     coap: Hub | None = None
+    dispatcher: tuple[Dispatcher, threading.Thread] | None = None
     try:
         if web:
             app = create_app(settings, db)
@@ -70,15 +74,34 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
             coap = Hub(db, hub_config(settings))
             await coap.start()
             print(f"Restock CoAP hub: coap://{settings.coap_host}:{coap.port}", flush=True)
+        if worker:
+            dispatcher = start_dispatcher(settings, db)
+            print("Restock webhook dispatcher: running", flush=True)
         freeze_startup_heap()
         await stop.wait()
     finally:
+        if dispatcher is not None:
+            stop_dispatcher(*dispatcher)
         if coap is not None:
             await coap.stop()
         if server is not None and thread is not None:
             stop_web(server, thread)
         db.dispose()
     return 0
+
+
+def start_dispatcher(settings: Settings, db: Database) -> tuple[Dispatcher, threading.Thread]:
+    """The webhook dispatcher in a thread of its own."""
+    dispatcher = Dispatcher(db, allow_private=settings.webhook_allow_private)
+    thread = threading.Thread(target=dispatcher.run, name="webhooks", daemon=True)
+    thread.start()
+    return dispatcher, thread
+
+
+def stop_dispatcher(dispatcher: Dispatcher, thread: threading.Thread) -> None:
+    """Stop taking deliveries; the ones in flight finish (each is bounded by its time-out)."""
+    dispatcher.stop()
+    thread.join(timeout=30)
 
 
 def freeze_startup_heap() -> None:

@@ -69,6 +69,7 @@ class Settings:
     var_dir: Path = Path("var")
     rate_limit_storage: str = "memory://"
     rate_limits: bool = True
+    webhook_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +92,7 @@ class Settings:
             var_dir=var_dir,
             rate_limit_storage=env.get("RESTOCK_RATELIMIT_STORAGE", "memory://"),
             rate_limits=_flag(env.get("RESTOCK_RATE_LIMITS", "on")),
+            webhook_allow_private=_flag(env.get("RESTOCK_WEBHOOK_ALLOW_PRIVATE", "off")),
         )
 
     def with_secret_key(self) -> Settings:

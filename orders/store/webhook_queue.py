@@ -1,0 +1,233 @@
+"""The webhook queue: outbox rows fanned out into deliveries, claimed, and settled.
+
+PostgreSQL: any number of workers. Fanning out takes a transaction-scoped advisory lock
+(one worker at a time; the others go on delivering), so an order's events become deliveries
+in outbox order. Deliveries are claimed with `FOR UPDATE SKIP LOCKED` and leased: the claim
+pushes `next_attempt_at` past the POST's time-out, so a worker killed mid-delivery leaves a
+row that comes due again and is retried under the same `webhook-id`.
+SQLite: one process; the same statements without the locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy.orm import Session, aliased
+
+from orders.domain.webhooks import webhook_type
+from orders.store.model import OrderEvent, WebhookDelivery, WebhookEndpoint
+from orders.store.sql import in_list
+
+# pg_try_advisory_xact_lock key of the fan-out ("rsWH" as an integer).
+FANOUT_LOCK = 0x72735748
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery this worker now holds: what to send, where, with which secret."""
+
+    delivery_id: int
+    attempt: int
+    event_id: int
+    event_type: str
+    endpoint_id: int
+    url: str
+    secret: str
+
+
+def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
+    """Turn unpublished outbox rows into deliveries for their stores' endpoints; returns how
+    many rows were published (0: nothing to do, or another worker is at it)."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
+        return 0
+    query = (
+        select(
+            OrderEvent.id,
+            OrderEvent.store_id,
+            OrderEvent.order_id,
+            OrderEvent.type,
+            OrderEvent.status,
+            OrderEvent.created_at,
+        )
+        .where(OrderEvent.published_at.is_(None))
+        .order_by(OrderEvent.id)
+        .limit(limit)
+    )
+    events = session.execute(query).all()
+    if not events:
+        return 0
+    stores = sorted({event.store_id for event in events})
+    endpoints = session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.store_id, WebhookEndpoint.events).where(
+            in_list(WebhookEndpoint.store_id, "stores")
+        ),
+        {"stores": stores},
+    ).all()
+    by_store: dict[int, list[Any]] = {}
+    for endpoint in endpoints:
+        by_store.setdefault(endpoint.store_id, []).append(endpoint)
+    rows = []
+    for event in events:
+        kind = webhook_type(event.type, event.status)
+        for endpoint in by_store.get(event.store_id, ()):
+            if endpoint.events and kind not in endpoint.events:
+                continue
+            rows.append(
+                {
+                    "endpoint_id": endpoint.id,
+                    "event_id": event.id,
+                    "order_id": event.order_id,
+                    "type": kind,
+                    "status": "pending",
+                    "attempts": 0,
+                    "next_attempt_at": event.created_at,
+                    "created_at": event.created_at,
+                }
+            )
+    if rows:
+        session.execute(insert(WebhookDelivery), rows)
+    session.execute(
+        update(OrderEvent).where(in_list(OrderEvent.id, "ids")).values(published_at=now),
+        {"ids": [event.id for event in events]},
+    )
+    return len(events)
+
+
+def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> list[Claimed]:
+    """Take up to `limit` due deliveries of enabled endpoints, each the earliest pending one
+    of its order for its endpoint, and lease them until `now + lease`."""
+    earlier = aliased(WebhookDelivery)
+    blocked = exists().where(
+        earlier.endpoint_id == WebhookDelivery.endpoint_id,
+        earlier.order_id == WebhookDelivery.order_id,
+        earlier.status == "pending",
+        earlier.event_id < WebhookDelivery.event_id,
+    )
+    query = (
+        select(WebhookDelivery)
+        .join(
+            WebhookEndpoint,
+            and_(WebhookEndpoint.id == WebhookDelivery.endpoint_id, WebhookEndpoint.enabled),
+        )
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            ~blocked,
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
+    deliveries = list(session.scalars(query))
+    if not deliveries:
+        return []
+    endpoints = {
+        endpoint.id: endpoint
+        for endpoint in session.scalars(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.id.in_({d.endpoint_id for d in deliveries})
+            )
+        )
+    }
+    claimed = []
+    for delivery in deliveries:
+        delivery.attempts += 1
+        delivery.next_attempt_at = now + lease
+        endpoint = endpoints[delivery.endpoint_id]
+        claimed.append(
+            Claimed(
+                delivery_id=delivery.id,
+                attempt=delivery.attempts,
+                event_id=delivery.event_id,
+                event_type=delivery.type,
+                endpoint_id=endpoint.id,
+                url=endpoint.url,
+                secret=endpoint.secret,
+            )
+        )
+    session.flush()
+    return claimed
+
+
+def settle(
+    session: Session,
+    claimed: Claimed,
+    *,
+    ok: bool,
+    now: datetime,
+    status_code: int | None,
+    response: str,
+    retry_in: timedelta | None,
+    disable_after: timedelta,
+) -> bool:
+    """Record how an attempt went; False when the claim had lapsed and another worker took
+    the delivery over (its own attempt decides then)."""
+    values: dict[str, Any] = {
+        "last_attempt_at": now,
+        "last_status_code": status_code,
+        "last_response": response,
+    }
+    if ok:
+        values |= {"status": "delivered", "delivered_at": now}
+    elif retry_in is None:
+        values |= {"status": "failed"}
+    else:
+        values |= {"next_attempt_at": now + retry_in}
+    result = session.execute(
+        update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == claimed.delivery_id,
+            WebhookDelivery.attempts == claimed.attempt,
+            WebhookDelivery.status == "pending",
+        )
+        .values(**values)
+    )
+    if not result.rowcount:  # type: ignore[attr-defined]
+        return False
+    endpoint = session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=False)
+    if endpoint is None:
+        return True
+    if ok:
+        endpoint.failing_since = None
+    elif endpoint.failing_since is None:
+        endpoint.failing_since = now
+    elif now - endpoint.failing_since >= disable_after and endpoint.enabled:
+        endpoint.enabled = False
+        endpoint.disabled_reason = (
+            f"disabled {now:%Y-%m-%d %H:%M} UTC: every delivery failed since "
+            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+        )
+    return True
+
+
+def pending_count(session: Session) -> int:
+    """Deliveries not yet delivered nor given up (benchmarks and tests wait on it)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(WebhookDelivery)
+            .where(WebhookDelivery.status == "pending")
+        )
+        or 0
+    )
+
+
+def unpublished_count(session: Session) -> int:
+    """Outbox rows not yet fanned out."""
+    return int(
+        session.scalar(
+            select(func.count()).select_from(OrderEvent).where(OrderEvent.published_at.is_(None))
+        )
+        or 0
+    )
+
+
+def delivery_rows(session: Session, ids: Sequence[int]) -> list[WebhookDelivery]:
+    """Deliveries by id."""
+    return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))))
