@@ -160,12 +160,26 @@ def _cut(state: dict[str, Any]) -> None:
 
 
 def _reason(exc: requests.RequestException) -> str:
+    refused = _refusal_in(exc)
+    if refused is not None:
+        return str(refused)
     if isinstance(exc, requests.Timeout):
         return "timed out"
     if isinstance(exc, requests.ConnectionError):
-        inner = exc.args[0] if exc.args else exc
-        refused = getattr(getattr(inner, "reason", None), "__cause__", None)
-        if isinstance(refused, RefusedAddress):
-            return str(refused)
-        return f"connection failed: {type(getattr(inner, 'reason', inner)).__name__}"
+        return "connection failed"
     return type(exc).__name__
+
+
+def _refusal_in(exc: BaseException) -> RefusedAddress | None:
+    """Our refusal, wherever urllib3 and requests wrapped it (args, cause or context)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, RefusedAddress):
+            return item
+        todo += [*item.args, item.__cause__, item.__context__, getattr(item, "reason", None)]
+    return None

@@ -63,9 +63,12 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
         return 0
     stores = sorted({event.store_id for event in events})
     endpoints = session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.store_id, WebhookEndpoint.events).where(
-            in_list(WebhookEndpoint.store_id, "stores")
-        ),
+        select(
+            WebhookEndpoint.id,
+            WebhookEndpoint.store_id,
+            WebhookEndpoint.events,
+            WebhookEndpoint.created_at,
+        ).where(in_list(WebhookEndpoint.store_id, "stores")),
         {"stores": stores},
     ).all()
     by_store: dict[int, list[Any]] = {}
@@ -77,6 +80,8 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
         for endpoint in by_store.get(event.store_id, ()):
             if endpoint.events and kind not in endpoint.events:
                 continue
+            if event.created_at < endpoint.created_at:  # from before it subscribed
+                continue
             rows.append(
                 {
                     "endpoint_id": endpoint.id,
@@ -85,8 +90,8 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
                     "type": kind,
                     "status": "pending",
                     "attempts": 0,
-                    "next_attempt_at": event.created_at,
-                    "created_at": event.created_at,
+                    "next_attempt_at": now,
+                    "created_at": now,
                 }
             )
     if rows:
