@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +21,7 @@ from orders.domain.webhooks import (
     check_url,
     webhook_type,
 )
+from orders.queries.resources import order_resource
 from orders.queries.snapshots import OrderView
 from orders.store.db import Database, utcnow
 from orders.store.model import Order, OrderEvent, WebhookDelivery, WebhookEndpoint
@@ -318,25 +319,7 @@ def event_bodies(session: Session, rows: Sequence[OrderEvent]) -> dict[int, dict
 
 def order_data(order: OrderView, status: str) -> dict[str, Any]:
     """The order as the API shows it, at the status the event recorded."""
-    return {
-        "id": order.id,
-        "status": status,
-        "channel": order.channel,
-        "lines": [
-            {
-                "sku": line.sku,
-                "name": line.name,
-                "quantity": line.quantity,
-                "unit_price_minor": line.unit_price_minor,
-            }
-            for line in order.lines
-        ],
-        "total_minor": order.total_minor,
-        "currency": order.currency,
-        "created": _iso(order.created_at),
-        "device_id": order.device_id,
-        "ship_to": None,
-    }
+    return order_resource(replace(order, status=status))
 
 
 def _iso(moment: datetime) -> str:
