@@ -32,7 +32,7 @@ class Receiver:
     secret: str = ""
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    # Answers for the next requests, in order: an HTTP status, or ("stall", seconds).
+    # Answers for the next requests, in order: an HTTP status, ("stall", s) or ("slow", s).
     script: list[Any] = field(default_factory=list)
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,8 +72,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 receiver.attempts += 1
                 answer = receiver.script.pop(0) if receiver.script else 200
             if isinstance(answer, tuple):
+                # ("stall", s): hang, then refuse (the sender is gone by then);
+                # ("slow", s): hang, then accept as usual.
                 receiver.in_request.set()
                 time.sleep(answer[1])
+                if answer[0] == "stall":
+                    self._reply(503, b"stalled")
+                    return
                 answer = 200
             if answer != 200:
                 self._reply(answer, b"not now")
@@ -90,11 +95,14 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             self._reply(204, b"")
 
         def _reply(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            if body:
-                self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+            except OSError:  # the sender hung up (timed out, or was killed)
+                self.close_connection = True
 
     return Handler
 

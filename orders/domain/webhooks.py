@@ -38,9 +38,9 @@ JITTER = 0.2
 DISABLE_AFTER = timedelta(days=3)
 # How long one claimed delivery stays claimed: the whole POST (10 s) plus a margin; a worker
 # killed mid-delivery leaves its claim to lapse, and another worker retries the same id.
-LEASE = timedelta(seconds=30)
 CONNECT_TIMEOUT = 3.0
 TOTAL_TIMEOUT = 10.0
+LEASE = timedelta(seconds=TOTAL_TIMEOUT + 5)
 # What of a response body is kept, for the delivery log.
 RESPONSE_PREFIX = 200
 MAX_URL_LENGTH = 2000

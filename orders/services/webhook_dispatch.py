@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from orders.domain.webhooks import DISABLE_AFTER, LEASE, retry_delay
+from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
 from orders.services.webhook_http import Outcome, Sender
 from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
@@ -43,7 +43,9 @@ class Dispatcher:
         lease: timedelta = LEASE,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
+        total_timeout: float = TOTAL_TIMEOUT,
     ) -> None:
+        self.total_timeout = total_timeout
         self.db = db
         self.allow_private = allow_private
         self.concurrency = concurrency
@@ -144,7 +146,7 @@ class Dispatcher:
     def _sender(self) -> Sender:
         sender: Sender | None = getattr(self._local, "sender", None)
         if sender is None:
-            sender = Sender(allow_private=self.allow_private)
+            sender = Sender(allow_private=self.allow_private, total_timeout=self.total_timeout)
             self._local.sender = sender
             with self._senders_lock:
                 self._senders.append(sender)

@@ -89,7 +89,14 @@ class _Adapter(HTTPAdapter):
 class Sender:
     """Signs and POSTs events; one per thread (a requests.Session is not thread-safe)."""
 
-    def __init__(self, *, allow_private: bool = False, user_agent: str = USER_AGENT) -> None:
+    def __init__(
+        self,
+        *,
+        allow_private: bool = False,
+        user_agent: str = USER_AGENT,
+        total_timeout: float = TOTAL_TIMEOUT,
+    ) -> None:
+        self.total_timeout = total_timeout
         self.session = requests.Session()
         self.session.trust_env = False  # no proxy from the environment sees merchants' events
         adapter = _Adapter(allow_private)
@@ -116,7 +123,7 @@ class Sender:
         _current.connection = None
         # Time-outs bound each read; this bounds the whole exchange, so a server dripping a
         # byte now and then cannot hold the worker past TOTAL_TIMEOUT.
-        timer = threading.Timer(TOTAL_TIMEOUT, _cut, (_current.__dict__,))
+        timer = threading.Timer(self.total_timeout, _cut, (_current.__dict__,))
         timer.daemon = True
         started = time.monotonic()
         timer.start()
@@ -125,18 +132,20 @@ class Sender:
                 url,
                 data=payload,
                 headers=headers,
-                timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
+                timeout=(CONNECT_TIMEOUT, self.total_timeout),
                 allow_redirects=False,
                 stream=True,
             )
             with response:
                 prefix = response.raw.read(RESPONSE_PREFIX, decode_content=False) or b""
                 status = response.status_code
-            if time.monotonic() - started >= TOTAL_TIMEOUT:
+            if time.monotonic() - started >= self.total_timeout:
                 return Outcome(False, status, "timed out")
             text = prefix.decode("utf-8", "replace")
             return Outcome(200 <= status < 300, status, text)
         except requests.RequestException as exc:
+            if time.monotonic() - started >= self.total_timeout:  # cut by the deadline
+                return Outcome(False, None, "timed out")
             return Outcome(False, None, _reason(exc)[:RESPONSE_PREFIX])
         except RefusedAddress as exc:
             return Outcome(False, None, str(exc)[:RESPONSE_PREFIX])

@@ -332,3 +332,23 @@ def test_another_stores_endpoint_is_not_found(db: Database) -> None:
         rotate_secret(db, other.store_id, endpoint.id)
     with pytest.raises(NotFound):
         list_deliveries(db, other.store_id, endpoint.id)
+
+
+def test_a_receiver_that_times_out_is_retried_with_backoff(
+    db: Database, receiver: Receiver
+) -> None:
+    """No answer within the total time-out counts as a failure, retried later."""
+    world = build_world(db)
+    endpoint_id = _subscribe(db, world, receiver)
+    press(db, world.device_id, 1)
+    clock = Clock()
+    dispatcher = Dispatcher(db, allow_private=True, clock=clock, total_timeout=0.5)
+    receiver.script = [("slow", 2.0)]
+    _drain(dispatcher)
+    (log,) = list_deliveries(db, world.store_id, endpoint_id)
+    assert (log.status, log.attempts, log.last_status_code) == ("pending", 1, None)
+    assert log.last_response == "timed out"
+    clock.advance(timedelta(minutes=1))
+    _drain(dispatcher)
+    assert receiver.ids()[-1] == f"evt_{log.event_id}"
+    assert list_deliveries(db, world.store_id, endpoint_id)[0].status == "delivered"
