@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("endpoint_id", sa.Integer(), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=False),
-        sa.Column("order_id", sa.String(length=32), nullable=True),
+        sa.Column("ordering_key", sa.String(length=48), nullable=True),
         sa.Column("type", sa.String(length=40), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
@@ -90,7 +90,7 @@ def upgrade() -> None:
     )
     op.create_index(
         "ix_webhook_deliveries_pending_order", "webhook_deliveries",
-        ["endpoint_id", "order_id", "event_id"], unique=False,
+        ["endpoint_id", "ordering_key", "event_id"], unique=False,
         sqlite_where=_PENDING, postgresql_where=_PENDING,
     )
     op.create_index(

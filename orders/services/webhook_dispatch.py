@@ -13,11 +13,13 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
 from orders.services.webhook_http import Outcome, Sender
@@ -25,7 +27,7 @@ from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
 from orders.store.model import OrderEvent
 from orders.store.outbox import ORDER_EVENTS_CHANNEL
-from orders.store.webhook_queue import Claimed, claim, fan_out, settle
+from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
 
 log = logging.getLogger("restock.webhooks")
 
@@ -38,8 +40,8 @@ class Dispatcher:
         db: Database,
         *,
         allow_private: bool = False,
-        concurrency: int = 8,
-        poll_interval: float = 1.0,
+        concurrency: int = 16,
+        poll_interval: float | None = None,
         lease: timedelta = LEASE,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
@@ -49,7 +51,8 @@ class Dispatcher:
         self.db = db
         self.allow_private = allow_private
         self.concurrency = concurrency
-        self.poll_interval = poll_interval
+        # PostgreSQL wakes us with NOTIFY, so its poll is only a safety net.
+        self.poll_interval = poll_interval or (2.0 if db.dialect == "postgresql" else 0.2)
         self.lease = lease
         self.clock = clock
         self.rng = rng or random.Random()
@@ -92,10 +95,7 @@ class Dispatcher:
 
     def run_once(self) -> bool:
         """One pass: fan out, then deliver what is due; True when there may be more."""
-        published = self.db.run_write(lambda session: fan_out(session, self.clock()))
-        claimed = self.db.run_write(
-            lambda session: claim(session, self.clock(), self.lease, limit=self.concurrency)
-        )
+        claimed, published = self.db.run_write(self._take)
         if not claimed:
             return published > 0
         with self.db.read() as session:
@@ -105,43 +105,50 @@ class Dispatcher:
                 )
             )
             bodies = event_bodies(session, rows)
-        futures = [
-            self._pool.submit(self._deliver, item, bodies.get(item.event_id)) for item in claimed
-        ]
-        for future in futures:
-            future.result()
+        pending = {
+            self._pool.submit(self._post, item, bodies.get(item.event_id)) for item in claimed
+        }
+        # Settled as they finish, those finished together in one transaction: a worker
+        # killed while one POST hangs has not left the others to be sent again.
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            results = [future.result() for future in done]
+            self.db.run_write(partial(self._settle, results=results))
         return True
 
-    def _deliver(self, item: Claimed, body: dict[str, Any] | None) -> None:
-        if body is None:  # the event's order was erased meanwhile: nothing left to send
-            outcome = Outcome(False, None, "event no longer exists")
-        else:
-            outcome = self._sender().post(item.url, item.secret, event_id_text(item.event_id), body)
+    def _take(self, session: Session) -> tuple[list[Claimed], int]:
         now = self.clock()
-        retry_in = None if outcome.ok else retry_delay(item.attempt, self.rng)
-        if body is None:
-            retry_in = None
-        self.db.run_write(
-            lambda session: settle(
-                session,
-                item,
-                ok=outcome.ok,
-                now=now,
-                status_code=outcome.status_code,
-                response=outcome.response,
-                retry_in=retry_in,
-                disable_after=DISABLE_AFTER,
-            )
-        )
+        published = fan_out(session, now)
+        return claim(session, now, self.lease, limit=self.concurrency), published
+
+    def _post(self, item: Claimed, body: dict[str, Any] | None) -> tuple[Claimed, Outcome, bool]:
+        if body is None:  # the event's order was erased meanwhile: nothing left to send
+            return item, Outcome(False, None, "event no longer exists"), False
+        message_id = event_id_text(item.event_id)
+        outcome = self._sender().post(item.url, item.secret, message_id, body)
         if not outcome.ok:
             log.info(
                 "webhook %s to endpoint %s failed (attempt %s): %s %s",
-                event_id_text(item.event_id),
+                message_id,
                 item.endpoint_id,
                 item.attempt,
                 outcome.status_code,
                 outcome.response[:80],
             )
+        return item, outcome, True
+
+    def _settle(self, session: Session, *, results: list[tuple[Claimed, Outcome, bool]]) -> None:
+        attempts = [
+            Attempt(
+                item,
+                outcome.ok,
+                outcome.status_code,
+                outcome.response,
+                retry_delay(item.attempt, self.rng) if retryable and not outcome.ok else None,
+            )
+            for item, outcome, retryable in results
+        ]
+        settle(session, attempts, self.clock(), DISABLE_AFTER)
 
     def _sender(self) -> Sender:
         sender: Sender | None = getattr(self._local, "sender", None)

@@ -376,11 +376,11 @@ class WebhookDelivery(Base):
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
         ),
-        # Per endpoint, an order's events go out in order: the earlier pending one first.
+        # Per endpoint, a subject's events go out in order: the earlier pending one first.
         Index(
             "ix_webhook_deliveries_pending_order",
             "endpoint_id",
-            "order_id",
+            "ordering_key",
             "event_id",
             sqlite_where=text("status = 'pending'"),
             postgresql_where=text("status = 'pending'"),
@@ -391,7 +391,9 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     event_id: Mapped[int] = mapped_column(ForeignKey("order_events.id", ondelete="CASCADE"))
-    order_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # What the event is about (an order's id, `device:7`…): per endpoint, the events of one
+    # subject go out in order.
+    ordering_key: Mapped[str | None] = mapped_column(String(48), default=None)
     type: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)

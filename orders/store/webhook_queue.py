@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
 from orders.domain.webhooks import webhook_type
@@ -52,6 +52,7 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
             OrderEvent.order_id,
             OrderEvent.type,
             OrderEvent.status,
+            OrderEvent.data,
             OrderEvent.created_at,
         )
         .where(OrderEvent.published_at.is_(None))
@@ -86,7 +87,7 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
                 {
                     "endpoint_id": endpoint.id,
                     "event_id": event.id,
-                    "order_id": event.order_id,
+                    "ordering_key": ordering_key(event.order_id, kind, event.data),
                     "type": kind,
                     "status": "pending",
                     "attempts": 0,
@@ -103,13 +104,22 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
     return len(events)
 
 
+def ordering_key(order_id: str | None, kind: str, data: dict[str, Any] | None) -> str | None:
+    """What an event is about, for ordering: its order, else its device or product."""
+    if order_id is not None:
+        return order_id
+    subject = kind.split(".")[0]
+    ident = (data or {}).get("id")
+    return None if ident is None else f"{subject}:{ident}"
+
+
 def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> list[Claimed]:
     """Take up to `limit` due deliveries of enabled endpoints, each the earliest pending one
     of its order for its endpoint, and lease them until `now + lease`."""
     earlier = aliased(WebhookDelivery)
     blocked = exists().where(
         earlier.endpoint_id == WebhookDelivery.endpoint_id,
-        earlier.order_id == WebhookDelivery.order_id,
+        earlier.ordering_key == WebhookDelivery.ordering_key,
         earlier.status == "pending",
         earlier.event_id < WebhookDelivery.event_id,
     )
@@ -160,55 +170,96 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
     return claimed
 
 
-def settle(
-    session: Session,
-    claimed: Claimed,
-    *,
-    ok: bool,
-    now: datetime,
-    status_code: int | None,
-    response: str,
-    retry_in: timedelta | None,
-    disable_after: timedelta,
-) -> bool:
-    """Record how an attempt went; False when the claim had lapsed and another worker took
-    the delivery over (its own attempt decides then)."""
-    values: dict[str, Any] = {
-        "last_attempt_at": now,
-        "last_status_code": status_code,
-        "last_response": response,
-    }
-    if ok:
-        values |= {"status": "delivered", "delivered_at": now}
-    elif retry_in is None:
-        values |= {"status": "failed"}
-    else:
-        values |= {"next_attempt_at": now + retry_in}
-    result = session.execute(
-        update(WebhookDelivery)
-        .where(
-            WebhookDelivery.id == claimed.delivery_id,
-            WebhookDelivery.attempts == claimed.attempt,
-            WebhookDelivery.status == "pending",
-        )
-        .values(**values)
+@dataclass(frozen=True)
+class Attempt:
+    """How one claimed delivery's POST went, and when to retry (None: give up)."""
+
+    claimed: Claimed
+    ok: bool
+    status_code: int | None
+    response: str
+    retry_in: timedelta | None
+
+
+_SETTLE = (
+    update(WebhookDelivery.__table__)  # type: ignore[arg-type]
+    .where(
+        WebhookDelivery.__table__.c.id == bindparam("d_id"),
+        # Unless the claim lapsed and another worker took the delivery over: its own
+        # attempt decides then.
+        WebhookDelivery.__table__.c.attempts == bindparam("d_attempt"),
+        WebhookDelivery.__table__.c.status == "pending",
     )
-    if not result.rowcount:  # type: ignore[attr-defined]
-        return False
-    endpoint = session.get(WebhookEndpoint, claimed.endpoint_id, with_for_update=False)
-    if endpoint is None:
-        return True
-    if ok:
-        endpoint.failing_since = None
-    elif endpoint.failing_since is None:
-        endpoint.failing_since = now
-    elif now - endpoint.failing_since >= disable_after and endpoint.enabled:
-        endpoint.enabled = False
-        endpoint.disabled_reason = (
-            f"disabled {now:%Y-%m-%d %H:%M} UTC: every delivery failed since "
-            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC"
+    .values(
+        status=bindparam("d_status"),
+        next_attempt_at=bindparam("d_next"),
+        last_attempt_at=bindparam("d_now"),
+        last_status_code=bindparam("d_code"),
+        last_response=bindparam("d_response"),
+        delivered_at=bindparam("d_delivered"),
+    )
+)
+
+
+def settle(
+    session: Session, attempts: Sequence[Attempt], now: datetime, disable_after: timedelta
+) -> None:
+    """Record how attempts went (one statement for the deliveries), and each endpoint's
+    health: a success clears its failing streak; a streak past `disable_after` disables it."""
+    if not attempts:
+        return
+    rows = []
+    for attempt in attempts:
+        if attempt.ok:
+            status, next_at, delivered = "delivered", now, now
+        elif attempt.retry_in is None:
+            status, next_at, delivered = "failed", now, None
+        else:
+            status, next_at, delivered = "pending", now + attempt.retry_in, None
+        rows.append(
+            {
+                "d_id": attempt.claimed.delivery_id,
+                "d_attempt": attempt.claimed.attempt,
+                "d_status": status,
+                "d_next": next_at,
+                "d_now": now,
+                "d_code": attempt.status_code,
+                "d_response": attempt.response,
+                "d_delivered": delivered,
+            }
         )
-    return True
+    session.connection().execute(_SETTLE, rows)
+    healthy = sorted({a.claimed.endpoint_id for a in attempts if a.ok})
+    failing = sorted({a.claimed.endpoint_id for a in attempts if not a.ok} - set(healthy))
+    table = WebhookEndpoint
+    if healthy:
+        session.execute(
+            update(table)
+            .where(in_list(table.id, "ids"), table.failing_since.is_not(None))
+            .values(failing_since=None),
+            {"ids": healthy},
+        )
+    if failing:
+        session.execute(
+            update(table)
+            .where(in_list(table.id, "ids"), table.failing_since.is_(None))
+            .values(failing_since=now),
+            {"ids": failing},
+        )
+        for endpoint in session.scalars(
+            select(table).where(
+                in_list(table.id, "ids"),
+                table.enabled,
+                table.failing_since <= now - disable_after,
+            ),
+            {"ids": failing},
+        ):
+            since = endpoint.failing_since or now
+            endpoint.enabled = False
+            endpoint.disabled_reason = (
+                f"disabled {now:%Y-%m-%d %H:%M} UTC: every delivery failed since "
+                f"{since:%Y-%m-%d %H:%M} UTC"
+            )
 
 
 def pending_count(session: Session) -> int:
