@@ -99,7 +99,20 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "webhook_alerts",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=24), nullable=False),
+        sa.Column("subject", sa.String(length=200), nullable=False),
+        sa.Column("last_id", sa.BigInteger(), nullable=True),
+        sa.Column("raised_at", _when(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_alerts")),
+        sa.UniqueConstraint("kind", "subject", name=op.f("uq_webhook_alerts_kind")),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("webhook_alerts")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
     op.execute("DELETE FROM order_events WHERE order_id IS NULL")

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
+from orders.services.low_alerts import scan_low_levels
 from orders.services.webhook_http import Outcome, Sender
 from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
@@ -30,6 +31,8 @@ from orders.store.outbox import ORDER_EVENTS_CHANNEL
 from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
 
 log = logging.getLogger("restock.webhooks")
+# How often low stock and low supplies are looked for.
+SCAN_EVERY = timedelta(seconds=10)
 
 
 class Dispatcher:
@@ -63,6 +66,7 @@ class Dispatcher:
         self._senders_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook")
         self._listener: threading.Thread | None = None
+        self._next_scan: datetime | None = None
 
     def run(self) -> None:
         """Work until `stop()`; a database hiccup is logged and retried, never fatal."""
@@ -118,6 +122,9 @@ class Dispatcher:
 
     def _take(self, session: Session) -> tuple[list[Claimed], int]:
         now = self.clock()
+        if self._next_scan is None or now >= self._next_scan:
+            self._next_scan = now + SCAN_EVERY
+            scan_low_levels(session, now)
         published = fan_out(session, now)
         return claim(session, now, self.lease, limit=self.concurrency), published
 

@@ -406,6 +406,20 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class WebhookAlert(Base):
+    """A low level already announced (`stock.low`, `supply.low`), until it recovers; and the
+    scan's cursor over supply readings (kind `cursor`)."""
+
+    __tablename__ = "webhook_alerts"
+    __table_args__ = (UniqueConstraint("kind", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    subject: Mapped[str] = mapped_column(String(200))
+    last_id: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class SupplyReading(Base):
     """One level an appliance reported for one of its slots."""
 

@@ -109,7 +109,7 @@ def ordering_key(order_id: str | None, kind: str, data: dict[str, Any] | None) -
     if order_id is not None:
         return order_id
     subject = kind.split(".")[0]
-    ident = (data or {}).get("id")
+    ident = (data or {}).get("id") or (data or {}).get("device_id")
     return None if ident is None else f"{subject}:{ident}"
 
 

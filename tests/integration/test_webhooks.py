@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -352,3 +353,51 @@ def test_a_receiver_that_times_out_is_retried_with_backoff(
     _drain(dispatcher)
     assert receiver.ids()[-1] == f"evt_{log.event_id}"
     assert list_deliveries(db, world.store_id, endpoint_id)[0].status == "delivered"
+
+
+def _scan(db: Database) -> None:
+    from orders.services.low_alerts import scan_low_levels
+
+    with db.write() as session:
+        scan_low_levels(session, utcnow())
+
+
+def _low_events(db: Database, store_id: int) -> list[tuple[str, Any]]:
+    events, _ = list_events(db, store_id)
+    return [
+        (e["type"], e["data"].get("sku") or e["data"].get("level"))
+        for e in events
+        if e["type"].endswith(".low")
+    ]
+
+
+def test_low_stock_is_announced_once_until_it_recovers(db: Database) -> None:
+    """stock.low when a product falls under the threshold, not again until it was restocked."""
+    from orders.store.model import Product
+
+    world = build_world(db)
+    _scan(db)
+    assert _low_events(db, world.store_id) == []
+    for stock in (5, 3, 50, 2):
+        with db.write() as session:
+            session.query(Product).filter(Product.sku == "AA").update({"stock": stock})
+        _scan(db)
+    assert _low_events(db, world.store_id) == [("stock.low", "AA"), ("stock.low", "AA")]
+
+
+def test_low_supply_is_announced_once_until_it_recovers(db: Database) -> None:
+    """supply.low when a slot's newest level is at or under a fifth of its capacity."""
+    from orders.services.devices import register_device
+    from orders.store.model import DeviceModel, SupplyReading
+
+    world = build_world(db)
+    with db.write() as session:
+        model = session.query(DeviceModel).filter(DeviceModel.kind == "appliance").one()
+        device_id = register_device(session, model, "COFFEE-1").id
+    _scan(db)  # the first scan only sets where it starts
+    for value in (30.0, 5.0, 4.0, 40.0, 3.0):
+        with db.write() as session:
+            session.add(SupplyReading(device_id=device_id, slot="pods", value=value,
+                                      unit="count", measured_at=utcnow()))  # fmt: skip
+        _scan(db)
+    assert _low_events(db, world.store_id) == [("supply.low", 5.0), ("supply.low", 3.0)]
