@@ -85,7 +85,7 @@ def upgrade() -> None:
         ),
     )
     op.create_index(
-        "ix_webhook_deliveries_due", "webhook_deliveries", ["next_attempt_at"], unique=False,
+        "ix_webhook_deliveries_due", "webhook_deliveries", ["next_attempt_at", "id"], unique=False,
         sqlite_where=_PENDING, postgresql_where=_PENDING,
     )
     op.create_index(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from orders.domain.webhooks import webhook_type
@@ -117,22 +117,26 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
     """Take up to `limit` due deliveries of enabled endpoints, each the earliest pending one
     of its order for its endpoint, and lease them until `now + lease`."""
     earlier = aliased(WebhookDelivery)
-    blocked = exists().where(
-        earlier.endpoint_id == WebhookDelivery.endpoint_id,
-        earlier.ordering_key == WebhookDelivery.ordering_key,
-        earlier.status == "pending",
-        earlier.event_id < WebhookDelivery.event_id,
+    # A correlated min(), not NOT EXISTS: planners turn NOT EXISTS into an anti join over
+    # every pending row (quadratic on PostgreSQL with a backlog); a scalar subquery stays
+    # one probe of ix_webhook_deliveries_pending_order per candidate, in `due` order.
+    first_pending = (
+        select(func.min(earlier.event_id))
+        .where(
+            earlier.endpoint_id == WebhookDelivery.endpoint_id,
+            earlier.ordering_key == WebhookDelivery.ordering_key,
+            earlier.status == "pending",
+        )
+        .scalar_subquery()
     )
+    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
     query = (
         select(WebhookDelivery)
-        .join(
-            WebhookEndpoint,
-            and_(WebhookEndpoint.id == WebhookDelivery.endpoint_id, WebhookEndpoint.enabled),
-        )
         .where(
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= now,
-            ~blocked,
+            WebhookDelivery.endpoint_id.in_(enabled),
+            or_(WebhookDelivery.ordering_key.is_(None), WebhookDelivery.event_id == first_pending),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(limit)
