@@ -116,6 +116,9 @@ class Dispatcher:
         # killed while one POST hangs has not left the others to be sent again.
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            if pending:  # those finishing within a moment share the transaction
+                more, pending = wait(pending, timeout=0.005)
+                done |= more
             results = [future.result() for future in done]
             self.db.run_write(partial(self._settle, results=results))
         return True

@@ -37,6 +37,7 @@ class Claimed:
     endpoint_id: int
     url: str
     secret: str
+    endpoint_failing: bool = False
 
 
 def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
@@ -130,8 +131,8 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
         .scalar_subquery()
     )
     enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
-    query = (
-        select(WebhookDelivery)
+    due = (
+        select(WebhookDelivery.id)
         .where(
             WebhookDelivery.status == "pending",
             WebhookDelivery.next_attempt_at <= now,
@@ -142,36 +143,48 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
-    deliveries = list(session.scalars(query))
-    if not deliveries:
+        due = due.with_for_update(skip_locked=True)
+    # Claimed and leased in one statement (UPDATE … RETURNING; SQLite has it since 3.35).
+    taken = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(due.scalar_subquery()))
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + lease)
+        .returning(
+            WebhookDelivery.id,
+            WebhookDelivery.attempts,
+            WebhookDelivery.event_id,
+            WebhookDelivery.type,
+            WebhookDelivery.endpoint_id,
+        )
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not taken:
         return []
     endpoints = {
-        endpoint.id: endpoint
-        for endpoint in session.scalars(
-            select(WebhookEndpoint).where(
-                WebhookEndpoint.id.in_({d.endpoint_id for d in deliveries})
-            )
+        row.id: row
+        for row in session.execute(
+            select(
+                WebhookEndpoint.id,
+                WebhookEndpoint.url,
+                WebhookEndpoint.secret,
+                WebhookEndpoint.failing_since,
+            ).where(in_list(WebhookEndpoint.id, "ids")),
+            {"ids": sorted({row.endpoint_id for row in taken})},
         )
     }
-    claimed = []
-    for delivery in deliveries:
-        delivery.attempts += 1
-        delivery.next_attempt_at = now + lease
-        endpoint = endpoints[delivery.endpoint_id]
-        claimed.append(
-            Claimed(
-                delivery_id=delivery.id,
-                attempt=delivery.attempts,
-                event_id=delivery.event_id,
-                event_type=delivery.type,
-                endpoint_id=endpoint.id,
-                url=endpoint.url,
-                secret=endpoint.secret,
-            )
+    return [
+        Claimed(
+            delivery_id=row.id,
+            attempt=row.attempts,
+            event_id=row.event_id,
+            event_type=row.type,
+            endpoint_id=row.endpoint_id,
+            url=endpoints[row.endpoint_id].url,
+            secret=endpoints[row.endpoint_id].secret,
+            endpoint_failing=endpoints[row.endpoint_id].failing_since is not None,
         )
-    session.flush()
-    return claimed
+        for row in sorted(taken, key=lambda row: row.id)
+    ]
 
 
 @dataclass(frozen=True)
@@ -234,14 +247,17 @@ def settle(
         )
     session.connection().execute(_SETTLE, rows)
     healthy = sorted({a.claimed.endpoint_id for a in attempts if a.ok})
+    recovered = sorted(
+        {a.claimed.endpoint_id for a in attempts if a.ok and a.claimed.endpoint_failing}
+    )
     failing = sorted({a.claimed.endpoint_id for a in attempts if not a.ok} - set(healthy))
     table = WebhookEndpoint
-    if healthy:
+    if recovered:
         session.execute(
             update(table)
             .where(in_list(table.id, "ids"), table.failing_since.is_not(None))
             .values(failing_since=None),
-            {"ids": healthy},
+            {"ids": recovered},
         )
     if failing:
         session.execute(
