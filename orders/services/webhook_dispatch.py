@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -31,6 +31,8 @@ from orders.store.outbox import ORDER_EVENTS_CHANNEL
 from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
 
 log = logging.getLogger("restock.webhooks")
+# A POST's delivery, how it went, and whether a failure may be retried.
+Result = tuple[Claimed, Outcome, bool]
 # How often low stock and low supplies are looked for.
 SCAN_EVERY = timedelta(seconds=10)
 
@@ -43,7 +45,7 @@ class Dispatcher:
         db: Database,
         *,
         allow_private: bool = False,
-        concurrency: int = 16,
+        concurrency: int = 32,
         poll_interval: float | None = None,
         lease: timedelta = LEASE,
         clock: Callable[[], datetime] = utcnow,
@@ -69,19 +71,34 @@ class Dispatcher:
         self._next_scan: datetime | None = None
 
     def run(self) -> None:
-        """Work until `stop()`; a database hiccup is logged and retried, never fatal."""
+        """Work until `stop()`; a database hiccup is logged and retried, never fatal.
+
+        Claims more while earlier POSTs are still in flight, so the database's round trips
+        overlap the receivers' answers.
+        """
         if self.db.dialect == "postgresql":
             self._listener = threading.Thread(
                 target=self._listen, name="webhook-listen", daemon=True
             )
             self._listener.start()
-        while not self._stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception:
-                log.exception("webhook dispatch failed; retrying")
-                busy = False
-            if not busy:
+        in_flight: set[Future[Result]] = set()
+        while not self._stop.is_set() or in_flight:
+            claimed = published = 0
+            if not self._stop.is_set() and len(in_flight) <= self.concurrency // 2:
+                try:
+                    added, published = self._start(self.concurrency - len(in_flight))
+                except Exception:
+                    log.exception("webhook dispatch failed; retrying")
+                    added = set()
+                in_flight |= added
+                claimed = len(added)
+            if in_flight:
+                try:
+                    in_flight = self._settle_finished(in_flight, block=not claimed)
+                except Exception:  # unsettled rows come due again when their lease lapses
+                    log.exception("recording webhook deliveries failed")
+                    in_flight = {future for future in in_flight if not future.done()}
+            elif not claimed and not published:
                 self._wake.wait(self.poll_interval)
                 self._wake.clear()
         self._pool.shutdown(wait=True)
@@ -98,10 +115,19 @@ class Dispatcher:
         self._wake.set()
 
     def run_once(self) -> bool:
-        """One pass: fan out, then deliver what is due; True when there may be more."""
-        claimed, published = self.db.run_write(self._take)
-        if not claimed:
+        """One pass: fan out, deliver what is due, settle; True when there may be more."""
+        in_flight, published = self._start(self.concurrency)
+        if not in_flight:
             return published > 0
+        while in_flight:
+            in_flight = self._settle_finished(in_flight, block=True)
+        return True
+
+    def _start(self, limit: int) -> tuple[set[Future[Result]], int]:
+        """Fan out, claim up to `limit` and start POSTing them; returns the POSTs started."""
+        claimed, published = self.db.run_write(partial(self._take, limit=limit))
+        if not claimed:
+            return set(), published
         with self.db.read() as session:
             rows = list(
                 session.scalars(
@@ -109,29 +135,35 @@ class Dispatcher:
                 )
             )
             bodies = event_bodies(session, rows)
-        pending = {
+        started = {
             self._pool.submit(self._post, item, bodies.get(item.event_id)) for item in claimed
         }
-        # Settled as they finish, those finished together in one transaction: a worker
-        # killed while one POST hangs has not left the others to be sent again.
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            if pending:  # those finishing within a moment share the transaction
-                more, pending = wait(pending, timeout=0.005)
-                done |= more
+        return started, published
+
+    def _settle_finished(
+        self, in_flight: set[Future[Result]], *, block: bool
+    ) -> set[Future[Result]]:
+        """Settle the POSTs that have finished (waiting for one when `block`); returns the
+        rest. Settled as they finish, those finished together in one transaction: a worker
+        killed while one POST hangs has not left the others to be sent again."""
+        done, rest = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        if rest and done:  # those finishing within a moment share the transaction
+            more, rest = wait(rest, timeout=0.005)
+            done |= more
+        if done:
             results = [future.result() for future in done]
             self.db.run_write(partial(self._settle, results=results))
-        return True
+        return rest
 
-    def _take(self, session: Session) -> tuple[list[Claimed], int]:
+    def _take(self, session: Session, *, limit: int) -> tuple[list[Claimed], int]:
         now = self.clock()
         if self._next_scan is None or now >= self._next_scan:
             self._next_scan = now + SCAN_EVERY
             scan_low_levels(session, now)
         published = fan_out(session, now)
-        return claim(session, now, self.lease, limit=self.concurrency), published
+        return claim(session, now, self.lease, limit=limit), published
 
-    def _post(self, item: Claimed, body: dict[str, Any] | None) -> tuple[Claimed, Outcome, bool]:
+    def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:
         if body is None:  # the event's order was erased meanwhile: nothing left to send
             return item, Outcome(False, None, "event no longer exists"), False
         message_id = event_id_text(item.event_id)
