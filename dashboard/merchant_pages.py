@@ -36,6 +36,7 @@ from dashboard.forms import (
 from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
 from orders.domain.webhooks import EVENT_TYPES
+from orders.queries.customers import customer_of
 from orders.services import lifecycle, merchant, webhooks
 from orders.services.catalog import SlotSpec
 from orders.store.db import utcnow
@@ -282,7 +283,10 @@ def order(order_id: str) -> str:
     viewer = Viewer.merchant(sid())
     view = lifecycle.get_order(get_db(), order_id, viewer)
     offer = allowed_actions(view, viewer, utcnow())
-    return render_template("dashboard/order.html", order=view, offer=offer, ship_form=ShipForm())
+    customer = customer_of(get_db(), view.shopper_id)
+    return render_template(
+        "dashboard/order.html", order=view, offer=offer, ship_form=ShipForm(), customer=customer
+    )
 
 
 @bp.post("/orders/<order_id>/ship")

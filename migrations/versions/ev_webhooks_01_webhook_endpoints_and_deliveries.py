@@ -5,7 +5,7 @@ out into one delivery per subscribed endpoint and works those off with retries. 
 may now be about a device or a product (`order_id` NULL).
 
 Revision ID: ev_webhooks_01
-Revises: arch_decision_01
+Revises: ev_addresses_01
 Create Date: 2026-12-06 01:20:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "ev_webhooks_01"
-down_revision: str | Sequence[str] | None = "arch_decision_01"
+down_revision: str | Sequence[str] | None = "ev_addresses_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from orders.domain.addresses import ShipTo, ship_to_of
 from orders.store.model import Order
 
 Outcome = Literal["placed", "needs_approval", "in_progress", "duplicate"]
@@ -39,6 +40,7 @@ class OrderView:
     updated_at: datetime
     cancel_until: datetime
     tracking_ref: str | None
+    ship_to: ShipTo | None = None  # None: placed before orders had addresses
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -66,6 +68,7 @@ class OrderView:
             updated_at=order.updated_at,
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
+            ship_to=ship_to_of(order),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -91,6 +94,7 @@ class OrderView:
             "total_minor": self.total_minor,
             "currency": self.currency,
             "created": _iso(self.created_at),
+            "ship_to": self.ship_to.as_dict() if self.ship_to is not None else None,
         }
 
 
