@@ -35,8 +35,9 @@ from dashboard.forms import (
 )
 from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
+from orders.domain.webhooks import EVENT_TYPES
 from orders.queries.customers import customer_of
-from orders.services import lifecycle, merchant
+from orders.services import lifecycle, merchant, webhooks
 from orders.services.catalog import SlotSpec
 from orders.store.db import utcnow
 from orders.store.model import STATUSES
@@ -411,3 +412,92 @@ def create_api_client() -> Any:
         get_db(), sid(), form.name.data, scopes=form.scopes.data
     )
     return integrations_page(created)
+
+
+# --- webhooks --------------------------------------------------------------------------
+
+
+def webhooks_page(secret: webhooks.EndpointView | None = None, status: int = 200) -> Any:
+    """The webhook endpoints, showing a new signing secret once when there is one."""
+    body = render_template(
+        "dashboard/webhooks.html", endpoints=webhooks.list_endpoints(get_db(), sid()),
+        secret=secret, event_types=EVENT_TYPES,
+    )  # fmt: skip
+    return body, status, {"Cache-Control": "no-store"}
+
+
+def _allow_private() -> bool:
+    settings = current_app.extensions["restock"].get("settings")
+    return bool(getattr(settings, "webhook_allow_private", False))
+
+
+@bp.get("/webhooks")
+def webhooks_index() -> Any:
+    """The store's webhook endpoints."""
+    return webhooks_page()
+
+
+@bp.post("/webhooks")
+def create_webhook() -> Any:
+    """Subscribe a URL to the store's events (the types ticked, or all)."""
+    if not ActionForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for(".webhooks_index"))
+    url = (request.form.get("url") or "").strip()
+    wanted = request.form.getlist("events")
+    try:
+        made = webhooks.create_endpoint(get_db(), sid(), url, wanted,
+                                        allow_private=_allow_private())  # fmt: skip
+    except InvalidRequest as exc:
+        flash(exc.detail, "error")
+        return webhooks_page(status=400)
+    return webhooks_page(made)
+
+
+@bp.get("/webhooks/<int:endpoint_id>")
+def webhook(endpoint_id: int) -> str:
+    """One endpoint and its recent deliveries."""
+    endpoint = webhooks.get_endpoint(get_db(), sid(), endpoint_id)
+    log = webhooks.list_deliveries(get_db(), sid(), endpoint_id)
+    return render_template("dashboard/webhook.html", endpoint=endpoint, deliveries=log)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/test")
+def test_webhook(endpoint_id: int) -> Response:
+    """Queue a test event for the endpoint."""
+    return act(lambda: webhooks.send_test_event(get_db(), sid(), endpoint_id),
+               "Test event queued; its delivery appears below.",
+               url_for(".webhook", endpoint_id=endpoint_id))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:endpoint_id>/enable")
+def enable_webhook(endpoint_id: int) -> Response:
+    """Enable a disabled endpoint again; its held deliveries resume."""
+    return act(lambda: webhooks.update_endpoint(get_db(), sid(), endpoint_id, enabled=True),
+               "Endpoint enabled.", url_for(".webhook", endpoint_id=endpoint_id))  # fmt: skip
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate")
+def rotate_webhook(endpoint_id: int) -> Any:
+    """A new signing secret, shown once."""
+    if not ActionForm().validate_on_submit():
+        flash("The form expired; please try again.", "error")
+        return redirect(url_for(".webhooks_index"))
+    return webhooks_page(webhooks.rotate_secret(get_db(), sid(), endpoint_id))
+
+
+@bp.post("/webhooks/<int:endpoint_id>/deliveries/<int:delivery_id>/redeliver")
+def redeliver_webhook(endpoint_id: int, delivery_id: int) -> Response:
+    """Send one delivery again."""
+    return act(lambda: webhooks.redeliver(get_db(), sid(), endpoint_id, delivery_id),
+               "Queued for redelivery.", url_for(".webhook", endpoint_id=endpoint_id))  # fmt: skip
+
+
+@bp.route("/webhooks/<int:endpoint_id>/delete", methods=["GET", "POST"])
+def delete_webhook(endpoint_id: int) -> Any:
+    """Ask first (GET), then delete the endpoint and its log (POST)."""
+    endpoint = webhooks.get_endpoint(get_db(), sid(), endpoint_id)
+    if request.method == "GET":
+        return render_template("dashboard/webhook_delete.html", endpoint=endpoint)
+    return act(lambda: webhooks.delete_endpoint(get_db(), sid(), endpoint_id),
+               "Endpoint deleted.", url_for(".webhooks_index"))  # fmt: skip

@@ -108,7 +108,14 @@ def cmd_hub(settings: Settings, _args: argparse.Namespace) -> int:
     """Serve the CoAP hub only: more hub processes for scale (run `migrate` once before)."""
     from restock.server import serve
 
-    return serve(settings, _database(settings), web=False, hub=True)
+    return serve(settings, _database(settings), web=False, hub=True, worker=False)
+
+
+def cmd_worker(settings: Settings, _args: argparse.Namespace) -> int:
+    """Deliver webhooks only: any number of workers share the outbox (run `migrate` first)."""
+    from restock.server import serve
+
+    return serve(settings, _database(settings), web=False, hub=False, worker=True)
 
 
 def cmd_web(settings: Settings, args: argparse.Namespace) -> int:
@@ -194,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--threads", type=int, help="threads per worker (default: RESTOCK_WEB_THREADS or 4)"
     )
     web.set_defaults(func=cmd_web)
+    worker = sub.add_parser("worker", help="deliver webhooks from the outbox only")
+    worker.set_defaults(func=cmd_worker)
     sim = sub.add_parser("simulate", help="a simulated button or appliance")
     sim.add_argument("kind", choices=["button", "appliance"])
     sim.add_argument("--hub", help="coap://host:port (default: find the hub by mDNS)")

@@ -17,6 +17,7 @@ from waitress.server import create_server
 from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
 from orders.domain import ops
+from orders.services.webhook_dispatch import Dispatcher
 from orders.store import compat_psycopg, compat_sqlalchemy
 from orders.store.db import Database
 from restock import compat_waitress, metrics
@@ -48,13 +49,15 @@ def check_library_hooks(*, web: bool, hub: bool) -> None:
         compat_aiocoap.check()
 
 
-def serve(settings: Settings, db: Database, *, web: bool = True, hub: bool = True) -> int:
+def serve(
+    settings: Settings, db: Database, *, web: bool = True, hub: bool = True, worker: bool = True
+) -> int:
     """Serve until SIGINT/SIGTERM; prints where."""
     check_library_hooks(web=web, hub=hub)
-    return asyncio.run(_serve(settings, db, web=web, hub=hub))
+    return asyncio.run(_serve(settings, db, web=web, hub=hub, worker=worker))
 
 
-async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> int:
+async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool, worker: bool) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +68,7 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
     if settings.metrics_token and not web:
         metrics.install()  # with the web, create_app installs them
         metrics.watch_pool(db.engine)
+    dispatcher: tuple[Dispatcher, threading.Thread] | None = None
     try:
         app = None
         if web:
@@ -83,12 +87,17 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool) -> i
                 app.extensions["restock"]["ready_checks"]["hub"] = _hub_ready(coap)
             if settings.metrics_token:
                 gauges = asyncio.create_task(_hub_gauges(coap))
+        if worker:
+            dispatcher = start_dispatcher(settings, db)
+            print("Restock webhook dispatcher: running", flush=True)
         freeze_startup_heap()
         await stop.wait()
     finally:
         # The hub first: it answers every press it took while the web still serves.
         if gauges is not None:
             gauges.cancel()
+        if dispatcher is not None:
+            stop_dispatcher(*dispatcher)
         if coap is not None:
             await coap.stop()
         if server is not None and thread is not None:
@@ -111,6 +120,20 @@ async def _hub_gauges(coap: Hub) -> None:
     while True:
         ops.gauge(ops.DEDUP_ENTRIES, float(coap.duplicate_entries()))
         await asyncio.sleep(GAUGE_INTERVAL)
+
+
+def start_dispatcher(settings: Settings, db: Database) -> tuple[Dispatcher, threading.Thread]:
+    """The webhook dispatcher in a thread of its own."""
+    dispatcher = Dispatcher(db, allow_private=settings.webhook_allow_private)
+    thread = threading.Thread(target=dispatcher.run, name="webhooks", daemon=True)
+    thread.start()
+    return dispatcher, thread
+
+
+def stop_dispatcher(dispatcher: Dispatcher, thread: threading.Thread) -> None:
+    """Stop taking deliveries; the ones in flight finish (each is bounded by its time-out)."""
+    dispatcher.stop()
+    thread.join(timeout=30)
 
 
 def freeze_startup_heap() -> None:

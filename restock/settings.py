@@ -76,6 +76,7 @@ class Settings:
     var_dir: Path = Path("var")
     rate_limit_storage: str = "memory://"
     rate_limits: bool = True
+    webhook_allow_private: bool = False
     smtp_url: str | None = None
     mail_from: str | None = None
     # Reverse proxies in front of the web server whose X-Forwarded-For is trusted (0: none).
@@ -104,6 +105,7 @@ class Settings:
             var_dir=var_dir,
             rate_limit_storage=env.get("RESTOCK_RATELIMIT_STORAGE", "memory://"),
             rate_limits=_flag(env.get("RESTOCK_RATE_LIMITS", "on")),
+            webhook_allow_private=_flag(env.get("RESTOCK_WEBHOOK_ALLOW_PRIVATE", "off")),
             smtp_url=env.get("RESTOCK_SMTP_URL") or None,
             mail_from=env.get("RESTOCK_MAIL_FROM") or None,
             trusted_proxies=_hops(env.get("RESTOCK_TRUSTED_PROXIES", "0")),

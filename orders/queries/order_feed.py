@@ -39,8 +39,8 @@ def changes_after(db: Database, after: int, *, limit: int = 500) -> list[OrderCh
     with db.read() as session:
         rows = session.execute(
             select(OrderEvent.id, OrderEvent.order_id, OrderEvent.status)
-            .where(OrderEvent.id > after)
+            .where(OrderEvent.id > after, OrderEvent.order_id.is_not(None))
             .order_by(OrderEvent.id)
             .limit(limit)
         ).all()
-    return [OrderChange(row.id, row.order_id, row.status) for row in rows]
+    return [OrderChange(row.id, row.order_id, row.status) for row in rows if row.order_id]

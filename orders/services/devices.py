@@ -12,6 +12,7 @@ from orders.domain.errors import InvalidRequest, NotAllowed, NotFound
 from orders.domain.rules import check_quantity
 from orders.store.db import utcnow
 from orders.store.model import Address, Device, DeviceLink, DeviceModel, Product, Shopper
+from orders.store.outbox import record_store_event
 
 _SERIAL_MAX = 128
 
@@ -80,6 +81,7 @@ def link_device(
         link.product_id = _default_product(session, device)
     session.add(link)
     session.flush()
+    _record(session, device, link, "device.linked", now or utcnow())
     return link
 
 
@@ -101,6 +103,32 @@ def unlink(session: Session, link: DeviceLink, *, now: datetime | None = None) -
         link.status = "unlinked"
         link.unlinked_at = now or utcnow()
         session.flush()
+        device = session.get(Device, link.device_id)
+        if device is not None:
+            _record(session, device, link, "device.unlinked", link.unlinked_at)
+
+
+def _record(session: Session, device: Device, link: DeviceLink, kind: str, now: datetime) -> None:
+    """The outbox row telling the store's webhooks a device was linked or unlinked."""
+    model = session.get(DeviceModel, device.model_id)
+    product = session.get(Product, link.product_id) if link.product_id is not None else None
+    data = {
+        "id": device.id,
+        "serial": device.serial,
+        "name": device.name,
+        "model": None
+        if model is None
+        else {"id": model.id, "name": model.name, "kind": model.kind},
+        "status": link.status,
+        "product_sku": None if product is None else product.sku,
+        "linked_at": _iso(link.created_at),
+        "unlinked_at": _iso(link.unlinked_at),
+    }
+    record_store_event(session, device.store_id, kind, data, now)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def active_link(session: Session, device_id: int) -> DeviceLink | None:

@@ -72,7 +72,9 @@ def _move(
         order.status = target
         order.updated_at = moment
         session.flush()
-        record_event(session, order, f"order.{target}", moment)
+        # A rejection cancels, but a merchant's systems are told which of the two it was.
+        kind = "order.rejected" if action == "reject" else f"order.{target}"
+        record_event(session, order, kind, moment)
         return OrderView.of(order)
 
     return db.run_write(work)

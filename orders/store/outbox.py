@@ -38,6 +38,26 @@ def record_event(session: Session, order: Order, kind: str, now: datetime) -> No
     )
 
 
+def record_store_event(
+    session: Session, store_id: int, kind: str, data: dict[str, Any], now: datetime
+) -> None:
+    """An outbox row about something else than an order (`device.linked`, `stock.low`…);
+    its `data` is the event's body, built here since such events are rare."""
+    insert_events(
+        session.connection(),
+        [
+            {
+                "order_id": None,
+                "store_id": store_id,
+                "type": kind,
+                "status": "",
+                "data": data,
+                "created_at": now,
+            }
+        ],
+    )
+
+
 def insert_event(
     conn: Connection,
     *,
@@ -86,7 +106,8 @@ def event_writes(dialect: str, rows: list[dict[str, Any]]) -> list[Write]:
 
 def notify_params(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The parameters of `NOTIFY` for these outbox rows (PostgreSQL)."""
-    payloads = notify_payloads(row["order_id"] for row in rows)
+    # Rows about no order still wake the webhook workers, with an empty payload.
+    payloads = notify_payloads(row["order_id"] for row in rows if row["order_id"]) or [""]
     return {"channel": ORDER_EVENTS_CHANNEL, "payloads": payloads}
 
 

@@ -1,0 +1,223 @@
+"""The webhook dispatcher: fans the outbox out to endpoints and delivers, retrying.
+
+One `Dispatcher` per process (`python -m restock worker`, or a thread of `run`). Each pass
+publishes new outbox rows as deliveries, then claims due deliveries and POSTs them from a
+small thread pool. On PostgreSQL it sleeps on LISTEN for the outbox's NOTIFY; elsewhere it
+polls. `stop()` lets the deliveries in flight finish and settle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import threading
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
+from orders.services.low_alerts import scan_low_levels
+from orders.services.webhook_http import Outcome, Sender
+from orders.services.webhooks import event_bodies, event_id_text
+from orders.store.db import Database, utcnow
+from orders.store.model import OrderEvent
+from orders.store.outbox import ORDER_EVENTS_CHANNEL
+from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
+
+log = logging.getLogger("restock.webhooks")
+# A POST's delivery, how it went, and whether a failure may be retried.
+Result = tuple[Claimed, Outcome, bool]
+# How often low stock and low supplies are looked for.
+SCAN_EVERY = timedelta(seconds=10)
+
+
+class Dispatcher:
+    """Delivers webhooks until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        allow_private: bool = False,
+        concurrency: int = 32,
+        poll_interval: float | None = None,
+        lease: timedelta = LEASE,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        total_timeout: float = TOTAL_TIMEOUT,
+    ) -> None:
+        self.total_timeout = total_timeout
+        self.db = db
+        self.allow_private = allow_private
+        self.concurrency = concurrency
+        # PostgreSQL wakes us with NOTIFY, so its poll is only a safety net.
+        self.poll_interval = poll_interval or (2.0 if db.dialect == "postgresql" else 0.2)
+        self.lease = lease
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._local = threading.local()
+        self._senders: list[Sender] = []
+        self._senders_lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook")
+        self._listener: threading.Thread | None = None
+        self._next_scan: datetime | None = None
+
+    def run(self) -> None:
+        """Work until `stop()`; a database hiccup is logged and retried, never fatal.
+
+        Claims more while earlier POSTs are still in flight, so the database's round trips
+        overlap the receivers' answers.
+        """
+        if self.db.dialect == "postgresql":
+            self._listener = threading.Thread(
+                target=self._listen, name="webhook-listen", daemon=True
+            )
+            self._listener.start()
+        in_flight: set[Future[Result]] = set()
+        while not self._stop.is_set() or in_flight:
+            claimed = published = 0
+            if not self._stop.is_set() and len(in_flight) <= self.concurrency // 2:
+                try:
+                    added, published = self._start(self.concurrency - len(in_flight))
+                except Exception:
+                    log.exception("webhook dispatch failed; retrying")
+                    added = set()
+                in_flight |= added
+                claimed = len(added)
+            if in_flight:
+                try:
+                    in_flight = self._settle_finished(in_flight, block=not claimed)
+                except Exception:  # unsettled rows come due again when their lease lapses
+                    log.exception("recording webhook deliveries failed")
+                    in_flight = {future for future in in_flight if not future.done()}
+            elif not claimed and not published:
+                self._wake.wait(self.poll_interval)
+                self._wake.clear()
+        self._pool.shutdown(wait=True)
+        for sender in self._senders:
+            sender.close()
+
+    def stop(self) -> None:
+        """Ask `run` to return once the deliveries in flight are settled."""
+        self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Look for work now (an outbox row or a redelivery was committed)."""
+        self._wake.set()
+
+    def run_once(self) -> bool:
+        """One pass: fan out, deliver what is due, settle; True when there may be more."""
+        in_flight, published = self._start(self.concurrency)
+        if not in_flight:
+            return published > 0
+        while in_flight:
+            in_flight = self._settle_finished(in_flight, block=True)
+        return True
+
+    def _start(self, limit: int) -> tuple[set[Future[Result]], int]:
+        """Fan out, claim up to `limit` and start POSTing them; returns the POSTs started."""
+        claimed, published = self.db.run_write(partial(self._take, limit=limit))
+        if not claimed:
+            return set(), published
+        with self.db.read() as session:
+            rows = list(
+                session.scalars(
+                    select(OrderEvent).where(OrderEvent.id.in_({c.event_id for c in claimed}))
+                )
+            )
+            bodies = event_bodies(session, rows)
+        started = {
+            self._pool.submit(self._post, item, bodies.get(item.event_id)) for item in claimed
+        }
+        return started, published
+
+    def _settle_finished(
+        self, in_flight: set[Future[Result]], *, block: bool
+    ) -> set[Future[Result]]:
+        """Settle the POSTs that have finished (waiting for one when `block`); returns the
+        rest. Settled as they finish, those finished together in one transaction: a worker
+        killed while one POST hangs has not left the others to be sent again."""
+        done, rest = wait(in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        if rest and done:  # those finishing within a moment share the transaction
+            more, rest = wait(rest, timeout=0.005)
+            done |= more
+        if done:
+            results = [future.result() for future in done]
+            self.db.run_write(partial(self._settle, results=results))
+        return rest
+
+    def _take(self, session: Session, *, limit: int) -> tuple[list[Claimed], int]:
+        now = self.clock()
+        if self._next_scan is None or now >= self._next_scan:
+            self._next_scan = now + SCAN_EVERY
+            scan_low_levels(session, now)
+        published = fan_out(session, now)
+        return claim(session, now, self.lease, limit=limit), published
+
+    def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:
+        if body is None:  # the event's order was erased meanwhile: nothing left to send
+            return item, Outcome(False, None, "event no longer exists"), False
+        message_id = event_id_text(item.event_id)
+        outcome = self._sender().post(item.url, item.secret, message_id, body)
+        if not outcome.ok:
+            log.info(
+                "webhook %s to endpoint %s failed (attempt %s): %s %s",
+                message_id,
+                item.endpoint_id,
+                item.attempt,
+                outcome.status_code,
+                outcome.response[:80],
+            )
+        return item, outcome, True
+
+    def _settle(self, session: Session, *, results: list[tuple[Claimed, Outcome, bool]]) -> None:
+        attempts = [
+            Attempt(
+                item,
+                outcome.ok,
+                outcome.status_code,
+                outcome.response,
+                retry_delay(item.attempt, self.rng) if retryable and not outcome.ok else None,
+            )
+            for item, outcome, retryable in results
+        ]
+        settle(session, attempts, self.clock(), DISABLE_AFTER)
+
+    def _sender(self) -> Sender:
+        sender: Sender | None = getattr(self._local, "sender", None)
+        if sender is None:
+            sender = Sender(allow_private=self.allow_private, total_timeout=self.total_timeout)
+            self._local.sender = sender
+            with self._senders_lock:
+                self._senders.append(sender)
+        return sender
+
+    def _listen(self) -> None:
+        import psycopg  # only on PostgreSQL
+
+        url = self.db.engine.url.set(drivername="postgresql")
+        conninfo = url.render_as_string(hide_password=False)
+        delay = 0.5
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(conninfo, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {ORDER_EVENTS_CHANNEL}")
+                    self._wake.set()  # catch up on anything committed before listening
+                    delay = 0.5
+                    while not self._stop.is_set():
+                        for _note in conn.notifies(timeout=1.0, stop_after=1):
+                            self._wake.set()
+            except Exception:
+                log.exception("LISTEN %s failed; reconnecting", ORDER_EVENTS_CHANNEL)
+                with contextlib.suppress(Exception):
+                    self._stop.wait(delay)
+                delay = min(delay * 2, 30.0)
