@@ -34,7 +34,7 @@ from device_hub.errors import RateLimited, error_answer
 from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
 from orders.domain.errors import NotFound
-from orders.services.lifecycle import get_order_status
+from orders.services.lifecycle import get_order_status, status_body
 from orders.services.presses import check_press
 from orders.services.telemetry import Policy, record_telemetry
 from orders.store.db import Database
@@ -406,9 +406,12 @@ class OrderStatusResource(ObservableResource, PathCapable):
             order = await self.hub.run(get_order_status, self.hub.db, order_id)
         except Exception as exc:
             return self.hub.render_error(exc, fmt, 0, request)
-        updated = order.updated_at.isoformat().replace("+00:00", "Z")
-        body = {"id": order.id, "status": order.status, "updated": updated}
+        body = status_body(order)
         response = encode(body, fmt, Code.CONTENT)
+        if not within_amplification(request, response):
+            # Anyone holding the id may ask, so the answer stays within the RFC 7252 §11.3
+            # bound: the additive `expected` goes first (a request with a token leaves room).
+            response = encode(_without(body, "expected"), fmt, Code.CONTENT)
         if observer is not None:
             observer.registered = True
         if observer is not None and observer.confirm_next:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from orders.store.model import Order
@@ -39,6 +39,11 @@ class OrderView:
     updated_at: datetime
     cancel_until: datetime
     tracking_ref: str | None
+    carrier: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    expected_on: date | None = None  # the carrier's estimated day; None until a carrier gives one
+    delay_reason: str | None = None  # why the carrier's day slipped, when it did
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -66,6 +71,11 @@ class OrderView:
             updated_at=order.updated_at,
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
+            carrier=order.carrier,
+            tracking_number=order.tracking_number,
+            tracking_url=order.tracking_url,
+            expected_on=_day(order.expected_delivery_at),
+            delay_reason=order.delay_reason,
         )
 
     def summary(self) -> dict[str, Any]:
@@ -100,6 +110,10 @@ class PlaceResult:
 
     outcome: Outcome
     order: OrderView
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
 
 
 def _iso(value: datetime) -> str:

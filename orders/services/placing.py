@@ -126,6 +126,11 @@ VIEW_COLUMNS = (
     Order.updated_at,
     Order.cancel_until,
     Order.tracking_ref,
+    Order.carrier,
+    Order.tracking_number,
+    Order.tracking_url,
+    Order.expected_delivery_at,
+    Order.delay_reason,
     OrderLine.sku,
     OrderLine.name,
     OrderLine.quantity,
@@ -180,6 +185,11 @@ def view_of_rows(rows: Sequence[Any]) -> OrderView:
         updated_at=first.updated_at,
         cancel_until=first.cancel_until,
         tracking_ref=first.tracking_ref,
+        carrier=first.carrier,
+        tracking_number=first.tracking_number,
+        tracking_url=first.tracking_url,
+        expected_on=first.expected_delivery_at.date() if first.expected_delivery_at else None,
+        delay_reason=first.delay_reason,
     )
 
 
