@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from orders.domain.errors import InvalidRequest, NotFound
@@ -112,7 +112,13 @@ def record_carrier_update(
     def work(session: Session) -> TrackingResult:
         query = (
             select(Order)
-            .where(Order.tracking_number == tracking_number, Order.status.in_(TRACKABLE))
+            # The dashboard's ship form records the number as the tracking reference.
+            .where(
+                or_(
+                    Order.tracking_number == tracking_number, Order.tracking_ref == tracking_number
+                ),
+                Order.status.in_(TRACKABLE),
+            )
             .order_by(Order.created_at.desc())
             .limit(1)
         )
