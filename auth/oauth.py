@@ -28,17 +28,9 @@ from auth.grants import (
 from auth.limits import init_limiter, limits
 from auth.link import make_link_blueprint
 from auth.oauth_store import find_client
-from auth.principal import SCOPES
+from auth.principal import SCOPE_TEXT, SCOPES
 from auth.web import init_login
 from orders.store.db import Database
-
-SCOPE_TEXT = {
-    "orders:place": "Place orders in your name",
-    "orders:read": "See your orders and their status",
-    "devices:telemetry": "Report supply levels",
-    "supplies:read": "Read supply levels of your devices",
-    "merchant:admin": "Manage the store",
-}
 
 
 class AuthServer(AuthorizationServer):  # type: ignore[misc]

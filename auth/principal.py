@@ -5,10 +5,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCOPES = ("orders:place", "orders:read", "devices:telemetry", "supplies:read", "merchant:admin")
+# What a merchant API client may be given, one area each (the integrations page chooses).
+MERCHANT_API_SCOPES = (
+    "orders:read",
+    "orders:write",
+    "catalog:read",
+    "catalog:write",
+    "devices:read",
+    "devices:write",
+    "webhooks:read",
+    "webhooks:write",
+)
+SCOPES = (
+    "orders:place",
+    "orders:read",
+    "devices:telemetry",
+    "supplies:read",
+    "merchant:admin",
+    *MERCHANT_API_SCOPES[1:],
+)
 DEVICE_SCOPES = "orders:place orders:read devices:telemetry"
 SHOPPER_SCOPES = "orders:place orders:read supplies:read"
-MERCHANT_SCOPES = "merchant:admin orders:read"
+# A merchant API client made without a choice may only read orders.
+MERCHANT_SCOPES = "orders:read"
+SCOPE_TEXT = {
+    "orders:place": "Place orders in your name",
+    "orders:read": "See your orders and their status",
+    "devices:telemetry": "Report supply levels",
+    "supplies:read": "Read supply levels of your devices",
+    "merchant:admin": "Manage the store",
+    "orders:write": "Ship, deliver and cancel orders",
+    "catalog:read": "See the catalog",
+    "catalog:write": "Change the catalog and stock",
+    "devices:read": "See devices and device models",
+    "devices:write": "Revoke devices, add device models",
+    "webhooks:read": "See webhook endpoints and events",
+    "webhooks:write": "Manage webhook endpoints",
+}
 
 
 @dataclass(frozen=True)

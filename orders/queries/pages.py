@@ -77,10 +77,14 @@ def orders_page(
     shopper_id: int | None = None,
     device_id: int | None = None,
     status: str | None = None,
+    since: datetime | None = None,
     cursor: str | None = None,
     limit: int | None = None,
 ) -> Page[OrderView]:
-    """Orders of one store, shopper or device (at least one is required), newest first."""
+    """Orders of one store, shopper or device (at least one is required), newest first.
+
+    `since`: only orders created at or after it.
+    """
     if store_id is None and shopper_id is None and device_id is None:
         raise InvalidRequest("no_owner", "orders are listed for a store, shopper or device")
     if status is not None and status not in STATUSES:
@@ -96,6 +100,8 @@ def orders_page(
         query = query.where(Order.device_id == device_id)
     if status is not None:
         query = query.where(Order.status == status)
+    if since is not None:
+        query = query.where(Order.created_at >= since)
     if after is not None:
         moment, key = after
         # (created_at, id) is unique, so rows created in the same microsecond never

@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -396,3 +397,23 @@ class SupplyReading(Base):
     unit: Mapped[str] = mapped_column(String(8))
     measured_at: Mapped[datetime]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IdempotentRequest(Base):
+    """A create request an API client sent with an `Idempotency-Key`, and the answer it got.
+
+    Unique per client and key, so two racing requests with one key create one thing.
+    """
+
+    __tablename__ = "idempotent_requests"
+    __table_args__ = (UniqueConstraint("client_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    # Null while the first request is still being answered.
+    status: Mapped[int | None] = mapped_column(default=None)
+    body: Mapped[str | None] = mapped_column(Text, default=None)
+    location: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

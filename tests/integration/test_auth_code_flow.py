@@ -392,6 +392,8 @@ def test_metadata_advertises_exactly_what_is_supported(client: FlaskClient) -> N
     assert "plain" not in str(body) and "password" not in str(body) and "implicit" not in str(body)
     assert set(body["scopes_supported"]) == {
         "orders:place", "orders:read", "devices:telemetry", "supplies:read", "merchant:admin",
+        "orders:write", "catalog:read", "catalog:write", "devices:read", "devices:write",
+        "webhooks:read", "webhooks:write",
     }  # fmt: skip
     https = {
         k: v.replace("http://", "https://") if isinstance(v, str) else v for k, v in body.items()

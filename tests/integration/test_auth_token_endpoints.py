@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from auth.principal import InvalidToken
+from auth.principal import MERCHANT_SCOPES, InvalidToken
 from auth.tokens import issue_token, token_hash, verify_access_token
 from orders.store.db import Database
 from tests.auth_fixtures import OAuthWorld, basic, build_oauth_world
@@ -42,11 +42,11 @@ def _alexa_token(db: Database, o: OAuthWorld) -> tuple[str, str]:
 def test_merchant_api_client_gets_a_store_token(
     client: FlaskClient, db: Database, o: OAuthWorld
 ) -> None:
-    """client_credentials → kind merchant, the client's store, merchant scopes, no refresh."""
+    """client_credentials → kind merchant, the client's store, its scopes, no refresh."""
     body = _merchant_token(client, o)
     assert "refresh_token" not in body
-    assert set(str(body["scope"]).split()) == {"merchant:admin", "orders:read"}
-    principal = verify_access_token(db, str(body["access_token"]), "merchant:admin")
+    assert set(str(body["scope"]).split()) == set(MERCHANT_SCOPES.split())
+    principal = verify_access_token(db, str(body["access_token"]), "orders:read")
     assert (principal.kind, principal.store_id) == ("merchant", o.world.store_id)
 
 

@@ -1,0 +1,11 @@
+"""The REST API under /api/v1: orders, catalog, devices (and webhooks), with its OpenAPI document.
+
+Each module adds its routes to `base.bp`; importing them here registers them.
+"""
+
+from __future__ import annotations
+
+from dashboard.api import docs, orders
+from dashboard.api.base import bp
+
+__all__ = ["bp", "docs", "orders"]
