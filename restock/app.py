@@ -140,6 +140,11 @@ def _register_adapters(
 
     app.register_blueprint(make_twin_blueprint(db, app.extensions["restock_limiter"]))
 
+    # Carrier aggregators' signed webhooks (POST /hooks/carriers/easypost/<store_id>).
+    from dashboard.carrier_hooks import make_blueprint as make_carrier_hooks
+
+    app.register_blueprint(make_carrier_hooks(db, app.extensions["restock_limiter"]))
+
 
 def _register_alexa(
     app: Flask,
@@ -187,7 +192,7 @@ def _register_errors(app: Flask) -> None:
 
 
 # Machine endpoints always answer problem+json; a browser asking for a page gets HTML.
-_MACHINE_PREFIXES = ("/api/", "/oauth/", "/alexa", "/.well-known/", "/healthz")
+_MACHINE_PREFIXES = ("/api/", "/oauth/", "/alexa", "/.well-known/", "/healthz", "/hooks/")
 _ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{{ code }} {{ name }} · Restock</title></head>
 <body><main><h1>{{ code }} {{ name }}</h1>

@@ -6,10 +6,10 @@ against them, so the document and the code cannot drift apart.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 OrderStatus = Literal["pending_approval", "placed", "shipped", "delivered", "cancelled"]
 Channel = Literal["voice", "button", "appliance", "web", "api"]
@@ -107,3 +107,30 @@ class ShipRequest(Strict):
     carrier: str = Field(min_length=1, max_length=100)
     tracking_number: str = Field(min_length=1, max_length=200)
     tracking_url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
+
+
+# --- tracking --------------------------------------------------------------------------------
+
+CarrierStatus = Literal["in_transit", "out_for_delivery", "delivered", "exception", "returned"]
+
+
+class TrackingEventRequest(Strict):
+    """One carrier scan of a shipped order; `id` is the carrier's event id (replays are no-ops)."""
+
+    id: str = Field(min_length=1, max_length=200)
+    status: CarrierStatus
+    occurred_at: AwareDatetime
+    estimated_delivery: date | None = Field(None, description="The carrier's estimated day.")
+    carrier: str | None = Field(None, min_length=1, max_length=64)
+    tracking_number: str | None = Field(None, min_length=1, max_length=200)
+    description: str | None = Field(None, max_length=200)
+
+
+class TrackingEventResult(BaseModel):
+    """The order after the scan; `duplicate`: the id was seen before; `delayed`: the day slipped."""
+
+    order: Order
+    expected_delivery: date | None
+    delay_reason: str | None
+    duplicate: bool
+    delayed: bool
