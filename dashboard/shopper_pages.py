@@ -14,6 +14,7 @@ from dashboard.common import act, act_on_order, get_db, offers
 from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
 from orders.domain.actions import Viewer
 from orders.domain.errors import DomainError
+from orders.queries.tracking import order_tracking
 from orders.services import consent, lifecycle, shopper
 from orders.store.model import STATUSES
 
@@ -75,6 +76,15 @@ def orders() -> str:
         "dashboard/my_orders.html", page=page, status=status, statuses=STATUSES,
         offers=offers(page.items, Viewer.shopper(me())),
     )  # fmt: skip
+
+
+@bp.get("/orders/<order_id>")
+def order(order_id: str) -> str:
+    """One of my orders with its delivery: the expected day and the carrier's scans."""
+    view = lifecycle.get_order(get_db(), order_id, Viewer.shopper(me()))
+    return render_template(
+        "dashboard/my_order.html", order=view, tracking=order_tracking(get_db(), view.id)
+    )
 
 
 @bp.post("/orders/<order_id>/cancel")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
 
+from orders.queries.quotes import expected_arrival
 from orders.store.db import Database
-from orders.store.model import TrackingEvent
+from orders.store.model import Order, Store, TrackingEvent
 
 MAX_EVENTS = 100
 
@@ -55,3 +56,30 @@ def tracking_timeline(db: Database, order_id: str) -> list[TrackingEventView]:
             )
             for row in rows
         ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """What the order pages show of a parcel: the expected day, why it slipped, the scans."""
+
+    expected_on: date | None  # None once cancelled or delivered
+    delay_reason: str | None
+    events: list[TrackingEventView]
+
+
+def order_tracking(db: Database, order_id: str) -> Tracking:
+    """The parcel of an order the caller may see: its expected day (carrier's or promised)."""
+    with db.read() as session:
+        row = session.execute(
+            select(Order.status, Order.created_at, Order.expected_delivery_at,
+                   Order.delay_reason, Store.lead_time_days)
+            .join(Store, Store.id == Order.store_id)
+            .where(Order.id == order_id)
+        ).first()  # fmt: skip
+    if row is None:
+        return Tracking(None, None, [])
+    status, created_at, carrier_day, reason, lead_time = row
+    expected: date | None = None
+    if status not in ("cancelled", "delivered"):
+        expected = carrier_day.date() if carrier_day else expected_arrival(created_at, lead_time)
+    return Tracking(expected, reason, tracking_timeline(db, order_id))
