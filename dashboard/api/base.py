@@ -8,6 +8,7 @@ document at `/api/v1/openapi.json` is generated from the same decorators.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -40,6 +41,9 @@ STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (NotAllowed, 409),
     (InvalidRequest, 400),
 ]
+# Path ids: row ids fit PostgreSQL's INTEGER (a larger one is a 404, not a database error).
+ID = "int(max=2147483647)"
+ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Error statuses every operation documents (with the problem+json schema).
 COMMON_ERRORS = (400, 401, 403)
 
@@ -138,6 +142,13 @@ def endpoint(
         return cast(F, wrapper)
 
     return decorate
+
+
+def order_ref(order_id: str) -> str:
+    """An order id from a path, or NotFound: ids are URL-safe text (no NUL reaches the DB)."""
+    if not ORDER_ID.fullmatch(order_id):
+        raise NotFound("not_found", "no such order")
+    return order_id
 
 
 def store_id() -> int:

@@ -7,13 +7,32 @@ against them, so the document and the code cannot drift apart.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 OrderStatus = Literal["pending_approval", "placed", "shipped", "delivered", "cancelled"]
 Channel = Literal["voice", "button", "appliance", "web", "api"]
+DeviceStatus = Literal["active", "paused", "unlinked"]
+DeviceKind = Literal["button", "appliance"]
+SlotUnit = Literal["%", "count", "l", "g", "kg"]
 Limit = Field(25, ge=1, le=100, description="Page size (1-100).")
+# A query parameter that may be left out (its schema has no `null`: a URL cannot say null).
+Omitted = SkipJsonSchema[None]
+# Text a person typed: no control characters (PostgreSQL refuses NUL in text, too).
+Line = r"^[^\x00-\x1f\x7f]*$"
+Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,100}$")]
+# Row ids fit PostgreSQL's INTEGER.
+MAX_ID = 2**31 - 1
+
+
+def text(longest: int, shortest: int = 1) -> type[str]:
+    """A one-line text field of `shortest`..`longest` characters."""
+    return Annotated[  # type: ignore[return-value]
+        str, StringConstraints(min_length=shortest, max_length=longest, pattern=Line)
+    ]
 
 
 class Strict(BaseModel):
@@ -94,16 +113,207 @@ class OrderList(BaseModel):
 class OrderQuery(BaseModel):
     """Filters and paging of the order list."""
 
-    status: OrderStatus | None = None
-    device: int | None = Field(None, ge=1, description="Only orders this device placed.")
-    since: datetime | None = Field(None, description="Only orders created at or after.")
-    before: str | None = Field(None, max_length=100, description="`next_before` of a page.")
+    status: OrderStatus | Omitted = None
+    device: int | Omitted = Field(None, ge=1, le=MAX_ID, description="Placed by this device.")
+    since: datetime | Omitted = Field(None, description="Created at or after this time.")
+    before: Cursor | Omitted = Field(None, description="`next_before` of the previous page.")
     limit: int = Limit
 
 
 class ShipRequest(Strict):
     """How the order ships: the carrier and its tracking number (and page)."""
 
-    carrier: str = Field(min_length=1, max_length=100)
-    tracking_number: str = Field(min_length=1, max_length=200)
-    tracking_url: str | None = Field(None, max_length=2000, pattern=r"^https?://\S+$")
+    carrier: text(100)
+    tracking_number: text(200)
+    tracking_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[!-~]+$")
+
+
+# --- catalog ---------------------------------------------------------------------------------
+
+Price = Field(ge=0, le=10**10, description="In minor units of the store's currency.")
+Alias = Annotated[str, StringConstraints(pattern=r"^[\w' .-]{1,60}$")]
+
+
+class Product(BaseModel):
+    """A catalog entry; archived products have `active` false and are not ordered."""
+
+    id: int
+    sku: str
+    name: str
+    price_minor: int
+    currency: str
+    stock: int
+    pack_size: int
+    aliases: list[str]
+    active: bool
+
+
+class ProductList(BaseModel):
+    """A page of products by id; `next_cursor` fetches the next page."""
+
+    products: list[Product]
+    next_cursor: str | None
+
+
+class ProductQuery(BaseModel):
+    """Paging of the product list."""
+
+    cursor: Cursor | Omitted = None
+    limit: int = Limit
+
+
+class NewProduct(Strict):
+    """A product to add to the catalog (SKUs are unique per store)."""
+
+    sku: Sku
+    name: text(200)
+    price_minor: int = Price
+    stock: int = Field(0, ge=0, le=10**9)
+    pack_size: int = Field(1, ge=1, le=10**6)
+    aliases: list[Alias] = Field(default_factory=list, max_length=20)
+
+
+class ProductChange(Strict):
+    """What to change of a product; fields left out stay as they are."""
+
+    name: text(200) | Omitted = None
+    price_minor: int | Omitted = Field(None, ge=0, le=10**10)
+    pack_size: int | Omitted = Field(None, ge=1, le=10**6)
+    aliases: list[Alias] | Omitted = Field(None, max_length=20)
+
+
+class NewStockAdjustment(Strict):
+    """`+n` adds n units, `-n` removes n; the reason is kept with the change."""
+
+    delta: int = Field(ge=-(10**9), le=10**9, description="Units added (+) or removed (-).")
+    reason: text(200)
+
+
+class StockAdjustment(BaseModel):
+    """One recorded change of a product's stock."""
+
+    id: int
+    product_id: int
+    sku: str
+    delta: int
+    reason: str
+    stock_after: int
+    created: datetime
+
+
+class StockAdjustmentList(BaseModel):
+    """A page of a product's stock adjustments, newest first."""
+
+    adjustments: list[StockAdjustment]
+    next_cursor: str | None
+
+
+class PageQuery(BaseModel):
+    """Paging of a list."""
+
+    cursor: Cursor | Omitted = None
+    limit: int = Limit
+
+
+# --- devices ---------------------------------------------------------------------------------
+
+
+class Slot(BaseModel):
+    """A consumable an appliance model measures."""
+
+    name: str
+    unit: SlotUnit
+    capacity: float
+    sku: str | None
+
+
+class DeviceModel(BaseModel):
+    """A kind of device the store supports; its devices link with `client_id`."""
+
+    id: int
+    name: str
+    kind: DeviceKind
+    client_id: str
+    test_mode: bool
+    skus: list[str]
+    slots: list[Slot]
+
+
+class DeviceModelList(BaseModel):
+    """A page of device models by id."""
+
+    device_models: list[DeviceModel]
+    next_cursor: str | None
+
+
+class NewSlot(Strict):
+    """The slot an appliance model reports (e.g. `black_ink` in `%`)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+    unit: SlotUnit
+    capacity: float = Field(gt=0, le=10**6)
+    sku: Sku | None = None
+    units_per_pack: float = Field(1.0, gt=0, le=10**6)
+
+
+class NewDeviceModel(Strict):
+    """A device model to add; a public OAuth client is made for it."""
+
+    name: text(200)
+    kind: DeviceKind
+    skus: list[Sku] = Field(default_factory=list, max_length=50)
+    slot: NewSlot | None = None
+    test_mode: bool = False
+
+
+class ModelRef(BaseModel):
+    """The model of a device."""
+
+    id: int
+    name: str
+    kind: DeviceKind
+
+
+class Supply(BaseModel):
+    """One slot's latest level and its predicted run-out."""
+
+    slot: str
+    unit: str
+    capacity: float
+    level: float | None
+    measured_at: datetime | None
+    low: bool
+    rate_per_day: float | None
+    runout_at: datetime | None
+
+
+class Device(BaseModel):
+    """A device of the store, its link status and its supply levels."""
+
+    id: int
+    serial: str
+    name: str | None
+    model: ModelRef
+    status: DeviceStatus
+    product_sku: str | None
+    linked_at: datetime | None
+    last_seen_at: datetime | None
+    low_supply: bool
+    supplies: list[Supply]
+
+
+class DeviceList(BaseModel):
+    """A page of devices, newest first; `next_cursor` fetches the next page."""
+
+    devices: list[Device]
+    next_cursor: str | None
+
+
+class DeviceQuery(BaseModel):
+    """Filters and paging of the device list."""
+
+    model: int | Omitted = Field(None, ge=1, le=MAX_ID, description="Of this device model.")
+    status: DeviceStatus | Omitted = None
+    low_supply: bool = Field(False, description="Only devices with a slot at 20% or less.")
+    cursor: Cursor | Omitted = None
+    limit: int = Limit

@@ -39,6 +39,8 @@ class OrderView:
     updated_at: datetime
     cancel_until: datetime
     tracking_ref: str | None
+    carrier: str | None = None
+    tracking_url: str | None = None
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -66,6 +68,8 @@ class OrderView:
             updated_at=order.updated_at,
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
+            carrier=order.carrier,
+            tracking_url=order.tracking_url,
         )
 
     def summary(self) -> dict[str, Any]:

@@ -288,6 +288,8 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_by: Mapped[str | None] = mapped_column(String(16), default=None)
     tracking_ref: Mapped[str | None] = mapped_column(String(200), default=None)
+    carrier: Mapped[str | None] = mapped_column(String(100), default=None)
+    tracking_url: Mapped[str | None] = mapped_column(String(2000), default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
@@ -373,3 +375,24 @@ class IdempotentRequest(Base):
     body: Mapped[str | None] = mapped_column(Text, default=None)
     location: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StockAdjustment(Base):
+    """A change of a product's stock by hand or by the store's systems, with its reason."""
+
+    __tablename__ = "stock_adjustments"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_nonzero"),
+        CheckConstraint("stock_after >= 0", name="stock_after_non_negative"),
+        Index("ix_stock_adjustments_product_id_id", "product_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200))
+    stock_after: Mapped[int]
+    # Who made it: an API client id, or "web" for the dashboard.
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
