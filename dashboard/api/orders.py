@@ -22,9 +22,14 @@ TAGS = ("orders",)
 
 def utc(moment: datetime | None) -> datetime | None:
     """A query's time in UTC (a time without an offset is read as UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment.astimezone(UTC) if moment else None
-    return moment.replace(tzinfo=UTC)
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-05:00 is past the last UTC datetime
+        raise ApiProblem(400, "invalid_request", "that time is out of range") from exc
 
 
 @bp.get("/orders")
