@@ -6,10 +6,11 @@ against them, so the document and the code cannot drift apart.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 OrderStatus = Literal["pending_approval", "placed", "shipped", "delivered", "cancelled"]
@@ -20,12 +21,26 @@ SlotUnit = Literal["%", "count", "l", "g", "kg"]
 Limit = Field(25, ge=1, le=100, description="Page size (1-100).")
 # A query parameter that may be left out (its schema has no `null`: a URL cannot say null).
 Omitted = SkipJsonSchema[None]
-# Text a person typed: no control characters (PostgreSQL refuses NUL in text, too).
-Line = r"^[^\x00-\x1f\x7f]*$"
+# Text a person typed: one line without control characters (PostgreSQL refuses NUL in
+# text), and not blank (the services strip it).
+_TEXT = r"[^\x00-\x1f\x7f-\x9f]"
+Line = rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$"
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-Cursor = Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z._-]{1,100}$")]
-# Row ids fit PostgreSQL's INTEGER.
-MAX_ID = 2**31 - 1
+# Page cursors: a row id, or (newest-first orders) microseconds and an order id.
+IdCursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+TimeCursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}\.[A-Za-z0-9_-]{1,64}$")]
+RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: object) -> object:
+    """Only RFC 3339 text (pydantic alone would take `0` as a Unix time)."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("an RFC 3339 date-time with an offset, e.g. 2026-12-01T08:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 
 def text(longest: int, shortest: int = 1) -> type[str]:
@@ -38,7 +53,7 @@ def text(longest: int, shortest: int = 1) -> type[str]:
 class Strict(BaseModel):
     """A request body: unknown fields are refused, so a typo never passes silently."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class Problem(BaseModel):
@@ -114,9 +129,9 @@ class OrderQuery(BaseModel):
     """Filters and paging of the order list."""
 
     status: OrderStatus | Omitted = None
-    device: int | Omitted = Field(None, ge=1, le=MAX_ID, description="Placed by this device.")
-    since: datetime | Omitted = Field(None, description="Created at or after this time.")
-    before: Cursor | Omitted = Field(None, description="`next_before` of the previous page.")
+    device: RowId | Omitted = Field(None, description="Placed by this device.")
+    since: Rfc3339 | Omitted = Field(None, description="Created at or after this time.")
+    before: TimeCursor | Omitted = Field(None, description="`next_before` of the previous page.")
     limit: int = Limit
 
 
@@ -131,7 +146,8 @@ class ShipRequest(Strict):
 # --- catalog ---------------------------------------------------------------------------------
 
 Price = Field(ge=0, le=10**10, description="In minor units of the store's currency.")
-Alias = Annotated[str, StringConstraints(pattern=r"^[\w' .-]{1,60}$")]
+# ASCII: a JSON Schema `\w` is ASCII-only while Python's is not, and the two must agree.
+Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_' .-]{1,60}$")]
 
 
 class Product(BaseModel):
@@ -158,7 +174,7 @@ class ProductList(BaseModel):
 class ProductQuery(BaseModel):
     """Paging of the product list."""
 
-    cursor: Cursor | Omitted = None
+    cursor: IdCursor | Omitted = Field(None, description="`next_cursor` of the previous page.")
     limit: int = Limit
 
 
@@ -174,18 +190,23 @@ class NewProduct(Strict):
 
 
 class ProductChange(Strict):
-    """What to change of a product; fields left out stay as they are."""
+    """What to change of a product; fields left out (or null) stay as they are."""
 
-    name: text(200) | Omitted = None
-    price_minor: int | Omitted = Field(None, ge=0, le=10**10)
-    pack_size: int | Omitted = Field(None, ge=1, le=10**6)
-    aliases: list[Alias] | Omitted = Field(None, max_length=20)
+    name: text(200) | None = None
+    price_minor: Annotated[int, Field(ge=0, le=10**10)] | None = None
+    pack_size: Annotated[int, Field(ge=1, le=10**6)] | None = None
+    aliases: Annotated[list[Alias], Field(max_length=20)] | None = None
 
 
 class NewStockAdjustment(Strict):
     """`+n` adds n units, `-n` removes n; the reason is kept with the change."""
 
-    delta: int = Field(ge=-(10**9), le=10**9, description="Units added (+) or removed (-).")
+    delta: int = Field(
+        ge=-(10**9),
+        le=10**9,
+        description="Units added (+) or removed (-); never 0.",
+        json_schema_extra={"not": {"const": 0}},
+    )
     reason: text(200)
 
 
@@ -211,7 +232,7 @@ class StockAdjustmentList(BaseModel):
 class PageQuery(BaseModel):
     """Paging of a list."""
 
-    cursor: Cursor | Omitted = None
+    cursor: IdCursor | Omitted = Field(None, description="`next_cursor` of the previous page.")
     limit: int = Limit
 
 
@@ -312,8 +333,8 @@ class DeviceList(BaseModel):
 class DeviceQuery(BaseModel):
     """Filters and paging of the device list."""
 
-    model: int | Omitted = Field(None, ge=1, le=MAX_ID, description="Of this device model.")
+    model: RowId | Omitted = Field(None, description="Of this device model.")
     status: DeviceStatus | Omitted = None
     low_supply: bool = Field(False, description="Only devices with a slot at 20% or less.")
-    cursor: Cursor | Omitted = None
+    cursor: IdCursor | Omitted = Field(None, description="`next_cursor` of the previous page.")
     limit: int = Limit

@@ -140,4 +140,28 @@ def test_unknown_paths_and_ids_out_of_range_are_404_problems(app: Flask, db: Dat
     token = merchant_token(db, t.ours.store_id)
     assert_problem(call(app, "GET", "/nothing", token), 404)
     assert_problem(call(app, "GET", "/products/99999999999999999999", token), 404)
+    assert_problem(call(app, "GET", "/products/2147483648/stock-adjustments", token), 404)
+    assert_problem(call(app, "PATCH", "/products/2147483648", token, body={}), 404)
     assert_problem(call(app, "GET", "/orders/a%00b", token), 404)
+
+
+def test_a_body_that_is_not_json_is_400(app: Flask, db: Database) -> None:
+    """Bytes that do not parse as JSON are refused, not read as an empty object."""
+    t = build_tenants(db)
+    token = merchant_token(db, t.ours.store_id)
+    product_id = call(app, "GET", "/products", token).get_json()["products"][0]["id"]
+    before = db_snapshot(db)
+    for body in (b"\x00", b"null", b"{", b"[]"):
+        response = app.test_client().patch(
+            f"/api/v1/products/{product_id}", data=body, content_type="application/json",
+            headers={"Authorization": f"Bearer {token}"},
+        )  # fmt: skip
+        assert_problem(response, 400, "invalid_request")
+    assert db_snapshot(db) == before
+
+
+def test_a_method_a_path_does_not_have_is_405_naming_the_ones_it_has(app: Flask) -> None:
+    """405 problem+json carries Allow (RFC 9110), from the app and from the API alike."""
+    response = app.test_client().open("/api/v1/products", method="TRACE")
+    assert_problem(response, 405)
+    assert set(response.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "POST"}
