@@ -27,7 +27,7 @@ _TEXT = r"[^\x00-\x1f\x7f-\x9f]"
 Line = rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$"
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 # Page cursors: a row id, or (newest-first orders) microseconds and an order id.
-IdCursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,18}$")]
+IdCursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,10}$")]
 TimeCursor = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}\.[A-Za-z0-9_-]{1,64}$")]
 RowId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
@@ -145,7 +145,8 @@ class ShipRequest(Strict):
 
 # --- catalog ---------------------------------------------------------------------------------
 
-Price = Field(ge=0, le=10**10, description="In minor units of the store's currency.")
+# Prices are INTEGER minor units.
+Price = Field(ge=0, le=2**31 - 1, description="In minor units of the store's currency.")
 # ASCII: a JSON Schema `\w` is ASCII-only while Python's is not, and the two must agree.
 Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_' .-]{1,60}$")]
 
@@ -193,7 +194,7 @@ class ProductChange(Strict):
     """What to change of a product; fields left out (or null) stay as they are."""
 
     name: text(200) | None = None
-    price_minor: Annotated[int, Field(ge=0, le=10**10)] | None = None
+    price_minor: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     pack_size: Annotated[int, Field(ge=1, le=10**6)] | None = None
     aliases: Annotated[list[Alias], Field(max_length=20)] | None = None
 

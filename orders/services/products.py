@@ -15,9 +15,9 @@ from orders.services.merchant import ProductView, parse_aliases
 from orders.store.db import Database, utcnow
 from orders.store.model import Product, StockAdjustment
 
-# products.stock is an INTEGER on PostgreSQL.
+# products.stock and price_minor are INTEGERs on PostgreSQL.
 MAX_STOCK = 2**31 - 1
-MAX_PRICE = 10**10
+MAX_PRICE = 2**31 - 1
 
 
 @dataclass(frozen=True)

@@ -170,3 +170,18 @@ def test_another_stores_product_is_404_and_untouched(app: Flask, db: Database) -
     assert db_snapshot(db) == before
     listed = call(app, "GET", "/products", token).get_json()["products"]
     assert theirs not in [p["id"] for p in listed]
+
+
+def test_numbers_past_the_columns_range_are_400_not_database_errors(
+    app: Flask, db: Database
+) -> None:
+    """A price or a page cursor past INTEGER is refused as bad input on both backends."""
+    t = build_tenants(db)
+    token = merchant_token(db, t.ours.store_id)
+    aa = _product_id(db, t.ours.store_id, "AA")
+    before = db_snapshot(db)
+    assert_problem(call(app, "PATCH", f"/products/{aa}", token, body={"price_minor": 2**31}), 400)
+    assert_problem(call(app, "GET", "/products?cursor=102643588283", token), 400)
+    assert_problem(call(app, "GET", "/devices?cursor=2147483648", token), 400)
+    assert call(app, "GET", "/products?cursor=2147483647", token).get_json()["products"] == []
+    assert db_snapshot(db) == before
