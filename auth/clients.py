@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from auth.model import OAuthClient
-from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
+from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
 from orders.domain.errors import InvalidRequest, NotFound
 from orders.services.catalog import SlotSpec, create_device_model
@@ -130,10 +130,16 @@ def create_alexa_client(db: Database, store_id: int, redirect_uris: Sequence[str
     return db.run_write(work)
 
 
-def create_merchant_api_client(db: Database, store_id: int, name: str) -> NewSecret:
-    """A confidential client for the store's own systems (client_credentials grant)."""
+def create_merchant_api_client(
+    db: Database, store_id: int, name: str, *, scopes: Sequence[str] = (MERCHANT_SCOPES,)
+) -> NewSecret:
+    """A confidential client for the store's own systems (client_credentials grant), with
+    the merchant API scopes chosen for it."""
     if not name.strip() or len(name) > 200:
         raise InvalidRequest("bad_name", "a name needs 1-200 characters")
+    chosen = [s for s in MERCHANT_API_SCOPES if s in " ".join(scopes).split()]
+    if not chosen or set(" ".join(scopes).split()) - set(chosen):
+        raise InvalidRequest("bad_scope", f"scopes are among {', '.join(MERCHANT_API_SCOPES)}")
 
     def work(session: Session) -> NewSecret:
         _store(session, store_id)
@@ -145,7 +151,7 @@ def create_merchant_api_client(db: Database, store_id: int, name: str) -> NewSec
             kind="merchant_api",
             store_id=store_id,
             grant_types=["client_credentials"],
-            scope=MERCHANT_SCOPES,
+            scope=" ".join(chosen),
             token_endpoint_auth_method="client_secret_basic",
         )
         session.add(client)

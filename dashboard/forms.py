@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from auth.principal import MERCHANT_API_SCOPES, SCOPE_TEXT
 from orders.store.model import DEVICE_KINDS, SLOT_UNITS
 
 
@@ -116,9 +117,15 @@ class RedirectUrisForm(FlaskForm):  # type: ignore[misc]
 
 
 class ApiClientForm(FlaskForm):  # type: ignore[misc]
-    """A new merchant API client."""
+    """A new merchant API client and the areas it may reach (nothing is granted unasked)."""
 
     name = StringField("Client name", validators=[DataRequired(), Length(max=200)])
+    scopes = CheckboxesField(
+        "Scopes",
+        choices=[SelectChoice(scope, f"{scope} — {SCOPE_TEXT[scope]}")
+                 for scope in MERCHANT_API_SCOPES],
+        validators=[DataRequired(message="Choose at least one scope.")],
+    )  # fmt: skip
 
 
 class CarrierSecretForm(FlaskForm):  # type: ignore[misc]

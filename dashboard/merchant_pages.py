@@ -405,6 +405,9 @@ def create_api_client() -> Any:
     """A new merchant API client (client credentials)."""
     form = ApiClientForm()
     if not form.validate_on_submit():
-        flash("Give the client a name.", "error")
+        flash("Give the client a name and choose at least one scope.", "error")
         return integrations_page(status=400)
-    return integrations_page(clients.create_merchant_api_client(get_db(), sid(), form.name.data))
+    created = clients.create_merchant_api_client(
+        get_db(), sid(), form.name.data, scopes=form.scopes.data
+    )
+    return integrations_page(created)

@@ -188,7 +188,13 @@ def _register_errors(app: Flask) -> None:
         if _wants_html():
             page = render_template_string(_ERROR_PAGE, code=code, name=exc.name or "Error")
             return Response(page, status=code, mimetype="text/html")
-        return problem(code, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+        response = problem(
+            code, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
+        )
+        for name, value in exc.get_headers():  # a 405 names its methods in Allow (RFC 9110)
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
 
 # Machine endpoints always answer problem+json; a browser asking for a page gets HTML.

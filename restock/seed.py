@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from auth.accounts import create_account
 from auth.model import Account, OAuthClient
 from auth.passwords import generate_password
-from auth.principal import DEVICE_SCOPES, SHOPPER_SCOPES
+from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
 from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
 from orders.store.db import Database
@@ -112,7 +112,41 @@ def _seed(session: Session) -> SeedResult:
             session, email=SHOPPER_EMAIL, password=shopper_password, shopper_name="Demo Shopper"
         )
         session.flush()
-    return _report(session, store, created, merchant_password, shopper_password, alexa_secret)
+    api_secret = _merchant_api_client(session, store)
+    return _report(
+        session, store, created, merchant_password, shopper_password, alexa_secret, api_secret
+    )
+
+
+def _merchant_api_client(session: Session, store: Store) -> str | None:
+    """The demo store's API client with every merchant scope; its secret when made now."""
+    # Made apart from the store, so a demo store seeded before the API gets one too.
+    if _api_client(session, store) is not None:
+        return None
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        OAuthClient(
+            client_id=f"api-{secrets.token_urlsafe(9)}",
+            client_secret_hash=token_hash(secret),
+            name="Demo integration",
+            kind="merchant_api",
+            store_id=store.id,
+            grant_types=["client_credentials"],
+            scope=" ".join(MERCHANT_API_SCOPES),
+            token_endpoint_auth_method="client_secret_basic",
+        )
+    )
+    session.flush()
+    return secret
+
+
+def _api_client(session: Session, store: Store) -> OAuthClient | None:
+    return session.scalar(
+        select(OAuthClient)
+        .where(OAuthClient.store_id == store.id, OAuthClient.kind == "merchant_api")
+        .order_by(OAuthClient.id)
+        .limit(1)
+    )
 
 
 def _report(
@@ -122,6 +156,7 @@ def _report(
     merchant_password: str | None,
     shopper_password: str | None,
     alexa_secret: str | None,
+    api_secret: str | None,
 ) -> SeedResult:
     models = {
         m.kind: m.client_id
@@ -135,6 +170,7 @@ def _report(
     products = session.scalars(
         select(Product).where(Product.store_id == store.id).order_by(Product.id)
     )
+    api = _api_client(session, store)
     merchant = session.scalar(select(Account).where(Account.email == MERCHANT_EMAIL))
     shopper = session.scalar(select(Account).where(Account.email == SHOPPER_EMAIL))
     return SeedResult(
@@ -152,6 +188,10 @@ def _report(
                 "client_id": alexa.client_id if alexa else None,
                 "client_secret": alexa_secret,
                 "redirect_uri": ALEXA_REDIRECT,
+            },
+            "merchant_api": {
+                "client_id": api.client_id if api else None,
+                "client_secret": api_secret,
             },
         },
         created=created,

@@ -8,6 +8,7 @@ document at `/api/v1/openapi.json` is generated from the same decorators.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
@@ -40,6 +41,11 @@ STATUS_FOR: list[tuple[type[DomainError], int]] = [
     (NotAllowed, 409),
     (InvalidRequest, 400),
 ]
+# Path ids are plain ints, checked against INTEGER's range by `endpoint`: with `int(max=…)`
+# Werkzeug's matcher answers 405 (naming another rule's methods) for an id past the max.
+ID = "int"
+MAX_ID = 2**31 - 1
+ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Error statuses every operation documents (with the problem+json schema).
 COMMON_ERRORS = (400, 401, 403)
 
@@ -127,8 +133,10 @@ def endpoint(
             principal = current_principal()
             if merchant and (principal.kind != "merchant" or principal.store_id is None):
                 raise ApiProblem(403, "insufficient_scope", "this needs a merchant API client")
-            if json is not None and not request.is_json:
-                raise ApiProblem(415, "unsupported_media_type", "send application/json")
+            if any(isinstance(v, int) and v > MAX_ID for v in kwargs.values()):
+                raise NotFound("not_found", "no such resource")  # past INTEGER: none exists
+            if json is not None:
+                _check_json_body()
             if idempotent:
                 return idempotency.once(principal.client_id, lambda: validated(*args, **kwargs))
             return validated(*args, **kwargs)
@@ -138,6 +146,23 @@ def endpoint(
         return cast(F, wrapper)
 
     return decorate
+
+
+def _check_json_body() -> None:
+    """415 for another media type; 400 for a body that is not a JSON object."""
+    if not request.is_json:
+        raise ApiProblem(415, "unsupported_media_type", "send application/json")
+    # spectree reads an unparsable or `null` body as {}; an empty body is {} by intent.
+    if request.get_data() and not isinstance(request.get_json(silent=True), dict):
+        errors = [{"loc": [], "msg": "the body must be a JSON object"}]
+        raise ApiProblem(400, "invalid_request", "the body is not a JSON object", errors=errors)
+
+
+def order_ref(order_id: str) -> str:
+    """An order id from a path, or NotFound: ids are URL-safe text (no NUL reaches the DB)."""
+    if not ORDER_ID.fullmatch(order_id):
+        raise NotFound("not_found", "no such order")
+    return order_id
 
 
 def store_id() -> int:
@@ -168,7 +193,11 @@ def domain_error(exc: DomainError) -> Response:
 def http_error(exc: HTTPException) -> Response:
     """Any HTTP error as problem+json, never HTML."""
     code = exc.code or 500
-    return problem(code, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+    response = problem(code, (exc.name or "error").lower().replace(" ", "_"), exc.description or "")
+    for name, value in exc.get_headers():  # e.g. a 405's Allow
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def created(body: dict[str, Any], location: str) -> tuple[dict[str, Any], int, dict[str, str]]:

@@ -9,7 +9,7 @@ from flask import url_for
 from spectree import Response as Responses
 
 from auth.http import current_principal
-from dashboard.api.base import ApiProblem, bp, endpoint, store_id
+from dashboard.api.base import ApiProblem, bp, endpoint, order_ref, store_id
 from dashboard.api.schemas import Order, OrderList, OrderQuery, ShipRequest
 from dashboard.common import get_db
 from orders.domain.actions import Viewer
@@ -22,9 +22,14 @@ TAGS = ("orders",)
 
 def utc(moment: datetime | None) -> datetime | None:
     """A query's time in UTC (a time without an offset is read as UTC)."""
-    if moment is None or moment.tzinfo is not None:
-        return moment.astimezone(UTC) if moment else None
-    return moment.replace(tzinfo=UTC)
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:  # 9999-12-31T23:59-05:00 is past the last UTC datetime
+        raise ApiProblem(400, "invalid_request", "that time is out of range") from exc
 
 
 @bp.get("/orders")
@@ -59,7 +64,9 @@ def list_orders(query: OrderQuery) -> Any:
 @endpoint("orders:read", resp=Responses(HTTP_200=Order), tags=TAGS, errors=(404,))
 def get_order(order_id: str) -> Any:
     """One of the store's orders (another store's is not found)."""
-    return order_resource(lifecycle.get_order(get_db(), order_id, Viewer.merchant(store_id())))
+    return order_resource(
+        lifecycle.get_order(get_db(), order_ref(order_id), Viewer.merchant(store_id()))
+    )
 
 
 @bp.post("/orders/<order_id>/ship")
@@ -67,7 +74,14 @@ def get_order(order_id: str) -> Any:
           errors=(404, 409, 415))  # fmt: skip
 def ship_order(order_id: str, json: ShipRequest) -> Any:
     """Ship a placed order with its carrier and tracking number."""
-    order = lifecycle.mark_shipped(get_db(), order_id, store_id(), json.tracking_number)
+    order = lifecycle.mark_shipped(
+        get_db(),
+        order_ref(order_id),
+        store_id(),
+        json.tracking_number,
+        carrier=json.carrier,
+        tracking_url=json.tracking_url,
+    )
     return order_resource(order)
 
 
@@ -75,12 +89,12 @@ def ship_order(order_id: str, json: ShipRequest) -> Any:
 @endpoint("orders:write", resp=Responses(HTTP_200=Order), tags=TAGS, errors=(404, 409))
 def deliver_order(order_id: str) -> Any:
     """Record that a shipped order was delivered."""
-    return order_resource(lifecycle.mark_delivered(get_db(), order_id, store_id()))
+    return order_resource(lifecycle.mark_delivered(get_db(), order_ref(order_id), store_id()))
 
 
 @bp.post("/orders/<order_id>/cancel")
 @endpoint("orders:write", resp=Responses(HTTP_200=Order), tags=TAGS, errors=(404, 409))
 def cancel_order(order_id: str) -> Any:
     """Cancel an order that has not shipped yet; its stock returns."""
-    order = lifecycle.cancel_order(get_db(), order_id, Viewer.merchant(store_id()))
+    order = lifecycle.cancel_order(get_db(), order_ref(order_id), Viewer.merchant(store_id()))
     return order_resource(order)

@@ -1,7 +1,7 @@
-"""Carrier tracking: tracking events, the order's carrier and expected day, aggregator secrets
+"""Carrier tracking: tracking events, the order's expected day and delay, aggregator secrets
 
 Revision ID: ev_tracking_01
-Revises: arch_decision_01
+Revises: ev_api_02
 Create Date: 2026-12-06 01:30:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "ev_tracking_01"
-down_revision: str | Sequence[str] | None = "arch_decision_01"
+down_revision: str | Sequence[str] | None = "ev_api_02"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -24,13 +24,10 @@ _WHEN = orders.store.db.UTCDateTime(timezone=True)
 
 def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("carrier", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("tracking_number", sa.String(length=200), nullable=True))
-        batch_op.add_column(sa.Column("tracking_url", sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column("expected_delivery_at", _WHEN, nullable=True))
         batch_op.add_column(sa.Column("delay_reason", sa.String(length=200), nullable=True))
         batch_op.create_index(
-            batch_op.f("ix_orders_tracking_number"), ["tracking_number"], unique=False
+            "ix_orders_store_tracking_ref", ["store_id", "tracking_ref"], unique=False
         )
     op.create_table(
         "tracking_events",
@@ -43,7 +40,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", _WHEN, nullable=False),
         sa.Column("estimated_delivery_at", _WHEN, nullable=True),
         sa.Column("description", sa.String(length=200), nullable=True),
-        sa.Column("carrier", sa.String(length=64), nullable=True),
+        sa.Column("carrier", sa.String(length=100), nullable=True),
         sa.Column("created_at", _WHEN, nullable=False),
         sa.CheckConstraint(
             "status IN ('in_transit', 'out_for_delivery', 'delivered', 'exception', 'returned')",
@@ -84,9 +81,6 @@ def downgrade() -> None:
     op.drop_index("ix_tracking_events_order_occurred", table_name="tracking_events")
     op.drop_table("tracking_events")
     with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_orders_tracking_number"))
+        batch_op.drop_index("ix_orders_store_tracking_ref")
         batch_op.drop_column("delay_reason")
         batch_op.drop_column("expected_delivery_at")
-        batch_op.drop_column("tracking_url")
-        batch_op.drop_column("tracking_number")
-        batch_op.drop_column("carrier")

@@ -19,6 +19,7 @@ T = TypeVar("T")
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
+MAX_ROW_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def id_cursor(text: str | None) -> int | None:
     """An integer-id cursor from a query string, or None; InvalidRequest when garbled."""
     if not text:
         return None
-    if not text.isdigit() or len(text) > 18:
+    # Row ids are INTEGER: a larger cursor is no row's, and PostgreSQL would refuse it.
+    if not text.isdigit() or len(text) > 10 or int(text) > MAX_ROW_ID:
         raise InvalidRequest("bad_cursor", "that page cursor is not valid")
     return int(text)
 

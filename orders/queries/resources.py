@@ -11,6 +11,7 @@ from typing import Any
 from orders.queries.devices import DeviceRow, SupplyLevel
 from orders.queries.snapshots import OrderView
 from orders.services.merchant import ModelView, ProductView
+from orders.services.products import AdjustmentView
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -48,7 +49,11 @@ def order_resource(order: OrderView) -> dict[str, Any]:
 def _shipment(order: OrderView) -> dict[str, Any] | None:
     if order.status not in ("shipped", "delivered"):
         return None
-    return {"carrier": None, "tracking_number": order.tracking_ref, "tracking_url": None}
+    return {
+        "carrier": order.carrier,
+        "tracking_number": order.tracking_ref,
+        "tracking_url": order.tracking_url,
+    }
 
 
 def product_resource(product: ProductView) -> dict[str, Any]:
@@ -75,7 +80,23 @@ def device_model_resource(model: ModelView) -> dict[str, Any]:
         "client_id": model.client_id,
         "test_mode": model.test_mode,
         "skus": list(model.skus),
-        "slots": list(model.slots),
+        "slots": [
+            {"name": name, "unit": unit, "capacity": capacity, "sku": sku}
+            for name, unit, capacity, sku in model.slot_specs
+        ],
+    }
+
+
+def stock_adjustment_resource(adjustment: AdjustmentView) -> dict[str, Any]:
+    """One recorded stock change and the stock it left."""
+    return {
+        "id": adjustment.id,
+        "product_id": adjustment.product_id,
+        "sku": adjustment.sku,
+        "delta": adjustment.delta,
+        "reason": adjustment.reason,
+        "stock_after": adjustment.stock_after,
+        "created": iso(adjustment.created_at),
     }
 
 

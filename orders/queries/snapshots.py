@@ -40,7 +40,6 @@ class OrderView:
     cancel_until: datetime
     tracking_ref: str | None
     carrier: str | None = None
-    tracking_number: str | None = None
     tracking_url: str | None = None
     expected_on: date | None = None  # the carrier's estimated day; None until a carrier gives one
     delay_reason: str | None = None  # why the carrier's day slipped, when it did
@@ -72,7 +71,6 @@ class OrderView:
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
             carrier=order.carrier,
-            tracking_number=order.tracking_number,
             tracking_url=order.tracking_url,
             expected_on=_day(order.expected_delivery_at),
             delay_reason=order.delay_reason,

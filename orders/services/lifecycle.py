@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ def _move(
     actor: Actor,
     wanted: tuple[Action, ...],
     now: datetime | None,
-    tracking_ref: str | None = None,
+    shipment: Shipment | None = None,
 ) -> OrderView:
     def work(session: Session) -> OrderView:
         moment = now or utcnow()
@@ -63,7 +63,10 @@ def _move(
             order.cancelled_by = actor.role
         elif target == "shipped":
             order.shipped_at = moment
-            order.tracking_ref = tracking_ref
+            shipped = shipment or Shipment()
+            order.tracking_ref = shipped.tracking_number
+            order.carrier = shipped.carrier
+            order.tracking_url = shipped.tracking_url
         elif target == "delivered":
             order.delivered_at = moment
         order.status = target
@@ -106,18 +109,32 @@ def cancel_order(
     return _move(db, order_id, actor, ("cancel", "reject"), now)
 
 
+@dataclass(frozen=True)
+class Shipment:
+    """How an order travels: its carrier, tracking number and tracking page (all optional)."""
+
+    tracking_number: str | None = None
+    carrier: str | None = None
+    tracking_url: str | None = None
+
+
 def mark_shipped(
     db: Database,
     order_id: str,
     store_id: int,
     tracking_ref: str | None = None,
     *,
+    carrier: str | None = None,
+    tracking_url: str | None = None,
     now: datetime | None = None,
 ) -> OrderView:
-    """The merchant ships a placed order."""
-    if tracking_ref is not None and len(tracking_ref) > 200:
-        tracking_ref = tracking_ref[:200]
-    return _move(db, order_id, Actor.merchant(store_id), ("ship",), now, tracking_ref)
+    """The merchant ships a placed order (`tracking_ref` is the carrier's tracking number)."""
+    shipment = Shipment(_clip(tracking_ref, 200), _clip(carrier, 100), _clip(tracking_url, 2000))
+    return _move(db, order_id, Actor.merchant(store_id), ("ship",), now, shipment)
+
+
+def _clip(value: str | None, longest: int) -> str | None:
+    return value[:longest] if value is not None else None
 
 
 def mark_delivered(

@@ -72,14 +72,19 @@ class ModelView:
     test_mode: bool
     skus: tuple[str, ...]
     slots: tuple[str, ...]
+    # (name, unit, capacity, refill SKU) per slot, for the API.
+    slot_specs: tuple[tuple[str, str, float, str | None], ...] = ()
 
     @classmethod
     def of(cls, model: DeviceModel) -> ModelView:
         """Snapshot a model row (products and slots loaded)."""
+        sku_of = {p.id: p.sku for p in model.products}
         return cls(
             model.id, model.name, model.kind, model.client_id, model.test_mode,
             tuple(sorted(p.sku for p in model.products)),
             tuple(f"{s.name} ({s.capacity:g} {s.unit})" for s in model.slots),
+            tuple((s.name, s.unit, s.capacity, sku_of.get(s.product_id or 0))
+                  for s in model.slots),
         )  # fmt: skip
 
 

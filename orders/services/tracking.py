@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from orders.domain.errors import InvalidRequest, NotFound
@@ -114,9 +114,7 @@ def record_carrier_update(
             select(Order)
             # The dashboard's ship form records the number as the tracking reference.
             .where(
-                or_(
-                    Order.tracking_number == tracking_number, Order.tracking_ref == tracking_number
-                ),
+                Order.tracking_ref == tracking_number,
                 Order.status.in_(TRACKABLE),
             )
             .order_by(Order.created_at.desc())
@@ -175,9 +173,9 @@ def _locked_order(session: Session, query: Select[Order], store_id: int) -> Orde
 def _note_carrier(order: Order, carrier: str | None, tracking_number: str | None) -> None:
     # The first carrier named sticks: a scan cannot re-label what the merchant shipped with.
     if carrier and order.carrier is None:
-        order.carrier = carrier.strip()[:64] or None
-    if tracking_number and order.tracking_number is None:
-        order.tracking_number = tracking_number.strip()[:MAX_TEXT] or None
+        order.carrier = carrier.strip()[:100] or None
+    if tracking_number and order.tracking_ref is None:
+        order.tracking_ref = tracking_number.strip()[:MAX_TEXT] or None
 
 
 def _as_time(value: datetime | date | None) -> datetime | None:
@@ -233,7 +231,7 @@ def _apply(
             occurred_at=scan.occurred_at,
             estimated_delivery_at=estimate,
             description=scan.description,
-            carrier=(carrier or order.carrier or "").strip()[:64] or None,
+            carrier=(carrier or order.carrier or "").strip()[:100] or None,
             created_at=now,
         )
     )

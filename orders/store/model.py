@@ -268,6 +268,8 @@ class Order(Base):
         Index("ix_orders_shopper_created", "shopper_id", "created_at"),
         Index("ix_orders_store_created", "store_id", "created_at"),
         Index("ix_orders_device_created", "device_id", "created_at"),
+        # A carrier aggregator names the parcel, not the order.
+        Index("ix_orders_store_tracking_ref", "store_id", "tracking_ref"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_order_id)
@@ -289,9 +291,8 @@ class Order(Base):
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_by: Mapped[str | None] = mapped_column(String(16), default=None)
     tracking_ref: Mapped[str | None] = mapped_column(String(200), default=None)
-    carrier: Mapped[str | None] = mapped_column(String(64), default=None)
-    tracking_number: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
-    tracking_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    carrier: Mapped[str | None] = mapped_column(String(100), default=None)
+    tracking_url: Mapped[str | None] = mapped_column(String(2000), default=None)
     # The carrier's latest estimate; None until a carrier gives one (the store's promise holds).
     expected_delivery_at: Mapped[datetime | None] = mapped_column(default=None)
     delay_reason: Mapped[str | None] = mapped_column(String(200), default=None)
@@ -364,7 +365,7 @@ class TrackingEvent(Base):
     occurred_at: Mapped[datetime]
     estimated_delivery_at: Mapped[datetime | None] = mapped_column(default=None)
     description: Mapped[str | None] = mapped_column(String(200), default=None)
-    carrier: Mapped[str | None] = mapped_column(String(64), default=None)
+    carrier: Mapped[str | None] = mapped_column(String(100), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -417,3 +418,24 @@ class IdempotentRequest(Base):
     body: Mapped[str | None] = mapped_column(Text, default=None)
     location: Mapped[str | None] = mapped_column(String(500), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class StockAdjustment(Base):
+    """A change of a product's stock by hand or by the store's systems, with its reason."""
+
+    __tablename__ = "stock_adjustments"
+    __table_args__ = (
+        CheckConstraint("delta <> 0", name="delta_nonzero"),
+        CheckConstraint("stock_after >= 0", name="stock_after_non_negative"),
+        Index("ix_stock_adjustments_product_id_id", "product_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    delta: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(200))
+    stock_after: Mapped[int]
+    # Who made it: an API client id, or "web" for the dashboard.
+    actor: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -21,6 +21,7 @@ def test_seed_demo_json_is_idempotent_and_prints_passwords_once(tmp_path: Path) 
     assert report["merchant"]["password"] and report["shopper"]["password"]
     assert report["merchant"]["password"] != report["shopper"]["password"]
     assert report["clients"]["alexa"]["client_secret"]
+    assert report["clients"]["merchant_api"]["client_secret"]
     assert {p["sku"] for p in report["products"]} >= {"COF-PODS-50", "BAT-AA-8"}
     assert all(isinstance(p["price_minor"], int) for p in report["products"])
 
@@ -30,6 +31,8 @@ def test_seed_demo_json_is_idempotent_and_prints_passwords_once(tmp_path: Path) 
     assert again["clients"]["button"] == report["clients"]["button"]
     assert again["merchant"]["password"] is None and again["shopper"]["password"] is None
     assert again["clients"]["alexa"]["client_secret"] is None
+    api_client = report["clients"]["merchant_api"]["client_id"]
+    assert again["clients"]["merchant_api"] == {"client_id": api_client, "client_secret": None}
 
 
 def test_two_fresh_installs_get_different_passwords(tmp_path: Path) -> None:

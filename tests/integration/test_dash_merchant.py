@@ -207,17 +207,35 @@ def test_alexa_client_secret_is_shown_once_and_stored_hashed(app: Flask, db: Dat
 
 
 def test_merchant_api_clients_use_client_credentials(app: Flask, db: Database) -> None:
-    """A new API client is confidential, bound to the store, for client_credentials."""
+    """A new API client is confidential, bound to the store, with exactly the chosen scopes."""
     t = build_tenants(db)
     client = signed_in(app, t.merchant_email)
-    page = form_post(client, f"/stores/{t.ours.store_id}/integrations/clients", {"name": "ERP"})
+    page = form_post(client, f"/stores/{t.ours.store_id}/integrations/clients",
+                     {"name": "ERP", "scopes": ["orders:read", "catalog:write"]})  # fmt: skip
     secret = page.text.split('id="client-secret">', 1)[1].split("<", 1)[0]
     with db.read() as session:
         row = session.scalar(select(OAuthClient).where(OAuthClient.kind == "merchant_api"))
         assert row is not None
-        assert (row.store_id, row.grant_types, row.client_secret_hash) == (
+        assert (row.store_id, row.grant_types, row.client_secret_hash, row.scope) == (
             t.ours.store_id, ["client_credentials"], token_hash(secret),
+            "orders:read catalog:write",
         )  # fmt: skip
+    token = app.test_client().post(
+        "/oauth/token", data={"grant_type": "client_credentials"},
+        auth=(row.client_id, secret),
+    ).get_json()  # fmt: skip
+    assert set(token["scope"].split()) == {"orders:read", "catalog:write"}
+
+
+def test_an_api_client_without_a_chosen_scope_is_not_made(app: Flask, db: Database) -> None:
+    """No scope ticked (or one that is not a merchant scope): 400, and no client exists."""
+    t = build_tenants(db)
+    client = signed_in(app, t.merchant_email)
+    before = db_snapshot(db)
+    url = f"/stores/{t.ours.store_id}/integrations/clients"
+    assert form_post(client, url, {"name": "ERP"}).status_code == 400
+    assert form_post(client, url, {"name": "ERP", "scopes": "merchant:admin"}).status_code == 400
+    assert db_snapshot(db) == before
 
 
 def test_a_rotated_alexa_secret_stops_working_at_the_token_endpoint(

@@ -77,7 +77,7 @@ def test_each_carrier_status_moves_a_shipped_order_as_the_rules_say(
     assert result.order.status == after and not result.duplicate
     assert [e.status for e in tracking_timeline(db, order_id)] == [status]
     stored = _order(db, order_id)
-    assert (stored.carrier, stored.tracking_number) == ("UPS", "1Z999")
+    assert (stored.carrier, stored.tracking_ref) == ("UPS", "1Z999")
     if after == "delivered":
         assert stored.delivered_at == T0 + timedelta(hours=3)
         assert _events(db, order_id)[-1] == ("order.delivered", "delivered")
