@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -36,11 +37,55 @@ def create_account(
 ) -> Account:
     """A new account: a shopper when `shopper_name` is given, staff of `store_id` when given."""
     email = normalize_email(email)
+    check_new_password(password)
+    if _taken(session, email):
+        raise InvalidRequest("email_taken", "an account with that email exists")
+    account = _add_account(session, email, hash_password(password), shopper_name)
+    if store_id is not None:
+        session.add(StoreMembership(account_id=account.id, store_id=store_id, role=role))
+        session.flush()
+    return account
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """What a sign-up did: `created` a shopper account, or found the email registered."""
+
+    email: str
+    created: bool
+
+
+def sign_up(db: Database, *, email: str, password: str, shopper_name: str) -> SignUp:
+    """A new shopper account, or nothing when the email is taken: the same work either way."""
+    email = normalize_email(email)
+    check_new_password(password)
+    # Hash before looking, so the time taken does not tell whether the email is registered.
+    digest = hash_password(password)
+
+    def work(session: Session) -> SignUp:
+        if _taken(session, email):
+            return SignUp(email, created=False)
+        _add_account(session, email, digest, shopper_name)
+        return SignUp(email, created=True)
+
+    # races=1: a concurrent sign-up for the same email wins the unique key; we see it next.
+    return db.run_write(work, races=1)
+
+
+def check_new_password(password: str) -> None:
+    """InvalidRequest unless the password is long enough."""
     if len(password) < MIN_PASSWORD:
         raise InvalidRequest("weak_password", f"passwords need at least {MIN_PASSWORD} characters")
-    if session.scalar(select(func.count()).where(Account.email == email)):
-        raise InvalidRequest("email_taken", "an account with that email exists")
-    account = Account(email=email, password_hash=hash_password(password))
+
+
+def _taken(session: Session, email: str) -> bool:
+    return bool(session.scalar(select(func.count()).where(Account.email == email)))
+
+
+def _add_account(
+    session: Session, email: str, password_hash: str, shopper_name: str | None
+) -> Account:
+    account = Account(email=email, password_hash=password_hash)
     if shopper_name is not None:
         shopper = Shopper(name=shopper_name, email=email)
         session.add(shopper)
@@ -48,9 +93,6 @@ def create_account(
         account.shopper_id = shopper.id
     session.add(account)
     session.flush()
-    if store_id is not None:
-        session.add(StoreMembership(account_id=account.id, store_id=store_id, role=role))
-        session.flush()
     return account
 
 

@@ -9,17 +9,18 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.orm import Session
 
-from auth.model import OAuthClient
+from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
 from orders.domain.errors import InvalidRequest, NotFound
 from orders.services.catalog import SlotSpec, create_device_model
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
 from orders.store.model import Store
 
 DEVICE_GRANTS = ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]
@@ -168,13 +169,22 @@ def list_api_clients(db: Database, store_id: int) -> list[ClientView]:
         return [ClientView.of(c) for c in session.scalars(query)]
 
 
-def rotate_secret(db: Database, store_id: int, client_id: str) -> NewSecret:
-    """A new secret for one of the store's confidential clients; the old one stops working."""
+def rotate_secret(
+    db: Database, store_id: int, client_id: str, *, now: datetime | None = None
+) -> NewSecret:
+    """A new secret for one of the store's confidential clients; the old secret and every
+    token issued to the client stop working (a leaked secret may have minted them)."""
 
     def work(session: Session) -> NewSecret:
         client = _confidential(session, store_id, client_id)
         secret = new_secret()
         client.client_secret_hash = token_hash(secret)
+        session.execute(
+            update(Token)
+            .where(Token.client_id == client.client_id, Token.revoked_at.is_(None))
+            .values(revoked_at=now or utcnow())
+            .execution_options(synchronize_session=False)
+        )
         session.flush()
         return NewSecret(ClientView.of(client), secret)
 

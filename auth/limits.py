@@ -14,7 +14,7 @@ from auth.http import problem
 
 CONFIG_KEY = "RESTOCK_RATE_LIMITS"
 # Pages people see get an HTML 429; every other path (OAuth endpoints) problem+json.
-HTML_PATHS = ("/login", "/link")
+HTML_PATHS = ("/login", "/link", "/signup")
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,15 @@ class RateLimits:
     """Limit strings (Flask-Limiter syntax) per surface; read per request from app.config."""
 
     login: str = "20 per minute"
+    # Failed logins per account, from any address: slows a botnet guessing one password.
+    failed_logins_per_account: str = "10 per 15 minutes"
+    # Each sign-up costs a 64 MiB argon2 hash, and free accounts multiply per-account limits.
+    signup: str = "10 per hour"
     token: str = "120 per minute"
     device_authorization: str = "30 per minute"
     link: str = "60 per minute"
     wrong_user_codes: str = "5 per minute"
+    wrong_user_codes_per_address: str = "10 per minute"
 
 
 def limits() -> RateLimits:
@@ -37,6 +42,12 @@ def limits() -> RateLimits:
 def client_address() -> str:
     """Who is asking, for per-address limits (waitress gives the peer address)."""
     return request.remote_addr or "unknown"
+
+
+def login_email() -> str:
+    """Per-account key for login attempts: a digest of the email typed (never the email)."""
+    typed = request.form.get("email", "").strip().lower()[:320]
+    return "login:" + hashlib.sha256(typed.encode()).hexdigest()[:32]
 
 
 def signed_in_account() -> str:

@@ -13,7 +13,7 @@ from wtforms import BooleanField, DecimalField, FloatField, HiddenField, SelectF
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.device_flow import PendingDevice, decide_device, pending_device
-from auth.limits import limits, signed_in_account
+from auth.limits import client_address, limits, signed_in_account
 from orders.domain.errors import InvalidRequest
 from orders.services.devices import LinkRules
 from orders.store.db import Database
@@ -75,7 +75,7 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
     bp = Blueprint("auth_link", __name__, template_folder="templates")
 
     def wrong_code(form: FlaskForm) -> tuple[str, int]:
-        g.wrong_user_code = True  # counted against the per-account limit below
+        g.wrong_user_code = True  # counted against the per-account and per-address limits
         return render_template("auth/link.html", form=form, error=WRONG_CODE), 400
 
     def confirm_page(form: DecisionForm, device: PendingDevice, error: str | None) -> str:
@@ -96,6 +96,14 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
         methods=["POST"],
         deduct_when=lambda _response: bool(g.get("wrong_user_code")),
         scope="wrong-user-code",
+    )
+    # Per address too: each free account has its own per-account budget (RFC 8628 5.1).
+    @limiter.limit(
+        lambda: limits().wrong_user_codes_per_address,
+        key_func=client_address,
+        methods=["POST"],
+        deduct_when=lambda _response: bool(g.get("wrong_user_code")),
+        scope="wrong-user-code-address",
     )
     def link() -> Any:
         if request.method == "GET":

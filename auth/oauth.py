@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749.errors import OAuth2Error
@@ -27,9 +28,11 @@ from auth.grants import (
 )
 from auth.limits import init_limiter, limits
 from auth.link import make_link_blueprint
+from auth.mail import Mailer
 from auth.oauth_store import find_client
 from auth.principal import SCOPE_TEXT, SCOPES
 from auth.web import init_login
+from orders.services.merchant import store_name
 from orders.store.db import Database
 
 
@@ -68,12 +71,13 @@ def config_oauth(
     secret_key: str,
     rate_limit_storage: str = "memory://",
     rate_limits_enabled: bool = True,
+    mailer: Mailer | None = None,
 ) -> AuthServer:
     """Mount auth on `app`: rate limits, sign-in pages, the OAuth server and `/link`."""
     limiter = init_limiter(
         app, storage_uri=rate_limit_storage, secret_key=secret_key, enabled=rate_limits_enabled
     )
-    init_login(app, db, limiter)
+    init_login(app, db, limiter, mailer, public_url)
     server = AuthServer(db, public_url)
     server.init_app(app)
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge()])
@@ -135,6 +139,9 @@ def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
             )
             return page, 400
         client = grant.client.record
+        # allows_grant refused storeless clients above, so every consent names a store.
+        store = store_name(server.db, client.store_id) if client.store_id is not None else ""
+        redirect_host = urlsplit(grant.redirect_uri).hostname or grant.redirect_uri
         scopes = [(s, SCOPE_TEXT.get(s, s)) for s in grant.request.scope.split()]
         form = ConsentForm()
         error_text = None
@@ -151,6 +158,8 @@ def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
             "auth/consent.html",
             form=form,
             client=client,
+            store=store,
+            redirect_host=redirect_host,
             scopes=scopes,
             error=error_text,
             is_shopper=user.shopper_id is not None,

@@ -11,7 +11,7 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from auth.model import Account, AuthorizationCode, OAuthClient, Token
@@ -57,6 +57,9 @@ class ClientRecord:
 
     def allows_grant(self, grant_type: str) -> bool:
         """The kind's grants, narrowed by the client's own list when it has one."""
+        if self.store_id is None:
+            # Every token is bound to its client's store: a client without one issues none.
+            return False
         allowed = KIND_GRANTS.get(self.kind, frozenset())
         return grant_type in allowed and (not self.grant_types or grant_type in self.grant_types)
 
@@ -103,6 +106,14 @@ class TokenRecord:
     shopper_id: int | None
     store_id: int | None
     device_id: int | None
+
+
+def _account_disabled(session: Session, shopper_id: int | None) -> bool:
+    """True when the shopper behind a token has a disabled account (their tokens all stop)."""
+    if shopper_id is None:
+        return False
+    disabled = exists().where(Account.shopper_id == shopper_id, Account.disabled)
+    return bool(session.scalar(select(disabled)))
 
 
 def find_client(db: Database, client_id: str) -> ClientRecord | None:
@@ -218,6 +229,8 @@ def redeem_authorization_code(
         account = session.get(Account, code.account_id)
         if account is None or account.disabled or account.shopper_id is None:
             raise GrantError("invalid_grant", "the account behind this code can't be linked")
+        if client.store_id is None:  # pragma: no cover - allows_grant refuses such clients
+            raise GrantError("unauthorized_client", "this client belongs to no store")
         return issue_token(
             session,
             client_id=client.client_id,
@@ -258,6 +271,8 @@ def rotate_refresh_token(
             return GrantError("invalid_grant", "refresh token reused; the grant is revoked")
         if row.revoked_at is not None or (row.refresh_expires_at or now) <= now:
             return GrantError("invalid_grant", "refresh token expired or revoked")
+        if _account_disabled(session, row.shopper_id):
+            return GrantError("invalid_grant", "the account is disabled")
         if row.link_id is not None:
             link = session.get(DeviceLink, row.link_id)
             if link is None or link.status != "active":
@@ -337,6 +352,7 @@ def find_token(
         if row.link_id is not None:
             link = session.get(DeviceLink, row.link_id)
             live = live and link is not None and link.status == "active"
+        live = live and not _account_disabled(session, row.shopper_id)
         return TokenRecord(
             id=row.id,
             client_id=row.client_id,

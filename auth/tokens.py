@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, select, update
+from sqlalchemy import Connection, Select, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
-from auth.model import Token
+from auth.model import Account, Token
 from auth.principal import InvalidToken, Principal
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink
@@ -124,6 +124,8 @@ _COLUMNS = (
     Token.device_id,
     Token.link_id,
     DeviceLink.status,
+    # A disabled account's shopper and device tokens stop at once (a partial index probe).
+    exists().where(Account.shopper_id == Token.shopper_id, Account.disabled).label("disabled"),
 )
 _VERIFY = (
     select(*_COLUMNS)
@@ -217,6 +219,8 @@ def _principal(row: Any, required_scope: str | None, now: datetime) -> Principal
         raise InvalidToken("invalid_token", "unknown, expired or revoked token")
     if row.link_id is not None and row.status != "active":
         raise InvalidToken("invalid_token", "the device is no longer linked")
+    if row.disabled:
+        raise InvalidToken("invalid_token", "the account is disabled")
     scopes = frozenset(row.scope.split())
     if required_scope is not None and required_scope not in scopes:
         raise InvalidToken("insufficient_scope", f"needs {required_scope}")

@@ -15,8 +15,9 @@ from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from auth.accounts import MIN_PASSWORD, authenticate, create_account
-from auth.limits import limits
+from auth.accounts import MIN_PASSWORD, authenticate, sign_up
+from auth.limits import limits, login_email
+from auth.mail import Mailer
 from auth.model import Account, StoreMembership
 from orders.domain.errors import InvalidRequest
 from orders.store.db import Database
@@ -88,7 +89,9 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-def init_login(app: Flask, db: Database, limiter: Limiter) -> LoginManager:
+def init_login(
+    app: Flask, db: Database, limiter: Limiter, mailer: Mailer | None = None, public_url: str = ""
+) -> LoginManager:
     """Install Flask-Login on `app` and mount the sign-in pages (login attempts rate-limited)."""
     manager = LoginManager()
     manager.login_view = "auth_web.login"
@@ -100,16 +103,34 @@ def init_login(app: Flask, db: Database, limiter: Limiter) -> LoginManager:
 
     manager.user_loader(_load)
 
-    app.register_blueprint(make_blueprint(db, limiter))
+    app.register_blueprint(make_blueprint(db, limiter, mailer or Mailer(), public_url))
     return manager
 
 
-def make_blueprint(db: Database, limiter: Limiter) -> Blueprint:
+def existing_account_notice(public_url: str) -> tuple[str, str]:
+    """Subject and text of the e-mail sent when someone signs up with a registered address."""
+    return (
+        "Someone tried to make a new Restock account with your e-mail address",
+        "Hello,\n\nSomeone, maybe you, tried to create a new Restock account with this e-mail\n"
+        "address. You already have an account, so nothing was changed and no new account\n"
+        f"was made.\n\nIf it was you, sign in with your existing password: {public_url}/login\n"
+        "If it was not you, you can ignore this message.\n",
+    )
+
+
+def make_blueprint(db: Database, limiter: Limiter, mailer: Mailer, public_url: str) -> Blueprint:
     """The `/login`, `/logout` and `/signup` pages."""
     bp = Blueprint("auth_web", __name__, template_folder="templates")
 
     @bp.route("/login", methods=["GET", "POST"])
     @limiter.limit(lambda: limits().login, methods=["POST"])
+    @limiter.limit(
+        lambda: limits().failed_logins_per_account,
+        key_func=login_email,
+        methods=["POST"],
+        deduct_when=lambda response: response.status_code == 401,
+        scope="failed-login-account",
+    )
     def login() -> Any:
         form = LoginForm()
         error = None
@@ -122,29 +143,31 @@ def make_blueprint(db: Database, limiter: Limiter) -> Blueprint:
                     return redirect(safe_next(request.args.get("next")))
             error = "That email and password do not match an account."
         status = 401 if error else (400 if form.errors else 200)
-        return render_template("auth/login.html", form=form, error=error), status
+        signed_up = request.method == "GET" and request.args.get("signed_up") == "1"
+        page = render_template("auth/login.html", form=form, error=error, signed_up=signed_up)
+        return page, status
 
     @bp.route("/signup", methods=["GET", "POST"])
+    @limiter.limit(lambda: limits().signup, methods=["POST"])
     def signup() -> Any:
         form = SignupForm()
         error = None
         if form.validate_on_submit():
             try:
-                with db.write() as session:
-                    account = create_account(
-                        session,
-                        email=form.email.data or "",
-                        password=form.password.data or "",
-                        shopper_name=form.name.data or "",
-                    )
-                    account_id = account.id
+                done = sign_up(
+                    db,
+                    email=form.email.data or "",
+                    password=form.password.data or "",
+                    shopper_name=form.name.data or "",
+                )
             except InvalidRequest as exc:
                 error = exc.detail
             else:
-                user = load_account(db, account_id)
-                if user is not None:
-                    login_user(user)
-                return redirect(safe_next(request.args.get("next")))
+                if not done.created:
+                    mailer.send_later(done.email, *existing_account_notice(public_url))
+                # One answer whether or not the email was registered: nobody learns which.
+                target = safe_next(request.args.get("next"), default="") or None
+                return redirect(url_for("auth_web.login", signed_up=1, next=target))
         status = 400 if error or form.errors else 200
         return render_template("auth/signup.html", form=form, error=error), status
 

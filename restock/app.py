@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask, Response, jsonify, render_template_string, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from auth.http import problem
 from orders.domain.errors import DomainError, InvalidRequest, NotAllowed, NotFound, OrderRefused
@@ -72,6 +73,10 @@ def create_app(
         MAX_CONTENT_LENGTH=1024 * 1024,
     )
     app.extensions["restock"] = {"settings": settings, "db": db}
+    if settings.trusted_proxies:
+        # Only as many X-Forwarded-For hops as there are proxies of ours: any further
+        # entries are the client's own words. Links people see come from public_url.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -114,6 +119,7 @@ def _register_adapters(
 ) -> None:
     """Mount each adapter's blueprint; adapters get their dependencies passed in."""
     # One block per adapter (auth, voice_skill, dashboard, device HTTP twin) below.
+    from auth.mail import Mailer
     from auth.oauth import config_oauth
 
     config_oauth(
@@ -123,6 +129,7 @@ def _register_adapters(
         secret_key=settings.secret_key,
         rate_limit_storage=settings.rate_limit_storage,
         rate_limits_enabled=settings.rate_limits,
+        mailer=Mailer(settings.smtp_url, settings.mail_from),
     )
 
     # Dashboard: shopper and merchant pages, and GET /api/v1/orders; its views reach the

@@ -52,6 +52,13 @@ def _host_port(value: str, default_port: int) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _hops(value: str) -> int:
+    hops = int(value.strip() or "0")
+    if not 0 <= hops <= 10:
+        raise ValueError("RESTOCK_TRUSTED_PROXIES must be a hop count from 0 to 10")
+    return hops
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the composition root needs to know, read once."""
@@ -69,6 +76,10 @@ class Settings:
     var_dir: Path = Path("var")
     rate_limit_storage: str = "memory://"
     rate_limits: bool = True
+    smtp_url: str | None = None
+    mail_from: str | None = None
+    # Reverse proxies in front of the web server whose X-Forwarded-For is trusted (0: none).
+    trusted_proxies: int = 0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -91,6 +102,9 @@ class Settings:
             var_dir=var_dir,
             rate_limit_storage=env.get("RESTOCK_RATELIMIT_STORAGE", "memory://"),
             rate_limits=_flag(env.get("RESTOCK_RATE_LIMITS", "on")),
+            smtp_url=env.get("RESTOCK_SMTP_URL") or None,
+            mail_from=env.get("RESTOCK_MAIL_FROM") or None,
+            trusted_proxies=_hops(env.get("RESTOCK_TRUSTED_PROXIES", "0")),
         )
 
     def with_secret_key(self) -> Settings:

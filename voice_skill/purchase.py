@@ -193,9 +193,8 @@ class YesHandler(VoiceHandler):
         if pending is not None and kind == "cancel" and isinstance(pending.get("order"), str):
             turn.set_pending(None)
             try:
-                order = cancel_order(
-                    turn.db, pending["order"], Actor.shopper(shopper.shopper_id), now=turn.now
-                )
+                actor = Actor.shopper(shopper.shopper_id, shopper.store_id)
+                order = cancel_order(turn.db, pending["order"], actor, now=turn.now)
             except NotAllowed:
                 return turn.say(speech.cancel_too_late())
             return turn.say(speech.cancelled(order))

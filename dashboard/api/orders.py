@@ -44,8 +44,10 @@ def list_orders(query: OrderQuery) -> Any:
     owner: dict[str, int | None]
     if principal.kind == "merchant" and principal.store_id is not None:
         owner = {"store_id": principal.store_id, "device_id": query.device}
-    elif principal.kind == "shopper" and principal.shopper_id is not None:
-        owner = {"shopper_id": principal.shopper_id, "device_id": query.device}
+    elif principal.kind == "shopper" and None not in (principal.shopper_id, principal.store_id):
+        # A shopper token is bound to the store of the client that issued it.
+        owner = {"shopper_id": principal.shopper_id, "store_id": principal.store_id,
+                 "device_id": query.device}  # fmt: skip
     elif principal.kind == "device" and principal.device_id is not None:
         owner = {"device_id": principal.device_id, "store_id": principal.store_id}
     else:

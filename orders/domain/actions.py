@@ -50,11 +50,13 @@ class Viewer:
 
     role: Role
     id: int  # shopper id, store id for a merchant, device id for a device
+    # A shopper acting through a store-bound token (Alexa) reaches that store's orders only.
+    store_id: int | None = None
 
     @classmethod
-    def shopper(cls, shopper_id: int) -> Viewer:
-        """The shopper with this id."""
-        return cls("shopper", shopper_id)
+    def shopper(cls, shopper_id: int, store_id: int | None = None) -> Viewer:
+        """The shopper with this id, limited to one store's orders when `store_id` is given."""
+        return cls("shopper", shopper_id, store_id)
 
     @classmethod
     def merchant(cls, store_id: int) -> Viewer:
@@ -69,7 +71,8 @@ class Viewer:
     def concerns(self, order: OrderFacts) -> bool:
         """True when the order is this viewer's: the shopper's, the store's, the device's."""
         if self.role == "shopper":
-            return order.shopper_id == self.id
+            in_store = self.store_id is None or order.store_id == self.store_id
+            return order.shopper_id == self.id and in_store
         if self.role == "merchant":
             return order.store_id == self.id
         return order.device_id == self.id

@@ -28,6 +28,8 @@ def _owned_order(session: Session, order_id: str, actor: Actor, *, lock: bool) -
     query = select(Order).where(Order.id == order_id).options(selectinload(Order.lines))
     if actor.role == "shopper":
         query = query.where(Order.shopper_id == actor.id)
+        if actor.store_id is not None:
+            query = query.where(Order.store_id == actor.store_id)
     elif actor.role == "merchant":
         query = query.where(Order.store_id == actor.id)
     else:

@@ -28,7 +28,8 @@ def _get(app: Flask, token: str, query: str = "") -> tuple[int, dict[str, object
 def test_a_shopper_token_lists_that_shoppers_orders(app: Flask, db: Database) -> None:
     """A shopper sees their orders in the contract shape, and nobody else's."""
     t = build_tenants(db)
-    token = _token(db, kind="shopper", scope=SHOPPER_SCOPES, shopper_id=t.ours.shopper_id)
+    token = _token(db, kind="shopper", scope=SHOPPER_SCOPES, shopper_id=t.ours.shopper_id,
+                   store_id=t.ours.store_id)  # fmt: skip
     status, body, _ = _get(app, token)
     assert status == 200
     orders = body["orders"]
@@ -76,7 +77,8 @@ def test_bad_requests_get_problem_json(app: Flask, db: Database) -> None:
     assert app.test_client().get("/api/v1/orders").status_code == 401
     narrow = _token(db, kind="shopper", scope="orders:place", shopper_id=t.ours.shopper_id)
     assert _get(app, narrow)[0] == 403
-    token = _token(db, kind="shopper", scope=SHOPPER_SCOPES, shopper_id=t.ours.shopper_id)
+    token = _token(db, kind="shopper", scope=SHOPPER_SCOPES, shopper_id=t.ours.shopper_id,
+                   store_id=t.ours.store_id)  # fmt: skip
     for query in ("?limit=0", "?limit=1000", "?limit=x", "?before=nope", "?status=lost"):
         status, body, mimetype = _get(app, token, query)
         assert (status, mimetype) == (400, "application/problem+json"), query
