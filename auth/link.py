@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from auth.device_flow import PendingDevice, decide_device, pending_device
 from auth.limits import client_address, limits, signed_in_account
 from orders.domain.errors import InvalidRequest
+from orders.queries.addresses import my_addresses
 from orders.services.devices import LinkRules
 from orders.store.db import Database
 
@@ -49,6 +50,9 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
         "Reorder when the supply falls to (leave empty for automatic)",
         validators=[Optional(), NumberRange(min=0)],
     )
+    # Optional: a client that leaves it out (CONTRACT names only product and decision)
+    # links to the shopper's default address.
+    address = SelectField("Ship its orders to", choices=[], default="", validate_choice=True)
 
 
 class DenyForm(FlaskForm):  # type: ignore[misc]
@@ -67,7 +71,18 @@ def _rules(form: DecisionForm, device: PendingDevice) -> LinkRules:
         per_order_cap_minor=_minor(form.per_order_cap.data),
         monthly_cap_minor=_minor(form.monthly_cap.data),
         reorder_point=form.reorder_point.data if device.model_kind == "appliance" else None,
+        address_id=int(form.address.data) if form.address.data else None,
     )
+
+
+def _address_choices(db: Database) -> list[tuple[str, str]]:
+    """The signed-in shopper's addresses; "" ships to whichever is their default."""
+    if current_user.shopper_id is None:
+        return [("", "My default address")]
+    found = my_addresses(db, int(current_user.shopper_id))
+    return [("", "My default address")] + [
+        (str(a.id), f"{a.address.name}, {a.address.line1}, {a.address.city}") for a in found
+    ]
 
 
 def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
@@ -119,6 +134,7 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
                 return wrong_code(code_form)
             form = DecisionForm(formdata=None, user_code=device.user_code)
             form.product.choices = list(device.products)
+            form.address.choices = _address_choices(db)
             return confirm_page(form, device, None)
         return _decide()
 
@@ -129,6 +145,7 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
         except InvalidRequest:
             return wrong_code(CodeForm(formdata=None))
         form.product.choices = list(device.products)
+        form.address.choices = _address_choices(db)
         if not device.products:
             form.product.validate_choice = False
         decision = request.form.get("decision")

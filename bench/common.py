@@ -15,6 +15,10 @@ from sqlalchemy import create_engine, text
 from orders.store.db import Database, make_engine
 from restock.migrate import upgrade
 
+# The default delivery address of every bench shopper: an order needs one.
+HOME = {"name": "Bench shopper", "line1": "1 Main Street", "postcode": "10115",
+        "city": "Berlin", "country": "DE"}  # fmt: skip
+
 
 @contextmanager
 def scratch_database(url: str | None) -> Iterator[Database]:

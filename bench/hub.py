@@ -38,7 +38,7 @@ from rich.table import Table
 from sqlalchemy import create_engine, insert, select, text
 from tqdm import tqdm
 
-from bench.common import percentile
+from bench.common import HOME, percentile
 
 PRESS_SCOPE = "orders:place orders:read devices:telemetry"
 CHUNK = 30_000  # requests per client endpoint before it is replaced (see drive())
@@ -106,7 +106,7 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
     from auth.tokens import token_hash
     from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
     from orders.store.db import utcnow
-    from orders.store.model import Device, DeviceLink, Product, Shopper
+    from orders.store.model import Address, Device, DeviceLink, Product, Shopper
 
     db = open_db(target)
     now = utcnow()
@@ -129,6 +129,10 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
             insert(Shopper), [{"name": f"s{i}", "created_at": now} for i in range(total)]
         )
         shopper_ids = list(session.scalars(select(Shopper.id).order_by(Shopper.id)))
+        session.execute(
+            insert(Address),
+            [{**HOME, "shopper_id": s, "is_default": True, "created_at": now} for s in shopper_ids],
+        )
         rows = [
             {"store_id": ids["store"], "model_id": ids["button" if i < buttons else "machine"],
              "serial": f"D{i}", "created_at": now}

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from sqlalchemy import insert, select
 from tqdm import tqdm
 
-from bench.common import print_rates, scratch_database
+from bench.common import HOME, print_rates, scratch_database
 from orders.domain.rules import cancel_deadline
+from orders.services.addresses import add_address
 from orders.services.catalog import add_product, create_shopper, create_store
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database, utcnow
@@ -27,6 +28,7 @@ def _setup(db: Database, n: int) -> tuple[int, int, int]:
             session, store, sku="SKU", name="Thing", price_minor=199, stock=10 * n + 10
         )
         shopper = create_shopper(session, name="Bench shopper")
+        add_address(session, shopper.id, HOME)
         return store.id, shopper.id, product.id
 
 

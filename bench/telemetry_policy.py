@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from tqdm import tqdm
 
-from bench.common import print_rates, scratch_database
+from bench.common import HOME, print_rates, scratch_database
+from orders.services.addresses import add_address
 from orders.services.catalog import (
     SlotSpec,
     add_product,
@@ -46,6 +47,7 @@ def _setup(db: Database) -> dict[str, int]:
             slots=[SlotSpec("pods", "count", 500, "PODS", 50)],
         )  # fmt: skip
         shopper = create_shopper(session, name="Bench shopper")
+        add_address(session, shopper.id, HOME)
         devices: dict[str, int] = {}
         for name in ("baseline", "threshold", "predictive"):
             device = register_device(session, model, f"SN-{name}")

@@ -36,7 +36,8 @@ from tqdm import tqdm
 from auth.model import OAuthClient
 from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
-from bench.common import percentile, scratch_database
+from bench.common import HOME, percentile, scratch_database
+from orders.services.addresses import add_address
 from orders.services.catalog import add_product, create_shopper, create_store
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database, utcnow
@@ -58,6 +59,7 @@ def _world(db: Database, trips: int) -> str:
         )  # fmt: skip
         add_product(session, store, sku="BAT-AA-8", name="AA batteries (8)", price_minor=899)
         shopper = create_shopper(session, name="Bench shopper")
+        add_address(session, shopper.id, HOME)
         client = OAuthClient(client_id="alexa-bench", name="Alexa", kind="alexa", store_id=store.id)
         session.add(client)
         return issue_token(

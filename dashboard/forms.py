@@ -147,3 +147,26 @@ def to_minor(amount: Decimal | None) -> int | None:
 def choices(pairs: list[tuple[str, str]]) -> list[SelectChoice]:
     """(value, label) pairs as WTForms 3.3 wants them (tuples are deprecated there)."""
     return [SelectChoice(value, label) for value, label in pairs]
+
+
+class AddressForm(FlaskForm):  # type: ignore[misc]
+    """A delivery address; the domain checks it too (`orders.domain.addresses`)."""
+
+    name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
+    line1 = StringField("Address line 1", validators=[DataRequired(), Length(max=200)])
+    line2 = StringField("Address line 2 (optional)", validators=[Length(max=200)])
+    postcode = StringField("Postcode", validators=[Length(max=20)])
+    city = StringField("City", validators=[DataRequired(), Length(max=100)])
+    region = StringField("Region or state (optional)", validators=[Length(max=100)])
+    country = StringField(
+        "Country (two-letter code, e.g. DE, GB, US)", validators=[DataRequired(), Length(max=2)]
+    )
+    phone = StringField("Phone (optional, for the courier)", validators=[Length(max=32)])
+    make_default = BooleanField("Ship my orders here by default")
+
+    def address_fields(self) -> dict[str, str | None]:
+        """The address as the domain takes it."""
+        return {
+            name: getattr(self, name).data
+            for name in ("name", "line1", "line2", "postcode", "city", "region", "country", "phone")
+        }

@@ -36,6 +36,7 @@ from dashboard.forms import (
 )
 from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
+from orders.queries.customers import customer_of
 from orders.queries.tracking import order_tracking
 from orders.services import lifecycle, merchant
 from orders.services.carrier_hooks import carrier_secret, set_carrier_secret
@@ -284,8 +285,11 @@ def order(order_id: str) -> str:
     viewer = Viewer.merchant(sid())
     view = lifecycle.get_order(get_db(), order_id, viewer)
     offer = allowed_actions(view, viewer, utcnow())
-    return render_template("dashboard/order.html", order=view, offer=offer, ship_form=ShipForm(),
-                           tracking=order_tracking(get_db(), view.id))  # fmt: skip
+    customer = customer_of(get_db(), view.shopper_id)
+    return render_template(
+        "dashboard/order.html", order=view, offer=offer, ship_form=ShipForm(), customer=customer,
+        tracking=order_tracking(get_db(), view.id),
+    )  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/ship")

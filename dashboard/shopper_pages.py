@@ -11,11 +11,13 @@ from werkzeug.wrappers import Response
 
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act, act_on_order, get_db, offers
-from dashboard.forms import DeleteAccountForm, PinForm, ThresholdForm, to_minor
+from dashboard.forms import AddressForm, DeleteAccountForm, PinForm, ThresholdForm, to_minor
 from orders.domain.actions import Viewer
+from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
+from orders.queries.addresses import my_address, my_addresses
 from orders.queries.tracking import order_tracking
-from orders.services import consent, lifecycle, shopper
+from orders.services import addresses, consent, lifecycle, shopper
 from orders.store.model import STATUSES
 
 bp = Blueprint("shop", __name__, url_prefix="/my")
@@ -40,7 +42,9 @@ def me() -> int:
 def devices() -> str:
     """My linked devices with their supply levels."""
     page = shopper.list_my_devices(get_db(), me(), cursor=request.args.get("cursor"))
-    return render_template("dashboard/my_devices.html", page=page)
+    return render_template(
+        "dashboard/my_devices.html", page=page, has_address=bool(my_addresses(get_db(), me()))
+    )
 
 
 @bp.post("/devices/<int:device_id>/pause")
@@ -75,6 +79,7 @@ def orders() -> str:
     return render_template(
         "dashboard/my_orders.html", page=page, status=status, statuses=STATUSES,
         offers=offers(page.items, Viewer.shopper(me())),
+        has_address=bool(my_addresses(get_db(), me())),
     )  # fmt: skip
 
 
@@ -173,3 +178,79 @@ def export() -> Response:
             "Cache-Control": "no-store",
         },
     )
+
+
+# --- delivery addresses ------------------------------------------------------------------
+
+
+@bp.get("/addresses")
+def address_list() -> str:
+    """My delivery addresses, the default first."""
+    return render_template("dashboard/addresses.html", addresses=my_addresses(get_db(), me()))
+
+
+@bp.route("/addresses/new", methods=["GET", "POST"])
+def address_new() -> Any:
+    """Add a delivery address; `next` is where to go back to (e.g. the /link page)."""
+    form = AddressForm()
+    back = _local(request.args.get("next"))
+    if form.validate_on_submit() and _domain_accepts(form):
+        addresses.add_my_address(
+            get_db(), me(), form.address_fields(), make_default=bool(form.make_default.data)
+        )
+        flash("Address saved.", "ok")
+        return redirect(back or url_for(".address_list"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/address_form.html", form=form, address=None), status
+
+
+@bp.route("/addresses/<int:address_id>/edit", methods=["GET", "POST"])
+def address_edit(address_id: int) -> Any:
+    """Change a delivery address; orders already placed keep the address they had."""
+    current = my_address(get_db(), me(), address_id)
+    form = AddressForm(data=current.fields() if request.method == "GET" else None)
+    if form.validate_on_submit() and _domain_accepts(form):
+        addresses.edit_address(
+            get_db(), me(), address_id, form.address_fields(),
+            make_default=bool(form.make_default.data),
+        )  # fmt: skip
+        flash("Address saved. Orders already placed still ship where they did.", "ok")
+        return redirect(url_for(".address_list"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("dashboard/address_form.html", form=form, address=current), status
+
+
+@bp.get("/addresses/<int:address_id>/delete")
+def address_delete_confirm(address_id: int) -> str:
+    """Ask before deleting an address."""
+    current = my_address(get_db(), me(), address_id)
+    return render_template("dashboard/address_delete.html", address=current)
+
+
+@bp.post("/addresses/<int:address_id>/delete")
+def address_delete(address_id: int) -> Response:
+    """Delete an address (orders already placed keep their copy)."""
+    return act(lambda: addresses.delete_address(get_db(), me(), address_id),
+               "Address deleted.", url_for(".address_list"))  # fmt: skip
+
+
+@bp.post("/addresses/<int:address_id>/default")
+def address_default(address_id: int) -> Response:
+    """Ship my orders to this address from now on."""
+    return act(lambda: addresses.make_default(get_db(), me(), address_id),
+               "Default address changed.", url_for(".address_list"))  # fmt: skip
+
+
+def _domain_accepts(form: AddressForm) -> bool:
+    """The domain's rules (e.g. a real ISO country code) as errors on the form's fields."""
+    problems = address_problems(form.address_fields())
+    for name, message in problems.items():
+        getattr(form, name).errors.append(message)
+    return not problems
+
+
+def _local(target: str | None) -> str | None:
+    """`target` if it is a path on this site (never another host), else None."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    return target

@@ -14,14 +14,23 @@ from auth.model import Account, OAuthClient
 from auth.passwords import generate_password
 from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
+from orders.services.addresses import add_address
 from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
 from orders.store.db import Database
-from orders.store.model import DeviceModel, Product, Store
+from orders.store.model import Address, DeviceModel, Product, Store
 
 DEMO_SLUG = "demo"
 MERCHANT_EMAIL = "merchant@demo.restock.test"
 SHOPPER_EMAIL = "shopper@demo.restock.test"
 ALEXA_REDIRECT = "https://pitangui.amazon.com/api/skill/link/RESTOCKDEMO"
+# The demo shopper's default delivery address: an order needs one (a made-up street).
+DEMO_ADDRESS = {
+    "name": "Demo Shopper",
+    "line1": "Musterstraße 1",
+    "postcode": "10115",
+    "city": "Berlin",
+    "country": "DE",
+}
 
 PRODUCTS = [
     # sku, name, price_minor, stock, pack_size, spoken aliases
@@ -112,6 +121,7 @@ def _seed(session: Session) -> SeedResult:
             session, email=SHOPPER_EMAIL, password=shopper_password, shopper_name="Demo Shopper"
         )
         session.flush()
+    _give_demo_shopper_an_address(session)
     api_secret = _merchant_api_client(session, store)
     return _report(
         session, store, created, merchant_password, shopper_password, alexa_secret, api_secret
@@ -147,6 +157,15 @@ def _api_client(session: Session, store: Store) -> OAuthClient | None:
         .order_by(OAuthClient.id)
         .limit(1)
     )
+
+
+def _give_demo_shopper_an_address(session: Session) -> None:
+    """The demo shopper's default address, also for a demo seeded before addresses."""
+    shopper_id = session.scalar(select(Account.shopper_id).where(Account.email == SHOPPER_EMAIL))
+    if shopper_id is None:
+        return
+    if session.scalar(select(Address.id).where(Address.shopper_id == shopper_id).limit(1)) is None:
+        add_address(session, shopper_id, DEMO_ADDRESS)
 
 
 def _report(

@@ -15,9 +15,10 @@ from auth.model import Account, OAuthClient, StoreMembership
 from auth.passwords import hash_password
 from auth.principal import DEVICE_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
+from orders.services.addresses import add_address
 from orders.store.db import Database
 from orders.store.model import Shopper
-from tests.factories import World, build_world
+from tests.factories import HOME, World, build_world
 from tests.web_helpers import csrf_token
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -119,6 +120,7 @@ def build_oauth_world(db: Database, slug: str = "shop") -> OAuthWorld:
         person = Shopper(name="Sam", email=f"shopper@{slug}.test")
         session.add(person)
         session.flush()
+        add_address(session, person.id, HOME)
         shopper = Account(
             email=f"shopper@{slug}.test", password_hash=password_hash(), shopper_id=person.id
         )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from orders.services.addresses import add_address
 from orders.services.catalog import (
     SlotSpec,
     add_product,
@@ -16,7 +17,26 @@ from orders.services.catalog import (
 )
 from orders.services.devices import LinkRules, link_device, register_device
 from orders.store.db import Database
-from orders.store.model import Base
+from orders.store.model import Base, Shopper
+
+# A delivery address every factory shopper has as their default, so that tests written
+# before addresses keep their meaning; tests of a shopper without one make their own.
+HOME = {
+    "name": "Ada Lovelace",
+    "line1": "12 St James's Square",
+    "postcode": "SW1Y 4JH",
+    "city": "London",
+    "country": "GB",
+}
+
+
+def shopper_with_address(
+    session: Session, *, name: str, email: str | None = None, monthly_cap_minor: int | None = None
+) -> Shopper:
+    """A new shopper whose default delivery address is HOME."""
+    shopper = create_shopper(session, name=name, email=email, monthly_cap_minor=monthly_cap_minor)
+    add_address(session, shopper.id, HOME)
+    return shopper
 
 
 @dataclass(frozen=True)
@@ -57,7 +77,7 @@ def build_world(
             session, store, name="Coffee machine", kind="appliance",
             slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
         )  # fmt: skip
-        shopper = create_shopper(session, name="Ada", email=f"ada@{slug}.test")
+        shopper = shopper_with_address(session, name="Ada", email=f"ada@{slug}.test")
         device = register_device(session, model, "SN-1")
         link = link_device(session, device, shopper, rules or LinkRules(product_sku="PODS"))
         return World(store.id, shopper.id, device.id, link.id, model.client_id, appliance.client_id)

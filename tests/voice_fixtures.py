@@ -18,12 +18,12 @@ from orders.services.catalog import (
     SlotSpec,
     add_product,
     create_device_model,
-    create_shopper,
     create_store,
 )
 from orders.services.consent import set_pin_threshold, set_voice_pin
 from orders.services.devices import LinkRules, link_device, register_device
 from orders.store.db import Database, utcnow
+from tests.factories import shopper_with_address
 
 SKILL_ID = "amzn1.ask.skill.5c3e1d7a-0f44-4b7e-9a11-6d2f0c8e9b21"
 
@@ -71,7 +71,7 @@ def build_voice_world(
             add_product(
                 session, store, sku=sku, name=name, price_minor=price, stock=stock, aliases=aliases
             )
-        shopper = create_shopper(session, name="Ada", email=f"ada@{slug}.test")
+        shopper = shopper_with_address(session, name="Ada", email=f"ada@{slug}.test")
         client = OAuthClient(
             client_id=f"alexa-{secrets.token_hex(6)}",
             name="Alexa account linking",

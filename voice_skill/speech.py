@@ -286,6 +286,10 @@ _REFUSALS = {
     "spending_cap": "That order would go over your spending limit, so I didn't place it.",
     "paused": "Ordering is paused on your account, so I didn't place it.",
     "unlinked": "Your account isn't set up to order from this store.",
+    "needs_address": (
+        "I can't place that yet: there's no delivery address on your account."
+        " Please add one in the Restock app, then ask me again."
+    ),
     "bad_quantity": "I can order between 1 and 99 at a time.",
     "unknown_sku": "Sorry, that product isn't available any more. Nothing was ordered.",
     "cancel_window_closed": "Sorry, that order can no longer be cancelled.",

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from orders.domain import rules
+from orders.domain.addresses import ShipTo
 from orders.domain.errors import (
     REFUSAL_REASONS,
     DomainError,
@@ -73,6 +74,7 @@ class LinkFacts:
     per_order_cap_minor: int | None
     monthly_cap_minor: int | None
     device_id: int
+    address_id: int | None = None  # the address it ships to (None: the shopper's default)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class Facts:
     open_order: str | None = None  # the link's open order for its product (in-progress guard)
     spent_link: int = 0  # this month's spending of the link, in the store's currency
     spent_shopper: int = 0  # this month's spending of the shopper, in the store's currency
+    ship_to: ShipTo | None = None  # the link's address, else the shopper's default
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,11 @@ class NewOrder:
     device_id: int | None = None
     link_id: int | None = None
     device_product_id: int | None = None
+    ship_to: ShipTo | None = None  # always set by `decide`; a copy, so later edits never move it
 
     def order_row(self) -> dict[str, Any]:
-        """The `orders` row."""
+        """The `orders` row, with the address it ships to copied into it."""
+        assert self.ship_to is not None
         return dict(
             id=self.id,
             store_id=self.store_id,
@@ -148,6 +153,7 @@ class NewOrder:
             created_at=self.created_at,
             updated_at=self.created_at,
             cancel_until=self.cancel_until,
+            **self.ship_to.order_columns(),
         )
 
     def line_rows(self) -> list[dict[str, Any]]:
@@ -218,6 +224,7 @@ class Refusal:
 Decision = Place | InProgress | NeedsConsent | Refusal
 
 UNLINKED = Refusal("unlinked", "the device is not linked")
+NEEDS_ADDRESS = Refusal("needs_address", "the shopper has no delivery address")
 
 
 class VoiceSettings(Protocol):
@@ -267,6 +274,9 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return Refusal("unknown_sku", f"{line.priced.sku!r} is no longer sold")
     if link is not None and facts.open_order is not None:
         return InProgress(facts.open_order)
+    # Before prices and consent: asking for a PIN for an order that cannot ship helps nobody.
+    if facts.ship_to is None:
+        return NEEDS_ADDRESS
     priced = tuple(line.priced for line in facts.lines)
     total = rules.order_total(priced)
     if ask.quoted_total_minor is not None and total != ask.quoted_total_minor:
@@ -300,6 +310,7 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         device_id=ask.device_id,
         link_id=link.id if link else None,
         device_product_id=priced[0].product_id if link else None,
+        ship_to=facts.ship_to,
     )
     return Place("needs_approval" if approval else "placed", order)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-REFUSAL_REASONS = ("paused", "spending_cap", "out_of_stock", "unlinked")
+REFUSAL_REASONS = ("paused", "spending_cap", "out_of_stock", "unlinked", "needs_address")
 
 
 class DomainError(Exception):

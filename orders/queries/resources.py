@@ -40,8 +40,7 @@ def order_resource(order: OrderView) -> dict[str, Any]:
         "updated": iso(order.updated_at),
         "cancel_until": iso(order.cancel_until),
         "device_id": order.device_id,
-        # Filled from the order's address snapshot once orders carry one (issue #16 item 1).
-        "ship_to": None,
+        "ship_to": order.ship_to.as_dict() if order.ship_to is not None else None,
         "shipment": _shipment(order),
     }
 

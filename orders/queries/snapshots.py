@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
+from orders.domain.addresses import ShipTo, ship_to_of
 from orders.store.model import Order
 
 Outcome = Literal["placed", "needs_approval", "in_progress", "duplicate"]
@@ -43,6 +44,7 @@ class OrderView:
     tracking_url: str | None = None
     expected_on: date | None = None  # the carrier's estimated day; None until a carrier gives one
     delay_reason: str | None = None  # why the carrier's day slipped, when it did
+    ship_to: ShipTo | None = None  # None: placed before orders had addresses
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -74,6 +76,7 @@ class OrderView:
             tracking_url=order.tracking_url,
             expected_on=_day(order.expected_delivery_at),
             delay_reason=order.delay_reason,
+            ship_to=ship_to_of(order),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -99,6 +102,7 @@ class OrderView:
             "total_minor": self.total_minor,
             "currency": self.currency,
             "created": _iso(self.created_at),
+            "ship_to": self.ship_to.as_dict() if self.ship_to is not None else None,
         }
 
 

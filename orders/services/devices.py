@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from orders.domain.errors import InvalidRequest, NotFound
 from orders.domain.rules import check_quantity
 from orders.store.db import utcnow
-from orders.store.model import Device, DeviceLink, DeviceModel, Product, Shopper
+from orders.store.model import Address, Device, DeviceLink, DeviceModel, Product, Shopper
 
 _SERIAL_MAX = 128
 
@@ -30,6 +30,7 @@ class LinkRules:
     policy: str | None = None
     risk: float | None = None
     cover_days: float | None = None
+    address_id: int | None = None  # one of the shopper's addresses (None: their default)
 
 
 def register_device(session: Session, model: DeviceModel, serial: str) -> Device:
@@ -125,6 +126,11 @@ def _apply(
         raise InvalidRequest("bad_cover", "cover days must be 1 to 365")
     if rules.reorder_point is not None and rules.reorder_point < 0:
         raise InvalidRequest("bad_reorder_point", "reorder point can't be negative")
+    if rules.address_id is not None:
+        owner = session.scalar(select(Address.shopper_id).where(Address.id == rules.address_id))
+        if owner != link.shopper_id:  # another shopper's address is indistinguishable from none
+            raise InvalidRequest("unknown_address", "no such address")
+        link.address_id = rules.address_id
     for name in (
         "approval_required",
         "per_order_cap_minor",

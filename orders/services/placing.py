@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from orders.domain import rules
+from orders.domain.addresses import ShipTo, ship_to_of
 from orders.domain.decision import (
     Ask,
     Facts,
@@ -32,6 +33,7 @@ from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
 from orders.queries.snapshots import LineView, OrderView, PlaceResult
 from orders.store.model import (
     OPEN_STATUSES,
+    Address,
     Device,
     DeviceLink,
     Order,
@@ -76,7 +78,25 @@ _LINK = select(
     DeviceLink.per_order_cap_minor,
     DeviceLink.monthly_cap_minor,
     DeviceLink.device_id,
+    DeviceLink.address_id,
 ).where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
+# In ShipTo's field order.
+ADDRESS_COLUMNS = (
+    Address.name,
+    Address.line1,
+    Address.city,
+    Address.country,
+    Address.line2,
+    Address.postcode,
+    Address.region,
+    Address.phone,
+)
+_DEFAULT_ADDRESS = select(*ADDRESS_COLUMNS).where(
+    Address.shopper_id == bindparam("shopper_id"), Address.is_default.is_(True)
+)
+_CHOSEN_ADDRESS = select(*ADDRESS_COLUMNS).where(
+    Address.shopper_id == bindparam("shopper_id"), Address.id == bindparam("address_id")
+)
 _PRODUCTS = select(
     Product.id, Product.sku, Product.name, Product.price_minor, Product.active, Product.stock
 ).where(
@@ -130,6 +150,14 @@ VIEW_COLUMNS = (
     Order.tracking_url,
     Order.expected_delivery_at,
     Order.delay_reason,
+    Order.ship_name,
+    Order.ship_line1,
+    Order.ship_city,
+    Order.ship_country,
+    Order.ship_line2,
+    Order.ship_postcode,
+    Order.ship_region,
+    Order.ship_phone,
     OrderLine.sku,
     OrderLine.name,
     OrderLine.quantity,
@@ -188,6 +216,7 @@ def view_of_rows(rows: Sequence[Any]) -> OrderView:
         tracking_url=first.tracking_url,
         expected_on=first.expected_delivery_at.date() if first.expected_delivery_at else None,
         delay_reason=first.delay_reason,
+        ship_to=ship_to_of(first),
     )
 
 
@@ -234,6 +263,17 @@ def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
     """The device's active link, if it has one."""
     row = conn.execute(_LINK, {"device_id": device_id}).first()
     return LinkFacts(*row) if row is not None else None
+
+
+def ship_to(conn: Connection, shopper_id: int, address_id: int | None) -> ShipTo | None:
+    """Where an order ships: the link's own address if it names one, else the shopper's
+    default; None when there is none (as the press batch's join reads it)."""
+    if address_id is not None:
+        params = {"shopper_id": shopper_id, "address_id": address_id}
+        row = conn.execute(_CHOSEN_ADDRESS, params).first()
+    else:
+        row = conn.execute(_DEFAULT_ADDRESS, {"shopper_id": shopper_id}).first()
+    return ShipTo(*row) if row is not None else None
 
 
 def price_lines(conn: Connection, store_id: int, lines: Sequence[LineRequest]) -> list[StockedLine]:
@@ -305,6 +345,7 @@ def read_facts(
         open_order=open_order,
         spent_link=spent_link,
         spent_shopper=spent_shopper,
+        ship_to=ship_to(conn, shopper.id, link.address_id if link is not None else None),
     )
 
 
@@ -364,4 +405,5 @@ def view_of_new(new: NewOrder) -> OrderView:
         updated_at=new.created_at,
         cancel_until=new.cancel_until,
         tracking_ref=None,
+        ship_to=new.ship_to,
     )

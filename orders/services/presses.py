@@ -34,9 +34,11 @@ from sqlalchemy import (
     ARRAY,
     Connection,
     Integer,
+    and_,
     bindparam,
     func,
     literal_column,
+    or_,
     select,
     text,
     union_all,
@@ -46,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from orders.domain import rules
+from orders.domain.addresses import ShipTo
 from orders.domain.decision import (
     Ask,
     Facts,
@@ -73,6 +76,7 @@ from orders.store.flights import (
 )
 from orders.store.model import (
     OPEN_STATUSES,
+    Address,
     Device,
     DeviceLink,
     DeviceModel,
@@ -119,12 +123,25 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             Store.cancel_window_minutes,
             Shopper.monthly_cap_minor.label("shopper_cap_minor"),
             Shopper.deleted_at,
+            *(c.label(f"ship_{c.key}") for c in placing.ADDRESS_COLUMNS),
         )
         .join(Device, Device.id == DeviceLink.device_id)
         .join(DeviceModel, DeviceModel.id == Device.model_id)
         .join(Store, Store.id == DeviceLink.store_id)
         .join(Shopper, Shopper.id == DeviceLink.shopper_id)
         .outerjoin(Product, Product.id == DeviceLink.product_id)
+        # Where the link's orders ship: its own address, else the shopper's default (at
+        # most one row either way: ids are unique, and so is a shopper's default).
+        .outerjoin(
+            Address,
+            and_(
+                Address.shopper_id == DeviceLink.shopper_id,
+                or_(
+                    Address.id == DeviceLink.address_id,
+                    and_(DeviceLink.address_id.is_(None), Address.is_default.is_(True)),
+                ),
+            ),
+        )
         .where(in_select(DeviceLink.device_id, devices), DeviceLink.status == "active")
         # Every order of one shopper passes this lock, so caps and the in-progress guard are
         # decided one at a time; taken in shopper order, so two batches never wait on each
@@ -386,6 +403,7 @@ class _Link:
     channel: str  # the device model's kind: button or appliance
     priced: PricedLine | None  # the link's product and quantity (None: it names none)
     product_active: bool
+    ship_to: ShipTo | None  # the link's address, else the shopper's default
 
     @classmethod
     def of(
@@ -395,7 +413,7 @@ class _Link:
         shoppers' and stores' facts."""
         (device_id, link_id, shopper_id, store_id, product_id, quantity, paused, approval,
          per_order_cap, monthly_cap, kind, sku, name, price, active, _stock, currency,
-         cancel_window, shopper_cap, deleted_at) = row  # fmt: skip
+         cancel_window, shopper_cap, deleted_at, *address) = row  # fmt: skip
         shopper = shoppers.get(shopper_id)
         if shopper is None:
             shopper = shoppers[shopper_id] = ShopperFacts(
@@ -411,7 +429,8 @@ class _Link:
         if product_id is not None:
             priced = PricedLine(product_id, sku or "", name or "", quantity, price or 0)
         channel = "appliance" if kind == "appliance" else "button"
-        return cls(link, shopper, store, channel, priced, bool(active))
+        ship_to = ShipTo(*address) if address[0] is not None else None
+        return cls(link, shopper, store, channel, priced, bool(active), ship_to)
 
 
 @dataclass
@@ -552,6 +571,7 @@ class _Batch:
             open_order=self.open.get((known.link.id, product_id)),
             spent_link=self.spent_link.get((known.link.id, currency), 0),
             spent_shopper=self.spent_shopper.get((known.shopper.id, currency), 0),
+            ship_to=known.ship_to,
         )
 
     def _place(self, item: PressRequest, decision: Place) -> None:

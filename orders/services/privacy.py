@@ -5,14 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from orders.domain.addresses import ERASED
 from orders.domain.errors import NotFound
+from orders.queries.addresses import view_of
 from orders.queries.snapshots import OrderView
 from orders.services.devices import unlink
 from orders.store.db import utcnow
-from orders.store.model import Device, DeviceLink, Order, Shopper, SupplyReading
+from orders.store.model import Address, Device, DeviceLink, Order, Shopper, SupplyReading
 
 FORGOTTEN_NAME = "Deleted shopper"
 
@@ -57,6 +59,9 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
         .order_by(Order.created_at, Order.id)
         .options(selectinload(Order.lines))
     )
+    addresses = session.scalars(
+        select(Address).where(Address.shopper_id == shopper_id).order_by(Address.id)
+    )
     return {
         "shopper": {
             "id": shopper.id,
@@ -67,6 +72,10 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
             "voice_pin_set": shopper.voice_pin_hash is not None,
             "voice_pin_threshold_minor": shopper.voice_pin_threshold_minor,
         },
+        "addresses": [
+            {"id": a.id, **view_of(a).address.as_dict(), "is_default": a.is_default}
+            for a in addresses
+        ],
         "devices": devices,
         "orders": [
             {**OrderView.of(o).as_api(), "store_id": o.store_id, "tracking_ref": o.tracking_ref}
@@ -99,6 +108,17 @@ def forget_shopper(session: Session, shopper_id: int, *, now: datetime | None = 
                 device.name = None
             unlink(session, link, now=now)
             ended.append(link.id)
+    # Their addresses go; past orders keep that they shipped, not where or to whom.
+    session.execute(
+        update(DeviceLink).where(DeviceLink.shopper_id == shopper_id).values(address_id=None)
+    )
+    session.execute(delete(Address).where(Address.shopper_id == shopper_id))
+    session.execute(
+        update(Order)
+        .where(Order.shopper_id == shopper_id, Order.ship_name.is_not(None))
+        .values(ERASED.order_columns())
+        .execution_options(synchronize_session=False)
+    )
     shopper.name = FORGOTTEN_NAME
     shopper.email = None
     shopper.voice_pin_hash = None

@@ -116,6 +116,36 @@ class Shopper(Base):
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class Address(Base):
+    """A shopper's delivery address; at most one is their default (the database says so)."""
+
+    __tablename__ = "addresses"
+    __table_args__ = (
+        Index(
+            "uq_addresses_default_shopper",
+            "shopper_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopper_id: Mapped[int] = mapped_column(
+        ForeignKey("shoppers.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    line1: Mapped[str] = mapped_column(String(200))
+    line2: Mapped[str | None] = mapped_column(String(200), default=None)
+    postcode: Mapped[str | None] = mapped_column(String(20), default=None)
+    city: Mapped[str] = mapped_column(String(100))
+    region: Mapped[str | None] = mapped_column(String(100), default=None)
+    country: Mapped[str] = mapped_column(String(2))  # ISO 3166-1 alpha-2, checked on entry
+    phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 device_model_products = Table(
     "device_model_products",
     Base.metadata,
@@ -220,6 +250,10 @@ class DeviceLink(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     unlinked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Where its orders ship; None: the shopper's default address at the time of the order.
+    address_id: Mapped[int | None] = mapped_column(
+        ForeignKey("addresses.id", ondelete="SET NULL"), default=None
+    )
 
     device: Mapped[Device] = relationship()
     product: Mapped[Product | None] = relationship()
@@ -296,6 +330,15 @@ class Order(Base):
     # The carrier's latest estimate; None until a carrier gives one (the store's promise holds).
     expected_delivery_at: Mapped[datetime | None] = mapped_column(default=None)
     delay_reason: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The address it ships to, copied at placement: editing the address never moves an order.
+    ship_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    ship_line1: Mapped[str | None] = mapped_column(String(200), default=None)
+    ship_city: Mapped[str | None] = mapped_column(String(100), default=None)
+    ship_country: Mapped[str | None] = mapped_column(String(2), default=None)
+    ship_line2: Mapped[str | None] = mapped_column(String(200), default=None)
+    ship_postcode: Mapped[str | None] = mapped_column(String(20), default=None)
+    ship_region: Mapped[str | None] = mapped_column(String(100), default=None)
+    ship_phone: Mapped[str | None] = mapped_column(String(32), default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"

@@ -36,9 +36,9 @@ def _seed(server: LiveServer) -> tuple[int, str, int]:
     )
     add_account(server.db, "merchant@e2e.test", store_id=store_id)
     with server.db.write() as session:
-        from orders.services.catalog import create_shopper
+        from tests.factories import shopper_with_address
 
-        shopper_id = create_shopper(session, name="Grace", email="grace@e2e.test").id
+        shopper_id = shopper_with_address(session, name="Grace", email="grace@e2e.test").id
     account_id = add_account(server.db, "grace@e2e.test", shopper_id=shopper_id)
     return store_id, client_id, account_id
 

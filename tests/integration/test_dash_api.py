@@ -11,6 +11,7 @@ from auth.tokens import issue_token
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database, utcnow
 from tests.dash_helpers import build_tenants
+from tests.factories import HOME
 
 
 def _token(db: Database, **claims: object) -> str:
@@ -37,6 +38,7 @@ def test_a_shopper_token_lists_that_shoppers_orders(app: Flask, db: Database) ->
     assert set(orders[0]) >= {"id", "status", "channel", "lines", "total_minor", "currency",
                               "created", "ship_to"}  # fmt: skip
     assert [(line["sku"], line["quantity"]) for line in orders[0]["lines"]] == [("PODS", 1)]
+    assert orders[0]["ship_to"] == {**dict.fromkeys(("line2", "region", "phone")), **HOME}
 
 
 def test_a_merchant_token_lists_the_stores_orders_newest_first(app: Flask, db: Database) -> None:

@@ -19,10 +19,11 @@ from auth.device_flow import (
 from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES, InvalidToken
 from auth.tokens import revoke_link_tokens, verify_access_token
+from orders.services.addresses import add_address
 from orders.services.devices import LinkRules, active_link, unlink
 from orders.services.ordering import press
 from orders.store.db import Database, utcnow
-from tests.factories import build_world
+from tests.factories import HOME, build_world
 
 PUBLIC = "http://restock.test"
 
@@ -42,6 +43,7 @@ def _setup(db: Database) -> tuple[str, int]:
         account = create_account(
             session, email="link@example.test", password="correct horse battery", shopper_name="L"
         )
+        add_address(session, account.shopper_id, HOME)
     return world.model_client_id, account.id
 
 

@@ -15,6 +15,7 @@ from auth.accounts import create_account
 from auth.device_flow import decide_device
 from auth.model import DeviceCode
 from device_hub.limits import Rate
+from orders.services.addresses import add_address
 from orders.services.devices import LinkRules
 from orders.services.lifecycle import mark_shipped
 from orders.store.db import Database, make_engine
@@ -29,7 +30,7 @@ from tests.e2e.hub_fixtures import (
     start_hub,
     stop_hub,
 )
-from tests.factories import count, db_snapshot
+from tests.factories import HOME, count, db_snapshot
 
 __all__ = ["client", "hub"]  # fixtures used by name
 PAD = "." * 100  # /link requests are padded to a third of the answer (README)
@@ -67,6 +68,7 @@ def test_device_flow_over_coap_links_and_issues_a_token_once(
         account = create_account(
             session, email="bo@shop.test", password="x" * 16, shopper_name="Bo"
         )
+        add_address(session, account.shopper_id, HOME)
         account_id = account.id
     decide_device(db, user_code=started.body["user_code"], account_id=account_id, approve=True)
     with db.write() as session:  # poll politely: forget the last poll instead of waiting 5 s
@@ -328,8 +330,11 @@ def test_a_change_is_notified_once_though_listen_and_the_outbox_both_see_it(
         other.dispose()
         stop_hub(running)
         postgresql_backend.clean()
+    # A late notice of the creation may precede the change on a loaded machine; the change
+    # itself (seen by LISTEN and by the outbox reads) must arrive exactly once.
     assert statuses[0] == "placed"
-    assert statuses[1:] == ["shipped"]
+    assert statuses.count("shipped") == 1
+    assert set(statuses[:-1]) == {"placed"} and statuses[-1] == "shipped"
 
 
 def test_device_rate_limit_answers_429_with_max_age(db: Database) -> None:

@@ -9,12 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
-from orders.services.catalog import create_shopper
 from orders.services.devices import LinkRules, active_link, unlink, update_link
 from orders.services.ordering import LineRequest, OrderRequest, place_order, press
 from orders.store.db import Database
 from orders.store.model import Order, OrderEvent, Press, Product
-from tests.factories import build_world, count, db_snapshot
+from tests.factories import build_world, count, db_snapshot, shopper_with_address
 
 THREADS = 32
 
@@ -75,7 +74,7 @@ def test_racing_for_the_last_units_never_oversells(db: Database) -> None:
     """32 shoppers racing for the last 10 units → exactly 10 placed, the rest out_of_stock."""
     world = build_world(db, stock=10)
     with db.write() as session:
-        shoppers = [create_shopper(session, name=f"s{i}").id for i in range(THREADS)]
+        shoppers = [shopper_with_address(session, name=f"s{i}").id for i in range(THREADS)]
 
     def buy(shopper_id: int) -> str:
         try:
@@ -128,7 +127,7 @@ def test_another_shoppers_key_is_not_reused(db: Database) -> None:
     world = build_world(db)
     place_order(db, _request(world.store_id, world.shopper_id, "shared"))
     with db.write() as session:
-        other = create_shopper(session, name="Bob").id
+        other = shopper_with_address(session, name="Bob").id
     with pytest.raises(InvalidRequest):
         place_order(db, _request(world.store_id, other, "shared"))
 

@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from orders.domain.errors import DomainError
 from orders.queries.snapshots import OrderView, PlaceResult
-from orders.services.catalog import create_shopper
+from orders.services.addresses import add_address
 from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
 from orders.store.db import Database
-from orders.store.model import Device, Order, Product, Shopper
-from tests.factories import World, build_world, db_snapshot
+from orders.store.model import Address, Device, Order, Product, Shopper
+from tests.factories import HOME, World, build_world, db_snapshot, shopper_with_address
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,26 @@ def _relinked(db: Database, world: World) -> Asker:
     with db.write() as session:
         device = session.get(Device, world.device_id)
         assert device is not None
-        second = create_shopper(session, name="Bea")
+        second = shopper_with_address(session, name="Bea")
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
+
+
+def _no_address(db: Database, world: World) -> Asker:
+    with db.write() as session:
+        session.execute(Address.__table__.delete())
+    return _as_is(db, world)
+
+
+def _link_address_only(db: Database, world: World) -> Asker:
+    """The link names an address of its own; the shopper has no default any more."""
+    with db.write() as session:
+        office = add_address(session, world.shopper_id, {**HOME, "line1": "1 Office Park"})
+        link = active_link(session, world.device_id)
+        assert link is not None
+        update_link(session, link, LinkRules(address_id=office.id))
+        session.execute(Address.__table__.delete().where(Address.is_default.is_(True)))
+    return _as_is(db, world)
 
 
 CASES = [
@@ -130,6 +147,8 @@ CASES = [
     ("unlinked", _unlinked, "unlinked"),
     ("open order", _open_order, "in_progress"),
     ("relinked device", _relinked, "placed"),
+    ("no delivery address", _no_address, "needs_address"),
+    ("the link's own address", _link_address_only, "placed"),
 ]
 
 
@@ -180,6 +199,6 @@ def _relinked_again(db: Database, world: World) -> Asker:
     with db.write() as session:
         device = session.get(Device, world.device_id)
         assert device is not None
-        second = create_shopper(session, name="Bea")
+        second = shopper_with_address(session, name="Bea")
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)

@@ -8,7 +8,6 @@ import pytest
 from sqlalchemy import event, insert, select, update
 
 from orders.domain.errors import OrderRefused
-from orders.services.catalog import create_shopper
 from orders.services.devices import LinkRules, link_device, register_device
 from orders.services.presses import _GIVEN_DEVICES, PressRequest, _seen_and_open, press, press_batch
 from orders.store.db import Database, utcnow
@@ -16,13 +15,13 @@ from orders.store.flights import read_rows
 from orders.store.model import Device, DeviceModel, Order, OrderEvent, Press, Product, Shopper
 from orders.store.outbox import ORDER_EVENTS_CHANNEL, notified_order_ids
 from tests.conftest import Backend
-from tests.factories import build_world, count, past_orders_analyzed
+from tests.factories import build_world, count, past_orders_analyzed, shopper_with_address
 
 
 def _second_device(db: Database, *, paused: bool) -> int:
     with db.write() as session:
         model = session.scalars(select(DeviceModel).where(DeviceModel.kind == "button")).one()
-        shopper = create_shopper(session, name="Bea")
+        shopper = shopper_with_address(session, name="Bea")
         device = register_device(session, model, "SN-2")
         link_device(session, device, shopper, LinkRules(product_sku="PODS", paused=paused))
         return device.id

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from orders.domain.addresses import ShipTo
 from orders.domain.decision import (
     Ask,
     Facts,
@@ -30,10 +31,11 @@ LINK = LinkFacts(11, 7, 3, False, False, None, None, 5)
 PODS = StockedLine(PricedLine(21, "PODS", "Coffee pods", 2, 450), stock=10)
 BUTTON = Ask("button", "press:11::1", device_id=5)
 WEB = Ask("web", "k1")
+HOME = ShipTo("Ada Lovelace", "12 St James's Square", "London", "GB", postcode="SW1Y 4JH")
 
 
 def _facts(**changes: object) -> Facts:
-    return replace(Facts(SHOPPER, STORE, (PODS,), LINK), **changes)  # type: ignore[arg-type]
+    return replace(Facts(SHOPPER, STORE, (PODS,), LINK, ship_to=HOME), **changes)  # type: ignore[arg-type]
 
 
 def _link(**changes: object) -> LinkFacts:
@@ -50,6 +52,9 @@ def test_a_linked_device_places_an_order_with_every_row_decided() -> None:
         "device_product_id": 21, "channel": "button", "status": "placed",
         "idempotency_key": "press:11::1", "total_minor": 900, "currency": "EUR",
         "created_at": NOW, "updated_at": NOW, "cancel_until": NOW + timedelta(minutes=30),
+        "ship_name": "Ada Lovelace", "ship_line1": "12 St James's Square", "ship_line2": None,
+        "ship_postcode": "SW1Y 4JH", "ship_city": "London", "ship_region": None,
+        "ship_country": "GB", "ship_phone": None,
     }  # fmt: skip
     assert order.line_rows() == [
         {"order_id": order.id, "product_id": 21, "sku": "PODS", "name": "Coffee pods",
