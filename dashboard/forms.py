@@ -128,6 +128,12 @@ class ApiClientForm(FlaskForm):  # type: ignore[misc]
     )  # fmt: skip
 
 
+class CarrierSecretForm(FlaskForm):  # type: ignore[misc]
+    """The webhook secret a carrier aggregator (EasyPost) signs this store's deliveries with."""
+
+    secret = StringField("EasyPost webhook secret", validators=[DataRequired(), Length(16, 200)])
+
+
 def to_minor(amount: Decimal | None) -> int | None:
     """Major units with two decimals (12.50) → integer minor units (1250)."""
     if amount is None:

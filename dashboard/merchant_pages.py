@@ -25,6 +25,7 @@ from dashboard.common import act, act_on_order, get_db
 from dashboard.forms import (
     ActionForm,
     ApiClientForm,
+    CarrierSecretForm,
     ModelEditForm,
     ModelForm,
     ProductForm,
@@ -37,7 +38,9 @@ from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
 from orders.domain.webhooks import EVENT_TYPES
 from orders.queries.customers import customer_of
+from orders.queries.tracking import order_tracking
 from orders.services import lifecycle, merchant, webhooks
+from orders.services.carrier_hooks import carrier_secret, set_carrier_secret
 from orders.services.catalog import SlotSpec
 from orders.store.db import utcnow
 from orders.store.model import STATUSES
@@ -300,8 +303,9 @@ def order(order_id: str) -> str:
     offer = allowed_actions(view, viewer, utcnow())
     customer = customer_of(get_db(), view.shopper_id)
     return render_template(
-        "dashboard/order.html", order=view, offer=offer, ship_form=ShipForm(), customer=customer
-    )
+        "dashboard/order.html", order=view, offer=offer, ship_form=ShipForm(), customer=customer,
+        tracking=order_tracking(get_db(), view.id),
+    )  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/ship")
@@ -347,6 +351,9 @@ def integrations_page(secret: clients.NewSecret | None = None, status: int = 200
     body = render_template(
         "dashboard/integrations.html", alexa=alexa, api_clients=clients.list_api_clients(
             get_db(), sid()), secret=secret, uris_form=uris, api_form=ApiClientForm(),
+        carrier_form=CarrierSecretForm(),
+        easypost_set=carrier_secret(get_db(), sid(), "easypost") is not None,
+        easypost_url=url_for("carrier_hooks.easypost", store_id=sid(), _external=True),
     )  # fmt: skip
     # A page that shows a secret must never be cached or replayed from history.
     return body, status, {"Cache-Control": "no-store"}
@@ -399,6 +406,18 @@ def rotate(client_id: str) -> Any:
         flash("The form expired; please try again.", "error")
         return redirect(url_for(".integrations"))
     return integrations_page(clients.rotate_secret(get_db(), sid(), client_id))
+
+
+@bp.post("/integrations/carriers/easypost")
+def easypost_secret() -> Any:
+    """Set the secret EasyPost signs this store's tracker webhooks with."""
+    form = CarrierSecretForm()
+    if not form.validate_on_submit():
+        flash("A webhook secret is 16 to 200 characters.", "error")
+        return integrations_page(status=400)
+    set_carrier_secret(get_db(), sid(), "easypost", form.secret.data)
+    flash("EasyPost webhook secret saved.", "success")
+    return redirect(url_for(".integrations"))
 
 
 @bp.post("/integrations/clients")

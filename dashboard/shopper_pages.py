@@ -17,6 +17,7 @@ from orders.domain.actions import Viewer
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
 from orders.queries.addresses import my_address, my_addresses
+from orders.queries.tracking import order_tracking
 from orders.services import addresses, consent, lifecycle, shopper
 from orders.store.model import STATUSES
 
@@ -85,6 +86,15 @@ def orders() -> str:
         offers=offers(page.items, Viewer.shopper(me())),
         has_address=bool(my_addresses(get_db(), me())),
     )  # fmt: skip
+
+
+@bp.get("/orders/<order_id>")
+def order(order_id: str) -> str:
+    """One of my orders with its delivery: the expected day and the carrier's scans."""
+    view = lifecycle.get_order(get_db(), order_id, Viewer.shopper(me()))
+    return render_template(
+        "dashboard/my_order.html", order=view, tracking=order_tracking(get_db(), view.id)
+    )
 
 
 @bp.post("/orders/<order_id>/cancel")

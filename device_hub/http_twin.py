@@ -22,7 +22,7 @@ from auth.tokens import token_hash, verify_access_token
 from device_hub.codec import JSON, PayloadError, decode, decode_json_text
 from device_hub.errors import error_answer
 from orders.domain.errors import NotFound
-from orders.services.lifecycle import Actor, cancel_order, get_order_status
+from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body
 from orders.services.ordering import press
 from orders.services.telemetry import Policy, link_policy, record_telemetry
 from orders.store.db import Database
@@ -130,8 +130,7 @@ def make_twin_blueprint(db: Database, limiter: Limiter, policy: Policy = link_po
                 raise NotFound("not_found", "no such order")
         except Exception as exc:
             return _error(exc)
-        updated = order.updated_at.isoformat().replace("+00:00", "Z")
-        return _json({"id": order.id, "status": order.status, "updated": updated}, 200)
+        return _json(status_body(order), 200)
 
     @bp.post("/orders/<order_id>/cancel")
     @limited

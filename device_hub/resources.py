@@ -40,7 +40,7 @@ from device_hub.identity import Identify
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
 from orders.domain import ops
 from orders.domain.errors import NotFound
-from orders.services.lifecycle import Actor, cancel_order, get_order_status
+from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body
 from orders.services.presses import check_press
 from orders.services.telemetry import Policy, record_telemetry
 from orders.store.db import Database
@@ -468,9 +468,12 @@ class OrderStatusResource(ObservableResource, PathCapable):
             order = await self.hub.run(get_order_status, self.hub.db, order_id)
         except Exception as exc:
             return self.hub.render_error(exc, fmt, 0, request)
-        updated = order.updated_at.isoformat().replace("+00:00", "Z")
-        body = {"id": order.id, "status": order.status, "updated": updated}
+        body = status_body(order)
         response = encode(body, fmt, Code.CONTENT)
+        if not _status_fits(request, response):
+            # Anyone holding the id may ask, so the answer stays within the RFC 7252 §11.3
+            # bound: the additive `expected` goes first (a request with a token leaves room).
+            response = encode(_without(body, "expected"), fmt, Code.CONTENT)
         if observer is not None:
             observer.registered = True
         if observer is not None and observer.confirm_next:
@@ -525,6 +528,22 @@ class DiscoveryResource(WKCResource):
 def _block_fits(full: Message, request: Message, size_exp: int, allowed: int) -> bool:
     block = full.copy(payload=full.payload[: 16 << size_exp], block2=(0, True, size_exp))
     return wire_size(block, request.token or b"") <= allowed
+
+
+ORDERS_PATH = ("orders",)
+
+
+def _status_fits(request: Message, response: Message) -> bool:
+    """Whether an order status answer stays within AMPLIFICATION times its request's datagram.
+
+    Sharp edge: aiocoap hands a PathCapable resource the request with its own path
+    (`orders`) already stripped, and adds the Observe option to a notification after we
+    render it; both are put back here so the count is the datagrams' own.
+    """
+    token = request.token or b""
+    sent = request.copy(uri_path=(*ORDERS_PATH, *request.opt.uri_path))
+    observe = 4 if request.opt.observe is not None else 0  # option header + up to 3 bytes
+    return wire_size(response, token) + observe <= AMPLIFICATION * wire_size(sent, token)
 
 
 def _order_id(request: Message) -> str | None:
@@ -628,5 +647,5 @@ def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     site.add_resource(["link", "token"], LinkTokenResource(hub))
     site.add_resource(["press"], PressResource(hub))
     site.add_resource(["telemetry"], TelemetryResource(hub))
-    site.add_resource(["orders"], OrderRoutes(orders, OrderCancelResource(hub)))
+    site.add_resource(list(ORDERS_PATH), OrderRoutes(orders, OrderCancelResource(hub)))
     return site, orders

@@ -160,6 +160,11 @@ def _register_adapters(
 
     app.register_blueprint(make_twin_blueprint(db, app.extensions["restock_limiter"]))
 
+    # Carrier aggregators' signed webhooks (POST /hooks/carriers/easypost/<store_id>).
+    from dashboard.carrier_hooks import make_blueprint as make_carrier_hooks
+
+    app.register_blueprint(make_carrier_hooks(db, app.extensions["restock_limiter"]))
+
 
 def _register_alexa(
     app: Flask,
@@ -221,6 +226,7 @@ _MACHINE_PREFIXES = (
     "/healthz",
     "/readyz",
     "/metrics",
+    "/hooks/",
 )
 _ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{{ code }} {{ name }} · Restock</title></head>

@@ -204,6 +204,11 @@ def order_status(statuses: Sequence[OrderStatus]) -> str:
         items = _items([(line.quantity, line.name) for line in order.lines])
         if order.status == "pending_approval":
             parts.append(f"{items} is waiting for your approval")
+        elif status.delayed:
+            parts.append(
+                f"{items} is delayed and should now arrive by {day(status.arrives_on)}, "
+                f"the carrier says: {x(status.order.delay_reason)}"
+            )
         elif order.status == "shipped":
             parts.append(f"{items} has shipped and should arrive by {day(status.arrives_on)}")
         else:

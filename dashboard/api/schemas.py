@@ -7,10 +7,10 @@ against them, so the document and the code cannot drift apart.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 OrderStatus = Literal["pending_approval", "placed", "shipped", "delivered", "cancelled"]
@@ -339,3 +339,33 @@ class DeviceQuery(BaseModel):
     low_supply: bool = Field(False, description="Only devices with a slot at 20% or less.")
     cursor: IdCursor | Omitted = Field(None, description="`next_cursor` of the previous page.")
     limit: int = Limit
+
+
+# --- tracking --------------------------------------------------------------------------------
+
+CarrierStatus = Literal["in_transit", "out_for_delivery", "delivered", "exception", "returned"]
+
+
+class TrackingEventRequest(Strict):
+    """One carrier scan of a shipped order; `id` is the carrier's event id (replays are no-ops)."""
+
+    id: text(200)
+    status: CarrierStatus
+    # JSON has no time type: these two are parsed from RFC 3339 text despite `strict`.
+    occurred_at: AwareDatetime = Field(strict=False, description="When the carrier scanned it.")
+    estimated_delivery: date | None = Field(
+        None, strict=False, description="The carrier's estimated delivery day."
+    )
+    carrier: text(100) | None = None
+    tracking_number: text(200) | None = None
+    description: text(200, 0) | None = None
+
+
+class TrackingEventResult(BaseModel):
+    """The order after the scan; `duplicate`: the id was seen before; `delayed`: the day slipped."""
+
+    order: Order
+    expected_delivery: date | None
+    delay_reason: str | None
+    duplicate: bool
+    delayed: bool

@@ -75,6 +75,8 @@ class SlotState:
     lead_time_days: float  # the store's delivery lead time
     observed_lead_times_days: Sequence[float] = ()  # past placed->delivered durations
     order_open: bool = False  # an order for this link is still open
+    # When that open order is expected (the carrier's estimate, else the store's promise).
+    open_order_arrives_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.capacity > 0 or not self.units_per_pack > 0:
@@ -89,7 +91,9 @@ class Decision:
 
     order: bool
     packs: int
-    reason: str  # order_open, no_data, enough_stock, below_reorder_point, runout_risk, fallback_*
+    # order_open, order_open_late, no_data, enough_stock, below_reorder_point, runout_risk,
+    # fallback_*
+    reason: str
     level: float | None
     rate_per_day: float | None
     runout_at: datetime | None
@@ -231,7 +235,7 @@ class PredictivePolicy:
     def decide(self, state: SlotState) -> Decision:
         """Predict run-out and order if waiting for the next report would be too risky."""
         if state.order_open:
-            return _no_order("order_open")
+            return self._while_open(state)
         top = state.capacity if self.max_level is None else min(self.max_level, state.capacity)
         est = _estimate(state)
         if est is None:
@@ -263,6 +267,23 @@ class PredictivePolicy:
         target = top if self.max_level is not None else min(top, rate * self._cover(rate, top))
         packs = _packs_for(target - at_arrival, top - at_arrival, state.units_per_pack)
         return Decision(True, packs, "runout_risk", est.level, rate, runout, risk_now)
+
+    def _while_open(self, state: SlotState) -> Decision:
+        """No second order while one is open; but say when the slot empties before it arrives.
+
+        `order_open_late`: running out before the open order's expected arrival (plus the
+        safety margin) is more likely than not, e.g. after the carrier moved the day.
+        """
+        est = _estimate(state)
+        if est is None or state.open_order_arrives_at is None:
+            return _no_order("order_open")
+        days = max((state.open_order_arrives_at - state.now).total_seconds() / 86_400.0, 0.0)
+        stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
+        risk_now = stockout_probability(est, [(days + self.safety_days, 1.0)], stale)
+        # A warning, not an order: `risk` (what ordering accepts) would cry wolf on every parcel.
+        reason = "order_open_late" if risk_now > URGENT_RISK else "order_open"
+        runout = _runout_at(est, state)
+        return Decision(False, 0, reason, est.level, cautious_rate(est), runout, risk_now)
 
     def _cover(self, rate: float, top: float) -> float:
         """Days a delivery should last: the cover period, longer for slow consumers.

@@ -32,10 +32,15 @@ class Reorder:
 
 @dataclass(frozen=True)
 class OrderStatus:
-    """An open order and the day it should arrive."""
+    """An open order and the day it should arrive (the carrier's estimate once it gives one)."""
 
     order: OrderView
     arrives_on: date
+
+    @property
+    def delayed(self) -> bool:
+        """The carrier moved the day past the one the shopper was told."""
+        return self.order.status == "shipped" and self.order.delay_reason is not None
 
 
 def _recent(db: Database, shopper_id: int, store_id: int, limit: int) -> list[Order]:
@@ -106,10 +111,14 @@ def open_orders(db: Database, shopper_id: int, store_id: int) -> list[OrderStatu
             .order_by(Order.created_at.desc(), Order.id.desc())
             .limit(OPEN_ORDERS_SPOKEN)
         )
-        return [
-            OrderStatus(OrderView.of(order), expected_arrival(order.created_at, lead_time))
-            for order in rows
-        ]
+        return [OrderStatus(OrderView.of(order), _arrives_on(order, lead_time)) for order in rows]
+
+
+def _arrives_on(order: Order, lead_time_days: float) -> date:
+    # The carrier's latest estimate, once there is one, replaces the store's promise.
+    if order.expected_delivery_at is not None:
+        return order.expected_delivery_at.date()
+    return expected_arrival(order.created_at, lead_time_days)
 
 
 def latest_cancellable(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from orders.domain.addresses import ShipTo, ship_to_of
@@ -40,9 +40,11 @@ class OrderView:
     updated_at: datetime
     cancel_until: datetime
     tracking_ref: str | None
-    ship_to: ShipTo | None = None  # None: placed before orders had addresses
     carrier: str | None = None
     tracking_url: str | None = None
+    expected_on: date | None = None  # the carrier's estimated day; None until a carrier gives one
+    delay_reason: str | None = None  # why the carrier's day slipped, when it did
+    ship_to: ShipTo | None = None  # None: placed before orders had addresses
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -70,9 +72,11 @@ class OrderView:
             updated_at=order.updated_at,
             cancel_until=order.cancel_until,
             tracking_ref=order.tracking_ref,
-            ship_to=ship_to_of(order),
             carrier=order.carrier,
             tracking_url=order.tracking_url,
+            expected_on=_day(order.expected_delivery_at),
+            delay_reason=order.delay_reason,
+            ship_to=ship_to_of(order),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -108,6 +112,10 @@ class PlaceResult:
 
     outcome: Outcome
     order: OrderView
+
+
+def _day(value: datetime | None) -> date | None:
+    return value.date() if value is not None else None
 
 
 def _iso(value: datetime) -> str:

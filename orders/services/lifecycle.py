@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from orders.domain.actions import TARGET, Action, Viewer, allowed_actions, check_action
 from orders.domain.errors import NotFound
+from orders.queries.quotes import expected_arrival
 from orders.queries.snapshots import OrderView
 from orders.services import placing
 from orders.store.db import Database, utcnow
-from orders.store.model import Order, Product
+from orders.store.model import Order, Product, Store
 from orders.store.outbox import record_event
+
+_LEAD_TIME = select(Store.lead_time_days).where(Store.id == bindparam("store_id"))
 
 # Who asks for a change is who views the order: one type, so pages and services agree.
 Actor = Viewer
@@ -153,5 +157,27 @@ def get_order(db: Database, order_id: str, actor: Actor) -> OrderView:
 
 
 def get_order_status(db: Database, order_id: str) -> OrderView:
-    """One order by its unguessable id (the id is the capability, as for CoAP Observe)."""
-    return db.lookup(lambda conn: placing.order_view(conn, order_id))
+    """One order by its unguessable id (the id is the capability, as for CoAP Observe).
+
+    `expected_on` is filled in: the carrier's estimate, else the store's promise (None once
+    cancelled).
+    """
+
+    def work(conn: Connection) -> OrderView:
+        view = placing.order_view(conn, order_id)
+        if view.status == "cancelled" or view.expected_on is not None:
+            return view
+        lead_time = conn.scalar(_LEAD_TIME, {"store_id": view.store_id})
+        return replace(view, expected_on=expected_arrival(view.created_at, lead_time or 0.0))
+
+    return db.lookup(work)
+
+
+def status_body(view: OrderView) -> dict[str, Any]:
+    """What a device reads of its order (CONTRACT `{id, status, updated}`, plus `expected`)."""
+    return {
+        "id": view.id,
+        "status": view.status,
+        "updated": view.updated_at.isoformat().replace("+00:00", "Z"),
+        "expected": view.expected_on.isoformat() if view.expected_on else None,
+    }

@@ -146,6 +146,10 @@ VIEW_COLUMNS = (
     Order.updated_at,
     Order.cancel_until,
     Order.tracking_ref,
+    Order.carrier,
+    Order.tracking_url,
+    Order.expected_delivery_at,
+    Order.delay_reason,
     Order.ship_name,
     Order.ship_line1,
     Order.ship_city,
@@ -208,6 +212,10 @@ def view_of_rows(rows: Sequence[Any]) -> OrderView:
         updated_at=first.updated_at,
         cancel_until=first.cancel_until,
         tracking_ref=first.tracking_ref,
+        carrier=first.carrier,
+        tracking_url=first.tracking_url,
+        expected_on=first.expected_delivery_at.date() if first.expected_delivery_at else None,
+        delay_reason=first.delay_reason,
         ship_to=ship_to_of(first),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Literal
 
 from sqlalchemy import bindparam, insert, select, update
@@ -61,6 +61,10 @@ _LEAD_TIMES = (
     .limit(MAX_OBSERVED_LEAD_TIMES)
 )
 
+_ARRIVAL = select(Order.created_at, Order.expected_delivery_at).where(
+    Order.id == bindparam("order_id")
+)
+
 Action = Literal["none", "ordered", "needs_approval"]
 
 
@@ -86,6 +90,7 @@ class SlotLevel:
     cover_days: float = 30.0
     observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
     order_open: bool = False  # an order for this device and slot's product is still open
+    open_order_arrives_at: datetime | None = None  # when that open order is expected
 
     def slot_state(self) -> SlotState:
         """The replenishment module's view of this slot."""
@@ -97,6 +102,7 @@ class SlotLevel:
             lead_time_days=self.lead_time_days,
             observed_lead_times_days=self.observed_lead_times_days,
             order_open=self.order_open,
+            open_order_arrives_at=self.open_order_arrives_at,
         )
 
 
@@ -191,6 +197,9 @@ def _record(
         )
         verdict = policy(state)
         if isinstance(verdict, Decision):
+            if verdict.reason == "order_open_late" and result.refused is None:
+                # Wanted, but the open order holds the slot: tell the device it comes late.
+                result = replace(result, refused="order_open_late")
             if not verdict.order:
                 continue
             quantity = min(max(verdict.packs, 1), MAX_QUANTITY)
@@ -236,9 +245,12 @@ def _state(
     device_id = link.device_id
     # Only this link's readings: a resold appliance doesn't plan with its last owner's use.
     history = slot_history(session, device_id, slot.name, now, received_since=link.created_at)
-    order_open = product_id is not None and (
-        placing.open_order_id(session.connection(), device_id, link.id, product_id) is not None
+    open_id = (
+        placing.open_order_id(session.connection(), device_id, link.id, product_id)
+        if product_id is not None
+        else None
     )
+    arrives_at = _arrives_at(session, open_id, lead_time_days) if open_id else None
     return SlotLevel(
         device_id=device_id,
         link_id=link.id,
@@ -257,8 +269,21 @@ def _state(
         risk=link.risk,
         cover_days=link.cover_days,
         observed_lead_times_days=lead_times,
-        order_open=order_open,
+        order_open=open_id is not None,
+        open_order_arrives_at=arrives_at,
     )
+
+
+def _arrives_at(session: Session, order_id: str, lead_time_days: float) -> datetime | None:
+    """When the open order should be here: the end of the carrier's day, else the promise."""
+    row = session.connection().execute(_ARRIVAL, {"order_id": order_id}).first()
+    if row is None:
+        return None
+    created_at, carrier_day = row
+    if carrier_day is not None:
+        # A carrier names a day, not an hour: plan for its end.
+        return datetime.combine(carrier_day.date() + timedelta(days=1), time(), tzinfo=UTC)
+    return created_at + timedelta(days=lead_time_days)
 
 
 def _reorder(

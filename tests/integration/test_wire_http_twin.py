@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -223,12 +224,13 @@ def test_telemetry_needs_the_telemetry_scope(app: Flask, db: Database) -> None:
 
 
 def test_an_order_reads_as_id_status_updated(app: Flask, db: Database) -> None:
-    """GET: 200 {id, status, updated}."""
+    """GET: 200 {id, status, updated, expected} (`expected`: the promised day until a carrier's)."""
     d = build_devices(db)
     order = press(db, d.world.device_id, 1).order
     status, body = _get_order(app, d.button_token, order.id)
     assert status == 200 and body["id"] == order.id and body["status"] == "placed"
-    assert set(body) == {"id", "status", "updated"} and body["updated"].endswith("Z")
+    assert set(body) == {"id", "status", "updated", "expected"} and body["updated"].endswith("Z")
+    assert body["expected"] == (order.created_at + timedelta(days=2)).date().isoformat()
 
 
 def test_unknown_and_foreign_orders_are_404(app: Flask, db: Database) -> None:

@@ -147,7 +147,8 @@ def test_the_policy_sees_history_lead_times_and_the_open_order(db: Database) -> 
     record_telemetry(
         db, devices.appliance_id, [{"n": "pods", "u": "count", "v": 8}], now=later, policy=policy
     )
-    assert policy.seen[-1].order_open and policy.decided[-1].reason == "order_open"
+    # 8 pods at 4 a day, the order due in two days: open, and likely to come too late.
+    assert policy.seen[-1].order_open and policy.decided[-1].reason == "order_open_late"
     with db.read() as session:
         assert (
             len(session.scalars(select(Order).where(Order.device_id == devices.appliance_id)).all())
