@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
 from orders.services.low_alerts import scan_low_levels
-from orders.services.webhook_http import Outcome, Sender
+from orders.services.webhook_sending import Outcome, Sender
 from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
 from orders.store.model import OrderEvent
