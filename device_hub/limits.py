@@ -1,8 +1,7 @@
 """What one source may cost the hub: token-bucket rate limits and the amplification bound.
 
 Hand-made rather than `limits` (which the HTTP limits use): it runs per datagram on the
-event loop, and `limits`' memory storage costs several times more per call, walks every key
-from a timer thread every 10 ms, and has no token bucket (bench/limiters.py, bench/README.md).
+event loop, and `limits` has no token bucket for burst-plus-rate (bench/README.md).
 """
 
 from __future__ import annotations

@@ -249,9 +249,8 @@ _SPEND_STOCK = (
 )
 
 # PostgreSQL: a batch that places orders writes everything in one statement, each table's
-# rows a data-modifying CTE, with the outbox's NOTIFY as the main query: the fixed cost
-# (execute, bind, executor start, locks on every table and index) is per statement,
-# so one beats six (bench/README.md).
+# rows a data-modifying CTE, with the outbox's NOTIFY as the main query: a statement's
+# fixed cost is paid once, not six times (bench/README.md).
 # The CTEs all see the statement's snapshot and none reads another's rows;
 # foreign keys are checked when the statement ends, so lines may name orders inserted
 # beside them. A unique key or the stock CHECK still fails the whole statement, and the

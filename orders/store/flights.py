@@ -11,7 +11,7 @@ SQLAlchemy for these few statements: built and compiled by SQLAlchemy once, thei
 converted by SQLAlchemy's own type processors, every driver error wrapped as SQLAlchemy
 would wrap it. The SQLAlchemy internals it needs are in compat_sqlalchemy.py.
 
-Kept over plain SQLAlchemy execution, which measured slower by more than 10% (bench/README.md).
+Kept over plain SQLAlchemy execution for the press batch's round trips (bench/README.md).
 Elsewhere (SQLite: in-process, no round trips) everything here is plain SQLAlchemy.
 """
 
