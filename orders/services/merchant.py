@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
@@ -36,6 +37,8 @@ from orders.store.model import (
 LOW_STOCK_BELOW = 10
 DEVICE_STATUSES = ("active", "paused", "unlinked")
 _ALIAS = re.compile(r"^[\w' .-]{1,60}$")
+
+_Owned = TypeVar("_Owned", Product, DeviceModel, Device)
 
 
 @dataclass(frozen=True)
@@ -366,29 +369,24 @@ def _store(session: Session, store_id: int) -> Store:
     return store
 
 
+def _in_store(
+    session: Session, entity: type[_Owned], store_id: int, row_id: int, what: str
+) -> _Owned:
+    """The store's row of `entity`: another store's row is indistinguishable from a missing one."""
+    row = session.get(entity, row_id)
+    if row is None or row.store_id != store_id:
+        raise NotFound("not_found", f"no such {what}")
+    return row
+
+
 def _product(session: Session, store_id: int, product_id: int) -> Product:
-    product = session.scalar(
-        select(Product).where(Product.id == product_id, Product.store_id == store_id)
-    )
-    if product is None:
-        raise NotFound("not_found", "no such product")
-    return product
+    return _in_store(session, Product, store_id, product_id, "product")
 
 
 def _model(session: Session, store_id: int, model_id: int) -> DeviceModel:
-    model = session.scalar(
-        select(DeviceModel).where(DeviceModel.id == model_id, DeviceModel.store_id == store_id)
-    )
-    if model is None:
-        raise NotFound("not_found", "no such device model")
-    return model
+    return _in_store(session, DeviceModel, store_id, model_id, "device model")
 
 
 def device_in_store(session: Session, store_id: int, device_id: int) -> Device:
     """The store's device (another store's device is not found)."""
-    device = session.scalar(
-        select(Device).where(Device.id == device_id, Device.store_id == store_id)
-    )
-    if device is None:
-        raise NotFound("not_found", "no such device")
-    return device
+    return _in_store(session, Device, store_id, device_id, "device")

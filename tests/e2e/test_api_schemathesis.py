@@ -4,7 +4,6 @@ answer checked against it (no 5xx, documented statuses, media types, headers and
 from __future__ import annotations
 
 import json
-import secrets
 import subprocess
 import sys
 import threading
@@ -13,17 +12,16 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
 
-from tests.conftest import POSTGRES_URL, require_or_skip
 from tests.e2e.conftest import restock_env, run_cli, start_restock
+from tests.pg_schemas import postgres_schema, schema_url
 
 pytestmark = pytest.mark.e2e
 
 # positive_data_acceptance is left out: the store's rules refuse some schema-valid requests
 # on purpose (a SKU already taken, stock that would go below zero) with a documented 4xx.
 EXCLUDED_CHECKS = "positive_data_acceptance"
-# Per operation and phase; with 17 operations one run takes well under a minute.
+# Per operation and phase: one run takes well under a minute.
 MAX_EXAMPLES = "15"
 
 
@@ -33,18 +31,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'restock.db'}"
         return
-    if not POSTGRES_URL:
-        require_or_skip("RESTOCK_TEST_POSTGRES_URL is not set")
-    schema = f"restock_st_{secrets.token_hex(6)}"
-    admin = create_engine(str(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema() as schema:
+        yield schema_url(schema)
 
 
 def test_generated_requests_get_only_documented_answers_and_no_5xx(
