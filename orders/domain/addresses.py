@@ -57,7 +57,8 @@ class ShipTo:
 
     def order_columns(self) -> dict[str, Any]:
         """The `orders.ship_*` columns."""
-        return {column: getattr(self, name) for name, column in zip(_FIELDS, SHIP_COLUMNS)}
+        pairs = zip(_FIELDS, SHIP_COLUMNS, strict=True)
+        return {column: getattr(self, name) for name, column in pairs}
 
 
 # What erasure leaves on a past order: that it shipped somewhere, not where or to whom.

@@ -65,6 +65,11 @@ def cancel_deadline(created_at: datetime, window_minutes: int) -> datetime:
     return created_at + timedelta(minutes=window_minutes)
 
 
+def left_store(status: str) -> bool:
+    """Whether the parcel is on its way or has arrived (what a tracking section is about)."""
+    return status in ("shipped", "delivered")
+
+
 def check_transition(current: str, target: str, actor: str) -> None:
     """Raise NotAllowed unless `actor` may move an order from `current` to `target`."""
     allowed = TRANSITIONS.get((current, target))

@@ -151,9 +151,11 @@ def test_ship_with_tracking_then_deliver(app: Flask, db: Database) -> None:
     t = build_tenants(db)
     client = signed_in(app, t.merchant_email)
     url = f"/stores/{t.ours.store_id}/orders/{t.order_id}"
-    assert "Mark shipped" in client.get(url).text
+    page = client.get(url).text
+    assert "Mark shipped" in page and 'id="tracking"' not in page  # nothing to track yet
     form_post(client, f"{url}/ship", {"tracking_ref": " DHL-123 "})
-    assert "Mark delivered" in client.get(url).text
+    page = client.get(url).text
+    assert "Mark delivered" in page and 'id="tracking"' in page
     form_post(client, f"{url}/deliver")
     with db.read() as session:
         order = session.get(Order, t.order_id)
