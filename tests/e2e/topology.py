@@ -78,9 +78,9 @@ def wait_until(role: Role, ready: str | None = None, url: str | None = None) -> 
             return
         if url is not None:
             try:
-                if requests.get(url, timeout=2).status_code == 200:
+                if requests.get(url, timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting, or slow
                 pass
         time.sleep(0.2)
     pytest.fail(f"{role.name} was not ready within 90 s:\n{role.output()}")
