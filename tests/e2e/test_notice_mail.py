@@ -15,8 +15,8 @@ from orders.services.notice_delivery import send_due
 from orders.services.webhook_dispatch import Dispatcher
 from orders.store.db import Database, utcnow
 from orders.store.model import Notification, Order
-from tests.e2e.conftest import free_port
 from tests.dash_helpers import build_tenants, form_post, signed_in
+from tests.e2e.conftest import free_port
 from tests.smtp_inbox import Inbox
 
 

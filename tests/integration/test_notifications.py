@@ -59,7 +59,8 @@ def test_the_badge_counts_unread_notices_until_read(app: Flask, db: Database) ->
     client = signed_in(app, t.shopper_email)
     assert 'id="unread-badge">1<' in client.get("/my/devices").text
     with db.read() as session:
-        mine, theirs = [n.id for n in session.scalars(select(Notification).order_by(Notification.id))]
+        ids = session.scalars(select(Notification.id).order_by(Notification.id))
+        mine, theirs = list(ids)
     assert form_post(client, f"/my/notifications/{theirs}/read").status_code == 404
     assert form_post(client, f"/my/notifications/{mine}/read").status_code == 302
     assert "unread-badge" not in client.get("/my/devices").text
@@ -78,7 +79,7 @@ def test_approval_shipping_delay_and_delivery_each_notify(db: Database) -> None:
     mark_delivered(db, t.order_id, t.ours.store_id)
     waiting = press(db, t.ours.device_id, 2).order
     _publish(db)
-    ours = [(kind, order) for shopper, kind, order, _ in _notices(db) if shopper == t.ours.shopper_id]
+    ours = [(k, order) for shopper, k, order, _ in _notices(db) if shopper == t.ours.shopper_id]
     assert ours == [
         ("order_placed", t.order_id),
         ("order_shipped", t.order_id),
@@ -162,9 +163,7 @@ def _links(app: Flask) -> NoticeLinks:
     return NoticeLinks(app.config["SECRET_KEY"], "http://restock.test")
 
 
-def test_a_signed_cancel_link_cancels_after_sign_in_and_one_click(
-    app: Flask, db: Database
-) -> None:
+def test_a_signed_cancel_link_cancels_after_sign_in_and_one_click(app: Flask, db: Database) -> None:
     """Not signed in: the login page first. Signed in: a page with one button; POST cancels."""
     t = build_tenants(db)
     with db.read() as session:
