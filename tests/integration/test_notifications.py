@@ -214,3 +214,38 @@ def test_an_approve_link_approves_a_waiting_order(app: Flask, db: Database) -> N
     assert form_post(client, f"/my/notifications/act/{token}").status_code == 302
     with db.read() as session:
         assert session.get(Order, waiting.id).status == "placed"  # type: ignore[union-attr]
+
+
+def test_deleting_the_account_takes_notices_names_and_rule_history(
+    app: Flask, db: Database
+) -> None:
+    """What the shopper wrote or was told is theirs: it goes with the account; the export
+    had it before."""
+    from orders.domain.link_rules import Rules
+    from orders.services.link_rules import change_rules
+    from orders.services.privacy import export_shopper, forget_shopper
+    from orders.store.model import LinkRuleChange
+
+    t = build_tenants(db)
+    _publish(db)
+    rules = Rules(
+        name="Hall button", product_sku="PODS", quantity=2, approval_required=False,
+        per_order_cap_minor=None, monthly_cap_minor=None, policy="threshold",
+        reorder_point=None, order_up_to=None, risk=0.01, paused=False, paused_until=None,
+    )  # fmt: skip
+    change_rules(db, t.ours.shopper_id, t.ours.device_id, rules)
+    with db.read() as session:
+        exported = export_shopper(session, t.ours.shopper_id)
+    assert [n["kind"] for n in exported["notifications"]] == ["order_placed"]
+    assert exported["devices"][0]["name"] == "Hall button"
+    assert {c["field"] for c in exported["devices"][0]["link"]["rule_changes"]} == {
+        "name",
+        "quantity",
+    }
+    with db.write() as session:
+        forget_shopper(session, t.ours.shopper_id)
+    with db.read() as session:
+        assert session.scalars(select(LinkRuleChange)).all() == []
+        left = session.scalars(select(Notification.shopper_id)).all()
+        names = session.scalars(select(DeviceLink.name)).all()
+    assert left == [t.theirs.shopper_id] and set(names) == {None}
