@@ -17,6 +17,7 @@ from orders.services.devices import LinkRules, update_link
 from orders.services.lifecycle import mark_delivered, mark_shipped
 from orders.services.notifications import set_email_choices
 from orders.services.ordering import press
+from orders.services.tracking import record_tracking_event
 from orders.services.webhook_dispatch import Dispatcher
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink, Notification, Order
@@ -76,6 +77,11 @@ def test_approval_shipping_delay_and_delivery_each_notify(db: Database) -> None:
         assert link is not None
         update_link(session, link, LinkRules(approval_required=True))
     mark_shipped(db, t.order_id, t.ours.store_id, "TRACK-1", carrier="DHL")
+    record_tracking_event(
+        db, store_id=t.ours.store_id, order_id=t.order_id, external_id="scan-1",
+        status="exception", occurred_at=utcnow(),
+        estimated_delivery=(utcnow() + timedelta(days=9)).date(), description="Weather delay",
+    )  # fmt: skip
     mark_delivered(db, t.order_id, t.ours.store_id)
     waiting = press(db, t.ours.device_id, 2).order
     _publish(db)
@@ -83,6 +89,7 @@ def test_approval_shipping_delay_and_delivery_each_notify(db: Database) -> None:
     assert ours == [
         ("order_placed", t.order_id),
         ("order_shipped", t.order_id),
+        ("order_delayed", t.order_id),
         ("order_delivered", t.order_id),
         ("approval_needed", waiting.id),
     ]
