@@ -81,6 +81,10 @@ def notices_from_events(session: Session, events: Sequence[Any], now: datetime) 
         return 0
     orders = _orders(session, {e.order_id for e, _ in wanted if e.order_id is not None})
     labels = _device_labels(session, _device_ids(wanted, orders))
+    # Loaded once for the batch: raise_notice then finds each shopper without a query.
+    owners = sorted({o.shopper_id for o in orders.values() if o.shopper_id is not None})
+    if owners:
+        list(session.scalars(select(Shopper).where(in_list(Shopper.id, "ids")), {"ids": owners}))
     raised = 0
     for event, notice in wanted:
         if notice == "supply_low":
