@@ -75,6 +75,7 @@ class LinkFacts:
     monthly_cap_minor: int | None
     device_id: int
     address_id: int | None = None  # the address it ships to (None: the shopper's default)
+    paused_until: datetime | None = None  # a vacation: no orders before then
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,8 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return Refusal("unlinked", "the device is not linked to this shopper and store")
         if link.paused:
             return Refusal("paused", "the shopper paused this device")
+        if link.paused_until is not None and now < link.paused_until:
+            return Refusal("paused", "the shopper paused this device for a while")
     elif facts.shopper.deleted:
         return Refusal("not_found", "no such shopper")
     if not facts.lines:

@@ -161,7 +161,8 @@ def _row(
     return DeviceRow(
         device_id=device.id,
         serial=device.serial,
-        name=device.name,
+        # The shopper's name under the current link, else the device's own.
+        name=(link.name if link else None) or device.name,
         model_id=model.id,
         model_name=model.name,
         model_kind=model.kind,

@@ -79,6 +79,7 @@ _LINK = select(
     DeviceLink.monthly_cap_minor,
     DeviceLink.device_id,
     DeviceLink.address_id,
+    DeviceLink.paused_until,
 ).where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
 # In ShipTo's field order.
 ADDRESS_COLUMNS = (
@@ -262,7 +263,7 @@ def store_facts(conn: Connection, store_id: int) -> StoreFacts:
 def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
     """The device's active link, if it has one."""
     row = conn.execute(_LINK, {"device_id": device_id}).first()
-    return LinkFacts(*row) if row is not None else None
+    return LinkFacts(*row[:9], paused_until=row[9]) if row is not None else None
 
 
 def ship_to(conn: Connection, shopper_id: int, address_id: int | None) -> ShipTo | None:

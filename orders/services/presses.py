@@ -114,6 +114,7 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             DeviceLink.approval_required,
             DeviceLink.per_order_cap_minor,
             DeviceLink.monthly_cap_minor,
+            DeviceLink.paused_until,
             DeviceModel.kind,
             Product.sku,
             Product.name,
@@ -443,7 +444,7 @@ class _Link:
         """From one `_facts` row, in its column order; a batch's devices share their
         shoppers' and stores' facts."""
         (device_id, link_id, shopper_id, store_id, product_id, quantity, paused, approval,
-         per_order_cap, monthly_cap, kind, sku, name, price, active, _stock, currency,
+         per_order_cap, monthly_cap, paused_until, kind, sku, name, price, active, _stock, currency,
          cancel_window, shopper_cap, deleted_at, *address) = row  # fmt: skip
         shopper = shoppers.get(shopper_id)
         if shopper is None:
@@ -454,8 +455,9 @@ class _Link:
         if store is None:
             store = stores[store_id] = StoreFacts(store_id, "", currency, cancel_window, 0.0)
         link = LinkFacts(
-            link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id
-        )
+            link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id,
+            paused_until=paused_until,
+        )  # fmt: skip
         priced = None
         if product_id is not None:
             priced = PricedLine(product_id, sku or "", name or "", quantity, price or 0)

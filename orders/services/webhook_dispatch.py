@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
 from orders.services.low_alerts import scan_low_levels
+from orders.services.notifications import notices_from_events
 from orders.services.webhook_sending import Outcome, Sender
 from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
@@ -160,7 +161,7 @@ class Dispatcher:
         if self._next_scan is None or now >= self._next_scan:
             self._next_scan = now + SCAN_EVERY
             scan_low_levels(session, now)
-        published = fan_out(session, now)
+        published = fan_out(session, now, on_events=notices_from_events)
         return claim(session, now, self.lease, limit=limit), published
 
     def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:

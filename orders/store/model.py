@@ -32,6 +32,9 @@ CHANNELS = ("voice", "button", "appliance", "web", "api")
 STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
 OPEN_STATUSES = ("pending_approval", "placed", "shipped")
 DEVICE_KINDS = ("button", "appliance")
+# alert: tell, never order; threshold: reorder at a level; predictive: before the predicted
+# run-out; up_to: at the reorder level, order enough packs to reach `order_up_to`.
+LINK_POLICIES = ("threshold", "predictive", "alert", "up_to")
 SLOT_UNITS = ("%", "count", "l", "g", "kg")
 
 NAMING = {
@@ -107,6 +110,8 @@ class Shopper(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Notice kinds the shopper wants by e-mail too; None: the defaults (every kind).
+    email_notices: Mapped[list[str] | None] = mapped_column(default=None)
     monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
     voice_pin_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     voice_pin_threshold_minor: Mapped[int | None] = mapped_column(default=None)
@@ -224,7 +229,7 @@ class DeviceLink(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint(sql_in("status", ("active", "unlinked")), name="status"),
-        CheckConstraint(sql_in("policy", ("threshold", "predictive")), name="policy"),
+        CheckConstraint(sql_in("policy", LINK_POLICIES), name="policy"),
         CheckConstraint("risk > 0 AND risk < 1", name="risk"),
         # One active link per device, whatever the concurrency.
         Index(
@@ -246,6 +251,12 @@ class DeviceLink(Base):
     per_order_cap_minor: Mapped[int | None] = mapped_column(default=None)
     monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A vacation: no orders before this moment, then the link orders again by itself.
+    paused_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The shopper's name for the device under this link (a next owner never sees it).
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The level `up_to` orders up to, in the slot's unit.
+    order_up_to: Mapped[float | None] = mapped_column(Float, default=None)
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
     # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
@@ -569,3 +580,79 @@ class StockAdjustment(Base):
     # Who made it: an API client id, or "web" for the dashboard.
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkRuleChange(Base):
+    """One change of a link's rule: who, when, and the value before and after (as shown)."""
+
+    __tablename__ = "link_rule_changes"
+    __table_args__ = (Index("ix_link_rule_changes_link_id_id", "link_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("device_links.id", ondelete="CASCADE"))
+    # Who: `shopper` on the web, or an API client id; and the account behind it, if any.
+    actor: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(default=None)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    new_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+NOTICE_KINDS = (
+    "order_placed",
+    "approval_needed",
+    "order_shipped",
+    "order_delayed",
+    "order_delivered",
+    "supply_low",
+    "link_attempted",
+    "voice_locked",
+)
+SEND_STATUSES = ("none", "pending", "sent", "failed")
+
+
+class Notification(Base):
+    """A notice to one shopper: shown in the app, and sent by e-mail or Alexa when chosen."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # One notice per event and shopper, however often the event is looked at.
+        UniqueConstraint("event_id", "shopper_id"),
+        CheckConstraint(sql_in("kind", NOTICE_KINDS), name="kind"),
+        CheckConstraint(sql_in("email_status", SEND_STATUSES), name="email_status"),
+        CheckConstraint(sql_in("alexa_status", SEND_STATUSES), name="alexa_status"),
+        Index("ix_notifications_shopper_id_id", "shopper_id", "id"),
+        Index(
+            "ix_notifications_unread",
+            "shopper_id",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+        Index(
+            "ix_notifications_sending",
+            "next_send_at",
+            sqlite_where=text("email_status = 'pending' OR alexa_status = 'pending'"),
+            postgresql_where=text("email_status = 'pending' OR alexa_status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopper_id: Mapped[int] = mapped_column(ForeignKey("shoppers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_events.id", ondelete="SET NULL"), default=None
+    )
+    order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), default=None
+    )
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), default=None
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    email_status: Mapped[str] = mapped_column(String(16), default="none")
+    alexa_status: Mapped[str] = mapped_column(String(16), default="none")
+    send_attempts: Mapped[int] = mapped_column(default=0)
+    next_send_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from orders.services.addresses import add_address
 from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
 from orders.store.model import Address, Device, Order, Product, Shopper
 from tests.factories import HOME, World, build_world, db_snapshot, shopper_with_address
 
@@ -68,6 +69,19 @@ def _rules(**rules: object) -> Callable[[Database, World], Asker]:
             link = active_link(session, world.device_id)
             assert link is not None
             update_link(session, link, LinkRules(**rules))  # type: ignore[arg-type]
+        return _as_is(db, world)
+
+    return setup
+
+
+def _vacation(days: float) -> Callable[[Database, World], Asker]:
+    """The link is paused until `days` from now (negative: a vacation already over)."""
+
+    def setup(db: Database, world: World) -> Asker:
+        with db.write() as session:
+            link = active_link(session, world.device_id)
+            assert link is not None
+            link.paused_until = utcnow() + timedelta(days=days)
         return _as_is(db, world)
 
     return setup
@@ -142,6 +156,8 @@ CASES = [
     ("placed", _as_is, "placed"),
     ("approval", _rules(approval_required=True), "needs_approval"),
     ("paused", _rules(paused=True), "paused"),
+    ("on vacation", _vacation(7), "paused"),
+    ("back from vacation", _vacation(-1), "placed"),
     ("per-order cap", _rules(per_order_cap_minor=499), "spending_cap"),
     ("link monthly cap", _rules(monthly_cap_minor=499), "spending_cap"),
     ("shopper monthly cap", _shopper_cap, "spending_cap"),
