@@ -42,6 +42,8 @@ def order_resource(order: OrderView) -> dict[str, Any]:
         "device_id": order.device_id,
         "ship_to": order.ship_to.as_dict() if order.ship_to is not None else None,
         "shipment": _shipment(order),
+        "test": order.test,
+        "hold": order.hold_dict(),
     }
 
 
