@@ -345,6 +345,18 @@ class Device(BaseModel):
     last_seen_at: datetime | None
     low_supply: bool
     supplies: list[Supply]
+    test_mode: bool = Field(description="This unit was switched to test orders.")
+    places_test_orders: bool = Field(
+        description="Its orders are test orders: its own switch or its model's `test_mode`."
+    )
+
+
+class DeviceChange(Strict):
+    """What the store changes on one unit."""
+
+    test_mode: bool = Field(
+        description="Switch this unit to test orders (never shipped, no stock, no spending)."
+    )
 
 
 class DeviceList(BaseModel):

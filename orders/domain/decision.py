@@ -205,7 +205,6 @@ class NewOrder:
             created_at=self.created_at,
         )
 
-
     def _event_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"device_id": self.device_id, "shopper_id": self.shopper_id}
         if self.test:

@@ -114,6 +114,8 @@ def device_resource(row: DeviceRow) -> dict[str, Any]:
         "last_seen_at": iso(row.last_seen_at),
         "low_supply": row.low,
         "supplies": [_supply(level) for level in row.levels],
+        "test_mode": row.test_mode,
+        "places_test_orders": row.places_test_orders,
     }
 
 

@@ -132,7 +132,8 @@ class OrderView:
             "total_minor": self.total_minor,
             "currency": self.currency,
             "cancel_until": _iso(self.cancel_until),
-            "test": self.test,
+            # Only when set: a constrained device's payloads stay as small as before.
+            **({"test": True} if self.test else {}),
             **({"reason": self.hold.reason} if self.hold is not None else {}),
         }
 

@@ -221,12 +221,12 @@ def get_order_status(db: Database, order_id: str) -> OrderView:
 
 
 def status_body(view: OrderView) -> dict[str, Any]:
-    """What a device reads of its order (CONTRACT `{id, status, updated}`, plus `expected`
-    and `test`)."""
+    """What a device reads of its order (CONTRACT `{id, status, updated}`, plus `expected`,
+    and `test` on a test order)."""
     return {
         "id": view.id,
         "status": view.status,
         "updated": view.updated_at.isoformat().replace("+00:00", "Z"),
         "expected": view.expected_on.isoformat() if view.expected_on else None,
-        "test": view.test,
+        **({"test": True} if view.test else {}),
     }

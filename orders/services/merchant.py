@@ -349,9 +349,11 @@ def list_store_orders(
     status: str | None = None,
     cursor: str | None = None,
     limit: int | None = None,
+    test: bool | None = None,
 ) -> Page[OrderView]:
-    """The store's orders, newest first, optionally of one status."""
-    return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit)
+    """The store's orders, newest first, optionally of one status; `test` False leaves
+    test orders out (they never ship), True lists only them."""
+    return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit, test=test)
 
 
 # --- helpers -------------------------------------------------------------------------------

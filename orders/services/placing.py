@@ -72,7 +72,7 @@ _STORE = select(
     Store.id, Store.name, Store.currency, Store.cancel_window_minutes, Store.lead_time_days
 ).where(Store.id == bindparam("store_id"))
 _CONSENTED = aliased(Product)
-# Named as LinkFacts' fields.
+# In LinkFacts' field order.
 _LINK = (
     select(
         DeviceLink.id,

@@ -363,7 +363,8 @@ def count_presses(
     for answer in answers:
         if isinstance(answer, PlaceResult):
             results[answer.outcome] += 1
-            if answer.outcome in ("placed", "needs_approval"):
+            # A test order is in no figure: it never ships and spends nothing.
+            if answer.outcome in ("placed", "needs_approval") and not answer.order.test:
                 placed[answer.order.channel] += 1
         elif isinstance(answer, OrderRefused):
             results["refused"] += 1
