@@ -339,6 +339,15 @@ def get_device(db: Database, store_id: int, device_id: int) -> DeviceDetail:
     return DeviceDetail(rows[0], recent.items)
 
 
+def set_device_test_mode(db: Database, store_id: int, device_id: int, test_mode: bool) -> None:
+    """Switch one of the store's units to test orders, or back (its model's switch aside)."""
+
+    def work(session: Session) -> None:
+        device_in_store(session, store_id, device_id).test_mode = test_mode
+
+    db.run_write(work)
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
