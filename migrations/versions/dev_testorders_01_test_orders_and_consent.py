@@ -44,11 +44,20 @@ def upgrade() -> None:
         batch_op.create_check_constraint(
             op.f("ck_device_links_price_tolerance"), "price_tolerance_minor >= 0"
         )
-    # Existing links consented to what they order now, at today's price.
+    # Existing links consented to what they order now (their product, else their model's one
+    # slot's refill product), at today's price.
+    op.execute("UPDATE device_links SET consented_product_id = product_id")
     op.execute(
-        "UPDATE device_links SET consented_product_id = product_id, consented_price_minor = "
-        "(SELECT price_minor FROM products WHERE products.id = device_links.product_id) "
-        "WHERE product_id IS NOT NULL"
+        "UPDATE device_links SET consented_product_id = (SELECT s.product_id FROM "
+        "device_model_slots s JOIN devices d ON d.model_id = s.model_id "
+        "WHERE d.id = device_links.device_id) "
+        "WHERE product_id IS NULL AND (SELECT COUNT(*) FROM device_model_slots s "
+        "JOIN devices d ON d.model_id = s.model_id WHERE d.id = device_links.device_id) = 1"
+    )
+    op.execute(
+        "UPDATE device_links SET consented_price_minor = (SELECT price_minor FROM products "
+        "WHERE products.id = device_links.consented_product_id) "
+        "WHERE consented_product_id IS NOT NULL"
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.add_column(sa.Column("test", sa.Boolean(), server_default=_FALSE, nullable=False))

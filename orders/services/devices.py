@@ -142,8 +142,15 @@ def active_link(session: Session, device_id: int) -> DeviceLink | None:
 
 
 def consent_to_product(session: Session, link: DeviceLink) -> None:
-    """Record the link's product at today's price as what the shopper agreed to."""
-    product = session.get(Product, link.product_id) if link.product_id is not None else None
+    """Record what the link orders, at today's price, as what the shopper agreed to: its
+    product, else the refill product of its model's one slot (what telemetry orders)."""
+    product_id = link.product_id
+    if product_id is None:
+        device = session.get(Device, link.device_id)
+        model = session.get(DeviceModel, device.model_id) if device is not None else None
+        if model is not None and len(model.slots) == 1:
+            product_id = model.slots[0].product_id
+    product = session.get(Product, product_id) if product_id is not None else None
     link.consented_product_id = product.id if product is not None else None
     link.consented_price_minor = product.price_minor if product is not None else None
 
