@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import NotAllowed
-from orders.queries.history import open_orders
+from orders.queries.history import find_reorder, open_orders
 from orders.services import lifecycle
 from orders.services.devices import LinkRules
 from orders.services.merchant import list_store_orders, set_device_test_mode
@@ -210,3 +210,10 @@ def test_an_account_can_see_its_own_test_order_only(app: Flask, db: Database) ->
     order = press(db, t.ours.device_id, 2).order
     add_account(db, "eve@theirs.test", shopper_id=t.theirs.shopper_id)
     assert signed_in(app, "eve@theirs.test").get(f"/my/orders/{order.id}").status_code == 404
+
+
+def test_a_spoken_reorder_never_repeats_a_test_order(db: Database) -> None:
+    """A spoken reorder looks at real orders only: a test order is no purchase history."""
+    world = _test_world(db)
+    press(db, world.device_id, 1)
+    assert find_reorder(db, world.shopper_id, world.store_id, None).status == "no_history"
