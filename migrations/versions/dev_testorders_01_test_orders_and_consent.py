@@ -1,5 +1,7 @@
-"""Test orders and the price and product guard: device test switch, order test/hold columns,
-the link's consented product and price (backfilled from today's price) and its tolerance
+"""Test orders and the price guard: devices.test_mode, orders test/hold, links' agreed price
+
+Devices get a per-unit test switch; orders a `test` flag and what a held order was agreed at;
+links the product and price the shopper agreed to (backfilled from today's price) and a tolerance.
 
 Revision ID: dev_testorders_01
 Revises: shop_notify_01
