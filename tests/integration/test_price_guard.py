@@ -10,8 +10,10 @@ from orders.domain.actions import Viewer
 from orders.queries.history import open_orders
 from orders.services import lifecycle
 from orders.services.devices import LinkRules
+from orders.services.notifications import my_notices
 from orders.services.ordering import press
 from orders.services.telemetry import record_telemetry
+from orders.services.webhook_dispatch import Dispatcher
 from orders.services.webhooks import event_bodies
 from orders.store.db import Database
 from orders.store.model import DeviceLink, DeviceModelSlot, Order, OrderEvent, Product
@@ -169,3 +171,13 @@ def test_a_negative_tolerance_is_refused_on_the_link_page(app: Flask, db: Databa
     refused = approve(browser, started["user_code"], product="PODS", price_tolerance="-1")
     assert refused.status_code == 400
     assert db_snapshot(db) == before
+
+
+def test_the_approval_notice_says_old_and_new(db: Database) -> None:
+    """The shopper's approval notice names the agreed and the new price."""
+    world = build_world(db)
+    _price(db, "PODS", 650)
+    press(db, world.device_id, 1)
+    Dispatcher(db).run_once()
+    (notice,) = [n for n in my_notices(db, world.shopper_id) if n.kind == "approval_needed"]
+    assert "from EUR 5.00 to EUR 6.50 each" in notice.text.body
