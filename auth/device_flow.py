@@ -83,7 +83,7 @@ class PendingDevice:
     model_kind: str
     store_id: int
     serial: str | None
-    products: tuple[tuple[str, str], ...]  # (sku, name) the model may order
+    products: tuple[tuple[str, str], ...]  # (sku, name and price) the model may order
 
 
 def format_user_code(code: str) -> str:
@@ -302,7 +302,11 @@ def pending_device(db: Database, user_code: str, *, now: datetime | None = None)
             model_kind=model.kind,
             store_id=model.store_id,
             serial=row.serial,
-            products=tuple((p.sku, p.name) for p in model.products),
+            # With today's price: what the shopper picks here is what they agree to pay.
+            products=tuple(
+                (p.sku, f"{p.name} ({p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d})")
+                for p in model.products
+            ),
         )
 
 

@@ -83,7 +83,7 @@ def sid() -> int:
 def overview() -> str:
     """The store at a glance: low stock and orders to ship."""
     low = merchant.low_stock(get_db(), sid(), limit=5)
-    pending = merchant.list_store_orders(get_db(), sid(), status="placed", limit=5)
+    pending = merchant.list_store_orders(get_db(), sid(), status="placed", limit=5, test=False)
     return render_template("dashboard/store.html", low=low, pending=pending)
 
 
@@ -270,6 +270,15 @@ def device(device_id: int) -> str:
     """One device with its supply levels and orders."""
     detail = merchant.get_device(get_db(), sid(), device_id)
     return render_template("dashboard/device.html", detail=detail)
+
+
+@bp.post("/devices/<int:device_id>/test-mode")
+def device_test_mode(device_id: int) -> Response:
+    """Switch one unit to test orders (`test_mode=on`) or back to real ones."""
+    on = request.form.get("test_mode") == "on"
+    back = url_for(".device", device_id=device_id)
+    done = "Test mode on: this unit's orders are test orders." if on else "Test mode off."
+    return act(lambda: merchant.set_device_test_mode(get_db(), sid(), device_id, on), done, back)
 
 
 @bp.post("/devices/<int:device_id>/revoke")

@@ -54,7 +54,8 @@ def text_of(kind: str, data: dict[str, Any]) -> NoticeText:
         return NoticeText(
             f"Approve this order? {what}",
             f"{data.get('device') or 'A device'} wants to order {what} ({total}). "
-            "Nothing ships until you approve it.",
+            + (f"{data['held']} " if data.get("held") else "")
+            + "Nothing ships until you approve it.",
         )
     if kind == "order_shipped":
         carrier = f" with {data['carrier']}" if data.get("carrier") else ""

@@ -74,6 +74,13 @@ class DeviceRow:
     linked_at: datetime | None
     last_seen_at: datetime | None
     levels: tuple[SupplyLevel, ...] = ()
+    test_mode: bool = False  # this unit was switched to test orders by the merchant
+    model_test_mode: bool = False  # its whole model places test orders
+
+    @property
+    def places_test_orders(self) -> bool:
+        """True when its orders are test orders (the unit's or the model's switch)."""
+        return self.test_mode or self.model_test_mode
 
     @property
     def label(self) -> str:
@@ -174,6 +181,8 @@ def _row(
         status=status,
         linked_at=link.created_at if link else None,
         last_seen_at=device.last_seen_at,
+        test_mode=device.test_mode,
+        model_test_mode=model.test_mode,
     )
 
 

@@ -119,7 +119,23 @@ def order_data(order: Order) -> dict[str, Any]:
         "carrier": order.carrier,
         "expected": _iso(order.expected_delivery_at),
         "reason": order.delay_reason,
+        "held": _held(order),
+        "test": order.test,
     }
+
+
+def _held(order: Order) -> str | None:
+    """Old and new of an order the price guard held, in words; None when it was not."""
+    if order.hold_reason is None or not order.lines:
+        return None
+    now = order.lines[0]
+    if order.hold_reason == "product_changed":
+        return f"It is {now.sku} instead of {order.consented_sku or 'the product'} you agreed to."
+    was, new = order.consented_price_minor or 0, now.unit_price_minor
+    return (
+        f"The price went up from {order.currency} {was // 100}.{was % 100:02d} to "
+        f"{order.currency} {new // 100}.{new % 100:02d} each since you agreed to it."
+    )
 
 
 def device_label(session: Session, device_id: int) -> str | None:

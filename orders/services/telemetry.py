@@ -161,7 +161,7 @@ def record_telemetry(
         lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES
     )
     # Counted once committed (a re-run would otherwise count its order twice).
-    if result.order is not None:
+    if result.order is not None and not result.order.test:
         ops.count(ops.ORDERS_PLACED, result.order.channel)
     if result.refused is not None:
         ops.count(ops.REFUSALS, result.refused)

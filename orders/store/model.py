@@ -31,6 +31,8 @@ from orders.store.db import UTCDateTime, utcnow
 CHANNELS = ("voice", "button", "appliance", "web", "api")
 STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
 OPEN_STATUSES = ("pending_approval", "placed", "shipped")
+HOLD_REASONS = ("price_changed", "product_changed")
+TEST_SWEPT = ("pending_approval", "placed")  # a test order never ships: these end cancelled
 DEVICE_KINDS = ("button", "appliance")
 # alert: tell, never order; threshold: reorder at a level; predictive: before the predicted
 # run-out; up_to: at the reorder level, order enough packs to reach `order_up_to`.
@@ -218,6 +220,8 @@ class Device(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The merchant switched this one unit to test orders (its model may be in test mode too).
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     model: Mapped[DeviceModel] = relationship()
 
@@ -231,6 +235,7 @@ class DeviceLink(Base):
         CheckConstraint(sql_in("status", ("active", "unlinked")), name="status"),
         CheckConstraint(sql_in("policy", LINK_POLICIES), name="policy"),
         CheckConstraint("risk > 0 AND risk < 1", name="risk"),
+        CheckConstraint("price_tolerance_minor >= 0", name="price_tolerance"),
         # One active link per device, whatever the concurrency.
         Index(
             "uq_device_links_active_device",
@@ -269,9 +274,16 @@ class DeviceLink(Base):
     address_id: Mapped[int | None] = mapped_column(
         ForeignKey("addresses.id", ondelete="SET NULL"), default=None
     )
+    # What the shopper last saw and agreed to (at link time, or approving an order): a device
+    # order for another product, or dearer by more than the tolerance, waits for approval.
+    consented_product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id"), default=None
+    )
+    consented_price_minor: Mapped[int | None] = mapped_column(default=None)
+    price_tolerance_minor: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     device: Mapped[Device] = relationship()
-    product: Mapped[Product | None] = relationship()
+    product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
 
 
 class Press(Base):
@@ -304,6 +316,9 @@ class Order(Base):
         CheckConstraint(sql_in("channel", CHANNELS), name="channel"),
         CheckConstraint(sql_in("status", STATUSES), name="status"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
+        CheckConstraint(
+            f"hold_reason IS NULL OR {sql_in('hold_reason', HOLD_REASONS)}", name="hold_reason"
+        ),
         # The in-progress guard: one open order per link and product, even under races.
         Index(
             "uq_orders_open_device_product",
@@ -317,6 +332,13 @@ class Order(Base):
         Index("ix_orders_shopper_created", "shopper_id", "created_at"),
         Index("ix_orders_store_created", "store_id", "created_at"),
         Index("ix_orders_device_created", "device_id", "created_at"),
+        # What the worker's sweep of lapsed test orders reads: few rows, and only those.
+        Index(
+            "ix_orders_test_open",
+            "cancel_until",
+            sqlite_where=text(f"test AND {sql_in('status', TEST_SWEPT)}"),
+            postgresql_where=text(f"test AND {sql_in('status', TEST_SWEPT)}"),
+        ),
         # A carrier aggregator names the parcel, not the order.
         Index("ix_orders_store_tracking_ref", "store_id", "tracking_ref"),
     )
@@ -354,6 +376,14 @@ class Order(Base):
     ship_postcode: Mapped[str | None] = mapped_column(String(20), default=None)
     ship_region: Mapped[str | None] = mapped_column(String(100), default=None)
     ship_phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    # A test order (its device or model is in test mode): takes no stock, spends nothing,
+    # never ships, and cancels itself when its cancel window ends.
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Why it waits for approval beyond the link's own rule (`price_changed`, `product_changed`),
+    # and what the shopper had agreed to before: the pages and events show old and new.
+    hold_reason: Mapped[str | None] = mapped_column(String(24), default=None)
+    consented_sku: Mapped[str | None] = mapped_column(String(64), default=None)
+    consented_price_minor: Mapped[int | None] = mapped_column(default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
