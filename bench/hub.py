@@ -113,10 +113,12 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
     with db.write() as session:
         store = create_store(session, slug="bench", name="Bench", currency="EUR")
         add_product(session, store, sku="PODS", name="Pods", price_minor=100, stock=10**9)
-        button = create_device_model(session, store, name="B", kind="button", skus=["PODS"])
+        button = create_device_model(
+            session, store, name="B", kind="button", skus=["PODS"], security="bearer"
+        )
         machine = create_device_model(
             session, store, name="M", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
+            slots=[SlotSpec("pods", "count", 50, "PODS", 50)], security="bearer",
         )  # fmt: skip
         product_id = session.scalar(select(Product.id).where(Product.sku == "PODS"))
         ids = dict(store=store.id, button=button.id, machine=machine.id, client=button.client_id)

@@ -82,11 +82,11 @@ def _seed(session: Session) -> SeedResult:
             )  # fmt: skip
         button = create_device_model(
             session, store, name="Restock Button", kind="button",
-            skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"],
+            skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"], security="bearer",
         )  # fmt: skip
         appliance = create_device_model(
             session, store, name="Restock Coffee Machine", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)],
+            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)], security="bearer",
         )  # fmt: skip
         for model in (button, appliance):
             session.add(

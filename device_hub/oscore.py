@@ -1,0 +1,358 @@
+"""Per-device OSCORE (RFC 8613): security contexts kept in the database, and the site that
+unprotects requests with them.
+
+Every hub process may serve every device: a request's sequence number is struck out in the
+database (one INSERT that fails on a replay) before the request reaches a resource, and the
+hub's own sequence numbers are reserved in chunks (Appendix B.1.1), each process its own.
+As nothing about the replay window lives only in memory, a hub killed at any moment comes
+back with its window intact: there is nothing for Echo (Appendix B.1.2) to recover.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiocoap import CON, Message
+from aiocoap.numbers.codes import Code
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from auth.model import OscoreContext, OscoreSeen, Token
+from device_hub.compat_aiocoap import (
+    MAX_SEQNO,
+    ContextUnavailable,
+    DecodeError,
+    OscoreContextBase,
+    ProtectionInvalid,
+    ReplayError,
+    oscore_kid,
+    protected_remote,
+    render_protected,
+)
+from orders.store.db import Database, utcnow
+
+log = logging.getLogger("restock.hub.oscore")
+
+# Requests up to this far behind the newest one are still accepted once (RFC 8613 §7.4).
+REPLAY_WINDOW = 32
+# Appendix B.1.1: the hub's own sequence numbers are reserved this many at a time, doubling
+# up to the limit, so a busy context writes rarely and a crash skips few numbers.
+SEQ_CHUNK_START = 16
+SEQ_CHUNK_LIMIT = 4096
+# Contexts held per process; a miss costs one read, so an evicted device only pays that.
+MAX_CACHED = 100_000
+
+
+@dataclass(frozen=True)
+class DeviceClaims:
+    """What a protected request proves: the token its context was made from."""
+
+    context_id: int
+    token_digest: str
+
+
+@dataclass(frozen=True)
+class ContextRecord:
+    """A stored context's parameters, as /authz-info derived them."""
+
+    id: int
+    token_digest: str
+    master_secret: bytes
+    master_salt: bytes
+    sender_id: bytes
+    recipient_id: bytes
+    id_context: bytes | None
+
+
+class _StrikeLater:
+    """The replay window aiocoap consults: it remembers the number to strike in the database.
+
+    The database decides (ContextStore.strike); this object only rejects what this process
+    already knows is old, so a replay costs no round trip when it comes back here.
+    """
+
+    def __init__(self) -> None:
+        self.floor = 0
+        self.struck: set[int] = set()
+        self.pending: int | None = None
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def is_valid(self, number: int) -> bool:
+        return number >= self.floor and number not in self.struck
+
+    def strike_out(self, number: int) -> None:
+        self.pending = number
+
+    def remember(self, number: int) -> None:
+        self.struck.add(number)
+        if number - REPLAY_WINDOW > self.floor:
+            self.floor = number - REPLAY_WINDOW
+            self.struck = {seen for seen in self.struck if seen >= self.floor}
+
+
+class DeviceContext(OscoreContextBase):
+    """One device's OSCORE context (hub side), its state in the database."""
+
+    def __init__(self, record: ContextRecord, reserve: Callable[[int, int], int]) -> None:
+        self.record = record
+        self.sender_id = record.sender_id
+        self.recipient_id = record.recipient_id
+        self.id_context = record.id_context
+        self.derive_keys(record.master_salt, record.master_secret)
+        # Per instance: the base class's default is one list shared by every context.
+        self.authenticated_claims = [DeviceClaims(record.id, record.token_digest)]
+        self.recipient_replay_window = _StrikeLater()
+        self._reserve = reserve
+        self._chunk = SEQ_CHUNK_START
+        self.sender_sequence_number = 0
+        self._reserved_to = 0
+
+    @property
+    def claims(self) -> DeviceClaims:
+        """Who this context speaks for."""
+        claims: DeviceClaims = self.authenticated_claims[0]
+        return claims
+
+    def new_sequence_number(self) -> int:
+        """The next of this process's reserved numbers; a new chunk when they run out."""
+        if self.sender_sequence_number >= self._reserved_to:
+            start = self._reserve(self.record.id, self._chunk)
+            self.sender_sequence_number = start
+            self._reserved_to = start + self._chunk
+            self._chunk = min(self._chunk * 2, SEQ_CHUNK_LIMIT)
+        number = self.sender_sequence_number
+        if number >= MAX_SEQNO:
+            raise ContextUnavailable("sequence numbers exhausted")
+        self.sender_sequence_number += 1
+        return number
+
+    def take_pending(self) -> int | None:
+        """The request sequence number the last unprotect wants struck out."""
+        window = self.recipient_replay_window
+        number, window.pending = window.pending, None
+        return number
+
+
+# One statement: the number goes in only if it is new, above the floor, and the context's
+# token still stands (not revoked, not expired, its link active), whichever process asks.
+_STRIKE = text(
+    "INSERT INTO oscore_seen (context_id, seq) "
+    "SELECT c.id, :seq FROM oscore_contexts c "
+    "JOIN oauth_tokens t ON t.id = c.token_id "
+    "LEFT JOIN device_links l ON l.id = t.link_id "
+    "WHERE c.id = :context_id AND :seq >= c.replay_floor "
+    "AND t.revoked_at IS NULL AND t.expires_at > :now "
+    "AND (t.link_id IS NULL OR l.status = 'active') "
+    "ON CONFLICT (context_id, seq) DO NOTHING"
+)
+
+
+class ContextStore:
+    """The database side of the hub's contexts: load by kid, strike, reserve, forget."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def load(self, kid: bytes) -> ContextRecord | None:
+        """The context whose Recipient ID is `kid`, or None."""
+
+        def work(conn: Connection) -> Any:
+            query = (
+                select(
+                    OscoreContext.id,
+                    Token.access_token_hash,
+                    Token.osc_ms,
+                    OscoreContext.master_salt,
+                    OscoreContext.sender_id,
+                    OscoreContext.recipient_id,
+                    OscoreContext.id_context,
+                )
+                .join(Token, Token.id == OscoreContext.token_id)
+                .where(OscoreContext.recipient_id == kid)
+            )
+            return conn.execute(query).first()
+
+        row = self.db.lookup(work)
+        if row is None or row.osc_ms is None:
+            return None
+        return ContextRecord(
+            id=row.id,
+            token_digest=row.access_token_hash,
+            master_secret=bytes(row.osc_ms),
+            master_salt=bytes(row.master_salt),
+            sender_id=bytes(row.sender_id),
+            recipient_id=bytes(row.recipient_id),
+            id_context=bytes(row.id_context) if row.id_context is not None else None,
+        )
+
+    def strike(self, context_id: int, seq: int, now: datetime | None = None) -> bool:
+        """Record `seq` as used; False when it was used (or is too old) or the token is gone."""
+        now = now or utcnow()
+
+        def work(session: Session) -> bool:
+            params = {"context_id": context_id, "seq": seq, "now": now}
+            fresh = session.execute(_STRIKE, params).rowcount == 1  # type: ignore[attr-defined]
+            if fresh and seq % REPLAY_WINDOW == 0 and seq >= 2 * REPLAY_WINDOW:
+                _slide(session, context_id, seq - REPLAY_WINDOW)
+            return fresh
+
+        return self.db.run_write(work)
+
+    def reserve(self, context_id: int, count: int) -> int:
+        """Reserve `count` of the hub's sequence numbers for this process; the first one."""
+
+        def work(session: Session) -> int:
+            end = session.execute(
+                update(OscoreContext)
+                .where(OscoreContext.id == context_id)
+                .values(sender_seq_reserved=OscoreContext.sender_seq_reserved + count)
+                .returning(OscoreContext.sender_seq_reserved)
+            ).scalar_one_or_none()
+            if end is None:
+                raise ContextUnavailable("the context was removed")
+            return int(end) - count
+
+        return self.db.run_write(work)
+
+
+def _slide(session: Session, context_id: int, floor: int) -> None:
+    """Raise the floor and forget numbers below it: the window keeps a bounded set of rows."""
+    session.execute(
+        update(OscoreContext)
+        .where(OscoreContext.id == context_id, OscoreContext.replay_floor < floor)
+        .values(replay_floor=floor)
+    )
+    session.execute(
+        delete(OscoreSeen).where(OscoreSeen.context_id == context_id, OscoreSeen.seq < floor)
+    )
+
+
+class ContextIndex:
+    """This process's contexts by kid: a dict lookup per request, a database read on a miss."""
+
+    def __init__(self, store: ContextStore) -> None:
+        self.store = store
+        self.by_kid: dict[bytes, DeviceContext] = {}
+
+    def cached(self, kid: bytes) -> DeviceContext | None:
+        """The context for `kid` if this process holds it."""
+        return self.by_kid.get(kid)
+
+    def load(self, kid: bytes) -> DeviceContext | None:
+        """Read the context for `kid` from the database (blocking) and hold it."""
+        record = self.store.load(kid)
+        if record is None:
+            return None
+        context = DeviceContext(record, self.store.reserve)
+        if len(self.by_kid) >= MAX_CACHED:
+            self.by_kid.pop(next(iter(self.by_kid)))
+        self.by_kid[kid] = context
+        return context
+
+    def forget(self, kid: bytes) -> None:
+        """Drop a context this process found revoked or replaced."""
+        self.by_kid.pop(kid, None)
+
+
+def _plain_answer(code: Code, text_: str = "") -> Message:
+    # Unprotected refusals say little: the sender is not known yet (amplification bound).
+    return Message(code=code, payload=text_.encode(), max_age=0)
+
+
+class OscoreSite:
+    """The hub's site behind OSCORE: protected requests are unprotected, struck out in the
+    database and handed on with the context as their remote; plain ones pass as they are
+    (each resource decides whether it takes them)."""
+
+    def __init__(
+        self,
+        inner: Any,
+        index: ContextIndex,
+        run: Callable[..., Awaitable[Any]],
+    ) -> None:
+        self.inner = inner
+        self.index = index
+        self.run = run
+
+    def get_resources_as_linkheader(self) -> Any:
+        """The inner site's listing."""
+        return self.inner.get_resources_as_linkheader()
+
+    async def needs_blockwise_assembly(self, request: Message) -> bool:
+        """Block-wise happens inside the protection (outer block-wise is not supported)."""
+        return False
+
+    async def render(self, request: Message) -> Message:
+        """Unused: the site renders to pipes."""
+        raise NotImplementedError
+
+    async def render_to_pipe(self, pipe: Any) -> None:
+        """Unprotect, strike, render inside, protect each answer."""
+        request = pipe.request
+        ids = oscore_kid(request)
+        if ids is None:
+            await self.inner.render_to_pipe(pipe)
+            return
+        answer = await self._render_protected(pipe, request, ids)
+        # A refused NON request gets no answer, as RFC 8613 §8.2 lets a server do.
+        if answer is not None and request.mtype == CON:
+            pipe.add_response(answer, is_last=True)
+
+    async def _render_protected(
+        self, pipe: Any, request: Message, ids: tuple[bytes | None, bytes | None]
+    ) -> Message | None:
+        if request.code not in (Code.POST, Code.FETCH):
+            return _plain_answer(Code.METHOD_NOT_ALLOWED)
+        kid, _kid_context = ids
+        if kid is None:
+            return _plain_answer(Code.UNAUTHORIZED, "no kid")
+        context = self.index.cached(kid) or await self.run(self.index.load, kid)
+        if context is None:
+            return _plain_answer(Code.UNAUTHORIZED, "unknown context")
+        try:
+            plain, request_id = context.unprotect(request)
+        except ReplayError:
+            context.take_pending()
+            return _plain_answer(Code.UNAUTHORIZED, "replay")
+        except DecodeError:
+            return _plain_answer(Code.BAD_OPTION)
+        except ProtectionInvalid:
+            context.take_pending()
+            return _plain_answer(Code.BAD_REQUEST, "decryption failed")
+        seq = context.take_pending()
+        if seq is not None:
+            fresh = await self.run(self.index.store.strike, context.record.id, seq)
+            if not fresh:
+                # Replayed (here or in another process), or the context's token ended.
+                if not await self.run(_token_live, self.index.store.db, kid):
+                    self.index.forget(kid)
+                    return _plain_answer(Code.UNAUTHORIZED, "revoked")
+                return _plain_answer(Code.UNAUTHORIZED, "replay")
+            context.recipient_replay_window.remember(seq)
+        plain.remote = protected_remote(context, request.remote)
+        await render_protected(self.inner, context, plain, request_id, pipe, log)
+        return None
+
+
+def _token_live(db: Database, kid: bytes) -> bool:
+    now = utcnow()
+
+    def work(conn: Connection) -> Any:
+        return conn.execute(
+            text(
+                "SELECT 1 FROM oscore_contexts c JOIN oauth_tokens t ON t.id = c.token_id "
+                "LEFT JOIN device_links l ON l.id = t.link_id WHERE c.recipient_id = :kid "
+                "AND t.revoked_at IS NULL AND t.expires_at > :now "
+                "AND (t.link_id IS NULL OR l.status = 'active')"
+            ),
+            {"kid": kid, "now": now},
+        ).first()
+
+    return db.lookup(work) is not None
