@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from auth.model import OscoreContext, Token
 from auth.osc_input import OscoreInput as OscoreInput
-from auth.principal import InvalidToken
+from auth.principal import InvalidToken, OAuthError
 from auth.tokens import token_hash, verify_token_digest
 from orders.store.db import Database, utcnow
 
@@ -51,8 +51,8 @@ class Established:
     context_id: int
 
 
-class AuthzInfoError(InvalidToken):
-    """A refused /authz-info post: `invalid_request` (4.00) or `invalid_token` (4.01)."""
+class AuthzInfoError(OAuthError):
+    """A malformed /authz-info post (`invalid_request`); a bad token is InvalidToken."""
 
 
 def establish_context(
@@ -73,7 +73,7 @@ def establish_context(
     if not isinstance(client_recipient_id, bytes) or len(client_recipient_id) > MAX_RECIPIENT_ID:
         raise AuthzInfoError("invalid_request", "ace_client_recipientid must be 0-7 bytes")
     if not isinstance(access_token, str):
-        raise AuthzInfoError("invalid_token", "access_token must be the device's token")
+        raise InvalidToken("invalid_token", "access_token must be the device's token")
     now = now or utcnow()
     digest = token_hash(access_token)
 
@@ -82,7 +82,7 @@ def establish_context(
         principal = verify_token_digest(session.connection(), digest, None, now=now)
         token = session.get(Token, principal.token_id)
         if token is None or token.kind != "device" or token.osc_salt is None:
-            raise AuthzInfoError("invalid_token", "not a proof-of-possession device token")
+            raise InvalidToken("invalid_token", "not a proof-of-possession device token")
         nonce2 = secrets.token_bytes(NONCE_BYTES)
         recipient_id = _hub_id(client_recipient_id)
         session.execute(delete(OscoreContext).where(OscoreContext.token_id == token.id))

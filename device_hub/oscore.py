@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from auth.model import OscoreContext, OscoreSeen, Token
 from device_hub.compat_aiocoap import (
     MAX_SEQNO,
+    security_context_of,
     ContextUnavailable,
     DecodeError,
     OscoreContextBase,
@@ -67,6 +68,14 @@ class ContextRecord:
     sender_id: bytes
     recipient_id: bytes
     id_context: bytes | None
+
+
+def token_digest_of(request: Message) -> str | None:
+    """The hash of the token behind the context that protected `request` (None: plain)."""
+    context = security_context_of(request.remote)
+    if isinstance(context, DeviceContext):
+        return context.claims.token_digest
+    return None
 
 
 class _StrikeLater:
