@@ -156,7 +156,7 @@ _STRIKE = text(
     "SELECT c.id, :seq FROM oscore_contexts c "
     "JOIN oauth_tokens t ON t.id = c.token_id "
     "LEFT JOIN device_links l ON l.id = t.link_id "
-    "WHERE c.id = :context_id AND :seq >= c.replay_floor "
+    "WHERE c.id = :context_id AND c.recipient_id = :kid AND :seq >= c.replay_floor "
     "AND t.revoked_at IS NULL AND t.expires_at > :now "
     "AND (t.link_id IS NULL OR l.status = 'active') "
     "ON CONFLICT (context_id, seq) DO NOTHING"
@@ -201,12 +201,15 @@ class ContextStore:
             id_context=bytes(row.id_context) if row.id_context is not None else None,
         )
 
-    def strike(self, context_id: int, seq: int, now: datetime | None = None) -> bool:
+    def strike(
+        self, context_id: int, kid: bytes, seq: int, now: datetime | None = None
+    ) -> bool:
         """Record `seq` as used; False when it was used (or is too old) or the token is gone."""
         now = now or utcnow()
 
         def work(session: Session) -> bool:
-            params = {"context_id": context_id, "seq": seq, "now": now}
+            # The kid too: SQLite may give a replaced context's id to its successor.
+            params = {"context_id": context_id, "kid": kid, "seq": seq, "now": now}
             fresh = session.execute(_STRIKE, params).rowcount == 1  # type: ignore[attr-defined]
             if fresh and seq % REPLAY_WINDOW == 0 and seq >= 2 * REPLAY_WINDOW:
                 _slide(session, context_id, seq - REPLAY_WINDOW)
@@ -337,7 +340,7 @@ class OscoreSite:
             return _plain_answer(Code.BAD_REQUEST, "decryption failed")
         seq = context.take_pending()
         if seq is not None:
-            fresh = await self.run(self.index.store.strike, context.record.id, seq)
+            fresh = await self.run(self.index.store.strike, context.record.id, kid, seq)
             if not fresh:
                 # Replayed (here or in another process), or the context's token ended.
                 if not await self.run(_token_live, self.index.store.db, kid):

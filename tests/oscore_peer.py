@@ -150,7 +150,10 @@ def protect_request(
     """RFC 8613 §8.1: a protected CON request with the next sequence number."""
     piv = uint(keys.seq) or b"\0"
     keys.seq += 1
-    inner = bytes([code]) + encode_options([o for o in options if o[0] not in OUTER])
+    inner_options = [o for o in options if o[0] not in OUTER]
+    if observe is not None:  # Observe is both Inner and Outer in a request (RFC 8613 §4.1.3.5)
+        inner_options.append((OBSERVE, uint(observe)))
+    inner = bytes([code]) + encode_options(inner_options)
     if payload:
         inner += b"\xff" + payload
     ciphertext = AESCCM(keys.sender_key, TAG_BYTES).encrypt(
@@ -226,3 +229,23 @@ class Peer:
 def path_options(*segments: str) -> list[tuple[int, bytes]]:
     """Uri-Path options for a path."""
     return [(URI_PATH, segment.encode()) for segment in segments]
+
+
+def plain_request(
+    code: int, options: list[tuple[int, bytes]], payload: bytes = b"", *, token: bytes
+) -> bytes:
+    """An unprotected CON request datagram (RFC 7252 §3)."""
+    mid = int.from_bytes(os.urandom(2), "big")
+    datagram = bytes([0x40 | len(token), code]) + mid.to_bytes(2, "big") + token
+    datagram += encode_options(options)
+    return datagram + (b"\xff" + payload if payload else b"")
+
+
+def response_code(datagram: bytes) -> int:
+    """The (outer) code of a response datagram."""
+    return datagram[1]
+
+
+def response_payload(datagram: bytes) -> bytes:
+    """The (outer) payload of a response datagram."""
+    return decode_options(datagram[4 + (datagram[0] & 0x0F) :])[1]
