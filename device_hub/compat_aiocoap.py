@@ -174,6 +174,13 @@ class OscoreContextBase(
         """Unused: subclasses reserve sequence numbers in `new_sequence_number`."""
 
 
+def new_replay_window(size: int) -> Any:
+    """aiocoap's in-memory replay window, empty (a client's window for notifications)."""
+    window = aiocoap_oscore.ReplayWindow(size, lambda: None)
+    window.initialize_empty()
+    return window
+
+
 ProtectionInvalid = aiocoap_oscore.ProtectionInvalid
 ReplayError = aiocoap_oscore.ReplayError
 DecodeError = aiocoap_oscore.DecodeError

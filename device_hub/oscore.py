@@ -31,6 +31,7 @@ from device_hub.compat_aiocoap import (
     OscoreContextBase,
     ProtectionInvalid,
     ReplayError,
+    new_replay_window,
     oscore_kid,
     protected_remote,
     render_protected,
@@ -68,6 +69,31 @@ class ContextRecord:
     sender_id: bytes
     recipient_id: bytes
     id_context: bytes | None
+
+
+class DeviceSideContext(OscoreContextBase):
+    """A device's own context (the simulator's): all in memory, none of it ever written.
+
+    A device that restarts posts its token to /authz-info again and gets a fresh context,
+    so it never needs to keep sequence numbers across power cycles.
+    """
+
+    def __init__(self, secret: bytes, salt: bytes, sender_id: bytes, recipient_id: bytes) -> None:
+        self.sender_id = sender_id
+        self.recipient_id = recipient_id
+        self.id_context = None
+        self.derive_keys(salt, secret)
+        self.authenticated_claims = []
+        self.recipient_replay_window = new_replay_window(REPLAY_WINDOW)
+        self.sender_sequence_number = 0
+
+    def new_sequence_number(self) -> int:
+        """The next number; a context is replaced long before they run out."""
+        number = self.sender_sequence_number
+        if number >= MAX_SEQNO:
+            raise ContextUnavailable("sequence numbers exhausted")
+        self.sender_sequence_number += 1
+        return number
 
 
 def token_digest_of(request: Message) -> str | None:
