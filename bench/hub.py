@@ -2,6 +2,7 @@
 
 python -m bench.hub [--url DATABASE_URL] [--place N] [--repeat N] [--telemetry N] [--window W]
                     [--slices S] [--hub-only]
+python -m bench.hub --oscore [--devices 10,10000] [--presses N]   (see bench/hub_oscore.py)
 
 Each server runs in its own process (RSS and CPU time read from /proc, the same way for
 both); this process is the client: `--window` client endpoints, each with one request in
@@ -492,7 +493,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="past orders per device, seeded before the run (0: empty tables, no ANALYZE)",
     )  # fmt: skip
     parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
+    parser.add_argument(
+        "--oscore", action="store_true",
+        help="OSCORE presses vs plain presses vs bare aiocoap (bench/hub_oscore.py)",
+    )  # fmt: skip
+    parser.add_argument("--devices", default="10,10000", help="--oscore: fleet sizes")
+    parser.add_argument("--presses", type=int, default=8000, help="--oscore: presses per kind")
     args = parser.parse_args(argv)
+    if args.oscore:
+        from bench import hub_oscore
+
+        hub_oscore.main(args)
+        return
     console = Console(width=150)
     with scratch(args.url) as target:
         console.print(f"setting up {args.place} buttons and 500 appliances…")
