@@ -10,8 +10,11 @@ back with its window intact: there is nothing for Echo (Appendix B.1.2) to recov
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import queue
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -243,6 +246,24 @@ class ContextStore:
 
         return self.db.run_write(work)
 
+    def strike_many(
+        self, items: Sequence[tuple[int, bytes, int]], now: datetime | None = None
+    ) -> list[bool]:
+        """`strike` for many (context id, kid, seq) at once, in one transaction."""
+        now = now or utcnow()
+
+        def decide(conn: Connection) -> tuple[list[bool], list[Any]]:
+            answers = []
+            for context_id, kid, seq in items:
+                params = {"context_id": context_id, "kid": kid, "seq": seq, "now": now}
+                fresh = conn.execute(_STRIKE, params).rowcount == 1
+                if fresh and seq % REPLAY_WINDOW == 0 and seq >= 2 * REPLAY_WINDOW:
+                    _slide_conn(conn, context_id, seq - REPLAY_WINDOW)
+                answers.append(fresh)
+            return answers, []
+
+        return self.db.run_decided(decide)
+
     def reserve(self, context_id: int, count: int) -> int:
         """Reserve `count` of the hub's sequence numbers for this process; the first one."""
 
@@ -270,6 +291,78 @@ def _slide(session: Session, context_id: int, floor: int) -> None:
     session.execute(
         delete(OscoreSeen).where(OscoreSeen.context_id == context_id, OscoreSeen.seq < floor)
     )
+
+
+def _slide_conn(conn: Connection, context_id: int, floor: int) -> None:
+    conn.execute(
+        update(OscoreContext)
+        .where(OscoreContext.id == context_id, OscoreContext.replay_floor < floor)
+        .values(replay_floor=floor)
+    )
+    conn.execute(
+        delete(OscoreSeen).where(OscoreSeen.context_id == context_id, OscoreSeen.seq < floor)
+    )
+
+
+_STOP = object()
+
+
+class StrikeBatcher:
+    """One writer thread striking out every waiting request's number in one transaction.
+
+    Requests arriving together share a commit and a trip to the database, as presses do.
+    """
+
+    def __init__(self, store: ContextStore, max_batch: int = 256) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._loop, name="hub-oscore-strike", daemon=True)
+        self._thread.start()
+
+    def strike(self, context_id: int, kid: bytes, seq: int) -> asyncio.Future[bool]:
+        """Queue one strike-out (on the event loop); the future says whether it was fresh."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._queue.put((context_id, kid, seq, future, loop))
+        return future
+
+    def close(self) -> None:
+        """Stop the writer thread once the queue is empty."""
+        self._queue.put(_STOP)
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is _STOP:
+                return
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    self._queue.put(_STOP)
+                    break
+                batch.append(item)
+            try:
+                answers: list[Any] = self.store.strike_many([item[:3] for item in batch])
+            except Exception as exc:  # the database is away: every waiting request fails
+                log.warning("strike-out failed: %s", exc)
+                answers = [exc] * len(batch)
+            for (_cid, _kid, _seq, future, loop), answer in zip(batch, answers, strict=True):
+                loop.call_soon_threadsafe(_settle, future, answer)
+
+
+def _settle(future: asyncio.Future[bool], answer: Any) -> None:
+    if future.done():
+        return
+    if isinstance(answer, Exception):
+        future.set_exception(answer)
+    else:
+        future.set_result(bool(answer))
 
 
 class ContextIndex:
@@ -318,6 +411,7 @@ class OscoreSite:
         self.inner = inner
         self.index = index
         self.run = run
+        self.strikes = StrikeBatcher(index.store)
 
     def get_resources_as_linkheader(self) -> Any:
         """The inner site's listing."""
@@ -366,7 +460,7 @@ class OscoreSite:
             return _plain_answer(Code.BAD_REQUEST, "decryption failed")
         seq = context.take_pending()
         if seq is not None:
-            fresh = await self.run(self.index.store.strike, context.record.id, kid, seq)
+            fresh = await self.strikes.strike(context.record.id, kid, seq)
             if not fresh:
                 # Replayed (here or in another process), or the context's token ended.
                 if not await self.run(_token_live, self.index.store.db, kid):

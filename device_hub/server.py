@@ -155,6 +155,7 @@ class Hub:
             self.context = None
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.services.presses.close()
+        self.site.strikes.close()
 
 
 async def _advertise(host: str, port: int) -> Advertisement | None:
