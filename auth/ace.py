@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import cbor2
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

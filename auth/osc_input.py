@@ -35,5 +35,3 @@ class OscoreInput:
             return value if binary else base64.urlsafe_b64encode(value).rstrip(b"=").decode()
 
         return {"osc": {"id": shown(self.id), "ms": shown(self.ms), "salt": shown(self.salt)}}
-
-

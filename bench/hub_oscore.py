@@ -280,7 +280,9 @@ def main(args: Any) -> None:
     """Every fleet size in `args.devices`; one table with the ratios."""
     console = Console(width=150)
     backend = "PostgreSQL" if args.url else "SQLite"
-    table = Table(title=f"OSCORE presses vs plain vs bare aiocoap ({backend}, window {args.window})")
+    table = Table(
+        title=f"OSCORE presses vs plain vs bare aiocoap ({backend}, window {args.window})"
+    )
     for column in ("devices", "server", "presses", "req/s", "× bare", "× plain", "p50 ms",
                    "p99 ms", "CPU µs/req", "errors"):  # fmt: skip
         table.add_column(column, justify="right")

@@ -19,9 +19,9 @@ from auth.http import bearer_token, problem
 from auth.limits import client_address
 from auth.principal import InvalidToken, Principal
 from auth.tokens import token_hash, verify_access_token
-from device_hub.identity import MUST_USE_OSCORE
 from device_hub.codec import JSON, PayloadError, decode, decode_json_text
 from device_hub.errors import error_answer
+from device_hub.identity import MUST_USE_OSCORE
 from orders.domain.errors import NotFound
 from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body
 from orders.services.ordering import press

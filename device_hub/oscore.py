@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session
 from auth.model import OscoreContext, OscoreSeen, Token
 from device_hub.compat_aiocoap import (
     MAX_SEQNO,
-    security_context_of,
     ContextUnavailable,
     DecodeError,
     OscoreContextBase,
@@ -38,6 +37,7 @@ from device_hub.compat_aiocoap import (
     oscore_kid,
     protected_remote,
     render_protected,
+    security_context_of,
 )
 from orders.store.db import Database, utcnow
 
@@ -230,9 +230,7 @@ class ContextStore:
             id_context=bytes(row.id_context) if row.id_context is not None else None,
         )
 
-    def strike(
-        self, context_id: int, kid: bytes, seq: int, now: datetime | None = None
-    ) -> bool:
+    def strike(self, context_id: int, kid: bytes, seq: int, now: datetime | None = None) -> bool:
         """Record `seq` as used; False when it was used (or is too old) or the token is gone."""
         now = now or utcnow()
 

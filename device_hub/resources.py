@@ -50,12 +50,11 @@ from device_hub.codec import (
     reply_format,
     request_format,
 )
-from device_hub.compat_aiocoap import HubSite, extract_block
+from device_hub.compat_aiocoap import HubSite, extract_block, underlying_remote
 from device_hub.errors import RateLimited, error_answer
-from device_hub.compat_aiocoap import underlying_remote
 from device_hub.identity import MUST_USE_OSCORE, Identify, with_claims
-from device_hub.oscore import token_digest_of
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
+from device_hub.oscore import token_digest_of
 from orders.domain import ops
 from orders.domain.errors import NotFound
 from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body

@@ -1,4 +1,4 @@
-"""OSCORE devices against a real hub, spoken by the tests' own RFC 8613 client (tests/oscore_peer.py).
+"""OSCORE devices against a real hub, spoken by the tests' own RFC 8613 client (oscore_peer).
 
 The client shares no code with aiocoap: it keys itself from the token response's `cnf` and the
 /authz-info exchange (RFC 9203), then presses, observes, and is refused on a wrong key, on a
@@ -181,9 +181,7 @@ def test_observing_an_order_under_oscore_hears_it_ship(db: Database, device: Dev
     mark_shipped(db, order_id, device.world.store_id, "TRACK-1")
     heard = []
     while "shipped" not in heard and len(heard) < 5:  # a retransmitted first answer may come too
-        news = peer.unprotect_response(
-            device.keys, observe, device.client.receive(observe.token)
-        )
+        news = peer.unprotect_response(device.keys, observe, device.client.receive(observe.token))
         heard.append(cbor2.loads(news.payload)["status"])
     assert heard[-1] == "shipped" and news.observe is not None
 
