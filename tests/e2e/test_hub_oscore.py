@@ -13,16 +13,20 @@ from dataclasses import dataclass
 
 import cbor2
 import pytest
+from aiocoap.numbers.codes import Code
 from sqlalchemy import select
 
-from auth.device_flow import unlink_device
+from auth.device_flow import decide_device, unlink_device
+from auth.model import OAuthClient
 from auth.principal import DEVICE_SCOPES
 from auth.tokens import IssuedToken, issue_token
+from orders.services.devices import LinkRules
 from orders.services.lifecycle import mark_shipped
 from orders.store.db import Database
 from orders.store.model import DeviceLink, Order
 from tests import oscore_peer as peer
-from tests.e2e.hub_fixtures import RunningHub, hub, start_hub, stop_hub
+from tests.device_link_helpers import forget_polls, shopper_account
+from tests.e2e.hub_fixtures import CoapClient, RunningHub, hub, start_hub, stop_hub
 from tests.factories import World, build_world, count, db_snapshot
 
 __all__ = ["hub"]  # fixture used by name
@@ -291,3 +295,50 @@ def test_authz_info_refuses_a_bearer_token_and_a_bad_nonce(db: Database, hub: Ru
         client.close()
     with db.read() as session:
         assert session.scalar(select(Order.id)) is None
+
+
+def test_a_protected_cancel_calls_off_the_devices_own_order(device: Device) -> None:
+    """POST /orders/{id}/cancel under OSCORE, with no `at`: the order is cancelled."""
+    sent, raw = press(device, 1)
+    order_id = cbor2.loads(peer.unprotect_response(device.keys, sent, raw).payload)["order"]["id"]
+    cancel = peer.protect_request(
+        device.keys,
+        peer.POST,
+        [*peer.path_options("orders", order_id, "cancel"), CBOR_FORMAT],
+        cbor2.dumps({}),
+    )
+    answer = peer.unprotect_response(device.keys, cancel, device.client.send(cancel))
+    assert answer.code == peer.CHANGED
+    assert cbor2.loads(answer.payload)["order"]["status"] == "cancelled"
+
+
+def test_the_device_flow_over_coap_gives_an_oscore_model_its_input_material(
+    db: Database, hub: RunningHub
+) -> None:
+    """The /link/token answer carries `cnf: {osc: {id, ms, salt}}` as CBOR byte strings."""
+    world = build_world(db, security="oscore")
+    with db.write() as session:
+        session.add(
+            OAuthClient(
+                client_id=world.model_client_id, name="Button", kind="device_model",
+                store_id=world.store_id, scope=DEVICE_SCOPES,
+            )
+        )  # fmt: skip
+    coap = CoapClient(hub.uri)
+    try:
+        started = coap.post(
+            "/link", {"client_id": world.model_client_id, "serial": "OSC-9", "pad": "." * 100}
+        )
+        assert started.code == Code.CREATED, started.body
+        account_id = shopper_account(db, "osc@shop.test")
+        decide_device(db, user_code=started.body["user_code"], account_id=account_id,
+                      approve=True, rules=LinkRules(product_sku="PODS"))  # fmt: skip
+        forget_polls(db)
+        poll = {"client_id": world.model_client_id, "device_code": started.body["device_code"]}
+        issued = coap.post("/link/token", poll)
+    finally:
+        coap.close()
+    assert issued.code == Code.CONTENT, issued.body
+    osc = issued.body["cnf"]["osc"]
+    assert {len(osc["ms"]), len(osc["salt"]), len(osc["id"])} <= {8, 16}
+    assert all(isinstance(osc[name], bytes) for name in ("id", "ms", "salt"))
