@@ -405,10 +405,12 @@ class OscoreSite:
         inner: Any,
         index: ContextIndex,
         run: Callable[..., Awaitable[Any]],
+        admit: Callable[[Message], None] = lambda request: None,
     ) -> None:
         self.inner = inner
         self.index = index
         self.run = run
+        self.admit = admit
         self.strikes = StrikeBatcher(index.store)
 
     def get_resources_as_linkheader(self) -> Any:
@@ -443,7 +445,14 @@ class OscoreSite:
         kid, _kid_context = ids
         if kid is None:
             return _plain_answer(Code.UNAUTHORIZED, "no kid")
-        context = self.index.cached(kid) or await self.run(self.index.load, kid)
+        context = self.index.cached(kid)
+        if context is None:
+            try:
+                # A kid this process does not hold costs a read: under the address's limit.
+                self.admit(request)
+            except Exception:
+                return _plain_answer(Code.TOO_MANY_REQUESTS)
+            context = await self.run(self.index.load, kid)
         if context is None:
             return _plain_answer(Code.UNAUTHORIZED, "unknown context")
         try:

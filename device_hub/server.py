@@ -90,7 +90,9 @@ class Hub:
         # Protected requests are unprotected (and struck out in the database) before the
         # resources see them; plain ones pass through for each resource to judge.
         self.contexts = ContextIndex(ContextStore(db))
-        self.site = OscoreSite(inner, self.contexts, self.services.run)
+        self.site = OscoreSite(
+            inner, self.contexts, self.services.run, admit=self.services.check_source
+        )
         self.context: Context | None = None
         self.recent: list[RecentMessages] = []
         self.watcher: OutboxWatcher | None = None

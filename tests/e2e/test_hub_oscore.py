@@ -8,8 +8,11 @@ replay (in this hub or another one on the same database) and after its link ends
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cbor2
 import pytest
@@ -59,8 +62,10 @@ def _issue(db: Database, world: World) -> IssuedToken:
         )
 
 
-def authz_info(address: tuple[str, int], issued: IssuedToken, client_id: bytes) -> peer.Keys:
-    """RFC 9203 §4.1 and §4.3: post the token with N1, derive the context from the answer."""
+def authz_exchange(
+    address: tuple[str, int], issued: IssuedToken, client_id: bytes
+) -> tuple[bytes, bytes]:
+    """RFC 9203 §4.1 and §4.3: post the token with N1; the Master Salt and the hub's id."""
     assert issued.osc is not None
     nonce1 = os.urandom(8)
     body = cbor2.dumps({1: issued.access_token, 40: nonce1, 43: client_id})
@@ -77,6 +82,13 @@ def authz_info(address: tuple[str, int], issued: IssuedToken, client_id: bytes) 
     nonce2, hub_id = reply[42], reply[44]
     # Master Salt = salt | N1 | N2, each a CBOR byte string (RFC 9203 §4.3).
     salt = cbor2.dumps(issued.osc.salt) + cbor2.dumps(nonce1) + cbor2.dumps(nonce2)
+    return salt, hub_id
+
+
+def authz_info(address: tuple[str, int], issued: IssuedToken, client_id: bytes) -> peer.Keys:
+    """The /authz-info exchange, then the client's derived context."""
+    assert issued.osc is not None
+    salt, hub_id = authz_exchange(address, issued, client_id)
     return peer.Keys.derive(issued.osc.ms, salt, sender_id=hub_id, recipient_id=client_id)
 
 
@@ -342,3 +354,43 @@ def test_the_device_flow_over_coap_gives_an_oscore_model_its_input_material(
     osc = issued.body["cnf"]["osc"]
     assert {len(osc["ms"]), len(osc["salt"]), len(osc["id"])} <= {8, 16}
     assert all(isinstance(osc[name], bytes) for name in ("id", "ms", "salt"))
+
+
+def _libcoap_with_oscore() -> str | None:
+    """A libcoap coap-client built with OSCORE (4.3.2 or later), if one is installed."""
+    for name in ("coap-client", "coap-client-openssl", "coap-client-gnutls", "coap-client-notls"):
+        binary = shutil.which(name)
+        if binary is None:
+            continue
+        usage = subprocess.run([binary, "-h", "x"], capture_output=True, text=True, check=False)
+        if "-E " in usage.stdout + usage.stderr:
+            return binary
+    return None
+
+
+@pytest.mark.skipif(_libcoap_with_oscore() is None, reason="no libcoap with OSCORE (needs 4.3.2+)")
+def test_libcoap_presses_under_oscore(db: Database, hub: RunningHub, tmp_path: Path) -> None:
+    """libcoap's own OSCORE, keyed from the same /authz-info exchange, places an order."""
+    binary = _libcoap_with_oscore()
+    assert binary is not None
+    world = build_world(db, security="oscore")
+    issued = _issue(db, world)
+    assert issued.osc is not None
+    salt, hub_id = authz_exchange(("127.0.0.1", hub.port), issued, b"\x01")
+    conf = tmp_path / "oscore.conf"
+    conf.write_text(
+        f'master_secret,hex,"{issued.osc.ms.hex()}"\n'
+        f'master_salt,hex,"{salt.hex()}"\n'
+        f'sender_id,hex,"{hub_id.hex()}"\n'
+        'recipient_id,hex,"01"\n'
+        "replay_window,integer,32\n"
+        "aead_alg,integer,10\n"
+        "hkdf_alg,integer,-10\n"
+    )
+    result = subprocess.run(
+        [binary, "-m", "post", "-E", str(conf), "-t", "50", "-e", '{"seq":1}',
+         f"coap://127.0.0.1:{hub.port}/press"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert '"placed"' in result.stdout, result.stdout + result.stderr
+    assert count(db, Order) == 1
