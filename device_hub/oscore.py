@@ -192,6 +192,20 @@ _STRIKE = text(
 )
 
 
+# PostgreSQL: a whole batch in one statement; the rows it returns are the fresh ones.
+_STRIKE_MANY_PG = text(
+    "INSERT INTO oscore_seen (context_id, seq) "
+    "SELECT c.id, v.seq FROM unnest(CAST(:cids AS integer[]), CAST(:kids AS bytea[]), "
+    "CAST(:seqs AS bigint[])) AS v(cid, kid, seq) "
+    "JOIN oscore_contexts c ON c.id = v.cid AND c.recipient_id = v.kid "
+    "JOIN oauth_tokens t ON t.id = c.token_id "
+    "LEFT JOIN device_links l ON l.id = t.link_id "
+    "WHERE v.seq >= c.replay_floor AND t.revoked_at IS NULL AND t.expires_at > :now "
+    "AND (t.link_id IS NULL OR l.status = 'active') "
+    "ON CONFLICT (context_id, seq) DO NOTHING RETURNING context_id, seq"
+)
+
+
 class ContextStore:
     """The database side of the hub's contexts: load by kid, strike, reserve, forget."""
 
@@ -251,6 +265,8 @@ class ContextStore:
         now = now or utcnow()
 
         def decide(conn: Connection) -> tuple[list[bool], list[Any]]:
+            if conn.dialect.name == "postgresql":
+                return _strike_all(conn, items, now), []
             answers = []
             for context_id, kid, seq in items:
                 params = {"context_id": context_id, "kid": kid, "seq": seq, "now": now}
@@ -289,6 +305,27 @@ def _slide(session: Session, context_id: int, floor: int) -> None:
     session.execute(
         delete(OscoreSeen).where(OscoreSeen.context_id == context_id, OscoreSeen.seq < floor)
     )
+
+
+def _strike_all(
+    conn: Connection, items: Sequence[tuple[int, bytes, int]], now: datetime
+) -> list[bool]:
+    """The batch in one INSERT; of two equal (context, seq) in it, the first is the fresh one."""
+    params = {
+        "cids": [item[0] for item in items],
+        "kids": [item[1] for item in items],
+        "seqs": [item[2] for item in items],
+        "now": now,
+    }
+    inserted = {(row[0], row[1]) for row in conn.execute(_STRIKE_MANY_PG, params)}
+    answers = []
+    for context_id, _kid, seq in items:
+        fresh = (context_id, seq) in inserted
+        inserted.discard((context_id, seq))
+        if fresh and seq % REPLAY_WINDOW == 0 and seq >= 2 * REPLAY_WINDOW:
+            _slide_conn(conn, context_id, seq - REPLAY_WINDOW)
+        answers.append(fresh)
+    return answers
 
 
 def _slide_conn(conn: Connection, context_id: int, floor: int) -> None:
