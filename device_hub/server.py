@@ -21,7 +21,8 @@ from device_hub.identity import DeviceIdentity, Identify
 from device_hub.limits import Rate, RateLimiter
 from device_hub.mdns import Advertisement
 from device_hub.observe import OutboxWatcher
-from device_hub.oscore import ContextIndex, ContextStore, OscoreSite
+from device_hub.oscore import ContextIndex, OscoreSite
+from device_hub.oscore_store import ContextStore
 from device_hub.resources import HubServices, build_site
 from orders.services.telemetry import Policy, link_policy
 from orders.store.db import Database

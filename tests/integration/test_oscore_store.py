@@ -10,7 +10,7 @@ from auth.ace import establish_context
 from auth.model import OscoreContext, Token
 from auth.principal import DEVICE_SCOPES
 from auth.tokens import issue_token
-from device_hub.oscore import REPLAY_WINDOW, ContextStore
+from device_hub.oscore_store import REPLAY_WINDOW, ContextStore
 from orders.store.db import Database, utcnow
 from tests.factories import build_world
 

@@ -6,7 +6,8 @@ import pytest
 from aiocoap import Message
 from aiocoap.message import Direction
 
-from device_hub.oscore import ContextRecord, DeviceContext
+from device_hub.oscore import DeviceContext
+from device_hub.oscore_store import ContextRecord
 from tests import oscore_peer
 
 SECRET = bytes.fromhex("0102030405060708090a0b0c0d0e0f10")
