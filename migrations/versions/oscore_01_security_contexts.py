@@ -1,7 +1,7 @@
 """OSCORE per device: model security setting, token input material, security contexts
 
 Revision ID: oscore_01
-Revises: ev_tracking_01
+Revises: dev_testorders_01
 Create Date: 2026-12-06 03:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "oscore_01"
-down_revision: str | Sequence[str] | None = "ev_tracking_01"
+down_revision: str | Sequence[str] | None = "dev_testorders_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
