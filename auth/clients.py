@@ -68,6 +68,7 @@ def create_device_model_client(
     skus: Sequence[str] = (),
     slot: SlotSpec | None = None,
     test_mode: bool = False,
+    security: str = "oscore",
 ) -> tuple[int, str]:
     """A new device model and its public OAuth client; returns (model id, client id)."""
     if not name.strip() or len(name) > 200:
@@ -77,7 +78,7 @@ def create_device_model_client(
         store = _store(session, store_id)
         model = create_device_model(
             session, store, name=name.strip(), kind=kind, skus=list(skus),
-            slots=[slot] if slot else [],
+            slots=[slot] if slot else [], security=security,
         )  # fmt: skip
         model.test_mode = test_mode
         session.add(

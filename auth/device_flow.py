@@ -257,6 +257,9 @@ def _redeem(session: Session, row: DeviceCode, now: datetime) -> IssuedToken | D
     link = session.get(DeviceLink, row.link_id) if row.link_id else None
     if link is None or link.status != "active":
         return DeviceFlowError("access_denied", "the link was removed")
+    security = session.scalar(
+        select(DeviceModel.security).where(DeviceModel.client_id == row.client_id)
+    )
     return issue_token(
         session,
         client_id=row.client_id,
@@ -266,6 +269,7 @@ def _redeem(session: Session, row: DeviceCode, now: datetime) -> IssuedToken | D
         store_id=link.store_id,
         device_id=link.device_id,
         link_id=link.id,
+        oscore=security == "oscore",
         now=now,
     )
 

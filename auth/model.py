@@ -6,10 +6,12 @@ from datetime import datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     UniqueConstraint,
     text,
@@ -111,6 +113,45 @@ class Token(Base):
     refresh_expires_at: Mapped[datetime | None] = mapped_column(default=None)
     refresh_used_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    # OSCORE input material (RFC 9203 §3.2.1) of a proof-of-possession device token: such a
+    # token is refused as a bearer token and only keys a security context (/authz-info).
+    osc_ms: Mapped[bytes | None] = mapped_column(LargeBinary(32), default=None)
+    osc_salt: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    osc_id: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+
+
+class OscoreContext(Base):
+    """A device's OSCORE security context (RFC 8613), derived at /authz-info from its token.
+
+    One per token: a device that reboots posts its token again and replaces it. The hub's
+    sender sequence numbers are reserved here in chunks; replays are struck in OscoreSeen.
+    """
+
+    __tablename__ = "oscore_contexts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(
+        ForeignKey("oauth_tokens.id", ondelete="CASCADE"), unique=True
+    )
+    # The hub's Recipient ID: the kid of the device's requests, so the lookup key.
+    recipient_id: Mapped[bytes] = mapped_column(LargeBinary(7), unique=True)
+    sender_id: Mapped[bytes] = mapped_column(LargeBinary(7))
+    master_salt: Mapped[bytes] = mapped_column(LargeBinary(64))
+    id_context: Mapped[bytes | None] = mapped_column(LargeBinary(16), default=None)
+    sender_seq_reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    replay_floor: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class OscoreSeen(Base):
+    """A request sequence number a context has accepted: inserting it is the replay check."""
+
+    __tablename__ = "oscore_seen"
+
+    context_id: Mapped[int] = mapped_column(
+        ForeignKey("oscore_contexts.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 class DeviceCode(Base):

@@ -302,6 +302,7 @@ def rotate_refresh_token(
             device_id=row.device_id,
             link_id=row.link_id,
             family=row.family,
+            oscore=row.osc_ms is not None,
             now=now,
         )
 

@@ -57,6 +57,8 @@ class Principal:
     link_id: int | None = None
     account_id: int | None = None
     token_id: int | None = None
+    # A proof-of-possession device token: its device speaks OSCORE, never bearer.
+    oscore: bool = False
 
     def has_scope(self, scope: str) -> bool:
         """True when the token was granted `scope`."""

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Select, bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from auth.model import Account, Token
+from auth.osc_input import OscoreInput
 from auth.principal import InvalidToken, Principal
 from orders.domain import ops
 from orders.store.db import Database, utcnow
@@ -28,6 +29,13 @@ REFRESH_TTL = timedelta(days=60)
 # A button pressed twice a year must still be able to refresh; the family dies with the
 # link anyway, and each rotation starts a fresh year.
 DEVICE_REFRESH_TTL = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class Digest:
+    """A token known only by its hash: an OSCORE context names its token this way."""
+
+    hex: str
 
 
 def token_hash(token: str) -> str:
@@ -50,9 +58,11 @@ class IssuedToken:
     refresh_token: str | None = None
     device_id: int | None = None
     token_type: str = "Bearer"
+    # OSCORE input material of a proof-of-possession token (RFC 9203 §3.2).
+    osc: OscoreInput | None = None
 
-    def as_response(self) -> dict[str, object]:
-        """The JSON body of a token response."""
+    def as_response(self, *, binary: bool = False) -> dict[str, object]:
+        """The body of a token response (JSON; `binary`: CBOR, byte strings as they are)."""
         body: dict[str, object] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
@@ -63,6 +73,8 @@ class IssuedToken:
             body["refresh_token"] = self.refresh_token
         if self.device_id is not None:
             body["device_id"] = self.device_id
+        if self.osc is not None:
+            body["cnf"] = self.osc.as_cnf(binary=binary)
         return body
 
 
@@ -79,10 +91,15 @@ def issue_token(
     link_id: int | None = None,
     family: str | None = None,
     with_refresh: bool = True,
+    oscore: bool = False,
     now: datetime | None = None,
 ) -> IssuedToken:
-    """Store a new token (hashed) and return the only copy of its secrets."""
+    """Store a new token (hashed) and return the only copy of its secrets.
+
+    `oscore`: a proof-of-possession device token carrying OSCORE input material (RFC 9203).
+    """
     now = now or utcnow()
+    osc = OscoreInput.fresh() if oscore else None
     ttl = DEVICE_ACCESS_TTL if kind == "device" else ACCESS_TTL[kind]
     access = new_secret()
     refresh = new_secret() if with_refresh else None
@@ -102,6 +119,9 @@ def issue_token(
             issued_at=now,
             expires_at=now + ttl,
             refresh_expires_at=now + refresh_ttl(kind) if refresh else None,
+            osc_ms=osc.ms if osc else None,
+            osc_salt=osc.salt if osc else None,
+            osc_id=osc.id if osc else None,
         )
     )
     session.flush()
@@ -111,6 +131,7 @@ def issue_token(
         scope=scope,
         refresh_token=refresh,
         device_id=device_id,
+        osc=osc,
     )
 
 
@@ -134,6 +155,8 @@ _COLUMNS = (
     Token.device_id,
     Token.link_id,
     DeviceLink.status,
+    # A proof-of-possession token keys an OSCORE context and is refused as a bearer token.
+    Token.osc_ms.is_not(None).label("pop"),
     # A disabled account's shopper and device tokens stop at once (a partial index probe).
     exists().where(Account.shopper_id == Token.shopper_id, Account.disabled).label("disabled"),
 )
@@ -184,9 +207,12 @@ class TokenCheck:
     query: Select[*tuple[Any, ...]] = _VERIFY_MANY
     device_ids: Select[*tuple[Any, ...]] = _DEVICES_OF
 
-    def __init__(self, tokens: Sequence[str]) -> None:
+    def __init__(self, tokens: Sequence[str | Digest]) -> None:
         self.digests: list[str | None] = []
         for token in tokens:
+            if isinstance(token, Digest):
+                self.digests.append(token.hex)
+                continue
             try:
                 _check_shape(token)
             except InvalidToken:
@@ -257,7 +283,15 @@ def _principal(row: Any, required_scope: str | None, now: datetime) -> Principal
         link_id=row.link_id,
         account_id=row.account_id,
         token_id=row.id,
+        oscore=bool(row.pop),
     )
+
+
+def verify_token_digest(
+    conn: Connection, digest: str, required_scope: str | None, *, now: datetime
+) -> Principal:
+    """As verify_access_token, for a token known by its hash (an OSCORE context's token)."""
+    return _principal(conn.execute(_VERIFY, {"digest": digest}).first(), required_scope, now)
 
 
 def revoke_link_tokens(session: Session, link_id: int, *, now: datetime | None = None) -> int:

@@ -2,6 +2,7 @@
 
 python -m bench.hub [--url DATABASE_URL] [--place N] [--repeat N] [--telemetry N] [--window W]
                     [--slices S] [--hub-only]
+python -m bench.hub --oscore [--devices 10,10000] [--presses N]   (see bench/hub_oscore.py)
 
 Each server runs in its own process (RSS and CPU time read from /proc, the same way for
 both); this process is the client: `--window` client endpoints, each with one request in
@@ -113,10 +114,12 @@ def build_fleet(target: Target, buttons: int, appliances: int) -> Fleet:
     with db.write() as session:
         store = create_store(session, slug="bench", name="Bench", currency="EUR")
         add_product(session, store, sku="PODS", name="Pods", price_minor=100, stock=10**9)
-        button = create_device_model(session, store, name="B", kind="button", skus=["PODS"])
+        button = create_device_model(
+            session, store, name="B", kind="button", skus=["PODS"], security="bearer"
+        )
         machine = create_device_model(
             session, store, name="M", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
+            slots=[SlotSpec("pods", "count", 50, "PODS", 50)], security="bearer",
         )  # fmt: skip
         product_id = session.scalar(select(Product.id).where(Product.sku == "PODS"))
         ids = dict(store=store.id, button=button.id, machine=machine.id, client=button.client_id)
@@ -490,7 +493,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="past orders per device, seeded before the run (0: empty tables, no ANALYZE)",
     )  # fmt: skip
     parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
+    parser.add_argument(
+        "--oscore", action="store_true",
+        help="OSCORE presses vs plain presses vs bare aiocoap (bench/hub_oscore.py)",
+    )  # fmt: skip
+    parser.add_argument("--devices", default="10,10000", help="--oscore: fleet sizes")
+    parser.add_argument("--presses", type=int, default=8000, help="--oscore: presses per kind")
     args = parser.parse_args(argv)
+    if args.oscore:
+        from bench import hub_oscore
+
+        hub_oscore.main(args)
+        return
     console = Console(width=150)
     with scratch(args.url) as target:
         console.print(f"setting up {args.place} buttons and 500 appliances…")

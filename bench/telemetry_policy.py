@@ -44,7 +44,7 @@ def _setup(db: Database) -> dict[str, int]:
         add_product(session, store, sku="PODS", name="Pods", price_minor=500, stock=10**6)
         model = create_device_model(
             session, store, name="Machine", kind="appliance",
-            slots=[SlotSpec("pods", "count", 500, "PODS", 50)],
+            slots=[SlotSpec("pods", "count", 500, "PODS", 50)], security="bearer",
         )  # fmt: skip
         shopper = create_shopper(session, name="Bench shopper")
         add_address(session, shopper.id, HOME)

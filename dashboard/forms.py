@@ -84,6 +84,14 @@ class ModelForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Model name", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=[SelectChoice(k, k.capitalize()) for k in DEVICE_KINDS])
     skus = CheckboxesField("Products its devices may order", choices=[])
+    security = SelectField(
+        "How its devices prove who they are",
+        choices=[
+            SelectChoice("oscore", "OSCORE: each request protected with the device's own keys"),
+            SelectChoice("bearer", "Token in each request (devices that cannot do OSCORE)"),
+        ],
+        default="oscore",
+    )
     test_mode = BooleanField("Test mode (for development and certification devices)")
     slot_name = StringField("Slot name (appliances, e.g. pods)", validators=[Length(max=64)])
     slot_unit = SelectField("Slot unit", choices=[SelectChoice(u) for u in SLOT_UNITS])

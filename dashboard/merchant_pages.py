@@ -193,7 +193,7 @@ def new_model() -> Any:
         try:
             model_id, client_id = clients.create_device_model_client(
                 get_db(), sid(), name=form.name.data, kind=form.kind.data, skus=form.skus.data,
-                slot=slot, test_mode=bool(form.test_mode.data),
+                slot=slot, test_mode=bool(form.test_mode.data), security=form.security.data,
             )  # fmt: skip
         except InvalidRequest as exc:
             flash(exc.detail, "error")

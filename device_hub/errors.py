@@ -6,6 +6,7 @@ from typing import Any
 
 from aiocoap.numbers.codes import Code
 
+from auth.ace import AuthzInfoError
 from auth.device_flow import DeviceFlowError
 from auth.principal import InvalidToken
 from device_hub.codec import PayloadError
@@ -40,6 +41,7 @@ CODE_FOR: list[tuple[type[Exception], Code]] = [
     (NotAllowed, Code.CONFLICT),  # 4.09
     (InvalidRequest, Code.BAD_REQUEST),  # 4.00
     (DeviceFlowError, Code.BAD_REQUEST),  # 4.00 {error} with the RFC 8628 words
+    (AuthzInfoError, Code.BAD_REQUEST),  # 4.00 {error: invalid_request} (RFC 9203 §4.1)
     (PayloadError, Code.BAD_REQUEST),  # 4.00 (4.15 for an unknown content-format)
     (DomainError, Code.BAD_REQUEST),
 ]
@@ -59,7 +61,7 @@ def error_answer(exc: Exception) -> tuple[Code, dict[str, Any]] | None:
         return code, {"error": "invalid_token", "detail": exc.error}
     if isinstance(exc, OrderRefused):
         return code, {"error": "refused", "reason": exc.reason}
-    if isinstance(exc, DeviceFlowError):
+    if isinstance(exc, (DeviceFlowError, AuthzInfoError)):
         return code, {"error": exc.error}
     if isinstance(exc, ShuttingDown):
         return code, {"error": "unavailable", "retry_after": exc.retry_after}

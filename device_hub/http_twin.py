@@ -21,6 +21,7 @@ from auth.principal import InvalidToken, Principal
 from auth.tokens import token_hash, verify_access_token
 from device_hub.codec import JSON, PayloadError, decode, decode_json_text
 from device_hub.errors import error_answer
+from device_hub.identity import MUST_USE_OSCORE
 from orders.domain.errors import NotFound
 from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body
 from orders.services.ordering import press
@@ -83,6 +84,8 @@ def make_twin_blueprint(db: Database, limiter: Limiter, policy: Policy = link_po
         principal = verify_access_token(db, token, scope)
         if principal.kind != "device" or principal.device_id is None:
             raise InvalidToken("invalid_token", "not a device token")
+        if principal.oscore:  # a proof-of-possession token works only under its OSCORE context
+            raise InvalidToken("invalid_token", MUST_USE_OSCORE)
         return principal
 
     @bp.post("/press")

@@ -22,6 +22,14 @@ from aiocoap.numbers.codes import Code
 from aiocoap.resource import ObservableResource, PathCapable, Resource, Site, WKCResource
 from aiocoap.util.linkformat import Link, LinkFormat
 
+from auth.ace import (
+    ACCESS_TOKEN,
+    ACE_CLIENT_RECIPIENTID,
+    ACE_SERVER_RECIPIENTID,
+    NONCE1,
+    NONCE2,
+    establish_context,
+)
 from auth.device_flow import (
     DeviceAuthorization,
     DeviceFlowError,
@@ -30,14 +38,23 @@ from auth.device_flow import (
     start_device_authorization,
 )
 from auth.oauth_store import DEVICE_GRANT
-from auth.principal import Principal
+from auth.principal import InvalidToken, Principal
 from device_hub.batching import PressBatcher
 from device_hub.blockwise import BoundedBlock1Spool
-from device_hub.codec import JSON, PayloadError, decode, encode, reply_format, request_format
-from device_hub.compat_aiocoap import HubSite, extract_block
+from device_hub.codec import (
+    CBOR,
+    JSON,
+    PayloadError,
+    decode,
+    encode,
+    reply_format,
+    request_format,
+)
+from device_hub.compat_aiocoap import HubSite, extract_block, underlying_remote
 from device_hub.errors import RateLimited, error_answer
-from device_hub.identity import Identify
+from device_hub.identity import MUST_USE_OSCORE, Identify, with_claims
 from device_hub.limits import AMPLIFICATION, Rate, RateLimiter, wire_size, within_amplification
+from device_hub.oscore import token_digest_of
 from orders.domain import ops
 from orders.domain.errors import NotFound
 from orders.services.lifecycle import Actor, cancel_order, get_order_status, status_body
@@ -165,7 +182,8 @@ class HubServices:
                 )
             if len(request.payload) < min_payload:
                 raise PadRequest(min_payload)
-            code, body = await handle(decode(request.payload, request_format(request)))
+            body = decode(request.payload, request_format(request))
+            code, body = await handle(with_claims(body, token_digest_of(request)))
         except Exception as exc:
             return self.render_error(exc, fmt, max_payload, request)
         return encode(body, fmt, code)
@@ -232,10 +250,11 @@ def _link_answer_bound(public_url: str) -> int:
 
 def source_address(request: Message) -> str:
     """The request's source IP address (without port), the key of per-address limits."""
-    sockaddr = getattr(request.remote, "sockaddr", None)
+    remote = underlying_remote(request.remote)
+    sockaddr = getattr(remote, "sockaddr", None)
     if sockaddr:
         return str(sockaddr[0])
-    return str(request.remote.hostinfo)
+    return str(remote.hostinfo)
 
 
 class _Post(Resource):
@@ -306,7 +325,13 @@ class LinkTokenResource(_Post):
     rt = "restock.link.token"
     ct = "60 50"
 
-    async def handle(self, body: Body) -> Answer:
+    async def render_post(self, request: Message) -> Message:
+        binary = reply_format(request) != JSON
+        handle = functools.partial(self.answer_poll, binary=binary)
+        return await self.hub.answer(request, handle, self.max_payload)
+
+    async def answer_poll(self, body: Body, *, binary: bool) -> Answer:
+        """Tokens for a poll or a refresh; `cnf` (OSCORE input material) for OSCORE models."""
         client_id = _text(body, "client_id")
         grant_type = body.get("grant_type")
         if grant_type == "refresh_token":
@@ -325,11 +350,56 @@ class LinkTokenResource(_Post):
             )
         else:
             raise DeviceFlowError("unsupported_grant_type", "use refresh_token or a device_code")
-        return Code.CONTENT, {
+        answer: Body = {
             "access_token": issued.access_token,
             "refresh_token": issued.refresh_token,
             "expires_in": issued.expires_in,
             "device_id": issued.device_id,
+        }
+        if issued.osc is not None:
+            answer["cnf"] = issued.osc.as_cnf(binary=binary)
+        return Code.CONTENT, answer
+
+
+ACE_CBOR = 19  # application/ace+cbor (RFC 9200 §8.14)
+
+
+class AuthzInfoResource(_Post):
+    """POST /authz-info (RFC 9203 §4.1): a device's token and N1 in, N2 and the hub's
+    Recipient ID out; both sides then derive the OSCORE context.
+
+    The one unprotected resource a linked OSCORE device uses: its answer (about 20 bytes) is
+    smaller than the token-carrying request, so it amplifies nothing.
+    """
+
+    rt = "ace.ai"
+    ct = "19"
+    max_payload = PRESS_MAX_PAYLOAD
+
+    async def render_post(self, request: Message) -> Message:
+        fmt = request.opt.content_format
+        if fmt not in (None, ACE_CBOR, CBOR):
+            return self.hub.render_error(
+                PayloadError("use application/ace+cbor", Code.UNSUPPORTED_CONTENT_FORMAT),
+                CBOR, self.max_payload, request,
+            )  # fmt: skip
+        request.opt.content_format = CBOR
+        answer = await self.hub.answer(request, self.handle, self.max_payload)
+        if answer.code == Code.CREATED:
+            answer.opt.content_format = ACE_CBOR
+        return answer
+
+    async def handle(self, body: Body) -> Answer:
+        established = await self.hub.run(
+            establish_context,
+            self.hub.db,
+            access_token=body.get(ACCESS_TOKEN),
+            nonce1=body.get(NONCE1),
+            client_recipient_id=body.get(ACE_CLIENT_RECIPIENTID),
+        )
+        return Code.CREATED, {
+            NONCE2: established.nonce2,
+            ACE_SERVER_RECIPIENTID: established.server_recipient_id,
         }
 
 
@@ -466,6 +536,12 @@ class OrderStatusResource(ObservableResource, PathCapable):
             if order_id is None:
                 raise NotFound("not_found", "no such order")
             order = await self.hub.run(get_order_status, self.hub.db, order_id)
+            if (
+                order.device_id is not None
+                and token_digest_of(request) is None
+                and await self.hub.run(self.hub.identify.requires_oscore, order.device_id)
+            ):
+                raise InvalidToken("invalid_token", MUST_USE_OSCORE)
         except Exception as exc:
             return self.hub.render_error(exc, fmt, 0, request)
         body = status_body(order)
@@ -645,6 +721,7 @@ def build_site(hub: HubServices) -> tuple[Site, OrderStatusResource]:
     )
     site.add_resource(["link"], LinkResource(hub))
     site.add_resource(["link", "token"], LinkTokenResource(hub))
+    site.add_resource(["authz-info"], AuthzInfoResource(hub))
     site.add_resource(["press"], PressResource(hub))
     site.add_resource(["telemetry"], TelemetryResource(hub))
     site.add_resource(list(ORDERS_PATH), OrderRoutes(orders, OrderCancelResource(hub)))

@@ -17,10 +17,12 @@ from device_hub.dedup import (
     RecentMessages,
     bound_duplicate_memory,
 )
-from device_hub.identity import BearerInPayload, Identify
+from device_hub.identity import DeviceIdentity, Identify
 from device_hub.limits import Rate, RateLimiter
 from device_hub.mdns import Advertisement
 from device_hub.observe import OutboxWatcher
+from device_hub.oscore import ContextIndex, OscoreSite
+from device_hub.oscore_store import ContextStore
 from device_hub.resources import HubServices, build_site
 from orders.services.telemetry import Policy, link_policy
 from orders.store.db import Database
@@ -72,7 +74,7 @@ class Hub:
         # more threads only add naps; PostgreSQL works on many connections at once.
         workers = config.workers or (2 if db.dialect == "sqlite" else 8)
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="hub")
-        identify = identify or BearerInPayload(db)
+        identify = identify or DeviceIdentity(db)
         device_limit = RateLimiter(config.device_rate)
         self.services = HubServices(
             db=db,
@@ -85,7 +87,13 @@ class Hub:
             # Presses go to their own writer thread(s); the pool above serves the rest.
             presses=PressBatcher(db, identify, device_limit, writers=config.press_writers),
         )
-        self.site, self.orders = build_site(self.services)
+        inner, self.orders = build_site(self.services)
+        # Protected requests are unprotected (and struck out in the database) before the
+        # resources see them; plain ones pass through for each resource to judge.
+        self.contexts = ContextIndex(ContextStore(db))
+        self.site = OscoreSite(
+            inner, self.contexts, self.services.run, admit=self.services.check_source
+        )
         self.context: Context | None = None
         self.recent: list[RecentMessages] = []
         self.watcher: OutboxWatcher | None = None
@@ -150,6 +158,7 @@ class Hub:
             self.context = None
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.services.presses.close()
+        self.site.strikes.close()
 
 
 async def _advertise(host: str, port: int) -> Advertisement | None:

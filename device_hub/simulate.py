@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cbor2
 from aiocoap import POST, Context, Message
 from aiocoap.numbers.contentformat import ContentFormat
 
+from auth.ace import (
+    ACCESS_TOKEN,
+    ACE_CLIENT_RECIPIENTID,
+    ACE_SERVER_RECIPIENTID,
+    NONCE1,
+    NONCE2,
+    NONCE_BYTES,
+    master_salt,
+)
 from device_hub.mdns import discover
+from device_hub.oscore import DeviceSideContext
 
 # /link requests are padded to a third of the answer (README); this covers a short public URL,
 # and the hub's 4.00 names the size (`pad_to`) when more is needed.
@@ -37,6 +51,8 @@ class DeviceOptions:
     max_wait: float = 600.0
     unit_secret: str | None = None  # for models that require proof of possession
     cancel: bool = False  # a button cancels each order its press placed, at once
+    oscore: bool = False  # protect requests with OSCORE, keyed through /authz-info (RFC 9203)
+    state: str | None = None  # a file keeping the tokens across restarts of the simulator
 
 
 class DeviceError(Exception):
@@ -65,6 +81,21 @@ class Tokens:
 
 # Renew at 90% of the access token's lifetime, so a send never races its expiry.
 REFRESH_AT = 0.9
+ACE_CBOR = 19  # application/ace+cbor
+# The device's own Recipient ID: one context per device, so any short id will do.
+DEVICE_ID = b"\x01"
+# Protected paths (everything but the device flow and /authz-info).
+PROTECTED = ("/press", "/telemetry", "/orders/*")
+# How often one send is tried afresh (new sequence number) when the hub is away or restarting.
+ATTEMPTS = 8
+RETRY_PAUSE = 1.0
+
+
+def _unb64(text: object) -> bytes:
+    if isinstance(text, bytes):
+        return text
+    value = str(text)
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
 class SimulatedDevice:
@@ -76,6 +107,7 @@ class SimulatedDevice:
         self.base = options.hub or ""
         self.context: Context | None = None
         self.tokens: Tokens | None = None
+        self.osc: dict[str, bytes] | None = None  # the token response's cnf.osc
 
     async def call(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """POST `body` as CBOR; returns the response code (e.g. "2.01") and its map."""
@@ -102,7 +134,12 @@ class SimulatedDevice:
         self.out(f"hub: {self.base}")
         self.context = await Context.create_client_context()
         try:
-            await self.link()
+            if not self.load_state():
+                await self.link()
+            if self.options.oscore:
+                if self.osc is None:
+                    raise DeviceError("this model did not issue OSCORE keys (a bearer model?)")
+                await self.establish()
             if self.options.kind == "button":
                 await self.press()
             else:
@@ -135,8 +172,8 @@ class SimulatedDevice:
             error = answer.get("error")
             if code == "2.05":
                 self.out(f"linked as device {answer.get('device_id')}")
-                self.tokens = Tokens.of(answer, loop.time())
-                return self.tokens.access_token
+                self.take_tokens(answer)
+                return self.tokens.access_token  # type: ignore[union-attr]
             if error == "slow_down":
                 interval += 5  # RFC 8628 §3.5
             elif error == "authorization_pending":
@@ -162,9 +199,69 @@ class SimulatedDevice:
         )
         if code != "2.05":
             raise DeviceError(f"refreshing failed: {code} {answer.get('error')}; link again")
-        self.tokens = Tokens.of(answer, asyncio.get_running_loop().time())
+        self.take_tokens(answer)
         self.out("access token renewed")
-        return self.tokens.access_token
+        if self.options.oscore:
+            await self.establish()  # the context dies with the token it was made from
+        return self.tokens.access_token  # type: ignore[union-attr]
+
+    def take_tokens(self, answer: dict[str, Any]) -> None:
+        """Keep a token answer (and its OSCORE input material); write the state file."""
+        self.tokens = Tokens.of(answer, asyncio.get_running_loop().time())
+        osc = (answer.get("cnf") or {}).get("osc")
+        if isinstance(osc, dict):
+            self.osc = {name: _unb64(osc[name]) for name in ("ms", "salt", "id")}
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write the tokens (the only flash write: at link and at refresh, never per request)."""
+        if self.options.state is None or self.tokens is None:
+            return
+        state = {
+            "access_token": self.tokens.access_token,
+            "refresh_token": self.tokens.refresh_token,
+            "osc": {k: base64.urlsafe_b64encode(v).decode() for k, v in (self.osc or {}).items()},
+        }
+        path = Path(self.options.state)
+        temporary = path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(state))
+        os.replace(temporary, path)
+
+    def load_state(self) -> bool:
+        """Take the tokens a previous run kept, if any; the token is renewed when first used."""
+        if self.options.state is None or not Path(self.options.state).exists():
+            return False
+        state = json.loads(Path(self.options.state).read_text())
+        # Its age is unknown after a restart: the next 4.01 renews it.
+        self.tokens = Tokens(state["access_token"], state.get("refresh_token"), float("inf"))
+        self.osc = {k: _unb64(v) for k, v in (state.get("osc") or {}).items()} or None
+        self.out("restarted: using the stored token")
+        return True
+
+    async def establish(self) -> None:
+        """RFC 9203 §4.1: post the token and a fresh N1 to /authz-info; derive the context."""
+        assert self.context is not None and self.tokens is not None and self.osc is not None
+        nonce1 = os.urandom(NONCE_BYTES)
+        body = {ACCESS_TOKEN: self.tokens.access_token, NONCE1: nonce1,
+                ACE_CLIENT_RECIPIENTID: DEVICE_ID}  # fmt: skip
+        request = Message(
+            code=POST, uri=f"{self.base}/authz-info", payload=cbor2.dumps(body),
+            content_format=ACE_CBOR,
+        )  # fmt: skip
+        response = await self.context.request(request).response
+        answer = cbor2.loads(response.payload) if response.payload else {}
+        if str(response.code.dotted) == "4.01" and self.tokens.refresh_token:
+            await self.refresh()  # the stored token ended: renew it (refresh re-establishes)
+            return
+        if str(response.code.dotted) != "2.01" or not isinstance(answer, dict):
+            raise DeviceError(f"/authz-info refused: {response.code.dotted} {answer}")
+        salt = master_salt(self.osc["salt"], nonce1, answer[NONCE2])
+        secctx = DeviceSideContext(
+            self.osc["ms"], salt, sender_id=answer[ACE_SERVER_RECIPIENTID], recipient_id=DEVICE_ID
+        )
+        for path in PROTECTED:
+            self.context.client_credentials[f"{self.base}{path}"] = secctx
+        self.out("OSCORE context established")
 
     async def access_token(self) -> str:
         """A live access token: the current one, or a renewed one when it is about to expire."""
@@ -175,10 +272,34 @@ class SimulatedDevice:
 
     async def send(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """POST with the access token as `at`; on 4.01 renew it once and send again."""
+        if self.options.oscore:
+            return await self.send_protected(path, body)
         code, answer = await self.call(path, {**body, "at": await self.access_token()})
         if code == "4.01":
             code, answer = await self.call(path, {**body, "at": await self.refresh()})
         return code, answer
+
+    async def send_protected(self, path: str, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """POST under OSCORE (no `at`); a lost or refused exchange is sent afresh.
+
+        A hub killed mid-request answers nothing, or (restarted) refuses the retransmission
+        as a replay: the same press goes again under a new sequence number, and the hub's
+        press dedupe answers it as the one it may already have placed. A 4.01 from a hub
+        that lost the context (or a token that ended) re-keys through /authz-info first.
+        """
+        for attempt in range(ATTEMPTS):
+            try:
+                code, answer = await self.call(path, body)
+            except Exception as exc:  # timeouts, unprotected refusals, a hub going away
+                self.out(f"{path}: {type(exc).__name__}; trying again")
+                await asyncio.sleep(RETRY_PAUSE)
+                if attempt >= 1:
+                    await self.establish()
+                continue
+            if code != "4.01":
+                return code, answer
+            await self.establish()
+        raise DeviceError(f"{path}: no answer after {ATTEMPTS} attempts")
 
     async def press(self) -> None:
         """Press the button `presses` times (a fresh boot id, seq from 1)."""

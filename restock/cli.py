@@ -137,7 +137,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     from device_hub.simulate import DeviceError, DeviceOptions, SimulatedDevice
 
-    client_id = args.client_id or _demo_client(settings, args.kind)
+    client_id = args.client_id or _demo_client(settings, args.kind, oscore=args.oscore)
     if client_id is None:
         print(
             "no --client-id and no demo store to take one from (`seed --demo` creates it)",
@@ -154,6 +154,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         pause=args.pause,
         unit_secret=args.unit_secret,
         cancel=args.cancel,
+        oscore=args.oscore,
+        state=args.state,
     )
     try:
         return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
@@ -162,7 +164,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         return 1
 
 
-def _demo_client(settings: Settings, kind: str) -> str | None:
+def _demo_client(settings: Settings, kind: str, *, oscore: bool = False) -> str | None:
     """The demo store's client id for `kind` (a convenience for `make run` users)."""
     from restock.seed import DEMO_SLUG
 
@@ -173,7 +175,11 @@ def _demo_client(settings: Settings, kind: str) -> str | None:
             client = session.scalar(
                 select(DeviceModel.client_id)
                 .join(Store, Store.id == DeviceModel.store_id)
-                .where(Store.slug == DEMO_SLUG, DeviceModel.kind == kind)
+                .where(
+                    Store.slug == DEMO_SLUG,
+                    DeviceModel.kind == kind,
+                    DeviceModel.security == ("oscore" if oscore else "bearer"),
+                )
                 .order_by(DeviceModel.id)
                 .limit(1)
             )
@@ -214,6 +220,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--pause", type=float, default=1.0, help="seconds between sends")
     sim.add_argument(
         "--cancel", action="store_true", help="button: cancel each order a press placed"
+    )
+    sim.add_argument(
+        "--oscore", action="store_true", help="protect requests with OSCORE (RFC 8613/9203)"
+    )
+    sim.add_argument(
+        "--state", help="file keeping the tokens across restarts (written at link and refresh)"
     )
     sim.set_defaults(func=cmd_simulate)
     seed = sub.add_parser("seed", help="create demo data (idempotent)")

@@ -82,11 +82,11 @@ def _seed(session: Session) -> SeedResult:
             )  # fmt: skip
         button = create_device_model(
             session, store, name="Restock Button", kind="button",
-            skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"],
+            skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"], security="bearer",
         )  # fmt: skip
         appliance = create_device_model(
             session, store, name="Restock Coffee Machine", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)],
+            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)], security="bearer",
         )  # fmt: skip
         for model in (button, appliance):
             session.add(
@@ -122,10 +122,42 @@ def _seed(session: Session) -> SeedResult:
         )
         session.flush()
     _give_demo_shopper_an_address(session)
+    _oscore_models(session, store)
     api_secret = _merchant_api_client(session, store)
     return _report(
         session, store, created, merchant_password, shopper_password, alexa_secret, api_secret
     )
+
+
+def _oscore_models(session: Session, store: Store) -> None:
+    """A button and a coffee machine that speak OSCORE (`simulate … --oscore`)."""
+    # Made apart from the store, so a demo store seeded before OSCORE gets them too.
+    taken = select(DeviceModel.id).where(
+        DeviceModel.store_id == store.id, DeviceModel.security == "oscore"
+    )
+    if session.scalar(taken.limit(1)) is not None:
+        return
+    button = create_device_model(
+        session, store, name="Restock Button (OSCORE)", kind="button",
+        skus=["COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L"], security="oscore",
+    )  # fmt: skip
+    appliance = create_device_model(
+        session, store, name="Restock Coffee Machine (OSCORE)", kind="appliance",
+        slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)], security="oscore",
+    )  # fmt: skip
+    for model in (button, appliance):
+        session.add(
+            OAuthClient(
+                client_id=model.client_id,
+                name=model.name,
+                kind="device_model",
+                store_id=store.id,
+                grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+                scope=DEVICE_SCOPES,
+                token_endpoint_auth_method="none",
+            )
+        )
+    session.flush()
 
 
 def _merchant_api_client(session: Session, store: Store) -> str | None:
@@ -177,12 +209,12 @@ def _report(
     alexa_secret: str | None,
     api_secret: str | None,
 ) -> SeedResult:
-    models = {
-        m.kind: m.client_id
-        for m in session.scalars(
-            select(DeviceModel).where(DeviceModel.store_id == store.id).order_by(DeviceModel.id)
-        )
-    }
+    models: dict[str, str] = {}
+    for m in session.scalars(
+        select(DeviceModel).where(DeviceModel.store_id == store.id).order_by(DeviceModel.id)
+    ):
+        name = m.kind if m.security == "bearer" else f"{m.kind}_oscore"
+        models.setdefault(name, m.client_id)
     alexa = session.scalar(
         select(OAuthClient).where(OAuthClient.store_id == store.id, OAuthClient.kind == "alexa")
     )
@@ -203,6 +235,8 @@ def _report(
         clients={
             "button": models.get("button"),
             "appliance": models.get("appliance"),
+            "button_oscore": models.get("button_oscore"),
+            "appliance_oscore": models.get("appliance_oscore"),
             "alexa": {
                 "client_id": alexa.client_id if alexa else None,
                 "client_secret": alexa_secret,

@@ -62,8 +62,9 @@ def build_world(
     rules: LinkRules | None = None,
     cancel_window_minutes: int = 30,
     slug: str = "shop",
+    security: str = "bearer",
 ) -> World:
-    """A fresh store, catalog, shopper and linked button."""
+    """A fresh store, catalog, shopper and linked button (bearer models unless asked)."""
     with db.write() as session:
         store = create_store(
             session,
@@ -75,10 +76,12 @@ def build_world(
         add_product(session, store, sku="PODS", name="Coffee pods", price_minor=price_minor,
                     stock=stock, aliases=["coffee"])  # fmt: skip
         add_product(session, store, sku="AA", name="AA batteries", price_minor=300, stock=stock)
-        model = create_device_model(session, store, name="Button", kind="button", skus=["PODS"])
+        model = create_device_model(
+            session, store, name="Button", kind="button", skus=["PODS"], security=security
+        )
         appliance = create_device_model(
             session, store, name="Coffee machine", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "PODS", 50)],
+            slots=[SlotSpec("pods", "count", 50, "PODS", 50)], security=security,
         )  # fmt: skip
         shopper = shopper_with_address(session, name="Ada", email=f"ada@{slug}.test")
         device = register_device(session, model, "SN-1")

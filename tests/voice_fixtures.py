@@ -82,7 +82,7 @@ def build_voice_world(
         session.add(client)
         machine = create_device_model(
             session, store, name="Coffee machine", kind="appliance",
-            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)],
+            slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)], security="bearer",
         )  # fmt: skip
         device = register_device(session, machine, "CM-1")
         link_device(session, device, shopper, LinkRules(product_sku="COF-PODS-50"))

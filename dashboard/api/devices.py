@@ -87,7 +87,7 @@ def create_device_model(json: NewDeviceModel) -> Any:
     db = get_db()
     model_id, _ = create_device_model_client(
         db, store_id(), name=json.name, kind=json.kind, skus=json.skus, slot=spec,
-        test_mode=json.test_mode,
+        test_mode=json.test_mode, security=json.security,
     )  # fmt: skip
     model = merchant.get_model(db, store_id(), model_id)
     return created(device_model_resource(model), url_for(".list_device_models"))

@@ -280,6 +280,9 @@ class DeviceModel(BaseModel):
     kind: DeviceKind
     client_id: str
     test_mode: bool
+    security: Literal["oscore", "bearer"] = Field(
+        description="oscore: per-device OSCORE contexts (RFC 8613); bearer: a token per payload"
+    )
     skus: list[str]
     slots: list[Slot]
 
@@ -309,6 +312,8 @@ class NewDeviceModel(Strict):
     skus: list[Sku] = Field(default_factory=list, max_length=50)
     slot: NewSlot | None = None
     test_mode: bool = False
+    # New models protect their devices with OSCORE; bearer is for devices that cannot.
+    security: Literal["oscore", "bearer"] = "oscore"
 
 
 class ModelRef(BaseModel):

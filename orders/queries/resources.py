@@ -80,6 +80,7 @@ def device_model_resource(model: ModelView) -> dict[str, Any]:
         "kind": model.kind,
         "client_id": model.client_id,
         "test_mode": model.test_mode,
+        "security": model.security,
         "skus": list(model.skus),
         "slots": [
             {"name": name, "unit": unit, "capacity": capacity, "sku": sku}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from orders.domain.errors import InvalidRequest
 from orders.store.model import (
     DEVICE_KINDS,
+    DEVICE_SECURITY,
     SLOT_UNITS,
     DeviceModel,
     DeviceModelSlot,
@@ -112,16 +113,24 @@ def create_device_model(
     skus: Sequence[str] = (),
     slots: Sequence[SlotSpec] = (),
     client_id: str | None = None,
+    security: str = "oscore",
 ) -> DeviceModel:
-    """Add a device model; its `client_id` is the public OAuth client its devices use."""
+    """Add a device model; its `client_id` is the public OAuth client its devices use.
+
+    `security`: `oscore` (per-device OSCORE contexts) or `bearer` (a token in each payload,
+    for devices that cannot do OSCORE).
+    """
     if kind not in DEVICE_KINDS:
         raise InvalidRequest("bad_kind", f"kind must be one of {', '.join(DEVICE_KINDS)}")
+    if security not in DEVICE_SECURITY:
+        raise InvalidRequest("bad_security", "security must be oscore or bearer")
     products = {p.sku: p for p in _products(session, store, skus)}
     model = DeviceModel(
         store_id=store.id,
         name=name,
         kind=kind,
         client_id=client_id or f"dev-{secrets.token_urlsafe(12)}",
+        security=security,
         products=list(products.values()),
     )
     for spec in slots:

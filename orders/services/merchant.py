@@ -77,6 +77,7 @@ class ModelView:
     slots: tuple[str, ...]
     # (name, unit, capacity, refill SKU) per slot, for the API.
     slot_specs: tuple[tuple[str, str, float, str | None], ...] = ()
+    security: str = "oscore"  # how its devices prove who they are: oscore | bearer
 
     @classmethod
     def of(cls, model: DeviceModel) -> ModelView:
@@ -88,6 +89,7 @@ class ModelView:
             tuple(f"{s.name} ({s.capacity:g} {s.unit})" for s in model.slots),
             tuple((s.name, s.unit, s.capacity, sku_of.get(s.product_id or 0))
                   for s in model.slots),
+            model.security,
         )  # fmt: skip
 
 

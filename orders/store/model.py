@@ -37,6 +37,8 @@ DEVICE_KINDS = ("button", "appliance")
 # alert: tell, never order; threshold: reorder at a level; predictive: before the predicted
 # run-out; up_to: at the reorder level, order enough packs to reach `order_up_to`.
 LINK_POLICIES = ("threshold", "predictive", "alert", "up_to")
+# How a model's devices prove who they are on CoAP: OSCORE (RFC 8613) or a bearer token.
+DEVICE_SECURITY = ("oscore", "bearer")
 SLOT_UNITS = ("%", "count", "l", "g", "kg")
 
 NAMING = {
@@ -165,7 +167,10 @@ class DeviceModel(Base):
     """A kind of device a store supports (a button, a printer…), with its OAuth client id."""
 
     __tablename__ = "device_models"
-    __table_args__ = (CheckConstraint(sql_in("kind", DEVICE_KINDS), name="kind"),)
+    __table_args__ = (
+        CheckConstraint(sql_in("kind", DEVICE_KINDS), name="kind"),
+        CheckConstraint(sql_in("security", DEVICE_SECURITY), name="security"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
@@ -176,6 +181,10 @@ class DeviceModel(Base):
     # Its maker provisions a per-unit secret: linking then needs it, not just the serial.
     requires_unit_secret: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
+    )
+    # Models made before OSCORE keep bearer tokens; create_device_model defaults to oscore.
+    security: Mapped[str] = mapped_column(
+        String(8), default="oscore", server_default=text("'bearer'")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

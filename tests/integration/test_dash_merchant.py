@@ -79,7 +79,7 @@ def test_a_new_device_model_gets_a_working_public_client(app: Flask, db: Databas
     page = client.get(response.headers["Location"]).text
     with db.read() as session:
         model = session.scalar(select(DeviceModel).where(DeviceModel.name == "Printer X"))
-        assert model is not None and model.test_mode
+        assert model is not None and model.test_mode and model.security == "oscore"
         assert sorted(p.sku for p in model.products) == ["AA", "PODS"]
         assert model.client_id in page
     started = start_device_authorization(db, client_id=model.client_id, public_url="http://x")
@@ -89,6 +89,20 @@ def test_a_new_device_model_gets_a_working_public_client(app: Flask, db: Databas
         changed = session.get(DeviceModel, model.id)
         assert changed is not None and not changed.test_mode
         assert [p.sku for p in changed.products] == ["PODS"]
+
+
+def test_a_model_for_devices_without_oscore_uses_bearer_tokens(app: Flask, db: Database) -> None:
+    """The merchant picks `bearer` for a model whose devices cannot do OSCORE; the list says so."""
+    t = build_tenants(db)
+    client = signed_in(app, t.merchant_email)
+    base = f"/stores/{t.ours.store_id}"
+    form = {"name": "Old button", "kind": "button", "skus": ["AA"], "security": "bearer",
+            "slot_unit": "%", "slot_sku": ""}  # fmt: skip
+    assert form_post(client, f"{base}/models/new", form).status_code == 302
+    with db.read() as session:
+        model = session.scalar(select(DeviceModel).where(DeviceModel.name == "Old button"))
+        assert model is not None and model.security == "bearer"
+    assert "Old button" in (page := client.get(f"{base}/models").text) and "token" in page
 
 
 def test_device_list_filters_by_model_status_low_supply_and_serial(
