@@ -11,10 +11,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.domain.errors import InvalidRequest
+from orders.domain.maintenance import ConditionSpec
+from orders.domain.senml import is_senml_name
 from orders.store.model import (
+    CONDITION_KINDS,
     DEVICE_KINDS,
+    SLOT_POLICIES,
     SLOT_UNITS,
     DeviceModel,
+    DeviceModelCondition,
     DeviceModelSlot,
     Product,
     Shopper,
@@ -34,6 +39,7 @@ class SlotSpec:
     capacity: float
     sku: str | None = None
     units_per_pack: float = 1.0
+    policy: str = "threshold"  # what a new link starts with for this slot
 
 
 def create_store(
@@ -112,6 +118,7 @@ def create_device_model(
     skus: Sequence[str] = (),
     slots: Sequence[SlotSpec] = (),
     client_id: str | None = None,
+    conditions: Sequence[ConditionSpec] = (),
 ) -> DeviceModel:
     """Add a device model; its `client_id` is the public OAuth client its devices use."""
     if kind not in DEVICE_KINDS:
@@ -124,7 +131,15 @@ def create_device_model(
         client_id=client_id or f"dev-{secrets.token_urlsafe(12)}",
         products=list(products.values()),
     )
+    names = [spec.name for spec in slots] + [spec.name for spec in conditions]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("bad_slot", "each slot and condition needs its own name")
+    for name in names:
+        if not is_senml_name(name):
+            raise InvalidRequest("bad_slot", f"{name[:64]!r} is not a SenML name")
     for spec in slots:
+        if spec.policy not in SLOT_POLICIES:
+            raise InvalidRequest("bad_policy", "policy must be threshold or predictive")
         if spec.unit not in SLOT_UNITS:
             raise InvalidRequest("bad_unit", f"unit must be one of {', '.join(SLOT_UNITS)}")
         if spec.capacity <= 0 or spec.units_per_pack <= 0:
@@ -142,11 +157,31 @@ def create_device_model(
                 capacity=spec.capacity,
                 product_id=product.id if product else None,
                 units_per_pack=spec.units_per_pack,
+                policy=spec.policy,
             )
         )
+    for condition in conditions:
+        model.conditions.append(_condition(session, store, condition))
     session.add(model)
     session.flush()
     return model
+
+
+def _condition(session: Session, store: Store, spec: ConditionSpec) -> DeviceModelCondition:
+    if spec.kind not in CONDITION_KINDS:
+        raise InvalidRequest("bad_condition", f"kind must be one of {', '.join(CONDITION_KINDS)}")
+    if spec.kind in ("percent", "counter") and spec.threshold is None:
+        raise InvalidRequest("bad_condition", f"a {spec.kind} condition needs a threshold")
+    if not spec.message.strip() or len(spec.message) > 200:
+        raise InvalidRequest("bad_condition", "a condition's message needs 1-200 characters")
+    part = _products(session, store, [spec.sku])[0] if spec.sku else None
+    return DeviceModelCondition(
+        name=spec.name,
+        kind=spec.kind,
+        threshold=spec.threshold,
+        message=spec.message.strip(),
+        product_id=part.id if part else None,
+    )
 
 
 def _products(session: Session, store: Store, skus: Sequence[str]) -> list[Product]:
