@@ -82,7 +82,7 @@ class OrderView:
     def summary(self) -> dict[str, Any]:
         """The device-facing summary (CONTRACT: `{id, status, sku, quantity, total_minor, …}`)."""
         first = self.lines[0] if self.lines else None
-        return {
+        summary: dict[str, Any] = {
             "id": self.id,
             "status": self.status,
             "sku": first.sku if first else None,
@@ -91,6 +91,9 @@ class OrderView:
             "currency": self.currency,
             "cancel_until": _iso(self.cancel_until),
         }
+        if len(self.lines) > 1:  # an appliance refilling several slots at once
+            summary["lines"] = [{"sku": line.sku, "quantity": line.quantity} for line in self.lines]
+        return summary
 
     def as_api(self) -> dict[str, Any]:
         """The REST shape (`GET /api/v1/orders`)."""

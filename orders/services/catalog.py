@@ -161,13 +161,16 @@ def create_device_model(
             )
         )
     for condition in conditions:
-        model.conditions.append(_condition(session, store, condition))
+        model.conditions.append(condition_of(session, store, condition))
     session.add(model)
     session.flush()
     return model
 
 
-def _condition(session: Session, store: Store, spec: ConditionSpec) -> DeviceModelCondition:
+def condition_of(session: Session, store: Store, spec: ConditionSpec) -> DeviceModelCondition:
+    """A model's condition row from its spec, checked; the part must be in the store."""
+    if not is_senml_name(spec.name):
+        raise InvalidRequest("bad_condition", f"{spec.name[:64]!r} is not a SenML name")
     if spec.kind not in CONDITION_KINDS:
         raise InvalidRequest("bad_condition", f"kind must be one of {', '.join(CONDITION_KINDS)}")
     if spec.kind in ("percent", "counter") and spec.threshold is None:
