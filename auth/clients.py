@@ -19,6 +19,7 @@ from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
 from orders.domain.errors import InvalidRequest, NotFound
+from orders.domain.maintenance import ConditionSpec
 from orders.services.catalog import SlotSpec, create_device_model
 from orders.store.db import Database, utcnow
 from orders.store.model import Store
@@ -68,8 +69,14 @@ def create_device_model_client(
     skus: Sequence[str] = (),
     slot: SlotSpec | None = None,
     test_mode: bool = False,
+    slots: Sequence[SlotSpec] = (),
+    conditions: Sequence[ConditionSpec] = (),
 ) -> tuple[int, str]:
-    """A new device model and its public OAuth client; returns (model id, client id)."""
+    """A new device model and its public OAuth client; returns (model id, client id).
+
+    `slots` are its consumables (a printer has four inks); `slot` is one of them, kept for
+    callers that know only one.
+    """
     if not name.strip() or len(name) > 200:
         raise InvalidRequest("bad_name", "a name needs 1-200 characters")
 
@@ -77,7 +84,7 @@ def create_device_model_client(
         store = _store(session, store_id)
         model = create_device_model(
             session, store, name=name.strip(), kind=kind, skus=list(skus),
-            slots=[slot] if slot else [],
+            slots=[*([slot] if slot else []), *slots], conditions=conditions,
         )  # fmt: skip
         model.test_mode = test_mode
         session.add(

@@ -21,6 +21,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.device_flow import PendingDevice, decide_device, pending_device
@@ -42,9 +43,9 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
 
 
 SLOT_POLICY_CHOICES = [
-    ("threshold", "At a fixed level"),
-    ("predictive", "Before it runs out (learns my use)"),
-    ("off", "Never (I'll order it myself)"),
+    SelectChoice("threshold", "At a fixed level"),
+    SelectChoice("predictive", "Before it runs out (learns my use)"),
+    SelectChoice("off", "Never (I'll order it myself)"),
 ]
 
 
