@@ -111,4 +111,3 @@ def test_conditions_may_report_booleans_and_strings() -> None:
     assert (descale.flag, descale.value, descale.is_number) == (True, 1.0, False)
     assert (error.text, error.is_number) == ("E42", False)
     assert level.is_number and level.flag is None
-
