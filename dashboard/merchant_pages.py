@@ -38,6 +38,7 @@ from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
 from orders.domain.webhooks import EVENT_TYPES
 from orders.queries.customers import customer_of
+from orders.queries.maintenance import upkeep_of
 from orders.queries.tracking import order_tracking
 from orders.services import lifecycle, merchant, webhooks
 from orders.services.carrier_hooks import carrier_secret, set_carrier_secret
@@ -269,7 +270,8 @@ def devices() -> str:
 def device(device_id: int) -> str:
     """One device with its supply levels and orders."""
     detail = merchant.get_device(get_db(), sid(), device_id)
-    return render_template("dashboard/device.html", detail=detail)
+    upkeep = upkeep_of(get_db(), [detail.row.device_id]).get(detail.row.device_id)
+    return render_template("dashboard/device.html", detail=detail, upkeep_info=upkeep)
 
 
 @bp.post("/devices/<int:device_id>/revoke")

@@ -17,6 +17,7 @@ from orders.domain.actions import Viewer
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
 from orders.queries.addresses import my_address, my_addresses
+from orders.queries.maintenance import upkeep_of
 from orders.queries.tracking import order_tracking
 from orders.services import addresses, consent, lifecycle, shopper
 from orders.store.model import STATUSES
@@ -49,6 +50,7 @@ def devices() -> str:
         page=page,
         has_address=bool(my_addresses(get_db(), me())),
         attempts=attempts,
+        upkeeps=upkeep_of(get_db(), [row.device_id for row in page.items]),
     )
 
 

@@ -13,6 +13,7 @@ from orders.services.lifecycle import approve_order
 from orders.services.telemetry import record_telemetry
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceFault, Order, OrderEvent, SupplyReading
+from tests.dash_helpers import add_account, signed_in
 from tests.factories import count, db_snapshot
 from tests.slot_fixtures import build_faulty_machine
 
@@ -114,3 +115,20 @@ def test_the_cycle_counter_is_kept_as_history_for_the_service_prediction(db: Dat
     pack += [{"n": "descale", "vb": False}]
     record_telemetry(db, d.appliance_id, pack, now=now)
     assert count(db, SupplyReading) == 11
+
+
+def test_the_fault_shows_on_the_shopper_and_merchant_device_pages(app: Flask, db: Database) -> None:
+    """An open fault: its message and suggested order on both pages; cleared: gone from both."""
+    d = build_faulty_machine(db, maintenance_orders=True)
+    add_account(db, "ada@shop.test", shopper_id=d.world.shopper_id)
+    add_account(db, "merchant@shop.test", store_id=d.world.store_id)
+    order_id = _telemetry(app, d.appliance_token, [{"n": "descale", "vb": True}])[1]["order"]["id"]
+    shopper = signed_in(app, "ada@shop.test").get("/my/devices").text
+    merchant_url = f"/stores/{d.world.store_id}/devices/{d.appliance_id}"
+    merchant = signed_in(app, "merchant@shop.test").get(merchant_url).text
+    for page in (shopper, merchant):
+        assert "Descale the machine." in page and "Descaler" in page
+        assert f"/orders/{order_id}" in page
+    _telemetry(app, d.appliance_token, [{"n": "descale", "vb": False}])
+    assert "Descale the machine." not in signed_in(app, "ada@shop.test").get("/my/devices").text
+    assert "Descale the machine." not in signed_in(app, "merchant@shop.test").get(merchant_url).text

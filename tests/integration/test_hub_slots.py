@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from aiocoap.numbers.codes import Code
-from sqlalchemy import select
 
 from orders.store.db import Database
 from orders.store.model import DeviceFault, Order, OrderEvent

@@ -187,3 +187,12 @@ def test_refusals_become_the_domain_errors_adapters_already_map() -> None:
     assert isinstance(Refusal("paused").error(), OrderRefused)
     assert isinstance(Refusal("no_product").error(), InvalidRequest)
     assert Refusal("out_of_stock", "not enough PODS").error().detail == "not enough PODS"
+
+
+def test_a_suggested_order_waits_for_the_shopper_even_without_approval_mode() -> None:
+    """A device's suggestion (a part for a fault) is pending approval; still held by an open one."""
+    suggestion = Ask("appliance", device_id=5, suggested=True)
+    decision = decide(suggestion, _facts(), NOW)
+    assert isinstance(decision, Place) and decision.outcome == "needs_approval"
+    assert decision.order.status == "pending_approval"
+    assert decide(suggestion, _facts(open_order="o-1"), NOW) == InProgress("o-1")
