@@ -134,22 +134,36 @@ def create_device_model(
     names = [spec.name for spec in slots] + [spec.name for spec in conditions]
     if len(set(names)) != len(names):
         raise InvalidRequest("bad_slot", "each slot and condition needs its own name")
-    for name in names:
-        if not is_senml_name(name):
-            raise InvalidRequest("bad_slot", f"{name[:64]!r} is not a SenML name")
+    add_slots(session, model, slots, store=store)
+    for condition in conditions:
+        model.conditions.append(condition_of(session, store, condition))
+    session.add(model)
+    session.flush()
+    return model
+
+
+def add_slots(
+    session: Session, model: DeviceModel, slots: Sequence[SlotSpec], *, store: Store | None = None
+) -> None:
+    """Check and add slots to a model; each refill product becomes one it may order."""
+    store = store or session.get(Store, model.store_id)
+    assert store is not None  # the model's FK
+    taken = {s.name for s in model.slots} | {c.name for c in model.conditions}
     for spec in slots:
+        if not is_senml_name(spec.name):
+            raise InvalidRequest("bad_slot", f"{spec.name[:64]!r} is not a SenML name")
+        if spec.name in taken:
+            raise InvalidRequest("bad_slot", f"this model already reports {spec.name!r}")
         if spec.policy not in SLOT_POLICIES:
             raise InvalidRequest("bad_policy", "policy must be threshold or predictive")
         if spec.unit not in SLOT_UNITS:
             raise InvalidRequest("bad_unit", f"unit must be one of {', '.join(SLOT_UNITS)}")
         if spec.capacity <= 0 or spec.units_per_pack <= 0:
             raise InvalidRequest("bad_slot", "capacity and units per pack must be positive")
-        product = None
-        if spec.sku is not None:
-            product = _products(session, store, [spec.sku])[0]
-            if product.sku not in products:
-                model.products.append(product)
-                products[product.sku] = product
+        product = _products(session, store, [spec.sku])[0] if spec.sku is not None else None
+        if product is not None and product not in model.products:
+            model.products.append(product)
+        taken.add(spec.name)
         model.slots.append(
             DeviceModelSlot(
                 name=spec.name,
@@ -160,11 +174,6 @@ def create_device_model(
                 policy=spec.policy,
             )
         )
-    for condition in conditions:
-        model.conditions.append(condition_of(session, store, condition))
-    session.add(model)
-    session.flush()
-    return model
 
 
 def condition_of(session: Session, store: Store, spec: ConditionSpec) -> DeviceModelCondition:

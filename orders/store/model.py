@@ -232,6 +232,7 @@ class DeviceModelCondition(Base):
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
 
     model: Mapped[DeviceModel] = relationship(back_populates="conditions")
+    product: Mapped[Product | None] = relationship()
 
 
 class Device(Base):
