@@ -69,6 +69,16 @@ def resume(device_id: int) -> Response:
                "Resumed: this device orders again.", url_for(".devices"))  # fmt: skip
 
 
+@bp.post("/devices/<int:device_id>/maintenance")
+def maintenance(device_id: int) -> Response:
+    """Turn suggested part orders for reported faults on or off."""
+    allowed = request.form.get("allowed") == "y"
+    done = ("Faults this device reports will suggest the part it needs, for you to approve."
+            if allowed else "Faults this device reports will only notify you.")  # fmt: skip
+    return act(lambda: shopper.set_maintenance_orders(get_db(), me(), device_id, allowed),
+               done, url_for(".devices"))  # fmt: skip
+
+
 @bp.post("/devices/<int:device_id>/unlink")
 def unlink(device_id: int) -> Response:
     """End a device's link; its tokens stop working."""

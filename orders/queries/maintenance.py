@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -61,6 +61,8 @@ class Upkeep:
     faults: list[FaultView] = field(default_factory=list)
     service: list[ServiceDue] = field(default_factory=list)
     slots: list[SlotRefill] = field(default_factory=list)
+    suggests_parts: bool = False  # a condition of its model names a part
+    maintenance_orders: bool = False  # its active link lets a fault suggest the part
 
 
 def upkeep_of(
@@ -115,4 +117,25 @@ def upkeep_in(session: Session, device_ids: Sequence[int], now: datetime) -> dic
     )
     for device_id, slot, product_name, policy in slots:
         found[device_id].slots.append(SlotRefill(slot, product_name, policy))
-    return found
+    parts = set(
+        session.scalars(
+            select(Device.id)
+            .join(DeviceModelCondition, DeviceModelCondition.model_id == Device.model_id)
+            .where(Device.id.in_(ids), DeviceModelCondition.product_id.is_not(None))
+        )
+    )
+    allowed = set(
+        session.scalars(
+            select(DeviceLink.device_id).where(
+                DeviceLink.device_id.in_(ids),
+                DeviceLink.status == "active",
+                DeviceLink.maintenance_orders.is_(True),
+            )
+        )
+    )
+    return {
+        device_id: replace(
+            upkeep, suggests_parts=device_id in parts, maintenance_orders=device_id in allowed
+        )
+        for device_id, upkeep in found.items()
+    }

@@ -13,7 +13,7 @@ from orders.services.lifecycle import approve_order
 from orders.services.telemetry import record_telemetry
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceFault, Order, OrderEvent, SupplyReading
-from tests.dash_helpers import add_account, signed_in
+from tests.dash_helpers import add_account, form_post, signed_in
 from tests.factories import count, db_snapshot
 from tests.slot_fixtures import build_faulty_machine
 
@@ -132,3 +132,21 @@ def test_the_fault_shows_on_the_shopper_and_merchant_device_pages(app: Flask, db
     _telemetry(app, d.appliance_token, [{"n": "descale", "vb": False}])
     assert "Descale the machine." not in signed_in(app, "ada@shop.test").get("/my/devices").text
     assert "Descale the machine." not in signed_in(app, "merchant@shop.test").get(merchant_url).text
+
+
+def test_the_shopper_turns_suggested_parts_on_from_the_device_page(
+    app: Flask, db: Database
+) -> None:
+    """Off at first: a fault only notifies; turned on: the next fault suggests the part."""
+    d = build_faulty_machine(db)
+    add_account(db, "ada@shop.test", shopper_id=d.world.shopper_id)
+    browser = signed_in(app, "ada@shop.test")
+    assert "Suggest parts for faults" in browser.get("/my/devices").text
+    _telemetry(app, d.appliance_token, [{"n": "error", "v": 3}])
+    turned = form_post(browser, f"/my/devices/{d.appliance_id}/maintenance", {"allowed": "y"})
+    assert turned.status_code == 302
+    assert "Stop suggesting parts for faults" in browser.get("/my/devices").text
+    body = _telemetry(app, d.appliance_token, [{"n": "descale", "vb": True}])[1]
+    assert body["action"] == "needs_approval" and body["order"]["sku"] == "DESCALER"
+    # A device that isn't hers: 404, as every other device action.
+    assert form_post(browser, "/my/devices/999999/maintenance", {"allowed": "y"}).status_code == 404
