@@ -37,6 +37,8 @@ class DeviceOptions:
     max_wait: float = 600.0
     unit_secret: str | None = None  # for models that require proof of possession
     cancel: bool = False  # a button cancels each order its press placed, at once
+    slots: tuple[str, ...] = ()  # several slots reported together (default: `slot` alone)
+    faults: tuple[str, ...] = ()  # flag conditions reported as true with each report
 
 
 class DeviceError(Exception):
@@ -201,11 +203,14 @@ class SimulatedDevice:
         self.out(f"cancel {order_id}: {code} {outcome} {answer.get('reason', '')}".rstrip())
 
     async def report(self) -> None:
-        """Report a falling level for one slot (SenML in CBOR, integer labels)."""
+        """Report a falling level for its slots (SenML in CBOR, integer labels), and its faults."""
         opts = self.options
         level = opts.start_level
         for _ in range(opts.reports):
-            senml = [{-2: "", 0: opts.slot, 1: opts.unit, 2: level}]
+            senml: list[dict[int, Any]] = [
+                {-2: "", 0: slot, 1: opts.unit, 2: level} for slot in opts.slots or (opts.slot,)
+            ]
+            senml += [{0: fault, 4: True} for fault in opts.faults]
             code, answer = await self.send("/telemetry", {"senml": senml})
             order = answer.get("order") or {}
             action = answer.get("action") or answer.get("error")

@@ -154,6 +154,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         pause=args.pause,
         unit_secret=args.unit_secret,
         cancel=args.cancel,
+        **({"slots": tuple(args.slot), "unit": args.unit} if args.slot else {}),
+        faults=tuple(args.fault or ()),
     )
     try:
         return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
@@ -214,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--pause", type=float, default=1.0, help="seconds between sends")
     sim.add_argument(
         "--cancel", action="store_true", help="button: cancel each order a press placed"
+    )
+    sim.add_argument(
+        "--slot", action="append", help="appliance: a slot to report (repeat for several)"
+    )
+    sim.add_argument("--unit", default="%", help="appliance: the unit of the --slot levels")
+    sim.add_argument(
+        "--fault", action="append", help="appliance: a flag condition to report as true"
     )
     sim.set_defaults(func=cmd_simulate)
     seed = sub.add_parser("seed", help="create demo data (idempotent)")

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from aiocoap.numbers.codes import Code
+import asyncio
 
+from aiocoap import Context
+from aiocoap.numbers.codes import Code
+from sqlalchemy import select
+
+from device_hub.simulate import DeviceOptions, SimulatedDevice, Tokens
 from orders.store.db import Database
-from orders.store.model import DeviceFault, Order, OrderEvent
+from orders.store.model import DeviceFault, Order, OrderEvent, OrderLine
 from tests.e2e.hub_fixtures import CoapClient, client, hub
 from tests.factories import count, db_snapshot
 from tests.slot_fixtures import build_faulty_machine, build_printer, inks
@@ -44,9 +49,9 @@ def test_a_fault_over_coap_is_announced_once(db: Database, client: CoapClient) -
     )
     assert second.body == {"accepted": 1, "action": "none"}
     with db.read() as session:
-        kinds = [
-            e.type for e in session.query(OrderEvent).filter(OrderEvent.type == "device.fault")
-        ]
+        kinds = list(
+            session.scalars(select(OrderEvent.type).where(OrderEvent.type.like("device.fault%")))
+        )
     assert kinds == ["device.fault"]
     assert count(db, DeviceFault) == 1
 
@@ -62,3 +67,29 @@ def test_a_wrongly_typed_condition_over_coap_is_4_00_unchanged(
     )
     assert reply.code == Code.BAD_REQUEST and reply.body["error"] == "bad_senml"
     assert db_snapshot(db) == before
+
+
+def test_the_simulator_reports_several_slots_and_a_fault(db: Database, client: CoapClient) -> None:
+    """`simulate appliance --slot … --fault descale`: one pack per report; inks ordered together."""
+    printer = build_printer(db)
+    lines: list[str] = []
+    device = SimulatedDevice(
+        DeviceOptions(kind="appliance", client_id="x", serial="PR-1", hub=client.base,
+                      slots=("cyan_ink", "magenta_ink"), unit="%", start_level=10, reports=1,
+                      pause=0),
+        out=lines.append,
+    )  # fmt: skip
+
+    async def scenario(context: Context) -> None:
+        device.context = context
+        device.tokens = Tokens(printer.token, "", asyncio.get_running_loop().time() + 3600)
+        await device.report()
+
+    client.run(scenario)
+    assert lines and lines[0].startswith("level 10 %: 2.04 ordered"), lines
+    assert sorted(sku for sku, _ in _order_lines(db)) == ["INK-CYAN", "INK-MAGENTA"]
+
+
+def _order_lines(db: Database) -> list[tuple[str, int]]:
+    with db.read() as session:
+        return [(line.sku, line.quantity) for line in session.scalars(select(OrderLine))]
