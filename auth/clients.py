@@ -19,6 +19,7 @@ from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, MERCHANT_SCOPES, SHOPPER_SCOPES
 from auth.tokens import new_secret, token_hash
 from orders.domain.errors import InvalidRequest, NotFound
+from orders.domain.maintenance import ConditionSpec
 from orders.services.catalog import SlotSpec, create_device_model
 from orders.store.db import Database, utcnow
 from orders.store.model import Store
@@ -69,8 +70,14 @@ def create_device_model_client(
     slot: SlotSpec | None = None,
     test_mode: bool = False,
     security: str = "oscore",
+    slots: Sequence[SlotSpec] = (),
+    conditions: Sequence[ConditionSpec] = (),
 ) -> tuple[int, str]:
-    """A new device model and its public OAuth client; returns (model id, client id)."""
+    """A new device model and its public OAuth client; returns (model id, client id).
+
+    `slots` are its consumables (a printer has four inks); `slot` is one of them, kept for
+    callers that know only one.
+    """
     if not name.strip() or len(name) > 200:
         raise InvalidRequest("bad_name", "a name needs 1-200 characters")
 
@@ -78,7 +85,8 @@ def create_device_model_client(
         store = _store(session, store_id)
         model = create_device_model(
             session, store, name=name.strip(), kind=kind, skus=list(skus),
-            slots=[slot] if slot else [], security=security,
+            slots=[*([slot] if slot else []), *slots], conditions=conditions,
+            security=security,
         )  # fmt: skip
         model.test_mode = test_mode
         session.add(

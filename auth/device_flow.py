@@ -25,7 +25,7 @@ from orders.services.devices import (
     unlink,
 )
 from orders.store.db import Database, utcnow
-from orders.store.model import DeviceLink, DeviceModel, Shopper
+from orders.store.model import DeviceLink, DeviceModel, Product, Shopper
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels, no look-alikes
 USER_CODE_LENGTH = 8
@@ -84,6 +84,20 @@ class PendingDevice:
     store_id: int
     serial: str | None
     products: tuple[tuple[str, str], ...]  # (sku, name and price) the model may order
+    # Each slot of a multi-slot model, for a rule per slot; empty for one slot or none.
+    slots: tuple[SlotChoice, ...] = ()
+    suggests_parts: bool = False  # a reported fault may suggest a part order
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """A slot the /link page sets a rule for: what it holds and what refills it."""
+
+    name: str
+    unit: str
+    capacity: float
+    refill: str | None  # the refill product's name
+    policy: str  # the model's default for new links
 
 
 def format_user_code(code: str) -> str:
@@ -311,7 +325,21 @@ def pending_device(db: Database, user_code: str, *, now: datetime | None = None)
                 (p.sku, f"{p.name} ({p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d})")
                 for p in model.products
             ),
+            slots=_slot_choices(session, model),
+            suggests_parts=any(c.product_id is not None for c in model.conditions),
         )
+
+
+def _slot_choices(session: Session, model: DeviceModel) -> tuple[SlotChoice, ...]:
+    if len(model.slots) < 2:  # one slot follows the link's own rules
+        return ()
+    refills = {p.id: p.name for p in session.scalars(select(Product).where(
+        Product.id.in_([s.product_id for s in model.slots if s.product_id is not None])
+    ))}  # fmt: skip
+    return tuple(
+        SlotChoice(s.name, s.unit, s.capacity, refills.get(s.product_id or 0), s.policy)
+        for s in model.slots
+    )
 
 
 def decide_device(

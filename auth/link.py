@@ -9,14 +9,26 @@ from flask import Blueprint, g, render_template, request
 from flask_limiter import Limiter
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, FloatField, HiddenField, SelectField, StringField
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    FieldList,
+    FloatField,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from auth.device_flow import PendingDevice, decide_device, pending_device
 from auth.limits import client_address, limits, signed_in_account
 from orders.domain.errors import InvalidRequest, NotAllowed
 from orders.queries.addresses import my_addresses
-from orders.services.devices import LinkRules
+from orders.services.devices import LinkRules, SlotRule
 from orders.store.db import Database
 
 WRONG_CODE = "That code doesn't match a device waiting to be linked. Check it and try again."
@@ -27,6 +39,26 @@ class CodeForm(FlaskForm):  # type: ignore[misc]
 
     user_code = StringField(
         "Code shown on your device", validators=[DataRequired(), Length(max=32)]
+    )
+
+
+SLOT_POLICY_CHOICES = [
+    SelectChoice("threshold", "At a fixed level"),
+    SelectChoice("predictive", "Before it runs out (learns my use)"),
+    SelectChoice("off", "Never (I'll order it myself)"),
+]
+
+
+class SlotRuleForm(Form):  # type: ignore[misc]
+    """One slot's rule on the confirmation page (a printer's cyan ink)."""
+
+    slot = HiddenField(validators=[DataRequired(), Length(max=64)])
+    policy = SelectField("Reorder", choices=SLOT_POLICY_CHOICES, validate_choice=True)
+    reorder_point = FloatField(
+        "Reorder at (leave empty for a fifth)", validators=[Optional(), NumberRange(min=0)]
+    )
+    quantity = IntegerField(
+        "Packs per order", default=1, validators=[Optional(), NumberRange(min=1, max=99)]
     )
 
 
@@ -58,6 +90,11 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     # Optional: a client that leaves it out (CONTRACT names only product and decision)
     # links to the shopper's default address.
     address = SelectField("Ship its orders to", choices=[], default="", validate_choice=True)
+    # A multi-slot device: a rule per slot (a client that leaves them out gets the defaults).
+    slots = FieldList(FormField(SlotRuleForm), min_entries=0, max_entries=32)
+    maintenance_orders = BooleanField(
+        "When it reports a fault, suggest the part it needs (I approve it with one tap)"
+    )
 
 
 class DenyForm(FlaskForm):  # type: ignore[misc]
@@ -69,15 +106,38 @@ def _minor(value: Decimal | None) -> int | None:
     return None if value is None else int((value * 100).to_integral_value())
 
 
+def _slot_rules(form: DecisionForm, device: PendingDevice) -> tuple[SlotRule, ...]:
+    """The rules given per slot; slots the form left out keep the model's defaults."""
+    known = {slot.name for slot in device.slots}
+    return tuple(
+        SlotRule(
+            entry.slot.data,
+            entry.policy.data,
+            entry.reorder_point.data,
+            entry.quantity.data or 1,
+        )
+        for entry in form.slots
+        if entry.slot.data in known
+    )
+
+
+def _slot_entries(form: DecisionForm, device: PendingDevice) -> None:
+    """One entry per slot of the device, in the model's order, with its default policy."""
+    for slot in device.slots:
+        form.slots.append_entry({"slot": slot.name, "policy": slot.policy, "quantity": 1})
+
+
 def _rules(form: DecisionForm, device: PendingDevice) -> LinkRules:
     return LinkRules(
-        product_sku=form.product.data if device.products else None,
+        product_sku=form.product.data if device.products and not device.slots else None,
         approval_required=bool(form.approval_required.data),
         per_order_cap_minor=_minor(form.per_order_cap.data),
         monthly_cap_minor=_minor(form.monthly_cap.data),
         price_tolerance_minor=_minor(form.price_tolerance.data),
         reorder_point=form.reorder_point.data if device.model_kind == "appliance" else None,
         address_id=int(form.address.data) if form.address.data else None,
+        slots=_slot_rules(form, device) if device.slots else None,
+        maintenance_orders=bool(form.maintenance_orders.data),
     )
 
 
@@ -106,6 +166,7 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
             device=device,
             error=error,
             is_shopper=current_user.shopper_id is not None,
+            slot_info={slot.name: slot for slot in device.slots},
         )
 
     @bp.route("/link", methods=["GET", "POST"])
@@ -141,6 +202,7 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
             form = DecisionForm(formdata=None, user_code=device.user_code)
             form.product.choices = list(device.products)
             form.address.choices = _address_choices(db)
+            _slot_entries(form, device)
             return confirm_page(form, device, None)
         return _decide()
 
@@ -152,8 +214,10 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
             return wrong_code(CodeForm(formdata=None))
         form.product.choices = list(device.products)
         form.address.choices = _address_choices(db)
-        if not device.products:
+        if not device.products or device.slots:  # several slots each name their product
             form.product.validate_choice = False
+        if not form.slots.entries:  # a client that sent no slot rules gets the defaults
+            _slot_entries(form, device)
         decision = request.form.get("decision")
         checked = form if decision == "approve" else DenyForm()
         if decision not in ("approve", "deny") or not checked.validate_on_submit():

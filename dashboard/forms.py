@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from auth.principal import MERCHANT_API_SCOPES, SCOPE_TEXT
-from orders.store.model import DEVICE_KINDS, SLOT_UNITS
+from orders.store.model import CONDITION_KINDS, DEVICE_KINDS, SLOT_POLICIES, SLOT_UNITS
 
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
@@ -111,6 +111,52 @@ class ModelEditForm(FlaskForm):  # type: ignore[misc]
 
     skus = CheckboxesField("Products its devices may order", choices=[])
     test_mode = BooleanField("Test mode (for development and certification devices)")
+
+
+CONDITION_TEXT = {
+    "flag": "due when true (vb)",
+    "percent": "due at or below the threshold",
+    "code": "an error code, due when not 0",
+    "counter": "due at or above the threshold",
+}
+SENML_NAME = Regexp(r"^[A-Za-z0-9_]{1,64}$", message="Letters, digits and _ only.")
+
+
+class SlotForm(FlaskForm):  # type: ignore[misc]
+    """One more consumable slot on a model (a printer's next ink)."""
+
+    name = StringField("Slot name (as the device reports it, e.g. cyan_ink)",
+                       validators=[DataRequired(), SENML_NAME])  # fmt: skip
+    unit = SelectField("Unit", choices=[SelectChoice(u) for u in SLOT_UNITS])
+    capacity = DecimalField(
+        "Capacity", places=2, validators=[InputRequired(), NumberRange(min=0.01)]
+    )
+    sku = SelectField("Product that refills it", choices=[])
+    units_per_pack = DecimalField(
+        "Units one pack refills (default: the whole capacity)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0.01)],
+    )
+    policy = SelectField(
+        "Default for new links",
+        choices=[SelectChoice(p, "at a fixed level" if p == "threshold" else "before it runs out")
+                 for p in SLOT_POLICIES],
+    )  # fmt: skip
+
+
+class ConditionForm(FlaskForm):  # type: ignore[misc]
+    """A fault or service condition a model reports, and what it suggests."""
+
+    name = StringField("Name (as the device reports it, e.g. descale)",
+                       validators=[DataRequired(), SENML_NAME])  # fmt: skip
+    kind = SelectField(
+        "Kind", choices=[SelectChoice(k, f"{k}: {CONDITION_TEXT[k]}") for k in CONDITION_KINDS]
+    )
+    threshold = DecimalField("Threshold (percent and counter)", places=2,
+                             validators=[Optional(), NumberRange(min=0)])  # fmt: skip
+    message = StringField("Message to the shopper and you",
+                          validators=[DataRequired(), Length(max=200)])  # fmt: skip
+    sku = SelectField("Part it suggests", choices=[])
 
 
 class ShipForm(FlaskForm):  # type: ignore[misc]

@@ -26,18 +26,22 @@ from dashboard.forms import (
     ActionForm,
     ApiClientForm,
     CarrierSecretForm,
+    ConditionForm,
     ModelEditForm,
     ModelForm,
     ProductForm,
     RedirectUrisForm,
     ShipForm,
+    SlotForm,
     choices,
     to_minor,
 )
 from orders.domain.actions import Viewer, allowed_actions
 from orders.domain.errors import InvalidRequest
+from orders.domain.maintenance import ConditionSpec
 from orders.domain.webhooks import EVENT_TYPES
 from orders.queries.customers import customer_of
+from orders.queries.maintenance import upkeep_of
 from orders.queries.tracking import order_tracking
 from orders.services import lifecycle, merchant, webhooks
 from orders.services.carrier_hooks import carrier_secret, set_carrier_secret
@@ -224,8 +228,72 @@ def model(model_id: int) -> Any:
             flash("Model saved.", "ok")
             return redirect(url_for(".model", model_id=model_id))
     status = 400 if request.method == "POST" else 200
-    held = unit_secrets.possession(get_db(), sid(), model_id)
-    return render_template("dashboard/model.html", model=view, form=form, possession=held), status
+    return _model_page(view, form, status=status)
+
+
+def _model_page(
+    view: merchant.ModelView, form: ModelEditForm | None = None, *, status: int = 200,
+    slot_form: SlotForm | None = None, condition_form: ConditionForm | None = None,
+) -> tuple[str, int]:  # fmt: skip
+    """The model page with its settings, slot and condition forms (one may carry errors)."""
+    skus = sku_choices()
+    if form is None:
+        form = ModelEditForm(
+            formdata=None, data={"skus": list(view.skus), "test_mode": view.test_mode}
+        )
+        form.skus.choices = choices(skus)
+    slot_form = slot_form or SlotForm(formdata=None, prefix="slot")
+    condition_form = condition_form or ConditionForm(formdata=None, prefix="condition")
+    slot_form.sku.choices = choices([("", "—"), *skus])
+    condition_form.sku.choices = choices([("", "—"), *skus])
+    held = unit_secrets.possession(get_db(), sid(), view.id)
+    page = render_template(
+        "dashboard/model.html", model=view, form=form, possession=held,
+        slot_form=slot_form, condition_form=condition_form,
+    )  # fmt: skip
+    return page, status
+
+
+@bp.post("/models/<int:model_id>/slots")
+def model_slot(model_id: int) -> Any:
+    """Add a slot to a model: a printer has four inks."""
+    view = merchant.get_model(get_db(), sid(), model_id)
+    form = SlotForm(prefix="slot")
+    form.sku.choices = choices([("", "—"), *sku_choices()])
+    if form.validate_on_submit():
+        capacity = float(form.capacity.data)
+        per_pack = float(form.units_per_pack.data) if form.units_per_pack.data else capacity
+        spec = SlotSpec(form.name.data, form.unit.data, capacity, form.sku.data or None,
+                        per_pack, form.policy.data)  # fmt: skip
+        try:
+            merchant.add_model_slot(get_db(), sid(), model_id, spec)
+        except InvalidRequest as exc:
+            form.name.errors.append(exc.detail)
+        else:
+            flash(f"Slot {spec.name} added.", "ok")
+            return redirect(url_for(".model", model_id=model_id))
+    return _model_page(view, status=400, slot_form=form)
+
+
+@bp.post("/models/<int:model_id>/conditions")
+def model_condition(model_id: int) -> Any:
+    """Add a condition a model reports (descale, filter life, error codes)."""
+    view = merchant.get_model(get_db(), sid(), model_id)
+    form = ConditionForm(prefix="condition")
+    form.sku.choices = choices([("", "—"), *sku_choices()])
+    if form.validate_on_submit():
+        threshold = float(form.threshold.data) if form.threshold.data is not None else None
+        spec = ConditionSpec(form.name.data, form.kind.data, form.message.data, threshold,
+                             form.sku.data or None)  # fmt: skip
+        try:
+            merchant.add_model_condition(get_db(), sid(), model_id, spec)
+        except InvalidRequest as exc:
+            target = form.threshold if "threshold" in exc.detail else form.name
+            target.errors.append(exc.detail)
+        else:
+            flash(f"Condition {spec.name} added.", "ok")
+            return redirect(url_for(".model", model_id=model_id))
+    return _model_page(view, status=400, condition_form=form)
 
 
 @bp.post("/models/<int:model_id>/unit-secrets")
@@ -269,7 +337,8 @@ def devices() -> str:
 def device(device_id: int) -> str:
     """One device with its supply levels and orders."""
     detail = merchant.get_device(get_db(), sid(), device_id)
-    return render_template("dashboard/device.html", detail=detail)
+    upkeep = upkeep_of(get_db(), [detail.row.device_id]).get(detail.row.device_id)
+    return render_template("dashboard/device.html", detail=detail, upkeep_info=upkeep)
 
 
 @bp.post("/devices/<int:device_id>/test-mode")

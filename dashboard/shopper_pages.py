@@ -17,6 +17,7 @@ from orders.domain.actions import Viewer
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
 from orders.queries.addresses import my_address, my_addresses
+from orders.queries.maintenance import upkeep_of
 from orders.queries.tracking import order_tracking
 from orders.services import addresses, consent, lifecycle, shopper
 from orders.store.model import STATUSES
@@ -49,6 +50,7 @@ def devices() -> str:
         page=page,
         has_address=bool(my_addresses(get_db(), me())),
         attempts=attempts,
+        upkeeps=upkeep_of(get_db(), [row.device_id for row in page.items]),
     )
 
 
@@ -65,6 +67,16 @@ def resume(device_id: int) -> Response:
     """Let a paused device order again."""
     return act(lambda: shopper.set_paused(get_db(), me(), device_id, False),
                "Resumed: this device orders again.", url_for(".devices"))  # fmt: skip
+
+
+@bp.post("/devices/<int:device_id>/maintenance")
+def maintenance(device_id: int) -> Response:
+    """Turn suggested part orders for reported faults on or off."""
+    allowed = request.form.get("allowed") == "y"
+    done = ("Faults this device reports will suggest the part it needs, for you to approve."
+            if allowed else "Faults this device reports will only notify you.")  # fmt: skip
+    return act(lambda: shopper.set_maintenance_orders(get_db(), me(), device_id, allowed),
+               done, url_for(".devices"))  # fmt: skip
 
 
 @bp.post("/devices/<int:device_id>/unlink")

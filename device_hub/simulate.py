@@ -53,6 +53,8 @@ class DeviceOptions:
     cancel: bool = False  # a button cancels each order its press placed, at once
     oscore: bool = False  # protect requests with OSCORE, keyed through /authz-info (RFC 9203)
     state: str | None = None  # a file keeping the tokens across restarts of the simulator
+    slots: tuple[str, ...] = ()  # several slots reported together (default: `slot` alone)
+    faults: tuple[str, ...] = ()  # flag conditions reported as true with each report
 
 
 class DeviceError(Exception):
@@ -322,11 +324,14 @@ class SimulatedDevice:
         self.out(f"cancel {order_id}: {code} {outcome} {answer.get('reason', '')}".rstrip())
 
     async def report(self) -> None:
-        """Report a falling level for one slot (SenML in CBOR, integer labels)."""
+        """Report a falling level for its slots (SenML in CBOR, integer labels), and its faults."""
         opts = self.options
         level = opts.start_level
         for _ in range(opts.reports):
-            senml = [{-2: "", 0: opts.slot, 1: opts.unit, 2: level}]
+            senml: list[dict[int, Any]] = [
+                {-2: "", 0: slot, 1: opts.unit, 2: level} for slot in opts.slots or (opts.slot,)
+            ]
+            senml += [{0: fault, 4: True} for fault in opts.faults]
             code, answer = await self.send("/telemetry", {"senml": senml})
             order = answer.get("order") or {}
             action = answer.get("action") or answer.get("error")

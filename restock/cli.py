@@ -156,6 +156,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         cancel=args.cancel,
         oscore=args.oscore,
         state=args.state,
+        **({"slots": tuple(args.slot), "unit": args.unit} if args.slot else {}),
+        faults=tuple(args.fault or ()),
     )
     try:
         return asyncio.run(SimulatedDevice(options, out=lambda line: print(line, flush=True)).run())
@@ -226,6 +228,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--state", help="file keeping the tokens across restarts (written at link and refresh)"
+    )
+    sim.add_argument(
+        "--slot", action="append", help="appliance: a slot to report (repeat for several)"
+    )
+    sim.add_argument("--unit", default="%", help="appliance: the unit of the --slot levels")
+    sim.add_argument(
+        "--fault", action="append", help="appliance: a flag condition to report as true"
     )
     sim.set_defaults(func=cmd_simulate)
     seed = sub.add_parser("seed", help="create demo data (idempotent)")

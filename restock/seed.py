@@ -14,8 +14,15 @@ from auth.model import Account, OAuthClient
 from auth.passwords import generate_password
 from auth.principal import DEVICE_SCOPES, MERCHANT_API_SCOPES, SHOPPER_SCOPES
 from auth.tokens import token_hash
+from orders.domain.maintenance import ConditionSpec
 from orders.services.addresses import add_address
-from orders.services.catalog import SlotSpec, add_product, create_device_model, create_store
+from orders.services.catalog import (
+    SlotSpec,
+    add_product,
+    condition_of,
+    create_device_model,
+    create_store,
+)
 from orders.store.db import Database
 from orders.store.model import Address, DeviceModel, Product, Store
 
@@ -40,6 +47,30 @@ PRODUCTS = [
     ("INK-BLK", "Black ink cartridge", 2499, 150, 1, ["ink", "black ink", "printer ink"]),
     ("MILK-1L", "Milk 1 l", 129, 400, 1, ["milk"]),
 ]
+# Added apart from the store (like the API client), so a demo seeded before has them too.
+PRINTER_PRODUCTS = [
+    ("INK-CYN", "Cyan ink cartridge", 1999, 150, 1, ["cyan ink"]),
+    ("INK-MAG", "Magenta ink cartridge", 1999, 150, 1, ["magenta ink"]),
+    ("INK-YEL", "Yellow ink cartridge", 1999, 150, 1, ["yellow ink"]),
+]
+MAINTENANCE_PRODUCTS = [
+    ("DESC-KIT", "Descaling kit", 999, 100, 1, ["descaler", "descaling kit"]),
+]
+PRINTER_NAME = "Restock Printer"
+PRINTER_SLOTS = [
+    SlotSpec("cyan_ink", "%", 100, "INK-CYN", 100),
+    SlotSpec("magenta_ink", "%", 100, "INK-MAG", 100),
+    SlotSpec("yellow_ink", "%", 100, "INK-YEL", 100),
+    SlotSpec("black_ink", "%", 100, "INK-BLK", 100, policy="predictive"),
+]
+COFFEE_CONDITIONS = [
+    ConditionSpec("descale", "flag", "Descale the machine: it is calcifying.", sku="DESC-KIT"),
+    ConditionSpec(
+        "cycles_since_descale", "counter", "Descaling is due (300 cycles since the last).",
+        threshold=300, sku="DESC-KIT",
+    ),
+    ConditionSpec("error", "code", "The machine reported an error; see its manual."),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -89,17 +120,7 @@ def _seed(session: Session) -> SeedResult:
             slots=[SlotSpec("pods", "count", 50, "COF-PODS-50", 50)], security="bearer",
         )  # fmt: skip
         for model in (button, appliance):
-            session.add(
-                OAuthClient(
-                    client_id=model.client_id,
-                    name=model.name,
-                    kind="device_model",
-                    store_id=store.id,
-                    grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
-                    scope=DEVICE_SCOPES,
-                    token_endpoint_auth_method="none",
-                )
-            )
+            _device_client(session, model)
         alexa_secret = secrets.token_urlsafe(32)
         session.add(
             OAuthClient(
@@ -123,6 +144,8 @@ def _seed(session: Session) -> SeedResult:
         session.flush()
     _give_demo_shopper_an_address(session)
     _oscore_models(session, store)
+    _coffee_machine_maintenance(session, store)
+    _printer(session, store)
     api_secret = _merchant_api_client(session, store)
     return _report(
         session, store, created, merchant_password, shopper_password, alexa_secret, api_secret
@@ -158,6 +181,66 @@ def _oscore_models(session: Session, store: Store) -> None:
             )
         )
     session.flush()
+
+
+def _device_client(session: Session, model: DeviceModel) -> None:
+    session.add(
+        OAuthClient(
+            client_id=model.client_id,
+            name=model.name,
+            kind="device_model",
+            store_id=model.store_id,
+            grant_types=["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"],
+            scope=DEVICE_SCOPES,
+            token_endpoint_auth_method="none",
+        )
+    )
+
+
+def _add_missing_products(session: Session, store: Store, rows: list[Any]) -> None:
+    have = set(session.scalars(select(Product.sku).where(Product.store_id == store.id)))
+    for sku, name, price, stock, pack, aliases in rows:
+        if sku not in have:
+            add_product(
+                session, store, sku=sku, name=name, price_minor=price, stock=stock,
+                pack_size=pack, aliases=aliases,
+            )  # fmt: skip
+
+
+def _coffee_machine_maintenance(session: Session, store: Store) -> None:
+    """The coffee machine reports descaling (a flag and a cycle counter) and error codes."""
+    _add_missing_products(session, store, MAINTENANCE_PRODUCTS)
+    machine = session.scalar(
+        select(DeviceModel).where(
+            DeviceModel.store_id == store.id, DeviceModel.name == "Restock Coffee Machine"
+        )
+    )
+    if machine is None or machine.conditions:
+        return
+    for spec in COFFEE_CONDITIONS:
+        machine.conditions.append(condition_of(session, store, spec))
+    session.flush()
+
+
+def _printer(session: Session, store: Store) -> None:
+    """A printer with four ink slots, each refilled by its own cartridge."""
+    _add_missing_products(session, store, PRINTER_PRODUCTS)
+    found = session.scalar(
+        select(DeviceModel.id).where(
+            DeviceModel.store_id == store.id, DeviceModel.name == PRINTER_NAME
+        )
+    )
+    if found is None:
+        printer = create_device_model(
+            session,
+            store,
+            name=PRINTER_NAME,
+            kind="appliance",
+            slots=PRINTER_SLOTS,
+            security="bearer",
+        )
+        _device_client(session, printer)
+        session.flush()
 
 
 def _merchant_api_client(session: Session, store: Store) -> str | None:
@@ -213,6 +296,9 @@ def _report(
     for m in session.scalars(
         select(DeviceModel).where(DeviceModel.store_id == store.id).order_by(DeviceModel.id)
     ):
+        if m.name == PRINTER_NAME:
+            models.setdefault("printer", m.client_id)
+            continue
         name = m.kind if m.security == "bearer" else f"{m.kind}_oscore"
         models.setdefault(name, m.client_id)
     alexa = session.scalar(
@@ -237,6 +323,7 @@ def _report(
             "appliance": models.get("appliance"),
             "button_oscore": models.get("button_oscore"),
             "appliance_oscore": models.get("appliance_oscore"),
+            "printer": models.get("printer"),
             "alexa": {
                 "client_id": alexa.client_id if alexa else None,
                 "client_secret": alexa_secret,

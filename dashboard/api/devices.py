@@ -21,6 +21,7 @@ from dashboard.api.schemas import (
     PageQuery,
 )
 from dashboard.common import get_db
+from orders.domain.maintenance import ConditionSpec
 from orders.queries.resources import device_model_resource, device_resource
 from orders.services import merchant
 from orders.services.catalog import SlotSpec
@@ -81,13 +82,17 @@ def list_device_models(query: PageQuery) -> Any:
           tags=TAGS, idempotent=True, errors=(415, 422))  # fmt: skip
 def create_device_model(json: NewDeviceModel) -> Any:
     """Add a device model and its public OAuth client (its `client_id` goes in the firmware)."""
-    slot = json.slot
-    spec = SlotSpec(slot.name, slot.unit, slot.capacity, slot.sku, slot.units_per_pack) if slot \
-        else None  # fmt: skip
+    slots = [
+        SlotSpec(slot.name, slot.unit, slot.capacity, slot.sku, slot.units_per_pack, slot.policy)
+        for slot in ([json.slot] if json.slot else []) + json.slots
+    ]
+    conditions = [
+        ConditionSpec(c.name, c.kind, c.message, c.threshold, c.sku) for c in json.conditions
+    ]
     db = get_db()
     model_id, _ = create_device_model_client(
-        db, store_id(), name=json.name, kind=json.kind, skus=json.skus, slot=spec,
-        test_mode=json.test_mode, security=json.security,
+        db, store_id(), name=json.name, kind=json.kind, skus=json.skus, slots=slots,
+        conditions=conditions, test_mode=json.test_mode, security=json.security,
     )  # fmt: skip
     model = merchant.get_model(db, store_id(), model_id)
     return created(device_model_resource(model), url_for(".list_device_models"))

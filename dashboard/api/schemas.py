@@ -18,6 +18,8 @@ Channel = Literal["voice", "button", "appliance", "web", "api"]
 DeviceStatus = Literal["active", "paused", "unlinked"]
 DeviceKind = Literal["button", "appliance"]
 SlotUnit = Literal["%", "count", "l", "g", "kg"]
+SlotPolicy = Literal["threshold", "predictive"]
+ConditionKind = Literal["flag", "percent", "code", "counter"]
 Limit = Field(25, ge=1, le=100, description="Page size (1-100).")
 # A query parameter that may be left out (its schema has no `null`: a URL cannot say null).
 Omitted = SkipJsonSchema[None]
@@ -270,6 +272,17 @@ class Slot(BaseModel):
     unit: SlotUnit
     capacity: float
     sku: str | None
+    policy: SlotPolicy = Field("threshold", description="What a new link starts with.")
+
+
+class Condition(BaseModel):
+    """A fault or service condition the model reports in SenML, and what it suggests."""
+
+    name: str
+    kind: ConditionKind
+    threshold: float | None
+    message: str
+    sku: str | None = Field(description="The part suggested when it is reported.")
 
 
 class DeviceModel(BaseModel):
@@ -285,6 +298,7 @@ class DeviceModel(BaseModel):
     )
     skus: list[str]
     slots: list[Slot]
+    conditions: list[Condition] = Field(default_factory=list)
 
 
 class DeviceModelList(BaseModel):
@@ -302,6 +316,19 @@ class NewSlot(Strict):
     capacity: float = Field(gt=0, le=10**6)
     sku: Sku | None = None
     units_per_pack: float = Field(1.0, gt=0, le=10**6)
+    policy: SlotPolicy = "threshold"
+
+
+class NewCondition(Strict):
+    """A condition the model reports (`descale` flag, `filter_life` %, `error` code…)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,64}$")]
+    kind: ConditionKind
+    message: text(200)
+    threshold: float | None = Field(
+        None, ge=0, le=10**9, description="percent: due at or below; counter: at or above."
+    )
+    sku: Sku | None = Field(None, description="The part a fault suggests.")
 
 
 class NewDeviceModel(Strict):
@@ -311,6 +338,10 @@ class NewDeviceModel(Strict):
     kind: DeviceKind
     skus: list[Sku] = Field(default_factory=list, max_length=50)
     slot: NewSlot | None = None
+    slots: list[NewSlot] = Field(
+        default_factory=list, max_length=32, description="Several slots (a printer's inks)."
+    )
+    conditions: list[NewCondition] = Field(default_factory=list, max_length=32)
     test_mode: bool = False
     # New models protect their devices with OSCORE; bearer is for devices that cannot.
     security: Literal["oscore", "bearer"] = "oscore"

@@ -102,6 +102,7 @@ class Ask:
     device_id: int | None = None  # a device orders under its active link
     quoted_total_minor: int | None = None  # the total read back to the shopper, if one was
     pin_verified: bool | None = None  # voice consent: None when the channel asks for none
+    suggested: bool = False  # a device's suggestion (a part for a fault): waits for the shopper
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,7 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             if line.stock < line.priced.quantity:
                 return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
     hold = guard_consent(link, priced)
-    approval = (link is not None and link.approval_required) or hold is not None
+    approval = (link is not None and link.approval_required) or hold is not None or ask.suggested
     status = "pending_approval" if approval else "placed"
     order = NewOrder(
         id=new_order_id(),

@@ -40,12 +40,20 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-:./_]{0,127}$")
 
 @dataclass(frozen=True)
 class Reading:
-    """One resolved SenML record: a slot's level at a time."""
+    """One resolved SenML record: a slot's level (or a condition's value) at a time."""
 
     slot: str
     value: float
     unit: str | None
     measured_at: datetime
+    # Conditions may report `vb` (descale needed) or `vs` (an error code); levels never do.
+    flag: bool | None = None
+    text: str | None = None
+
+    @property
+    def is_number(self) -> bool:
+        """True for a plain `v` record (what a slot's level must be)."""
+        return self.flag is None and self.text is None
 
 
 def parse_pack(records: object, *, now: datetime) -> list[Reading]:
@@ -72,11 +80,13 @@ def parse_pack(records: object, *, now: datetime) -> list[Reading]:
             base_unit = _text(record["bu"], index, "bu")
         if "bv" in record:
             base_value = _number(record["bv"], index, "bv")
-        for field in ("vs", "vb", "vd", "s", "bs"):
+        for field in ("vd", "s", "bs"):
             if field in record:
                 raise InvalidRequest("bad_senml", f"record {index}: {field} is not a level")
-        has_value = "v" in record
-        if not has_value:
+        given = [field for field in ("v", "vb", "vs") if field in record]
+        if len(given) > 1:
+            raise InvalidRequest("bad_senml", f"record {index}: more than one value")
+        if not given:
             if "n" in record or "u" in record or "t" in record:
                 raise InvalidRequest("bad_senml", f"record {index}: no value")
             continue  # a record of base fields only sets the context for later ones
@@ -84,17 +94,33 @@ def parse_pack(records: object, *, now: datetime) -> list[Reading]:
         resolved = base_name + name
         if not _NAME.match(resolved):
             raise InvalidRequest("bad_name", f"record {index}: {resolved!r} is not a SenML name")
-        value = base_value + _number(record["v"], index, "v")
+        flag, text = None, None
+        if "vb" in record:
+            if not isinstance(record["vb"], bool):
+                raise InvalidRequest("bad_senml", f"record {index}: vb must be true or false")
+            flag = record["vb"]
+            value = 1.0 if flag else 0.0
+        elif "vs" in record:
+            text = _text(record["vs"], index, "vs")
+            value = 0.0
+        else:
+            value = base_value + _number(record["v"], index, "v")
         if not math.isfinite(value):  # two finite halves can still add up to infinity
             raise InvalidRequest("bad_number", f"record {index}: v must be finite")
         if value < 0:
             raise InvalidRequest("negative_level", f"record {index}: a level can't be negative")
         unit = _text(record["u"], index, "u") if "u" in record else base_unit
         when = base_time + (_number(record["t"], index, "t") if "t" in record else 0.0)
-        readings.append(Reading(name or base_name, value, unit, _resolve_time(when, now, index)))
+        measured = _resolve_time(when, now, index)
+        readings.append(Reading(name or base_name, value, unit, measured, flag, text))
     if not readings:
         raise InvalidRequest("bad_senml", "senml pack has no values")
     return readings
+
+
+def is_senml_name(name: str) -> bool:
+    """Whether `name` may be a resolved SenML name (a slot or condition a model declares)."""
+    return bool(_NAME.match(name))
 
 
 def _labels(raw: object, index: int) -> dict[str, object]:

@@ -21,6 +21,8 @@ EVENT_TYPES = (
     "order.delivered",
     "device.linked",
     "device.unlinked",
+    "device.fault",
+    "device.fault_cleared",
     "supply.low",
     "stock.low",
 )

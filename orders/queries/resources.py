@@ -83,8 +83,16 @@ def device_model_resource(model: ModelView) -> dict[str, Any]:
         "security": model.security,
         "skus": list(model.skus),
         "slots": [
-            {"name": name, "unit": unit, "capacity": capacity, "sku": sku}
-            for name, unit, capacity, sku in model.slot_specs
+            {"name": name, "unit": unit, "capacity": capacity, "sku": sku, "policy": policy}
+            for (name, unit, capacity, sku), policy in zip(
+                model.slot_specs,
+                model.slot_policies or ("threshold",) * len(model.slot_specs),
+                strict=True,
+            )
+        ],
+        "conditions": [
+            {"name": name, "kind": kind, "threshold": threshold, "message": message, "sku": sku}
+            for name, kind, threshold, message, sku in model.conditions
         ],
     }
 

@@ -124,7 +124,7 @@ class OrderView:
     def summary(self) -> dict[str, Any]:
         """The device-facing summary (CONTRACT: `{id, status, sku, quantity, total_minor, …}`)."""
         first = self.lines[0] if self.lines else None
-        return {
+        summary: dict[str, Any] = {
             "id": self.id,
             "status": self.status,
             "sku": first.sku if first else None,
@@ -136,6 +136,9 @@ class OrderView:
             **({"test": True} if self.test else {}),
             **({"reason": self.hold.reason} if self.hold is not None else {}),
         }
+        if len(self.lines) > 1:  # an appliance refilling several slots at once
+            summary["lines"] = [{"sku": line.sku, "quantity": line.quantity} for line in self.lines]
+        return summary
 
     def hold_dict(self) -> dict[str, Any] | None:
         """The hold's old and new (`hold` of the API's order), or None."""

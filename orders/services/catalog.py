@@ -11,11 +11,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.domain.errors import InvalidRequest
+from orders.domain.maintenance import ConditionSpec
+from orders.domain.senml import is_senml_name
 from orders.store.model import (
+    CONDITION_KINDS,
     DEVICE_KINDS,
     DEVICE_SECURITY,
+    SLOT_POLICIES,
     SLOT_UNITS,
     DeviceModel,
+    DeviceModelCondition,
     DeviceModelSlot,
     Product,
     Shopper,
@@ -35,6 +40,7 @@ class SlotSpec:
     capacity: float
     sku: str | None = None
     units_per_pack: float = 1.0
+    policy: str = "threshold"  # what a new link starts with for this slot
 
 
 def create_store(
@@ -114,6 +120,7 @@ def create_device_model(
     slots: Sequence[SlotSpec] = (),
     client_id: str | None = None,
     security: str = "oscore",
+    conditions: Sequence[ConditionSpec] = (),
 ) -> DeviceModel:
     """Add a device model; its `client_id` is the public OAuth client its devices use.
 
@@ -133,17 +140,39 @@ def create_device_model(
         security=security,
         products=list(products.values()),
     )
+    names = [spec.name for spec in slots] + [spec.name for spec in conditions]
+    if len(set(names)) != len(names):
+        raise InvalidRequest("bad_slot", "each slot and condition needs its own name")
+    add_slots(session, model, slots, store=store)
+    for condition in conditions:
+        model.conditions.append(condition_of(session, store, condition))
+    session.add(model)
+    session.flush()
+    return model
+
+
+def add_slots(
+    session: Session, model: DeviceModel, slots: Sequence[SlotSpec], *, store: Store | None = None
+) -> None:
+    """Check and add slots to a model; each refill product becomes one it may order."""
+    store = store or session.get(Store, model.store_id)
+    assert store is not None  # the model's FK
+    taken = {s.name for s in model.slots} | {c.name for c in model.conditions}
     for spec in slots:
+        if not is_senml_name(spec.name):
+            raise InvalidRequest("bad_slot", f"{spec.name[:64]!r} is not a SenML name")
+        if spec.name in taken:
+            raise InvalidRequest("bad_slot", f"this model already reports {spec.name!r}")
+        if spec.policy not in SLOT_POLICIES:
+            raise InvalidRequest("bad_policy", "policy must be threshold or predictive")
         if spec.unit not in SLOT_UNITS:
             raise InvalidRequest("bad_unit", f"unit must be one of {', '.join(SLOT_UNITS)}")
         if spec.capacity <= 0 or spec.units_per_pack <= 0:
             raise InvalidRequest("bad_slot", "capacity and units per pack must be positive")
-        product = None
-        if spec.sku is not None:
-            product = _products(session, store, [spec.sku])[0]
-            if product.sku not in products:
-                model.products.append(product)
-                products[product.sku] = product
+        product = _products(session, store, [spec.sku])[0] if spec.sku is not None else None
+        if product is not None and product not in model.products:
+            model.products.append(product)
+        taken.add(spec.name)
         model.slots.append(
             DeviceModelSlot(
                 name=spec.name,
@@ -151,11 +180,29 @@ def create_device_model(
                 capacity=spec.capacity,
                 product_id=product.id if product else None,
                 units_per_pack=spec.units_per_pack,
+                policy=spec.policy,
             )
         )
-    session.add(model)
-    session.flush()
-    return model
+
+
+def condition_of(session: Session, store: Store, spec: ConditionSpec) -> DeviceModelCondition:
+    """A model's condition row from its spec, checked; the part must be in the store."""
+    if not is_senml_name(spec.name):
+        raise InvalidRequest("bad_condition", f"{spec.name[:64]!r} is not a SenML name")
+    if spec.kind not in CONDITION_KINDS:
+        raise InvalidRequest("bad_condition", f"kind must be one of {', '.join(CONDITION_KINDS)}")
+    if spec.kind in ("percent", "counter") and spec.threshold is None:
+        raise InvalidRequest("bad_condition", f"a {spec.kind} condition needs a threshold")
+    if not spec.message.strip() or len(spec.message) > 200:
+        raise InvalidRequest("bad_condition", "a condition's message needs 1-200 characters")
+    part = _products(session, store, [spec.sku])[0] if spec.sku else None
+    return DeviceModelCondition(
+        name=spec.name,
+        kind=spec.kind,
+        threshold=spec.threshold,
+        message=spec.message.strip(),
+        product_id=part.id if part else None,
+    )
 
 
 def _products(session: Session, store: Store, skus: Sequence[str]) -> list[Product]:

@@ -11,10 +11,29 @@ from sqlalchemy.orm import Session
 from orders.domain.errors import InvalidRequest, NotAllowed, NotFound
 from orders.domain.rules import check_quantity
 from orders.store.db import utcnow
-from orders.store.model import Address, Device, DeviceLink, DeviceModel, Product, Shopper
+from orders.store.model import (
+    SLOT_RULE_POLICIES,
+    Address,
+    Device,
+    DeviceLink,
+    DeviceLinkSlot,
+    DeviceModel,
+    Product,
+    Shopper,
+)
 from orders.store.outbox import record_store_event
 
 _SERIAL_MAX = 128
+
+
+@dataclass(frozen=True)
+class SlotRule:
+    """The shopper's rule for one slot of a multi-slot device."""
+
+    slot: str
+    policy: str = "threshold"  # threshold | predictive | off
+    reorder_point: float | None = None  # None: a fifth of the slot's capacity
+    quantity: int = 1
 
 
 @dataclass(frozen=True)
@@ -34,6 +53,9 @@ class LinkRules:
     address_id: int | None = None  # one of the shopper's addresses (None: their default)
     # How much dearer (per unit, minor units) than agreed a device order may be and still go.
     price_tolerance_minor: int | None = None
+    # Per slot, for a model with several (None: leave as is; on linking, the model's defaults).
+    slots: tuple[SlotRule, ...] | None = None
+    maintenance_orders: bool | None = None  # a fault may place a suggested part order
 
 
 def register_device(session: Session, model: DeviceModel, serial: str) -> Device:
@@ -84,6 +106,7 @@ def link_device(
     consent_to_product(session, link)
     session.add(link)
     session.flush()
+    _apply_slot_rules(session, device, link, rules.slots or (), creating=True)
     _record(session, device, link, "device.linked", now or utcnow())
     return link
 
@@ -96,8 +119,45 @@ def update_link(session: Session, link: DeviceLink, rules: LinkRules) -> DeviceL
     if device is None:  # pragma: no cover - FK guarantees it
         raise NotFound("not_found", "no such device")
     _apply(session, device, link, rules, creating=False)
+    if rules.slots is not None:
+        _apply_slot_rules(session, device, link, rules.slots, creating=False)
     session.flush()
     return link
+
+
+def _apply_slot_rules(
+    session: Session, device: Device, link: DeviceLink, given: tuple[SlotRule, ...], *,
+    creating: bool,
+) -> None:  # fmt: skip
+    """One rule row per slot of a multi-slot model; a one-slot model keeps the link's own."""
+    model = session.get(DeviceModel, device.model_id)
+    slots = {slot.name: slot for slot in model.slots} if model is not None else {}
+    if len(slots) < 2:
+        if given:
+            raise InvalidRequest("unknown_slot", "this device has no slots to set apart")
+        return
+    chosen = {rule.slot: rule for rule in given}
+    if len(chosen) != len(given) or set(chosen) - set(slots):
+        raise InvalidRequest("unknown_slot", "a rule names a slot this device doesn't have")
+    rows = {row.slot: row for row in link.slot_rules}
+    for name, slot in slots.items():
+        rule = chosen.get(name)
+        if rule is None and (not creating or name in rows):
+            continue
+        rule = rule or SlotRule(name, slot.policy)
+        if rule.policy not in SLOT_RULE_POLICIES:
+            raise InvalidRequest("bad_policy", "policy must be threshold, predictive or off")
+        check_quantity(rule.quantity)
+        if rule.reorder_point is not None and not 0 <= rule.reorder_point <= slot.capacity:
+            raise InvalidRequest(
+                "bad_reorder_point", f"{name}: reorder point must be 0 to {slot.capacity:g}"
+            )
+        row = rows.get(name)
+        if row is None:
+            row = DeviceLinkSlot(slot=name)
+            link.slot_rules.append(row)
+        row.policy, row.reorder_point, row.quantity = rule.policy, rule.reorder_point, rule.quantity
+    session.flush()
 
 
 def unlink(session: Session, link: DeviceLink, *, now: datetime | None = None) -> None:
@@ -206,6 +266,7 @@ def _apply(
         "policy",
         "risk",
         "cover_days",
+        "maintenance_orders",
     ):
         value = getattr(rules, name)
         if value is not None:

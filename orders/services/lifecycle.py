@@ -95,7 +95,13 @@ def _record_consent(session: Session, order: Order) -> None:
     first = order.lines[0]  # a device orders one product
     session.execute(
         update(DeviceLink)
-        .where(DeviceLink.id == order.link_id, DeviceLink.status == "active")
+        # Only a guarded link: a multi-slot link has no one product to agree to (nothing
+        # recorded at linking), and one slot's refill must not hold the other slots' orders.
+        .where(
+            DeviceLink.id == order.link_id,
+            DeviceLink.status == "active",
+            DeviceLink.consented_product_id.is_not(None),
+        )
         .values(consented_product_id=first.product_id, consented_price_minor=first.unit_price_minor)
         .execution_options(synchronize_session=False)
     )

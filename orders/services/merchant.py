@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
 from orders.domain.errors import InvalidRequest, NotFound
+from orders.domain.maintenance import ConditionSpec
 from orders.queries.devices import (
     HISTORY_POINTS,
     LOW_SUPPLY_FRACTION,
@@ -78,6 +79,9 @@ class ModelView:
     # (name, unit, capacity, refill SKU) per slot, for the API.
     slot_specs: tuple[tuple[str, str, float, str | None], ...] = ()
     security: str = "oscore"  # how its devices prove who they are: oscore | bearer
+    slot_policies: tuple[str, ...] = ()  # each slot's default policy, in slot order
+    # (name, kind, threshold, message, part SKU) per condition.
+    conditions: tuple[tuple[str, str, float | None, str, str | None], ...] = ()
 
     @classmethod
     def of(cls, model: DeviceModel) -> ModelView:
@@ -90,6 +94,9 @@ class ModelView:
             tuple((s.name, s.unit, s.capacity, sku_of.get(s.product_id or 0))
                   for s in model.slots),
             model.security,
+            tuple(s.policy for s in model.slots),
+            tuple((c.name, c.kind, c.threshold, c.message, c.product.sku if c.product else None)
+                  for c in model.conditions),
         )  # fmt: skip
 
 
@@ -394,6 +401,39 @@ def _in_store(
 
 def _product(session: Session, store_id: int, product_id: int) -> Product:
     return _in_store(session, Product, store_id, product_id, "product")
+
+
+def add_model_slot(db: Database, store_id: int, model_id: int, spec: catalog.SlotSpec) -> ModelView:
+    """Add a slot to a model (a printer gets its fourth ink); its refill product becomes allowed.
+
+    Links made before keep their rules: a slot without a rule of its own follows the link's.
+    """
+
+    def work(session: Session) -> ModelView:
+        model = _model(session, store_id, model_id)
+        catalog.add_slots(session, model, [spec])
+        session.flush()
+        return ModelView.of(model)
+
+    return db.run_write(work)
+
+
+def add_model_condition(
+    db: Database, store_id: int, model_id: int, spec: ConditionSpec
+) -> ModelView:
+    """Add a condition a model reports (a `descale` flag, a `filter_life` in %…)."""
+
+    def work(session: Session) -> ModelView:
+        model = _model(session, store_id, model_id)
+        if spec.name in {s.name for s in model.slots} | {c.name for c in model.conditions}:
+            raise InvalidRequest("bad_condition", f"this model already reports {spec.name!r}")
+        store = session.get(Store, store_id)
+        assert store is not None  # the model is the store's
+        model.conditions.append(catalog.condition_of(session, store, spec))
+        session.flush()
+        return ModelView.of(model)
+
+    return db.run_write(work)
 
 
 def _model(session: Session, store_id: int, model_id: int) -> DeviceModel:

@@ -40,6 +40,7 @@ class OrderRequest:
     lines: tuple[LineRequest, ...]
     idempotency_key: str | None = None
     device_id: int | None = None
+    suggested: bool = False  # placed as pending approval whatever the link says
 
 
 def place_order(db: Database, request: OrderRequest, *, now: datetime | None = None) -> PlaceResult:
@@ -67,7 +68,8 @@ def validate(request: OrderRequest) -> None:
         raise InvalidRequest("bad_channel", f"unknown channel {request.channel!r}")
     if not request.lines:
         raise InvalidRequest("no_lines", "an order needs at least one line")
-    if request.device_id is not None and len(request.lines) != 1:
+    # An appliance refills several slots in one order (one delivery); a button orders one.
+    if request.device_id is not None and len(request.lines) != 1 and request.channel != "appliance":
         raise InvalidRequest("bad_lines", "a device orders one product at a time")
     skus = [line.sku for line in request.lines]
     if len(set(skus)) != len(skus):
@@ -95,7 +97,9 @@ def _place(session: Session, request: OrderRequest, now: datetime) -> PlaceResul
 
 def ask_of(request: OrderRequest) -> Ask:
     """What a request asks of the decision, beside the facts."""
-    return Ask(request.channel, request.idempotency_key, request.device_id)
+    return Ask(
+        request.channel, request.idempotency_key, request.device_id, suggested=request.suggested
+    )
 
 
 def place_checked(

@@ -125,6 +125,19 @@ _OPEN = select(Order.id).where(
     Order.device_product_id == bindparam("product_id"),
     Order.status.in_(OPEN_STATUSES),
 )
+# Any open order of the link with a line for the product: a multi-slot order holds each of
+# its products, not only the first (which `device_product_id` names).
+_OPEN_LINE = (
+    select(Order.id)
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(
+        Order.device_id == bindparam("device_id"),
+        Order.link_id == bindparam("link_id"),
+        OrderLine.product_id == bindparam("product_id"),
+        Order.status.in_(OPEN_STATUSES),
+    )
+    .limit(1)
+)
 _SPENT = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
     Order.created_at >= bindparam("since"),
     Order.status != "cancelled",
@@ -335,6 +348,13 @@ def open_order_id(conn: Connection, device_id: int, link_id: int, product_id: in
     return str(found) if found is not None else None
 
 
+def open_order_with(conn: Connection, device_id: int, link_id: int, product_id: int) -> str | None:
+    """The link's open order with a line for a product, if there is one (multi-slot orders)."""
+    params = {"device_id": device_id, "link_id": link_id, "product_id": product_id}
+    found = conn.execute(_OPEN_LINE, params).scalar()
+    return str(found) if found is not None else None
+
+
 def _spent(
     conn: Connection, link: LinkFacts | None, shopper_id: int, currency: str, now: datetime
 ) -> int:
@@ -365,6 +385,12 @@ def read_facts(
     if link is not None:
         product_id = stocked[0].priced.product_id
         open_order = open_order_id(conn, link.device_id, link.id, product_id)
+        if ask.channel == "appliance":  # appliances' orders may hold several products
+            for line in stocked:
+                if open_order is None:
+                    open_order = open_order_with(
+                        conn, link.device_id, link.id, line.priced.product_id
+                    )
         if link.monthly_cap_minor is not None:
             spent_link = _spent(conn, link, shopper.id, store.currency, now)
     spent_shopper = 0

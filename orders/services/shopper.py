@@ -54,6 +54,15 @@ def set_paused(db: Database, shopper_id: int, device_id: int, paused: bool) -> N
     )
 
 
+def set_maintenance_orders(db: Database, shopper_id: int, device_id: int, allowed: bool) -> None:
+    """Let (or stop) a device's reported faults suggest part orders that wait for approval."""
+    db.run_write(
+        lambda s: update_link(
+            s, my_link(s, shopper_id, device_id), LinkRules(maintenance_orders=allowed)
+        )
+    )
+
+
 def my_link(session: Session, shopper_id: int, device_id: int) -> DeviceLink:
     """The shopper's active link to a device, locked for change, or NotFound."""
     link = session.scalar(

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from orders.domain import ops
 from orders.domain.consumption import Reading as LevelReading
 from orders.domain.errors import InvalidRequest, OrderRefused
+from orders.domain.maintenance import ConditionState, judge
 from orders.domain.replenishment import (
     MAX_OBSERVED_LEAD_TIMES,
     Decision,
@@ -25,11 +26,13 @@ from orders.domain.senml import Reading, parse_pack
 from orders.queries.runout import slot_history
 from orders.queries.snapshots import OrderView
 from orders.services import placing
+from orders.services.maintenance import record_conditions
 from orders.services.ordering import UNIQUE_RACES, LineRequest, OrderRequest, place_in
 from orders.store.db import Database, utcnow
 from orders.store.model import (
     Device,
     DeviceLink,
+    DeviceModelCondition,
     DeviceModelSlot,
     Order,
     Product,
@@ -49,6 +52,9 @@ _LINK = (
     .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
 )
 _SLOTS = select(DeviceModelSlot).where(DeviceModelSlot.model_id == bindparam("model_id"))
+_CONDITIONS = select(DeviceModelCondition).where(
+    DeviceModelCondition.model_id == bindparam("model_id")
+)
 # Core, not an ORM-enabled UPDATE: nothing loaded needs the ORM's synchronising.
 _INSERT_READINGS = insert(SupplyReading)
 _SEEN = update(Device).where(Device.id == bindparam("d_id")).values(last_seen_at=bindparam("at"))
@@ -176,31 +182,51 @@ def _record(
         raise OrderRefused("unlinked", "the device is not linked")
     link, model_id, lead_time_days = found
     slots = {slot.name: slot for slot in session.scalars(_SLOTS, {"model_id": model_id})}
+    conditions = {c.name: c for c in session.scalars(_CONDITIONS, {"model_id": model_id})}
     latest: dict[str, Reading] = {}
+    states: dict[str, tuple[datetime, ConditionState]] = {}
     rows = []
     for reading in readings:  # every reading is checked before any is stored
+        condition = conditions.get(reading.slot)
+        if condition is not None:
+            judged = judge(condition.kind, condition.threshold, reading)
+            if reading.slot not in states or reading.measured_at >= states[reading.slot][0]:
+                states[reading.slot] = (reading.measured_at, judged)
+            if condition.kind == "counter":  # its history predicts the service (service_due_at)
+                rows.append(_row(device_id, reading, "count", now))
+            continue
         slot = slots.get(reading.slot)
         if slot is None:
             raise InvalidRequest("unknown_slot", f"this device has no slot {reading.slot!r}")
+        if not reading.is_number:
+            raise InvalidRequest("bad_senml", f"slot {slot.name!r} takes a level (v)")
         if reading.unit is not None and reading.unit != slot.unit:
             raise InvalidRequest("bad_unit", f"slot {slot.name!r} is measured in {slot.unit!r}")
-        rows.append(
-            {"device_id": device_id, "slot": slot.name, "value": reading.value,
-             "unit": slot.unit, "measured_at": reading.measured_at, "received_at": now}
-        )  # fmt: skip
+        rows.append(_row(device_id, reading, slot.unit, now))
         if slot.name not in latest or reading.measured_at >= latest[slot.name].measured_at:
             latest[slot.name] = reading
     conn = session.connection()
-    conn.execute(_INSERT_READINGS, rows)
+    if rows:
+        conn.execute(_INSERT_READINGS, rows)
     conn.execute(_SEEN, {"d_id": device_id, "at": now})
     # Levels of a paused device are still kept; `decide` refuses its order, as on every path.
     result = TelemetryResult(accepted=len(readings), action="none")
-    lead_times = _observed_lead_times(session, link.store_id)
+    lead_times = _observed_lead_times(session, link.store_id) if latest else ()
+    # A multi-slot device has a rule per slot; a one-slot device keeps the link's own.
+    rules = {rule.slot: rule for rule in link.slot_rules} if len(slots) > 1 else {}
+    wanted: dict[int, int] = {}  # refill product id -> packs, for one order of several lines
     for name in sorted(latest):
+        rule = rules.get(name)
+        if rule is not None and rule.policy == "off":
+            continue
         product_id = _refill_product(link, slots[name], len(slots))
         state = _state(
             session, link, slots[name], latest[name], now, lead_times, lead_time_days, product_id
         )
+        if rule is not None:
+            state = replace(
+                state, policy=rule.policy, reorder_point=rule.reorder_point, quantity=rule.quantity
+            )
         verdict = policy(state)
         if isinstance(verdict, Decision):
             if verdict.reason == "order_open_late" and result.refused is None:
@@ -210,16 +236,34 @@ def _record(
                 continue
             quantity = min(max(verdict.packs, 1), MAX_QUANTITY)
         elif verdict:
-            quantity = link.quantity
+            quantity = state.quantity
         else:
             continue
-        outcome = _reorder(session, link, product_id, quantity, now)
+        if product_id is not None:
+            wanted[product_id] = min(wanted.get(product_id, 0) + quantity, MAX_QUANTITY)
+    if wanted:
+        outcome = _reorder(session, link, wanted, now)
         if isinstance(outcome, str):
-            result = TelemetryResult(result.accepted, result.action, result.order, outcome)
-        elif outcome is not None and result.order is None:
+            result = replace(result, refused=outcome)
+        elif outcome is not None:
             action: Action = "needs_approval" if outcome.status == "pending_approval" else "ordered"
-            result = TelemetryResult(result.accepted, action, outcome)
+            result = replace(result, action=action, order=outcome)
+    due = {name: judged for name, (_at, judged) in states.items()}
+    suggested = record_conditions(session, link, conditions, due, now)
+    if suggested is not None and result.order is None:
+        result = replace(result, action="needs_approval", order=suggested)
     return result
+
+
+def _row(device_id: int, reading: Reading, unit: str, now: datetime) -> dict[str, object]:
+    return {
+        "device_id": device_id,
+        "slot": reading.slot,
+        "value": reading.value,
+        "unit": unit,
+        "measured_at": reading.measured_at,
+        "received_at": now,
+    }
 
 
 def _refill_product(link: DeviceLink, slot: DeviceModelSlot, slot_count: int) -> int | None:
@@ -252,7 +296,7 @@ def _state(
     # Only this link's readings: a resold appliance doesn't plan with its last owner's use.
     history = slot_history(session, device_id, slot.name, now, received_since=link.created_at)
     open_id = (
-        placing.open_order_id(session.connection(), device_id, link.id, product_id)
+        placing.open_order_with(session.connection(), device_id, link.id, product_id)
         if product_id is not None
         else None
     )
@@ -294,17 +338,26 @@ def _arrives_at(session: Session, order_id: str, lead_time_days: float) -> datet
 
 
 def _reorder(
-    session: Session, link: DeviceLink, product_id: int | None, quantity: int, now: datetime
+    session: Session, link: DeviceLink, wanted: dict[int, int], now: datetime
 ) -> OrderView | str | None:
-    """Place the slot's refill order; None when one is already open, a reason when refused."""
-    product = session.get(Product, product_id) if product_id is not None else None
-    if product is None:
+    """Place one order refilling every slot that needs it (one delivery); None when one is
+    already open for them, a reason when refused."""
+    products = {
+        product.id: product
+        for product in session.scalars(select(Product).where(Product.id.in_(list(wanted))))
+    }
+    lines = tuple(
+        LineRequest(products[pid].sku, quantity)
+        for pid, quantity in wanted.items()
+        if pid in products
+    )
+    if not lines:
         return None
     request = OrderRequest(
         store_id=link.store_id,
         shopper_id=link.shopper_id,
         channel="appliance",
-        lines=(LineRequest(product.sku, quantity),),
+        lines=lines,
         device_id=link.device_id,
     )
     # A savepoint: a refused order (caps, stock) must not take the stored readings with it.

@@ -40,6 +40,12 @@ LINK_POLICIES = ("threshold", "predictive", "alert", "up_to")
 # How a model's devices prove who they are on CoAP: OSCORE (RFC 8613) or a bearer token.
 DEVICE_SECURITY = ("oscore", "bearer")
 SLOT_UNITS = ("%", "count", "l", "g", "kg")
+SLOT_POLICIES = ("threshold", "predictive")
+# A shopper may also turn one slot of a multi-slot device off (it then never orders).
+SLOT_RULE_POLICIES = (*SLOT_POLICIES, "off")
+# flag: true when due (`vb`); percent: due at or below `threshold`; code: a non-zero error
+# code (`v` or `vs`); counter: due at or above `threshold` (e.g. cycles since a descale).
+CONDITION_KINDS = ("flag", "percent", "code", "counter")
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -192,6 +198,9 @@ class DeviceModel(Base):
     slots: Mapped[list[DeviceModelSlot]] = relationship(
         back_populates="model", order_by="DeviceModelSlot.id", cascade="all, delete-orphan"
     )
+    conditions: Mapped[list[DeviceModelCondition]] = relationship(
+        back_populates="model", order_by="DeviceModelCondition.id", cascade="all, delete-orphan"
+    )
 
 
 class DeviceModelSlot(Base):
@@ -212,8 +221,34 @@ class DeviceModelSlot(Base):
     capacity: Mapped[float] = mapped_column(Float)
     product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
     units_per_pack: Mapped[float] = mapped_column(Float, default=1.0)
+    # What a link of a multi-slot device starts with for this slot, before the shopper chooses.
+    policy: Mapped[str] = mapped_column(
+        String(16), default="threshold", server_default=text("'threshold'")
+    )
 
     model: Mapped[DeviceModel] = relationship(back_populates="slots")
+
+
+class DeviceModelCondition(Base):
+    """A fault or service condition a model reports in SenML, and what it suggests."""
+
+    __tablename__ = "device_model_conditions"
+    __table_args__ = (
+        UniqueConstraint("model_id", "name"),
+        CheckConstraint(sql_in("kind", CONDITION_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("device_models.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    threshold: Mapped[float | None] = mapped_column(Float, default=None)
+    message: Mapped[str] = mapped_column(String(200))
+    # The part that fixes it (a descaler, a filter), offered as a suggested order.
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
+
+    model: Mapped[DeviceModel] = relationship(back_populates="conditions")
+    product: Mapped[Product | None] = relationship()
 
 
 class Device(Base):
@@ -291,8 +326,73 @@ class DeviceLink(Base):
     consented_price_minor: Mapped[int | None] = mapped_column(default=None)
     price_tolerance_minor: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
+    # The shopper lets a reported fault place a suggested part order (waiting for approval).
+    maintenance_orders: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+
     device: Mapped[Device] = relationship()
     product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
+    slot_rules: Mapped[list[DeviceLinkSlot]] = relationship(
+        order_by="DeviceLinkSlot.id", cascade="all, delete-orphan"
+    )
+
+
+class DeviceLinkSlot(Base):
+    """The shopper's rule for one slot of a multi-slot device (a printer's cyan ink)."""
+
+    __tablename__ = "device_link_slots"
+    __table_args__ = (
+        UniqueConstraint("link_id", "slot"),
+        CheckConstraint(sql_in("policy", SLOT_RULE_POLICIES), name="policy"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("device_links.id", ondelete="CASCADE"))
+    slot: Mapped[str] = mapped_column(String(64))
+    policy: Mapped[str] = mapped_column(String(16), default="threshold")
+    reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
+    quantity: Mapped[int] = mapped_column(default=1)
+
+
+class DeviceFault(Base):
+    """A condition a device reported, from when it was raised until it clears.
+
+    At most one open row per device and condition: the notice is not repeated while it lasts.
+    """
+
+    __tablename__ = "device_faults"
+    __table_args__ = (
+        Index(
+            "uq_device_faults_open",
+            "device_id",
+            "condition",
+            unique=True,
+            sqlite_where=text("cleared_at IS NULL"),
+            postgresql_where=text("cleared_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id", ondelete="CASCADE"))
+    store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
+    link_id: Mapped[int | None] = mapped_column(
+        ForeignKey("device_links.id", ondelete="SET NULL"), default=None
+    )
+    condition: Mapped[str] = mapped_column(String(64))
+    code: Mapped[str | None] = mapped_column(String(64), default=None)
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    message: Mapped[str] = mapped_column(String(200))
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), default=None
+    )
+    # The suggested part order, when the link allowed one.
+    order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), default=None
+    )
+    raised_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cleared_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Press(Base):

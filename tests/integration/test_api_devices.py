@@ -114,12 +114,49 @@ def test_a_new_device_model_gets_its_public_client_and_slot(app: Flask, db: Data
     assert response.status_code == 201, response.text
     model = response.get_json()
     assert model["client_id"] and model["skus"] == ["AA"]
-    assert model["slots"] == [{"name": "black_ink", "unit": "%", "capacity": 100.0, "sku": "AA"}]
+    assert model["slots"] == [
+        {"name": "black_ink", "unit": "%", "capacity": 100.0, "sku": "AA", "policy": "threshold"}
+    ]
+    assert model["conditions"] == []
     listed = call(app, "GET", "/device-models", token).get_json()["device_models"]
     assert model in listed
     replay = call(app, "POST", "/device-models", token, body=body, Idempotency_Key="m-1")
     assert replay.get_json() == model
     assert len(call(app, "GET", "/device-models", token).get_json()["device_models"]) == len(listed)
+
+
+def test_a_printer_model_has_four_inks_and_reports_a_worn_head(app: Flask, db: Database) -> None:
+    """`slots` takes several, `conditions` names what it reports and the part it suggests."""
+    t = build_tenants(db)
+    token = merchant_token(db, t.ours.store_id, "devices:write devices:read")
+    inks = [{"name": f"{ink}_ink", "unit": "%", "capacity": 100, "sku": "AA"}
+            for ink in ("cyan", "magenta", "yellow")]  # fmt: skip
+    body = {
+        "name": "Printer P4", "kind": "appliance",
+        "slots": [*inks, {"name": "black_ink", "unit": "%", "capacity": 100, "sku": "PODS",
+                          "policy": "predictive"}],
+        "conditions": [{"name": "head_worn", "kind": "flag", "message": "Replace the head.",
+                        "sku": "AA"},
+                       {"name": "error", "kind": "code", "message": "An error."}],
+    }  # fmt: skip
+    response = call(app, "POST", "/device-models", token, body=body, Idempotency_Key="m-4")
+    assert response.status_code == 201, response.text
+    model = response.get_json()
+    assert [(s["name"], s["policy"]) for s in model["slots"]] == [
+        ("cyan_ink", "threshold"), ("magenta_ink", "threshold"), ("yellow_ink", "threshold"),
+        ("black_ink", "predictive"),
+    ]  # fmt: skip
+    assert model["skus"] == ["AA", "PODS"]
+    assert model["conditions"] == [
+        {"name": "head_worn", "kind": "flag", "threshold": None, "message": "Replace the head.",
+         "sku": "AA"},
+        {"name": "error", "kind": "code", "threshold": None, "message": "An error.", "sku": None},
+    ]  # fmt: skip
+    before = db_snapshot(db)
+    twice = {**body, "name": "Twice", "conditions": [{"name": "cyan_ink", "kind": "flag",
+                                                       "message": "x"}]}  # fmt: skip
+    refused = call(app, "POST", "/device-models", token, body=twice, Idempotency_Key="m-5")
+    assert refused.status_code == 400 and db_snapshot(db) == before
 
 
 def test_a_device_model_with_another_stores_sku_is_400_and_not_made(

@@ -10,9 +10,10 @@ from auth.model import OAuthClient, Token
 from auth.principal import DEVICE_SCOPES
 from auth.tokens import issue_token, token_hash
 from orders.store.db import Database
-from orders.store.model import DeviceLink, DeviceModel, Order, Product
+from orders.store.model import DeviceLink, DeviceModel, Order, Product, Store
 from tests.dash_helpers import add_readings, build_tenants, form_post, signed_in
 from tests.factories import db_snapshot
+from tests.web_helpers import csrf_token
 
 PRODUCT = {"sku": "TEA-20", "name": "Green tea (20)", "price": "4.99", "stock": "3",
            "pack_size": "1", "aliases": "tea, Green Tea\ngreen tea", "active": "y"}  # fmt: skip
@@ -103,6 +104,45 @@ def test_a_model_for_devices_without_oscore_uses_bearer_tokens(app: Flask, db: D
         model = session.scalar(select(DeviceModel).where(DeviceModel.name == "Old button"))
         assert model is not None and model.security == "bearer"
     assert "Old button" in (page := client.get(f"{base}/models").text) and "token" in page
+
+
+def test_a_model_gets_more_slots_and_conditions_on_its_page(app: Flask, db: Database) -> None:
+    """Add a second ink and a descale flag; a clashing name is shown on its field, unchanged."""
+    t = build_tenants(db)
+    client = signed_in(app, t.merchant_email)
+    base = f"/stores/{t.ours.store_id}"
+    with db.read() as session:
+        model = session.scalars(select(DeviceModel).where(DeviceModel.name == "Coffee machine")
+                                .join(Store, Store.id == DeviceModel.store_id)
+                                .where(Store.id == t.ours.store_id)).one()  # fmt: skip
+    url = f"{base}/models/{model.id}"
+    token = csrf_token(client.get(url).text)
+    added = client.post(f"{url}/slots", data={
+        "slot-csrf_token": token, "slot-name": "milk", "slot-unit": "l",
+        "slot-capacity": "1.5", "slot-sku": "AA", "slot-policy": "predictive",
+    })  # fmt: skip
+    assert added.status_code == 302, added.text
+    flagged = client.post(f"{url}/conditions", data={
+        "condition-csrf_token": token, "condition-name": "descale", "condition-kind": "flag",
+        "condition-message": "Descale it.", "condition-sku": "PODS",
+    })  # fmt: skip
+    assert flagged.status_code == 302, flagged.text
+    page = client.get(url).text
+    assert "<code>milk</code>" in page and "<code>descale</code>" in page
+    assert "before it runs out" in page and "Descale it." in page
+    before = db_snapshot(db)
+    clash = client.post(f"{url}/conditions", data={
+        "condition-csrf_token": token, "condition-name": "milk", "condition-kind": "percent",
+        "condition-message": "x", "condition-threshold": "5", "condition-sku": "",
+    })  # fmt: skip
+    assert clash.status_code == 400 and "already reports" in clash.text
+    no_threshold = client.post(f"{url}/conditions", data={
+        "condition-csrf_token": token, "condition-name": "filter_life",
+        "condition-kind": "percent", "condition-message": "Replace the filter.",
+        "condition-sku": "",
+    })  # fmt: skip
+    assert no_threshold.status_code == 400 and "needs a threshold" in no_threshold.text
+    assert db_snapshot(db) == before
 
 
 def test_device_list_filters_by_model_status_low_supply_and_serial(

@@ -60,7 +60,10 @@ def test_the_product_type_lists_each_demo_product_with_its_sku_as_id() -> None:
     model = _committed(MODEL_PATH)["interactionModel"]["languageModel"]
     (product_type,) = [t for t in model["types"] if t["name"] == PRODUCT_TYPE]
     ids = {value["id"] for value in product_type["values"]}
-    assert ids == {"COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L", "INK-BLK", "MILK-1L"}
+    assert ids == {
+        "COF-PODS-50", "BAT-AA-8", "DET-LIQ-2L", "INK-BLK", "MILK-1L",
+        "INK-CYN", "INK-MAG", "INK-YEL", "DESC-KIT",
+    }  # fmt: skip
     pods = next(v for v in product_type["values"] if v["id"] == "COF-PODS-50")
     assert pods["name"] == {"value": "coffee pods", "synonyms": ["coffee", "pods"]}
 

@@ -240,3 +240,12 @@ def test_a_test_device_places_a_test_order_past_caps_and_empty_stock() -> None:
 def test_a_paused_test_device_is_still_refused() -> None:
     """Test mode lifts only spending and stock: the shopper's pause still holds."""
     assert decide(BUTTON, _facts(link=_link(test=True, paused=True)), NOW) == Refusal("paused")
+
+
+def test_a_suggested_order_waits_for_the_shopper_even_without_approval_mode() -> None:
+    """A device's suggestion (a part for a fault) is pending approval; still held by an open one."""
+    suggestion = Ask("appliance", device_id=5, suggested=True)
+    decision = decide(suggestion, _facts(), NOW)
+    assert isinstance(decision, Place) and decision.outcome == "needs_approval"
+    assert decision.order.status == "pending_approval"
+    assert decide(suggestion, _facts(open_order="o-1"), NOW) == InProgress("o-1")

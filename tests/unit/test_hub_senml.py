@@ -64,7 +64,9 @@ def test_a_record_of_base_fields_only_sets_context() -> None:
         ([{"n": "pods", "v": 10**400}], "bad_number"),
         ([{"n": "pods", "v": True}], "bad_senml"),
         ([{"n": "pods", "v": "3"}], "bad_senml"),
-        ([{"n": "pods", "vs": "low"}], "bad_senml"),
+        ([{"n": "pods", "vs": "low", "v": 1}], "bad_senml"),
+        ([{"n": "descale", "vb": 1}], "bad_senml"),
+        ([{"n": "error", "vs": 42}], "bad_senml"),
         ([{"n": "pods", "v": 1, "t": 3600}], "future_time"),
         ([{"n": "pods", "v": 1, "bt": 4_000_000_000}], "future_time"),
         ([{"n": "pods", "v": 1, "t": -1e300}], "bad_time"),
@@ -97,3 +99,15 @@ def test_unknown_extension_labels_are_ignored() -> None:
     """§4.4: labels not ending in `_` may be ignored by a receiver."""
     [reading] = parse_pack([{"n": "pods", "v": 1, "colour": "red"}], now=NOW)
     assert reading.value == 1.0
+
+
+def test_conditions_may_report_booleans_and_strings() -> None:
+    """`vb` and `vs` resolve to a flag and a text; plain `v` records stay numbers."""
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    descale, error, level = parse_pack(
+        [{"n": "descale", "vb": True}, {"n": "error", "vs": "E42"}, {"n": "pods", "v": 3}],
+        now=now,
+    )
+    assert (descale.flag, descale.value, descale.is_number) == (True, 1.0, False)
+    assert (error.text, error.is_number) == ("E42", False)
+    assert level.is_number and level.flag is None
