@@ -25,7 +25,7 @@ from orders.services.devices import (
     unlink,
 )
 from orders.store.db import Database, utcnow
-from orders.store.model import DeviceLink, DeviceModel, Shopper
+from orders.store.model import DeviceLink, DeviceModel, Shopper, Store
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels, no look-alikes
 USER_CODE_LENGTH = 8
@@ -83,7 +83,9 @@ class PendingDevice:
     model_kind: str
     store_id: int
     serial: str | None
-    products: tuple[tuple[str, str], ...]  # (sku, name) the model may order
+    products: tuple[tuple[str, str], ...]  # (sku, "name, price") the model may order
+    currency: str = ""  # the store's, for caps typed in major units
+    unit: str | None = None  # what an appliance's reorder point is measured in
 
 
 def format_user_code(code: str) -> str:
@@ -296,13 +298,20 @@ def pending_device(db: Database, user_code: str, *, now: datetime | None = None)
         if row is None or row.status != "pending" or now >= row.expires_at:
             raise InvalidRequest("bad_user_code", "no device is waiting for that code")
         _client, model = _device_client(session, row.client_id)
+        store = session.get(Store, model.store_id)
         return PendingDevice(
             user_code=format_user_code(code),
             model_name=model.name,
             model_kind=model.kind,
             store_id=model.store_id,
             serial=row.serial,
-            products=tuple((p.sku, p.name) for p in model.products),
+            products=tuple(
+                (p.sku, f"{p.name}, {p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d}")
+                for p in model.products
+                if p.archived_at is None
+            ),
+            currency=store.currency if store is not None else "",
+            unit=model.slots[0].unit if model.slots else None,
         )
 
 

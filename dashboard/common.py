@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import cast
 from urllib.parse import urlencode
 
@@ -51,24 +50,6 @@ def money(minor: int | None, currency: str = "") -> str:
     sign = "-" if minor < 0 else ""
     whole, cents = divmod(abs(minor), 100)
     return f"{currency} {sign}{whole:,}.{cents:02d}".strip()
-
-
-def when(moment: datetime | None) -> str:
-    """A UTC time people can read, with how long ago."""
-    if moment is None:
-        return "never"
-    seconds = int((utcnow() - moment).total_seconds())
-    if seconds < 0:
-        ago = "in the future"
-    elif seconds < 90:
-        ago = "just now"
-    elif seconds < 5400:
-        ago = f"{seconds // 60} min ago"
-    elif seconds < 172800:
-        ago = f"{seconds // 3600} h ago"
-    else:
-        ago = f"{seconds // 86400} days ago"
-    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago})"
 
 
 def act(work: Callable[[], object], done: str, back: str) -> Response:

@@ -170,3 +170,9 @@ class AddressForm(FlaskForm):  # type: ignore[misc]
             name: getattr(self, name).data
             for name in ("name", "line1", "line2", "postcode", "city", "region", "country", "phone")
         }
+
+
+class TimeZoneForm(FlaskForm):  # type: ignore[misc]
+    """The zone an account reads times in ("" = the store's)."""
+
+    time_zone = SelectField("Show times in", choices=[], validate_choice=True)

@@ -118,6 +118,15 @@ def store_name(db: Database, store_id: int) -> str:
         return store.name
 
 
+def store_time_zone(db: Database, store_id: int | None = None) -> str:
+    """The store's IANA time zone; without a store, the first store's (UTC when none)."""
+    query = select(Store.time_zone).order_by(Store.id).limit(1)
+    if store_id is not None:
+        query = query.where(Store.id == store_id)
+    with db.read() as session:
+        return session.scalar(query) or "UTC"
+
+
 def parse_aliases(text: str) -> list[str]:
     """Spoken aliases from comma- or line-separated text (lower-cased, de-duplicated)."""
     aliases: list[str] = []
