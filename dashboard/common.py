@@ -43,6 +43,22 @@ def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
     ), status
 
 
+def confirm_page(
+    question: str,
+    consequences: list[str],
+    *,
+    action: str,
+    confirm_label: str,
+    cancel_href: str,
+    keep_label: str = "No, go back",
+) -> str:
+    """Ask before a change that can't be undone: a page with one POST button (no JavaScript)."""
+    return render_template(
+        "dashboard/confirm.html", question=question, consequences=consequences, action=action,
+        confirm_label=confirm_label, cancel_href=cancel_href, keep_label=keep_label,
+    )  # fmt: skip
+
+
 def money(minor: int | None, currency: str = "") -> str:
     """`1599, "EUR"` → `EUR 15.99` (two-decimal currencies; Restock stores minor units)."""
     if minor is None:

@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from auth import clients, unit_secrets
 from auth.revocation import revoke_store_device
-from dashboard.common import act, act_on_order, get_db
+from dashboard.common import act, act_on_order, confirm_page, get_db
 from dashboard.forms import (
     ActionForm,
     ApiClientForm,
@@ -34,7 +34,7 @@ from dashboard.forms import (
     choices,
     to_minor,
 )
-from orders.domain.actions import Viewer, allowed_actions
+from orders.domain.actions import Viewer, allowed_actions, check_action
 from orders.domain.errors import InvalidRequest
 from orders.domain.webhooks import EVENT_TYPES
 from orders.queries.customers import customer_of
@@ -272,6 +272,19 @@ def device(device_id: int) -> str:
     return render_template("dashboard/device.html", detail=detail)
 
 
+@bp.get("/devices/<int:device_id>/revoke")
+def revoke_confirm(device_id: int) -> str:
+    """Ask before ending a shopper's link from the store's side."""
+    row = merchant.get_device(get_db(), sid(), device_id).row
+    return confirm_page(
+        f"Revoke device {row.serial}?",
+        ["The shopper's link ends now and the device's tokens stop working: it can't order "
+         "until someone links it again with a new code.", "Orders already placed stay as they are."],
+        action=url_for(".revoke", device_id=device_id), confirm_label="Revoke this device",
+        cancel_href=url_for(".device", device_id=device_id), keep_label="Keep it linked",
+    )  # fmt: skip
+
+
 @bp.post("/devices/<int:device_id>/revoke")
 def revoke(device_id: int) -> Response:
     """End a device's link; its tokens stop working."""
@@ -328,6 +341,20 @@ def deliver(order_id: str) -> Response:
     return act_on_order(order_id, Viewer.merchant(sid()), "deliver",
                         lambda: lifecycle.mark_delivered(get_db(), order_id, sid()),
                         "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
+
+
+@bp.get("/orders/<order_id>/cancel")
+def cancel_confirm(order_id: str) -> str:
+    """Ask before cancelling a customer's order."""
+    viewer = Viewer.merchant(sid())
+    view = lifecycle.get_order(get_db(), order_id, viewer)
+    check_action(view, viewer, "cancel", utcnow())
+    return confirm_page(
+        f"Cancel order {view.id[:8]}?",
+        ["The stock returns to the shelf and the customer is told the order is cancelled."],
+        action=url_for(".cancel", order_id=order_id), confirm_label="Yes, cancel the order",
+        cancel_href=url_for(".order", order_id=order_id), keep_label="No, keep the order",
+    )  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/cancel")
@@ -397,6 +424,30 @@ def alexa_redirects() -> Any:
             return integrations_page(status=400)
         flash("Redirect URIs saved.", "ok")
     return redirect(url_for(".integrations"))
+
+
+@bp.get("/integrations/clients/<client_id>/rotate")
+def rotate_confirm(client_id: str) -> str:
+    """Ask before rotating: the old secret stops working at once."""
+    alexa = clients.alexa_client(get_db(), sid())
+    if alexa is not None and alexa.client_id == client_id:
+        question = "Rotate the Alexa client secret?"
+        lines = [
+            "The old secret stops working now, so the live skill can't link anyone until "
+            "you paste the new secret into the Alexa developer console.",
+            "Every shopper linked through Alexa is signed out and must link the skill again.",
+        ]
+    else:
+        question = f"Rotate the secret of API client {client_id}?"
+        lines = [
+            "The old secret and every token issued with it stop working now: its systems "
+            "must fetch a new token with the new secret."
+        ]
+    return confirm_page(
+        question, lines, action=url_for(".rotate", client_id=client_id),
+        confirm_label="Rotate the secret", cancel_href=url_for(".integrations"),
+        keep_label="Keep the current secret",
+    )  # fmt: skip
 
 
 @bp.post("/integrations/clients/<client_id>/rotate")
