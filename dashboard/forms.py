@@ -66,6 +66,11 @@ class ProductForm(FlaskForm):  # type: ignore[misc]
         "Spoken aliases (one per line or comma-separated)", validators=[Length(max=2000)]
     )
     active = BooleanField("On sale", default=True)
+    low_stock_level = IntegerField(
+        "Low-stock level",
+        default=10,
+        validators=[Optional(), NumberRange(min=0, max=1_000_000)],
+    )
 
 
 class CheckboxesField(SelectMultipleField):  # type: ignore[misc]

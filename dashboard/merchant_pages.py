@@ -79,32 +79,60 @@ def sid() -> int:
     return int(g.store_id)
 
 
-@bp.get("/")
-def overview() -> str:
-    """The store at a glance: low stock and orders to ship."""
-    low = merchant.low_stock(get_db(), sid(), limit=5)
-    pending = merchant.list_store_orders(get_db(), sid(), status="placed", limit=5)
-    return render_template("dashboard/store.html", low=low, pending=pending)
-
-
 # --- catalog ---------------------------------------------------------------------------
 
 
 @bp.get("/products")
 def products() -> str:
-    """The catalog."""
-    page = merchant.list_products(get_db(), sid(), cursor=request.args.get("cursor"))
-    return render_template("dashboard/products.html", page=page, title="Catalog")
+    """The catalog (or, with ?archived=1, the archived products)."""
+    archived = request.args.get("archived") == "1"
+    page = merchant.list_products(
+        get_db(), sid(), cursor=request.args.get("cursor"), archived=archived
+    )
+    title = "Archived products" if archived else "Catalog"
+    return render_template("dashboard/products.html", page=page, title=title, archived=archived)
 
 
 @bp.get("/low-stock")
 def low_stock() -> str:
-    """Products running low."""
+    """Products running low, each against its own low-stock level."""
     page = merchant.low_stock(get_db(), sid(), cursor=request.args.get("cursor"))
-    return render_template(
-        "dashboard/products.html", page=page, title="Low stock",
-        below=merchant.LOW_STOCK_BELOW,
-    )  # fmt: skip
+    return render_template("dashboard/products.html", page=page, title="Low stock", low=True)
+
+
+@bp.post("/products/<int:product_id>/archive")
+def archive_product(product_id: int) -> Response:
+    """Take a product out of the catalog for good (orders keep it); it can be restored."""
+    return act(lambda: merchant.set_archived(get_db(), sid(), product_id, True),
+               "Archived: it is off sale and out of the catalog. Find it under Archived products.",
+               url_for(".products"))  # fmt: skip
+
+
+@bp.post("/products/<int:product_id>/restore")
+def restore_product(product_id: int) -> Response:
+    """Bring an archived product back into the catalog (off sale until you put it on sale)."""
+    return act(lambda: merchant.set_archived(get_db(), sid(), product_id, False),
+               "Restored to the catalog, not on sale yet: tick On sale when it is.",
+               url_for(".edit_product", product_id=product_id))  # fmt: skip
+
+
+# The domain's refusals, as messages on the field they are about.
+PRODUCT_FIELD_FOR = {"sku_taken": "sku", "bad_alias": "aliases", "bad_name": "name",
+                     "bad_product": "price", "bad_low_stock_level": "low_stock_level"}  # fmt: skip
+PRODUCT_MESSAGES = {
+    "sku_taken": "This store already has a product with this SKU (SKUs ignore letter case). "
+    "Choose another SKU.",
+}
+
+
+def _on_field(form: ProductForm, exc: InvalidRequest) -> None:
+    """Put a domain refusal on its field (or flash it when no field owns it)."""
+    name = PRODUCT_FIELD_FOR.get(exc.reason)
+    message = PRODUCT_MESSAGES.get(exc.reason, (exc.detail or exc.reason).capitalize() + ".")
+    if name is None:
+        flash(message, "error")
+    else:
+        getattr(form, name).errors = [*getattr(form, name).errors, message]
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -118,9 +146,10 @@ def new_product() -> Any:
                 price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
                 pack_size=form.pack_size.data,
                 aliases=merchant.parse_aliases(form.aliases.data or ""),
+                low_stock_level=form.low_stock_level.data,
             )  # fmt: skip
         except InvalidRequest as exc:
-            flash(exc.detail, "error")
+            _on_field(form, exc)
         else:
             flash(f"Added {product.name}.", "ok")
             return redirect(url_for(".products"))
@@ -137,7 +166,7 @@ def edit_product(product_id: int) -> Any:
             "sku": product.sku, "name": product.name,
             "price": Decimal(product.price_minor) / 100, "stock": product.stock,
             "pack_size": product.pack_size, "aliases": "\n".join(product.aliases),
-            "active": product.active,
+            "active": product.active, "low_stock_level": product.low_stock_level,
         }
     )  # fmt: skip
     form.sku.data = product.sku  # the SKU is the product's identity; it never changes
@@ -147,10 +176,10 @@ def edit_product(product_id: int) -> Any:
                 get_db(), sid(), product_id, name=form.name.data.strip(),
                 price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
                 aliases=merchant.parse_aliases(form.aliases.data or ""),
-                active=bool(form.active.data),
+                active=bool(form.active.data), low_stock_level=form.low_stock_level.data,
             )  # fmt: skip
         except InvalidRequest as exc:
-            flash(exc.detail, "error")
+            _on_field(form, exc)
         else:
             flash(f"Saved {form.name.data}.", "ok")
             return redirect(url_for(".products"))
@@ -279,7 +308,8 @@ def revoke_confirm(device_id: int) -> str:
     return confirm_page(
         f"Revoke device {row.serial}?",
         ["The shopper's link ends now and the device's tokens stop working: it can't order "
-         "until someone links it again with a new code.", "Orders already placed stay as they are."],
+         "until someone links it again with a new code.",
+         "Orders already placed stay as they are."],
         action=url_for(".revoke", device_id=device_id), confirm_label="Revoke this device",
         cancel_href=url_for(".device", device_id=device_id), keep_label="Keep it linked",
     )  # fmt: skip

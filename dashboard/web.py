@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from auth.accounts import set_time_zone, time_zones
 from dashboard import api, merchant_pages, shopper_pages
+from dashboard import store_home as store_home  # registers the store home's views
 from dashboard.charts import describe, runout, supply_chart
 from dashboard.common import STATUS_FOR, error_page, get_db, money, page_url
 from dashboard.forms import TimeZoneForm

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from orders.queries.runout import runout_of, slot_history
@@ -220,3 +220,16 @@ def _history(
         query = query.where(SupplyReading.measured_at >= since)
     query = query.order_by(SupplyReading.measured_at.desc()).limit(points)
     return tuple(reversed([(at, value) for at, value in session.execute(query)]))
+
+
+def low_supply() -> ColumnElement[bool]:
+    """True for a device whose latest reading of some slot is at or below the low share."""
+    # Newest-first keyset scan stops after a page of matches; each candidate costs one
+    # index seek per slot, so the cost grows with how rare low devices are, not with n.
+    return exists(
+        select(DeviceModelSlot.id).where(
+            DeviceModelSlot.model_id == Device.model_id,
+            latest_reading(SupplyReading.value, DeviceModelSlot.name)
+            <= DeviceModelSlot.capacity * LOW_SUPPLY_FRACTION,
+        )
+    )

@@ -54,7 +54,8 @@ class Journey:
             page.evaluate(axe_source())
         found = page.evaluate(
             "axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map("
-            "v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' '))})))"
+            "v => ({id: v.id, impact: v.impact, help: v.help,"
+            " nodes: v.nodes.map(n => n.target.join(' '))})))"
         )
         blocking = [v for v in found if v["impact"] in BLOCKING]
         assert blocking == [], f"{page.url} ({shot.name}): {blocking}"

@@ -51,7 +51,10 @@ def test_a_shopper_links_a_button_and_sets_its_rules(
         trip.check("link-wrong-code")
         field = trip.page.get_by_label("Code shown on your device")
         assert field.get_attribute("aria-invalid") == "true"
-        assert "doesn't match" in trip.page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+        assert (
+            "doesn't match"
+            in trip.page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+        )
         link_button(trip, code)
         assert "is linked" in trip.page.get_by_role("status").inner_text()
         trip.page.get_by_role("link", name="See your devices and their rules").click()
