@@ -85,7 +85,7 @@ class PendingDevice:
     serial: str | None
     products: tuple[tuple[str, str], ...]  # (sku, "name, price") the model may order
     currency: str = ""  # the store's, for caps typed in major units
-    unit: str | None = None  # what an appliance's reorder point is measured in
+    unit: str | None = None  # the unit of an appliance's reorder point
 
 
 def format_user_code(code: str) -> str:

@@ -400,17 +400,30 @@ def cancel(order_id: str) -> Response:
 # --- integrations: Alexa account linking and API clients -------------------------------
 
 
-def integrations_page(secret: clients.NewSecret | None = None, status: int = 200) -> Any:
+REDIRECT_URIS_HELP = (
+    "Each line must be a whole web address starting with https://, copied from the Alexa "
+    "console's Alternate Redirect URLs, for example https://pitangui.amazon.com/api/skill/link/M2AA."
+)
+
+
+def integrations_page(
+    secret: clients.NewSecret | None = None, status: int = 200, *, uris_error: bool = False
+) -> Any:
     """The integrations page, showing a new secret once when there is one."""
     alexa = clients.alexa_client(get_db(), sid())
-    uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
-                            if alexa else None)  # fmt: skip
+    if uris_error:  # the merchant's own lines stay in the box, with what is wrong beside them
+        uris = RedirectUrisForm()
+        uris.redirect_uris.errors = [REDIRECT_URIS_HELP]
+    else:
+        uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
+                                if alexa else None)  # fmt: skip
     body = render_template(
         "dashboard/integrations.html", alexa=alexa, api_clients=clients.list_api_clients(
             get_db(), sid()), secret=secret, uris_form=uris, api_form=ApiClientForm(),
         carrier_form=CarrierSecretForm(),
         easypost_set=carrier_secret(get_db(), sid(), "easypost") is not None,
         easypost_url=url_for("carrier_hooks.easypost", store_id=sid(), _external=True),
+        public_url=current_app.extensions["restock"]["settings"].public_url.rstrip("/"),
     )  # fmt: skip
     # A page that shows a secret must never be cached or replayed from history.
     return body, status, {"Cache-Control": "no-store"}
@@ -427,13 +440,11 @@ def create_alexa() -> Any:
     """Create the store's Alexa account-linking client."""
     form = RedirectUrisForm()
     if not form.validate_on_submit():
-        flash("Give at least one redirect URI.", "error")
-        return integrations_page(status=400)
+        return integrations_page(status=400, uris_error=True)
     try:
         secret = clients.create_alexa_client(get_db(), sid(), form.redirect_uris.data.splitlines())
-    except InvalidRequest as exc:
-        flash(exc.detail, "error")
-        return integrations_page(status=400)
+    except InvalidRequest:
+        return integrations_page(status=400, uris_error=True)
     return integrations_page(secret)
 
 
@@ -449,9 +460,8 @@ def alexa_redirects() -> Any:
             clients.set_redirect_uris(
                 get_db(), sid(), alexa.client_id, form.redirect_uris.data.splitlines()
             )
-        except InvalidRequest as exc:
-            flash(exc.detail, "error")
-            return integrations_page(status=400)
+        except InvalidRequest:
+            return integrations_page(status=400, uris_error=True)
         flash("Redirect URIs saved.", "ok")
     return redirect(url_for(".integrations"))
 
