@@ -99,9 +99,9 @@ def supply_chart(level: SupplyLevel, chart_id: str) -> Markup:
         f'stroke="{MUTED}"/>')  # fmt: skip
     add(f'<line x1="{LEFT}" x2="{LEFT}" y1="{TOP}" y2="{base_y:.1f}" stroke="{MUTED}"/>')
     for value, anchor_y in ((level.capacity, top_y), (0.0, base_y)):
-        add(f'<text x="{LEFT - 4}" y="{anchor_y + 4:.1f}" text-anchor="end" font-size="11" '
+        add(f'<text x="{LEFT - 4}" y="{anchor_y + 4:.1f}" text-anchor="end" font-size="12" '
             f'fill="{MUTED}">{escape(_number(value))}</text>')  # fmt: skip
-    add(f'<text x="4" y="{TOP + plot_h / 2 + 4:.1f}" font-size="10" fill="{MUTED}">'
+    add(f'<text x="4" y="{TOP + plot_h / 2 + 4:.1f}" font-size="11" fill="{MUTED}">'
         f"{escape(level.unit)}</text>")  # fmt: skip
     for share in (0.0, 0.5, 1.0):
         at = start + (end - start) * share
@@ -109,13 +109,13 @@ def supply_chart(level: SupplyLevel, chart_id: str) -> Markup:
         anchor = ("start", "middle", "end")[int(share * 2)]
         add(f'<line x1="{x(at):.1f}" x2="{x(at):.1f}" y1="{base_y:.1f}" y2="{base_y + 4:.1f}" '
             f'stroke="{MUTED}"/>')  # fmt: skip
-        add(f'<text x="{x(at):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" font-size="11" '
+        add(f'<text x="{x(at):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" font-size="12" '
             f'fill="{MUTED}">{escape(local(at, fmt))}</text>')  # fmt: skip
     reorder, reorder_label = _reorder_level(level)
     ry = y(reorder)
     add(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{ry:.1f}" y2="{ry:.1f}" stroke="{BAD}" '
         f'stroke-dasharray="4 3"/>')  # fmt: skip
-    add(f'<text x="{LEFT + plot_w - 2}" y="{ry - 3:.1f}" text-anchor="end" font-size="10" '
+    add(f'<text x="{LEFT + plot_w - 2}" y="{ry - 3:.1f}" text-anchor="end" font-size="11" '
         f'fill="{BAD}">{escape(reorder_label)}</text>')  # fmt: skip
     for at, kind in level.markers:
         if start <= at <= end:
@@ -123,7 +123,7 @@ def supply_chart(level: SupplyLevel, chart_id: str) -> Markup:
             mx = x(at)
             add(f'<line x1="{mx:.1f}" x2="{mx:.1f}" y1="{TOP}" y2="{base_y:.1f}" '
                 f'stroke="{colour}" stroke-dasharray="2 2"/>')  # fmt: skip
-            add(f'<text x="{mx + 2:.1f}" y="{TOP + 10}" font-size="10" fill="{colour}">'
+            add(f'<text x="{mx + 2:.1f}" y="{TOP + 10}" font-size="11" fill="{colour}">'
                 f"{'order' if kind == 'ordered' else 'delivered'}</text>")  # fmt: skip
     colour = BAD if level.low else ACCENT
     line = " ".join(f"{x(at):.1f},{y(value):.1f}" for at, value in points)
@@ -134,7 +134,7 @@ def supply_chart(level: SupplyLevel, chart_id: str) -> Markup:
         ex = x(level.runout_at)
         add(f'<line x1="{last_x:.1f}" y1="{last_y:.1f}" x2="{ex:.1f}" y2="{base_y:.1f}" '
             f'stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 4"/>')  # fmt: skip
-        add(f'<text x="{ex - 2:.1f}" y="{base_y - 4:.1f}" text-anchor="end" font-size="10" '
+        add(f'<text x="{ex - 2:.1f}" y="{base_y - 4:.1f}" text-anchor="end" font-size="11" '
             f'fill="{INK}">empty</text>')  # fmt: skip
     desc = " ".join(
         part

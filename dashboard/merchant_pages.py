@@ -170,6 +170,7 @@ def edit_product(product_id: int) -> Any:
         }
     )  # fmt: skip
     form.sku.data = product.sku  # the SKU is the product's identity; it never changes
+    del form.pack_size  # fixed once made, and not on the edit form
     if form.validate_on_submit():
         try:
             merchant.update_product(

@@ -121,7 +121,7 @@ def why_no_runout(history: tuple[tuple[datetime, float], ...], found: Runout | N
     if span < MIN_SPAN_DAYS:
         return (
             f"Not enough readings yet to predict: a prediction needs {MIN_SPAN_DAYS:g} days of "
-            f"readings, and there are {span:.1f}."
+            f"readings, and there are {span:.1f} days so far."
         )
     if found is not None and found.rate_per_day is not None:
         return "The supply is not going down, so it is not expected to run out."
