@@ -77,6 +77,7 @@ class Journey:
         """On a phone the navigation sits behind the Menu button; open it (no-op on desktop)."""
         if self.viewport == "phone":
             self.page.locator("details.nav-narrow > summary").click()
+            self.check("menu-open")
 
     def nav(self, name: str) -> None:
         """Follow a main-navigation link as a person would at this window size."""
