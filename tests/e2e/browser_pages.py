@@ -90,6 +90,8 @@ class Journey:
 @contextmanager
 def journey(browser: Any, base: str, name: str, viewport: str) -> Iterator[Journey]:
     """A fresh browser context at `viewport` size; console errors fail the journey."""
+    for stale in SCREENSHOTS.glob(f"{name}-{viewport}-*.png"):  # a rerun's steps only
+        stale.unlink()
     # axe is injected as an inline script, which the site's CSP (rightly) refuses.
     context = browser.new_context(viewport=VIEWPORTS[viewport], bypass_csp=True)
     page = context.new_page()

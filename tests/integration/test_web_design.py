@@ -19,6 +19,7 @@ from orders.services.lifecycle import mark_shipped
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink, Product, Store
 from tests.dash_helpers import build_tenants, form_post, signed_in
+from tests.web_helpers import csrf_token
 from tests.factories import db_snapshot
 
 
@@ -169,3 +170,19 @@ def test_the_store_home_shows_todays_figures_and_copyable_alexa_values(
                     {"redirect_uris": "not a url"})  # fmt: skip
     assert bad.status_code == 400 and "is not an absolute URI" not in bad.text
     assert 'id="redirect_uris-error"' in bad.text
+
+
+def test_refused_forms_say_why_on_the_field(app: Flask, db: Database) -> None:
+    """An empty sign-in and a wrong deletion word each mark their field and describe it."""
+    t = build_tenants(db)
+    client = app.test_client()
+    token = csrf_token(client.get("/login").text)
+    empty = client.post("/login", data={"csrf_token": token, "email": "", "password": ""})
+    assert empty.status_code == 400
+    assert 'aria-describedby="email-error"' in empty.text and 'id="password-error"' in empty.text
+    shopper = signed_in(app, t.shopper_email)
+    before = db_snapshot(db)
+    wrong = form_post(shopper, "/my/privacy", {"confirm": "delete"})
+    assert wrong.status_code == 400 and "Type DELETE in capitals." in wrong.text
+    assert 'aria-describedby="confirm-error"' in wrong.text
+    assert db_snapshot(db) == before
