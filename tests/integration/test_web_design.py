@@ -19,8 +19,8 @@ from orders.services.lifecycle import mark_shipped
 from orders.store.db import Database, utcnow
 from orders.store.model import DeviceLink, Product, Store
 from tests.dash_helpers import build_tenants, form_post, signed_in
-from tests.web_helpers import csrf_token
 from tests.factories import db_snapshot
+from tests.web_helpers import csrf_token
 
 
 def test_asking_first_changes_nothing_and_names_what_would_go(app: Flask, db: Database) -> None:
