@@ -158,15 +158,16 @@ def list_products(
     cursor: str | None = None,
     limit: int | None = None,
     low_only: bool = False,
-    archived: bool = False,
+    archived: bool | None = False,
 ) -> Page[ProductView]:
-    """The store's products by id (archived ones only when asked); `low_only`: low stock."""
+    """The store's products by id: archived ones only (True), none (False) or too (None);
+    `low_only`: the low-stock list."""
     size = clamp_limit(limit)
     after = id_cursor(cursor)
     query = select(Product).where(Product.store_id == store_id)
-    query = query.where(
-        Product.archived_at.is_not(None) if archived else Product.archived_at.is_(None)
-    )
+    if archived is not None:
+        shelved = Product.archived_at.is_not(None)
+        query = query.where(shelved if archived else ~shelved)
     if low_only:
         query = query.where(Product.stock < Product.low_stock_level, Product.active.is_(True))
     if after is not None:
