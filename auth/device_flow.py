@@ -83,7 +83,7 @@ class PendingDevice:
     model_kind: str
     store_id: int
     serial: str | None
-    products: tuple[tuple[str, str], ...]  # (sku, "name, price") the model may order
+    products: tuple[tuple[str, str], ...]  # (sku, name and price) the model may order
     currency: str = ""  # the store's, for caps typed in major units
     unit: str | None = None  # the unit of an appliance's reorder point
 
@@ -306,7 +306,7 @@ def pending_device(db: Database, user_code: str, *, now: datetime | None = None)
             store_id=model.store_id,
             serial=row.serial,
             products=tuple(
-                (p.sku, f"{p.name}, {p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d}")
+                (p.sku, f"{p.name} ({p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d})")
                 for p in model.products
                 if p.archived_at is None
             ),

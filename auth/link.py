@@ -46,6 +46,11 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
         places=2,
         validators=[Optional(), NumberRange(min=0, max=1000000)],
     )
+    price_tolerance = DecimalField(
+        "Let orders through if the price rises by up to (per item; empty: any rise asks me)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100000)],
+    )
     reorder_point = FloatField(
         "Reorder when the supply falls to",
         validators=[Optional(), NumberRange(min=0)],
@@ -70,6 +75,7 @@ def _rules(form: DecisionForm, device: PendingDevice) -> LinkRules:
         approval_required=bool(form.approval_required.data),
         per_order_cap_minor=_minor(form.per_order_cap.data),
         monthly_cap_minor=_minor(form.monthly_cap.data),
+        price_tolerance_minor=_minor(form.price_tolerance.data),
         reorder_point=form.reorder_point.data if device.model_kind == "appliance" else None,
         address_id=int(form.address.data) if form.address.data else None,
     )

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auth.model import LinkAttempt
+from orders.services.notifications import device_label, raise_notice
 from orders.store.db import Database, utcnow
 from orders.store.model import Device, DeviceLink, DeviceModel
 
@@ -56,6 +57,10 @@ def record_attempt(
                 attempted_at=now,
             )
         )
+        # The owner hears of it (once per account and hour, like the record).
+        data = {"device": device_label(session, link.device_id), "at": now.isoformat()}
+        raise_notice(session, link.shopper_id, "link_attempted", data, now,
+                     device_id=link.device_id)  # fmt: skip
 
 
 def attempts_on_my_devices(

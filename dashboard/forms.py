@@ -7,8 +7,11 @@ from decimal import Decimal, InvalidOperation
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DecimalField,
+    FloatField,
     IntegerField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -181,3 +184,67 @@ class TimeZoneForm(FlaskForm):  # type: ignore[misc]
     """The zone an account reads times in ("" = the store's)."""
 
     time_zone = SelectField("Show times in", choices=[], validate_choice=True)
+
+
+class DeviceRulesForm(FlaskForm):  # type: ignore[misc]
+    """Every rule of a linked device, sent as a whole."""
+
+    name = StringField("Name (shown instead of the serial)", validators=[Length(max=100)])
+    product = SelectField("Product it orders", choices=[], validate_choice=True)
+    quantity = IntegerField(
+        "How many per order", default=1, validators=[InputRequired(), NumberRange(1, 99)]
+    )
+    approval_required = BooleanField("Ask me to approve every order before the store ships it")
+    per_order_cap = DecimalField(
+        "Largest single order (empty: no limit)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100000)],
+    )
+    monthly_cap = DecimalField(
+        "Monthly limit for this device (empty: no limit)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=100000)],
+    )
+    policy = RadioField(
+        "When it orders",
+        choices=[
+            SelectChoice("alert", "Alert only: tell me when it runs low, never order"),
+            SelectChoice("threshold", "Reorder when the supply falls to a level"),
+            SelectChoice("predictive", "Predict: order before it is expected to run out"),
+            SelectChoice("up_to", "At the level, order enough to fill up to a level"),
+        ],
+        default="threshold",
+    )
+    reorder_point = FloatField(
+        "Reorder level (empty: automatic)", validators=[Optional(), NumberRange(min=0)]
+    )
+    order_up_to = FloatField("Fill up to", validators=[Optional(), NumberRange(min=0)])
+    risk = RadioField(
+        "Predictive ordering aims for",
+        choices=[
+            SelectChoice("rarely_run_out", "Rarely run out (orders a little earlier)"),
+            SelectChoice("balanced", "Balanced"),
+            SelectChoice("fewest_orders", "Fewest orders (may run out now and then)"),
+        ],
+        default="rarely_run_out",
+    )
+    paused = BooleanField("Paused: order nothing until I resume it")
+    paused_until = DateField(
+        "On vacation: order nothing before (date, UTC)", validators=[Optional()]
+    )
+
+
+class AccountLimitForm(FlaskForm):  # type: ignore[misc]
+    """The shopper's monthly limit across every device, Alexa and the web."""
+
+    monthly_cap = DecimalField(
+        "Monthly limit across all my devices, Alexa and the web (empty: no limit)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, max=1000000)],
+    )
+
+
+class EmailNoticesForm(FlaskForm):  # type: ignore[misc]
+    """Which notices also arrive by e-mail (every notice shows in the app)."""
+
+    kinds = CheckboxesField("Send me an e-mail when", choices=[])

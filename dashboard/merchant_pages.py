@@ -316,6 +316,15 @@ def revoke_confirm(device_id: int) -> str:
     )  # fmt: skip
 
 
+@bp.post("/devices/<int:device_id>/test-mode")
+def device_test_mode(device_id: int) -> Response:
+    """Switch one unit to test orders (`test_mode=on`) or back to real ones."""
+    on = request.form.get("test_mode") == "on"
+    back = url_for(".device", device_id=device_id)
+    done = "Test mode on: this unit's orders are test orders." if on else "Test mode off."
+    return act(lambda: merchant.set_device_test_mode(get_db(), sid(), device_id, on), done, back)
+
+
 @bp.post("/devices/<int:device_id>/revoke")
 def revoke(device_id: int) -> Response:
     """End a device's link; its tokens stop working."""

@@ -105,10 +105,12 @@ def orders() -> str:
 @bp.get("/orders/<order_id>")
 def order(order_id: str) -> str:
     """One of my orders with its delivery: the expected day and the carrier's scans."""
-    view = lifecycle.get_order(get_db(), order_id, Viewer.shopper(me()))
+    viewer = Viewer.shopper(me())
+    view = lifecycle.get_order(get_db(), order_id, viewer)
     return render_template(
-        "dashboard/my_order.html", order=view, tracking=order_tracking(get_db(), view.id)
-    )
+        "dashboard/my_order.html", order=view, tracking=order_tracking(get_db(), view.id),
+        offer=offers([view], viewer)[view.id],
+    )  # fmt: skip
 
 
 @bp.get("/orders/<order_id>/cancel")

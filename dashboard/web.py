@@ -9,7 +9,7 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from auth.accounts import set_time_zone, time_zones
-from dashboard import api, merchant_pages, shopper_pages
+from dashboard import api, merchant_pages, notice_pages, rules_pages, shopper_pages
 from dashboard import store_home as store_home  # registers the store home's views
 from dashboard.charts import describe, runout, supply_chart
 from dashboard.common import STATUS_FOR, error_page, get_db, money, page_url
@@ -28,6 +28,8 @@ FAVICON = (
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 bp.register_blueprint(shopper_pages.bp)
+bp.register_blueprint(rules_pages.bp)
+bp.register_blueprint(notice_pages.bp)
 bp.register_blueprint(merchant_pages.bp)
 bp.register_blueprint(api.bp)
 

@@ -14,9 +14,12 @@ from typing import Any
 
 from waitress.server import create_server
 
+from auth.mail import Mailer
+from dashboard.notice_links import NoticeLinks
 from device_hub import compat_aiocoap
 from device_hub.server import Hub, HubConfig
 from orders.domain import ops
+from orders.services.notice_delivery import NoticeSender
 from orders.services.webhook_dispatch import Dispatcher
 from orders.store import compat_psycopg, compat_sqlalchemy
 from orders.store.db import Database
@@ -69,6 +72,7 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool, work
         metrics.install()  # with the web, create_app installs them
         metrics.watch_pool(db.engine)
     dispatcher: tuple[Dispatcher, threading.Thread] | None = None
+    notices: tuple[NoticeSender, threading.Thread] | None = None
     try:
         app = None
         if web:
@@ -90,6 +94,9 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool, work
         if worker:
             dispatcher = start_dispatcher(settings, db)
             print("Restock webhook dispatcher: running", flush=True)
+            notices = start_notice_sender(settings, db)
+            if notices is not None:
+                print("Restock notice e-mail: running", flush=True)
         freeze_startup_heap()
         await stop.wait()
     finally:
@@ -98,6 +105,9 @@ async def _serve(settings: Settings, db: Database, *, web: bool, hub: bool, work
             gauges.cancel()
         if dispatcher is not None:
             stop_dispatcher(*dispatcher)
+        if notices is not None:
+            notices[0].stop()
+            notices[1].join(timeout=30)
         if coap is not None:
             await coap.stop()
         if server is not None and thread is not None:
@@ -123,7 +133,7 @@ async def _hub_gauges(coap: Hub) -> None:
 
 
 def start_dispatcher(settings: Settings, db: Database) -> tuple[Dispatcher, threading.Thread]:
-    """The webhook dispatcher in a thread of its own."""
+    """The webhook dispatcher in a thread of its own (it also raises the shoppers' notices)."""
     dispatcher = Dispatcher(db, allow_private=settings.webhook_allow_private)
     thread = threading.Thread(target=dispatcher.run, name="webhooks", daemon=True)
     thread.start()
@@ -134,6 +144,23 @@ def stop_dispatcher(dispatcher: Dispatcher, thread: threading.Thread) -> None:
     """Stop taking deliveries; the ones in flight finish (each is bounded by its time-out)."""
     dispatcher.stop()
     thread.join(timeout=30)
+
+
+def start_notice_sender(
+    settings: Settings, db: Database
+) -> tuple[NoticeSender, threading.Thread] | None:
+    """E-mail for the shoppers' notices, when RESTOCK_SMTP_URL is set; else None."""
+    if not settings.smtp_url:
+        return None
+    settings = settings.with_secret_key()  # the e-mails' signed links need the app's key
+    sender = NoticeSender(
+        db,
+        Mailer(settings.smtp_url, settings.mail_from),
+        NoticeLinks(settings.secret_key, settings.public_url),
+    )
+    thread = threading.Thread(target=sender.run, name="notices", daemon=True)
+    thread.start()
+    return sender, thread
 
 
 def freeze_startup_heap() -> None:

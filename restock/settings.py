@@ -79,6 +79,11 @@ class Settings:
     webhook_allow_private: bool = False
     smtp_url: str | None = None
     mail_from: str | None = None
+    # Alexa Proactive Events (notifications); unset: none are sent.
+    alexa_events_url: str | None = None
+    alexa_events_client_id: str | None = None
+    alexa_events_client_secret: str | None = field(default=None, repr=False)
+    alexa_lwa_token_url: str = "https://api.amazon.com/auth/o2/token"
     # Reverse proxies in front of the web server whose X-Forwarded-For is trusted (0: none).
     trusted_proxies: int = 0
     metrics_token: str | None = field(default=None, repr=False)
@@ -108,6 +113,12 @@ class Settings:
             webhook_allow_private=_flag(env.get("RESTOCK_WEBHOOK_ALLOW_PRIVATE", "off")),
             smtp_url=env.get("RESTOCK_SMTP_URL") or None,
             mail_from=env.get("RESTOCK_MAIL_FROM") or None,
+            alexa_events_url=env.get("RESTOCK_ALEXA_EVENTS_URL") or None,
+            alexa_events_client_id=env.get("RESTOCK_ALEXA_EVENTS_CLIENT_ID") or None,
+            alexa_events_client_secret=env.get("RESTOCK_ALEXA_EVENTS_CLIENT_SECRET") or None,
+            alexa_lwa_token_url=env.get(
+                "RESTOCK_ALEXA_LWA_TOKEN_URL", "https://api.amazon.com/auth/o2/token"
+            ),
             trusted_proxies=_hops(env.get("RESTOCK_TRUSTED_PROXIES", "0")),
             metrics_token=env.get("RESTOCK_METRICS_TOKEN") or None,
             log_format="json" if env.get("RESTOCK_LOG_FORMAT", "").lower() == "json" else "text",

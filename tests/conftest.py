@@ -22,6 +22,7 @@ from restock.migrate import upgrade
 from restock.models import Base
 from restock.settings import Settings
 from tests.log_secrets import pytest_configure, pytest_sessionfinish  # noqa: F401 (secrets in logs)
+from tests.smtp_inbox import inbox  # noqa: F401 (a fixture: a real SMTP server on loopback)
 from voice_skill.verification import AlexaRequestVerifier
 
 POSTGRES_URL = os.environ.get("RESTOCK_TEST_POSTGRES_URL")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
@@ -17,7 +20,7 @@ from orders.services.catalog import (
 )
 from orders.services.devices import LinkRules, link_device, register_device
 from orders.store.db import Database
-from orders.store.model import Base, Shopper
+from orders.store.model import Base, OrderEvent, Shopper
 
 # A delivery address every factory shopper has as their default, so that tests written
 # before addresses keep their meaning; tests of a shopper without one make their own.
@@ -124,3 +127,26 @@ def past_orders_analyzed(db: Database, world: World, n: int, *, of_the_device: b
              "link": link, "channel": channel, "n": n},
         )  # fmt: skip
         conn.execute(text("ANALYZE orders"))
+
+
+def publish_outbox(db: Database, *, clock: Callable[[], datetime] | None = None) -> None:
+    """Worker passes until every outbox row is published (webhooks fanned out, notices raised).
+
+    On PostgreSQL one worker at a time holds the fan-out's advisory lock, database-wide:
+    parallel test runs on the same server may hold it for a moment, so pass again.
+    """
+    from orders.services.webhook_dispatch import Dispatcher
+
+    dispatcher = Dispatcher(db, clock=clock) if clock else Dispatcher(db)
+    for _ in range(200):
+        dispatcher.run_once()
+        with db.read() as session:
+            waiting = session.scalar(
+                select(func.count())
+                .select_from(OrderEvent)
+                .where(OrderEvent.published_at.is_(None))
+            )
+        if not waiting:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the outbox was never published")

@@ -202,8 +202,10 @@ def order_status(statuses: Sequence[OrderStatus]) -> str:
     for status in statuses:
         order = status.order
         items = _items([(line.quantity, line.name) for line in order.lines])
-        if order.status == "pending_approval":
-            parts.append(f"{items} is waiting for your approval")
+        if order.test:
+            parts.append(f"a test order of {items}, which never ships and cancels itself")
+        elif order.status == "pending_approval":
+            parts.append(f"{items} is waiting for your approval{_held(order)}")
         elif status.delayed:
             parts.append(
                 f"{items} is delayed and should now arrive by {day(status.arrives_on)}, "
@@ -217,6 +219,20 @@ def order_status(statuses: Sequence[OrderStatus]) -> str:
         "You have one open order: " if len(parts) == 1 else f"You have {len(parts)} open orders: "
     )
     return opening + "; ".join(parts) + "."
+
+
+def _held(order: OrderView) -> str:
+    """Why the guard held a device order, old and new, as a clause ("" when it did not)."""
+    hold = order.hold
+    if hold is None:
+        return ""
+    if hold.reason == "product_changed":
+        return ", because it is a different product from the one you chose"
+    now = order.lines[0].unit_price_minor if order.lines else None
+    if hold.consented_price_minor is None or now is None:
+        return ", because its price went up"
+    was = money(hold.consented_price_minor, order.currency)
+    return f", because its price went up from {was} to {money(now, order.currency)} each"
 
 
 def confirm_cancel(order: OrderView) -> str:

@@ -12,6 +12,7 @@ from auth.revocation import revoke_store_device
 from dashboard.api.base import ID, bp, created, endpoint, store_id
 from dashboard.api.schemas import (
     Device,
+    DeviceChange,
     DeviceList,
     DeviceModel,
     DeviceModelList,
@@ -43,6 +44,16 @@ def list_devices(query: DeviceQuery) -> Any:
 def get_device(device_id: int) -> Any:
     """One device with each slot's level, use per day and predicted run-out."""
     return device_resource(merchant.get_device(get_db(), store_id(), device_id).row)
+
+
+@bp.patch(f"/devices/<{ID}:device_id>")
+@endpoint("devices:write", json=DeviceChange, resp=Responses(HTTP_200=Device), tags=TAGS,
+          errors=(404, 415, 422))  # fmt: skip
+def change_device(device_id: int, json: DeviceChange) -> Any:
+    """Switch one linked unit to test orders, or back to real ones."""
+    db = get_db()
+    merchant.set_device_test_mode(db, store_id(), device_id, json.test_mode)
+    return device_resource(merchant.get_device(db, store_id(), device_id).row)
 
 
 @bp.post(f"/devices/<{ID}:device_id>/revoke")

@@ -101,6 +101,21 @@ class Shipment(BaseModel):
     tracking_url: str | None
 
 
+class AgreedLine(BaseModel):
+    """A product and its unit price."""
+
+    sku: str | None
+    unit_price_minor: int | None
+
+
+class OrderHold(BaseModel):
+    """A device order held for approval: `price_changed` or `product_changed`."""
+
+    reason: Literal["price_changed", "product_changed"]
+    was: AgreedLine
+    now: AgreedLine
+
+
 class Order(BaseModel):
     """An order (`data` of `order.*` webhook events too)."""
 
@@ -116,6 +131,14 @@ class Order(BaseModel):
     device_id: int | None
     ship_to: ShipTo | None
     shipment: Shipment | None
+    test: bool = Field(
+        description="A test order (its device or model is in test mode): never ships, "
+        "takes no stock, spends nothing, and cancels itself when its cancel window ends."
+    )
+    hold: OrderHold | None = Field(
+        description="Why it waits for the shopper's approval beyond their own rule, "
+        "with what they had agreed to (`was`) and what it asks (`now`)."
+    )
 
 
 class OrderList(BaseModel):
@@ -326,6 +349,18 @@ class Device(BaseModel):
     last_seen_at: datetime | None
     low_supply: bool
     supplies: list[Supply]
+    test_mode: bool = Field(description="This unit was switched to test orders.")
+    places_test_orders: bool = Field(
+        description="Its orders are test orders: its own switch or its model's `test_mode`."
+    )
+
+
+class DeviceChange(Strict):
+    """What the store changes on one unit."""
+
+    test_mode: bool = Field(
+        description="Switch this unit to test orders (never shipped, no stock, no spending)."
+    )
 
 
 class DeviceList(BaseModel):

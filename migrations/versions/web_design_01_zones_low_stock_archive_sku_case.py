@@ -1,7 +1,7 @@
 """Time zones (store, account), per-product low-stock level and archive, SKUs unique in any case
 
 Revision ID: web_design_01
-Revises: ev_tracking_01
+Revises: dev_testorders_01
 Create Date: 2026-12-06 03:40:00
 """
 
@@ -15,7 +15,7 @@ from alembic import op
 import orders.store.db
 
 revision: str = "web_design_01"
-down_revision: str | Sequence[str] | None = "ev_tracking_01"
+down_revision: str | Sequence[str] | None = "dev_testorders_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -42,6 +42,8 @@ class OrderFacts(Protocol):
     def device_id(self) -> int | None: ...
     @property
     def cancel_until(self) -> datetime: ...
+    @property
+    def test(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,9 @@ def allowed_actions(order: OrderFacts, viewer: Viewer, now: datetime) -> Allowed
     if not viewer.concerns(order):
         return NOTHING
     if viewer.role == "merchant":
-        return Allowed(_MERCHANT.get(order.status, frozenset()))
+        offered = _MERCHANT.get(order.status, frozenset())
+        # A test order never ships: it ends cancelled, by hand or when its window ends.
+        return Allowed(offered - {"ship", "deliver"} if order.test else offered)
     if order.status == "pending_approval":
         # Only the shopper approves; the device that asked may still call it off.
         if viewer.role == "shopper":
@@ -115,6 +119,8 @@ def check_action(order: OrderFacts, viewer: Viewer, action: Action, now: datetim
     """Raise NotAllowed, with the reason the rules name, unless `allowed_actions` offers it."""
     if action in allowed_actions(order, viewer, now):
         return
+    if order.test and action in ("ship", "deliver"):
+        raise NotAllowed("test", "a test order never ships")
     if action == "reject" and order.status != "pending_approval":
         raise NotAllowed("invalid_transition", "only an order waiting for approval is rejected")
     # A device acts for its shopper: the shopper's transitions and window bind it.

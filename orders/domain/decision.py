@@ -75,6 +75,13 @@ class LinkFacts:
     monthly_cap_minor: int | None
     device_id: int
     address_id: int | None = None  # the address it ships to (None: the shopper's default)
+    paused_until: datetime | None = None  # a vacation: no orders before then
+    test: bool = False  # its device or the device's model is in test mode
+    # What the shopper agreed to (None: nothing recorded, no guard) and how much dearer may go.
+    consented_product_id: int | None = None
+    consented_sku: str | None = None
+    consented_price_minor: int | None = None
+    price_tolerance_minor: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,16 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Why a device order waits for the shopper beyond the link's rule, and what they had
+    agreed to: the product and unit price at link time or at their last approval."""
+
+    reason: Literal["price_changed", "product_changed"]
+    consented_sku: str | None
+    consented_price_minor: int | None
+
+
+@dataclass(frozen=True)
 class NewOrder:
     """An order decided and not yet written: its rows come from here, whoever writes them."""
 
@@ -134,6 +151,8 @@ class NewOrder:
     link_id: int | None = None
     device_product_id: int | None = None
     ship_to: ShipTo | None = None  # always set by `decide`; a copy, so later edits never move it
+    test: bool = False
+    hold: Hold | None = None
 
     def order_row(self) -> dict[str, Any]:
         """The `orders` row, with the address it ships to copied into it."""
@@ -153,6 +172,10 @@ class NewOrder:
             created_at=self.created_at,
             updated_at=self.created_at,
             cancel_until=self.cancel_until,
+            test=self.test,
+            hold_reason=self.hold.reason if self.hold else None,
+            consented_sku=self.hold.consented_sku if self.hold else None,
+            consented_price_minor=self.hold.consented_price_minor if self.hold else None,
             **self.ship_to.order_columns(),
         )
 
@@ -178,9 +201,17 @@ class NewOrder:
             store_id=self.store_id,
             type="order.created",
             status=self.status,
-            data=ops.traced({"device_id": self.device_id, "shopper_id": self.shopper_id}),
+            data=ops.traced(self._event_data()),
             created_at=self.created_at,
         )
+
+    def _event_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"device_id": self.device_id, "shopper_id": self.shopper_id}
+        if self.test:
+            data["test"] = True
+        if self.hold is not None:
+            data["reason"] = self.hold.reason
+        return data
 
 
 @dataclass(frozen=True)
@@ -265,6 +296,8 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return Refusal("unlinked", "the device is not linked to this shopper and store")
         if link.paused:
             return Refusal("paused", "the shopper paused this device")
+        if link.paused_until is not None and now < link.paused_until:
+            return Refusal("paused", "the shopper paused this device for a while")
     elif facts.shopper.deleted:
         return Refusal("not_found", "no such shopper")
     if not facts.lines:
@@ -287,13 +320,17 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return NeedsConsent(consent)
         if consent == "pin" and not ask.pin_verified:
             return NeedsConsent("needs_pin")
-    refused = _over_a_cap(facts, total)
-    if refused is not None:
-        return refused
-    for line in facts.lines:
-        if line.stock < line.priced.quantity:
-            return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
-    approval = link is not None and link.approval_required
+    # A test order spends nothing and takes no stock, so neither caps nor stock stop it.
+    test = link is not None and link.test
+    if not test:
+        refused = _over_a_cap(facts, total)
+        if refused is not None:
+            return refused
+        for line in facts.lines:
+            if line.stock < line.priced.quantity:
+                return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
+    hold = guard_consent(link, priced)
+    approval = (link is not None and link.approval_required) or hold is not None
     status = "pending_approval" if approval else "placed"
     order = NewOrder(
         id=new_order_id(),
@@ -311,8 +348,24 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         link_id=link.id if link else None,
         device_product_id=priced[0].product_id if link else None,
         ship_to=facts.ship_to,
+        test=test,
+        hold=hold,
     )
     return Place("needs_approval" if approval else "placed", order)
+
+
+def guard_consent(link: LinkFacts | None, priced: tuple[rules.PricedLine, ...]) -> Hold | None:
+    """A device order for another product than the shopper agreed to, or dearer than
+    they agreed beyond their tolerance, waits for them (OLG München 29 U 1091/18)."""
+    if link is None or link.consented_product_id is None or not priced:
+        return None
+    line = priced[0]  # a device orders one product
+    if line.product_id != link.consented_product_id:
+        return Hold("product_changed", link.consented_sku, link.consented_price_minor)
+    agreed = link.consented_price_minor
+    if agreed is not None and line.unit_price_minor > agreed + link.price_tolerance_minor:
+        return Hold("price_changed", link.consented_sku, agreed)
+    return None
 
 
 def _over_a_cap(facts: Facts, total: int) -> Refusal | None:

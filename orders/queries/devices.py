@@ -80,6 +80,13 @@ class DeviceRow:
     last_seen_at: datetime | None
     levels: tuple[SupplyLevel, ...] = ()
     reorder_point: float | None = None  # the link's own reorder level, when set
+    test_mode: bool = False  # this unit was switched to test orders by the merchant
+    model_test_mode: bool = False  # its whole model places test orders
+
+    @property
+    def places_test_orders(self) -> bool:
+        """True when its orders are test orders (the unit's or the model's switch)."""
+        return self.test_mode or self.model_test_mode
 
     @property
     def label(self) -> str:
@@ -190,7 +197,8 @@ def _row(
     return DeviceRow(
         device_id=device.id,
         serial=device.serial,
-        name=device.name,
+        # The shopper's name under the current link, else the device's own.
+        name=(link.name if link else None) or device.name,
         model_id=model.id,
         model_name=model.name,
         model_kind=model.kind,
@@ -203,6 +211,8 @@ def _row(
         linked_at=link.created_at if link else None,
         last_seen_at=device.last_seen_at,
         reorder_point=link.reorder_point if link else None,
+        test_mode=device.test_mode,
+        model_test_mode=model.test_mode,
     )
 
 

@@ -53,6 +53,7 @@ def _recent(db: Database, shopper_id: int, store_id: int, limit: int) -> list[Or
                     Order.shopper_id == shopper_id,
                     Order.store_id == store_id,
                     Order.status != "cancelled",
+                    Order.test.is_(False),  # a device's test order is nothing to repeat
                 )
                 .options(selectinload(Order.lines))
                 .order_by(Order.created_at.desc(), Order.id.desc())

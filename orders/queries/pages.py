@@ -82,10 +82,11 @@ def orders_page(
     since: datetime | None = None,
     cursor: str | None = None,
     limit: int | None = None,
+    test: bool | None = None,
 ) -> Page[OrderView]:
     """Orders of one store, shopper or device (at least one is required), newest first.
 
-    `since`: only orders created at or after it.
+    `since`: only orders created at or after it; `test`: only test orders, or none of them.
     """
     if store_id is None and shopper_id is None and device_id is None:
         raise InvalidRequest("no_owner", "orders are listed for a store, shopper or device")
@@ -104,6 +105,8 @@ def orders_page(
         query = query.where(Order.status == status)
     if since is not None:
         query = query.where(Order.created_at >= since)
+    if test is not None:
+        query = query.where(Order.test.is_(test))
     if after is not None:
         moment, key = after
         # (created_at, id) is unique, so rows created in the same microsecond never

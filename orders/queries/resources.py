@@ -42,6 +42,8 @@ def order_resource(order: OrderView) -> dict[str, Any]:
         "device_id": order.device_id,
         "ship_to": order.ship_to.as_dict() if order.ship_to is not None else None,
         "shipment": _shipment(order),
+        "test": order.test,
+        "hold": order.hold_dict(),
     }
 
 
@@ -114,6 +116,8 @@ def device_resource(row: DeviceRow) -> dict[str, Any]:
         "last_seen_at": iso(row.last_seen_at),
         "low_supply": row.low,
         "supplies": [_supply(level) for level in row.levels],
+        "test_mode": row.test_mode,
+        "places_test_orders": row.places_test_orders,
     }
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from orders.domain.addresses import ShipTo, ship_to_of
 from orders.store.model import Order
+
+if TYPE_CHECKING:
+    from orders.domain.decision import NewOrder
 
 Outcome = Literal["placed", "needs_approval", "in_progress", "duplicate"]
 
@@ -21,6 +24,41 @@ class LineView:
     quantity: int
     unit_price_minor: int
     line_total_minor: int
+
+
+@dataclass(frozen=True)
+class HoldView:
+    """Why an order waits for approval beyond the link's rule, and what had been agreed."""
+
+    reason: str  # price_changed | product_changed
+    consented_sku: str | None
+    consented_price_minor: int | None
+
+    @classmethod
+    def of(cls, row: Any) -> HoldView | None:
+        """From an order row (ORM or Core) with its hold columns; None when not held."""
+        if row.hold_reason is None:
+            return None
+        return cls(row.hold_reason, row.consented_sku, row.consented_price_minor)
+
+    @classmethod
+    def of_new(cls, new: NewOrder) -> HoldView | None:
+        """From an order just decided."""
+        if new.hold is None:
+            return None
+        return cls(new.hold.reason, new.hold.consented_sku, new.hold.consented_price_minor)
+
+    def as_dict(self, lines: tuple[LineView, ...]) -> dict[str, Any]:
+        """Old and new: what was agreed, and what this order asks (its first line)."""
+        first = lines[0] if lines else None
+        return {
+            "reason": self.reason,
+            "was": {"sku": self.consented_sku, "unit_price_minor": self.consented_price_minor},
+            "now": {
+                "sku": first.sku if first else None,
+                "unit_price_minor": first.unit_price_minor if first else None,
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -45,6 +83,8 @@ class OrderView:
     expected_on: date | None = None  # the carrier's estimated day; None until a carrier gives one
     delay_reason: str | None = None  # why the carrier's day slipped, when it did
     ship_to: ShipTo | None = None  # None: placed before orders had addresses
+    test: bool = False  # a test order: no stock, no spending, never ships
+    hold: HoldView | None = None  # why it waits for approval, when the guard held it
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -77,6 +117,8 @@ class OrderView:
             expected_on=_day(order.expected_delivery_at),
             delay_reason=order.delay_reason,
             ship_to=ship_to_of(order),
+            test=order.test,
+            hold=HoldView.of(order),
         )
 
     def summary(self) -> dict[str, Any]:
@@ -90,7 +132,14 @@ class OrderView:
             "total_minor": self.total_minor,
             "currency": self.currency,
             "cancel_until": _iso(self.cancel_until),
+            # Only when set: a constrained device's payloads stay as small as before.
+            **({"test": True} if self.test else {}),
+            **({"reason": self.hold.reason} if self.hold is not None else {}),
         }
+
+    def hold_dict(self) -> dict[str, Any] | None:
+        """The hold's old and new (`hold` of the API's order), or None."""
+        return self.hold.as_dict(self.lines) if self.hold is not None else None
 
     def as_api(self) -> dict[str, Any]:
         """The REST shape (`GET /api/v1/orders`)."""
@@ -103,6 +152,8 @@ class OrderView:
             "currency": self.currency,
             "created": _iso(self.created_at),
             "ship_to": self.ship_to.as_dict() if self.ship_to is not None else None,
+            "test": self.test,
+            "hold": self.hold_dict(),
         }
 
 

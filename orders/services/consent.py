@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from orders.domain.decision import Consent, VoiceSettings, consent_needed
 from orders.domain.errors import InvalidRequest, NotFound
+from orders.services.notifications import raise_notice
 from orders.store.db import Database, utcnow
 from orders.store.model import Shopper
 
@@ -119,6 +120,8 @@ def check_voice_pin(
         duration = lock_duration(shopper.voice_pin_failures)
         if duration is not None:
             shopper.voice_locked_until = moment + duration
+            until = shopper.voice_locked_until.isoformat().replace("+00:00", "Z")
+            raise_notice(session, shopper.id, "voice_locked", {"until": until}, moment)
             return PinCheck("locked", 0, shopper.voice_locked_until)
         return PinCheck("wrong", MAX_PIN_FAILURES - shopper.voice_pin_failures % MAX_PIN_FAILURES)
 

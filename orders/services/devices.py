@@ -32,6 +32,8 @@ class LinkRules:
     risk: float | None = None
     cover_days: float | None = None
     address_id: int | None = None  # one of the shopper's addresses (None: their default)
+    # How much dearer (per unit, minor units) than agreed a device order may be and still go.
+    price_tolerance_minor: int | None = None
 
 
 def register_device(session: Session, model: DeviceModel, serial: str) -> Device:
@@ -79,6 +81,7 @@ def link_device(
     _apply(session, device, link, rules, creating=True)
     if link.product_id is None and rules.product_sku is None:
         link.product_id = _default_product(session, device)
+    consent_to_product(session, link)
     session.add(link)
     session.flush()
     _record(session, device, link, "device.linked", now or utcnow())
@@ -138,6 +141,20 @@ def active_link(session: Session, device_id: int) -> DeviceLink | None:
     )
 
 
+def consent_to_product(session: Session, link: DeviceLink) -> None:
+    """Record what the link orders, at today's price, as what the shopper agreed to: its
+    product, else the refill product of its model's one slot (what telemetry orders)."""
+    product_id = link.product_id
+    if product_id is None:
+        device = session.get(Device, link.device_id)
+        model = session.get(DeviceModel, device.model_id) if device is not None else None
+        if model is not None and len(model.slots) == 1:
+            product_id = model.slots[0].product_id
+    product = session.get(Product, product_id) if product_id is not None else None
+    link.consented_product_id = product.id if product is not None else None
+    link.consented_price_minor = product.price_minor if product is not None else None
+
+
 def _default_product(session: Session, device: Device) -> int | None:
     model = session.get(DeviceModel, device.model_id)
     if model is not None and len(model.products) == 1:
@@ -155,6 +172,12 @@ def _apply(
         if product is None:
             raise InvalidRequest("product_not_allowed", "this device model can't order that")
         link.product_id = product.id
+        # The shopper picked it seeing its price: that is what they agree to.
+        consent_to_product(session, link)
+    if rules.price_tolerance_minor is not None:
+        if rules.price_tolerance_minor < 0:
+            raise InvalidRequest("bad_tolerance", "the price tolerance can't be negative")
+        link.price_tolerance_minor = rules.price_tolerance_minor
     if rules.quantity is not None:
         check_quantity(rules.quantity)
         link.quantity = rules.quantity

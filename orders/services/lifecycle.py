@@ -15,7 +15,7 @@ from orders.queries.quotes import expected_arrival
 from orders.queries.snapshots import OrderView
 from orders.services import placing
 from orders.store.db import Database, utcnow
-from orders.store.model import Order, Product, Store
+from orders.store.model import TEST_SWEPT, DeviceLink, Order, Product, Store
 from orders.store.outbox import record_event
 
 _LEAD_TIME = select(Store.lead_time_days).where(Store.id == bindparam("store_id"))
@@ -62,7 +62,8 @@ def _move(
         check_action(order, actor, action, moment)
         target = TARGET[action]
         if target == "cancelled":
-            _return_stock(session, order)
+            if not order.test:  # a test order took none
+                _return_stock(session, order)
             order.cancelled_at = moment
             order.cancelled_by = actor.role
         elif target == "shipped":
@@ -73,6 +74,8 @@ def _move(
             order.tracking_url = shipped.tracking_url
         elif target == "delivered":
             order.delivered_at = moment
+        if action == "approve":
+            _record_consent(session, order)
         order.status = target
         order.updated_at = moment
         session.flush()
@@ -82,6 +85,50 @@ def _move(
         return OrderView.of(order)
 
     return db.run_write(work)
+
+
+def _record_consent(session: Session, order: Order) -> None:
+    """Approving a device order agrees to its product and price: the guard compares later
+    orders of the same link with these."""
+    if order.link_id is None or not order.lines:
+        return
+    first = order.lines[0]  # a device orders one product
+    session.execute(
+        update(DeviceLink)
+        .where(DeviceLink.id == order.link_id, DeviceLink.status == "active")
+        .values(consented_product_id=first.product_id, consented_price_minor=first.unit_price_minor)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def cancel_lapsed_test_orders(session: Session, now: datetime, *, limit: int = 500) -> int:
+    """Cancel test orders whose cancel window has ended (the worker sweeps); returns how many.
+
+    A test order never ships, so its life ends here, with the `order.cancelled` event its
+    device and the store's webhooks would see for a real one.
+    """
+    lapsed = list(
+        session.scalars(
+            select(Order)
+            .where(
+                Order.test.is_(True),
+                Order.status.in_(TEST_SWEPT),
+                Order.cancel_until < now,
+            )
+            .order_by(Order.cancel_until)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    for order in lapsed:
+        order.status = "cancelled"
+        order.cancelled_at = now
+        order.cancelled_by = "test"
+        order.updated_at = now
+    session.flush()
+    for order in lapsed:
+        record_event(session, order, "order.cancelled", now)
+    return len(lapsed)
 
 
 def _return_stock(session: Session, order: Order) -> None:
@@ -174,10 +221,12 @@ def get_order_status(db: Database, order_id: str) -> OrderView:
 
 
 def status_body(view: OrderView) -> dict[str, Any]:
-    """What a device reads of its order (CONTRACT `{id, status, updated}`, plus `expected`)."""
+    """What a device reads of its order (CONTRACT `{id, status, updated}`, plus `expected`,
+    and `test` on a test order)."""
     return {
         "id": view.id,
         "status": view.status,
         "updated": view.updated_at.isoformat().replace("+00:00", "Z"),
         "expected": view.expected_on.isoformat() if view.expected_on else None,
+        **({"test": True} if view.test else {}),
     }

@@ -357,6 +357,15 @@ def get_device(db: Database, store_id: int, device_id: int) -> DeviceDetail:
     return DeviceDetail(rows[0], recent.items)
 
 
+def set_device_test_mode(db: Database, store_id: int, device_id: int, test_mode: bool) -> None:
+    """Switch one of the store's units to test orders, or back (its model's switch aside)."""
+
+    def work(session: Session) -> None:
+        device_in_store(session, store_id, device_id).test_mode = test_mode
+
+    db.run_write(work)
+
+
 # --- orders --------------------------------------------------------------------------------
 
 
@@ -367,9 +376,11 @@ def list_store_orders(
     status: str | None = None,
     cursor: str | None = None,
     limit: int | None = None,
+    test: bool | None = None,
 ) -> Page[OrderView]:
-    """The store's orders, newest first, optionally of one status."""
-    return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit)
+    """The store's orders, newest first, optionally of one status; `test` False leaves
+    test orders out (they never ship), True lists only them."""
+    return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit, test=test)
 
 
 # --- helpers -------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def place_order(db: Database, request: OrderRequest, *, now: datetime | None = N
     except OrderRefused as refused:
         ops.count(ops.REFUSALS, refused.reason)
         raise
-    if result.outcome in ("placed", "needs_approval"):
+    if result.outcome in ("placed", "needs_approval") and not result.order.test:
         ops.count(ops.ORDERS_PLACED, request.channel)
     return result
 

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
 
 from orders.domain import rules
 from orders.domain.addresses import ShipTo, ship_to_of
@@ -30,12 +31,13 @@ from orders.domain.decision import (
     StoreFacts,
 )
 from orders.domain.errors import InvalidRequest, NotFound, OrderRefused
-from orders.queries.snapshots import LineView, OrderView, PlaceResult
+from orders.queries.snapshots import HoldView, LineView, OrderView, PlaceResult
 from orders.store.model import (
     OPEN_STATUSES,
     Address,
     Device,
     DeviceLink,
+    DeviceModel,
     Order,
     OrderLine,
     Product,
@@ -69,17 +71,31 @@ _LOCK_SHOPPER = _SHOPPER.with_for_update()
 _STORE = select(
     Store.id, Store.name, Store.currency, Store.cancel_window_minutes, Store.lead_time_days
 ).where(Store.id == bindparam("store_id"))
-_LINK = select(
-    DeviceLink.id,
-    DeviceLink.shopper_id,
-    DeviceLink.store_id,
-    DeviceLink.paused,
-    DeviceLink.approval_required,
-    DeviceLink.per_order_cap_minor,
-    DeviceLink.monthly_cap_minor,
-    DeviceLink.device_id,
-    DeviceLink.address_id,
-).where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
+_CONSENTED = aliased(Product)
+# In LinkFacts' field order.
+_LINK = (
+    select(
+        DeviceLink.id,
+        DeviceLink.shopper_id,
+        DeviceLink.store_id,
+        DeviceLink.paused,
+        DeviceLink.approval_required,
+        DeviceLink.per_order_cap_minor,
+        DeviceLink.monthly_cap_minor,
+        DeviceLink.device_id,
+        DeviceLink.address_id,
+        DeviceLink.paused_until,
+        or_(Device.test_mode, DeviceModel.test_mode).label("test"),
+        DeviceLink.consented_product_id,
+        _CONSENTED.sku.label("consented_sku"),
+        DeviceLink.consented_price_minor,
+        DeviceLink.price_tolerance_minor,
+    )
+    .join(Device, Device.id == DeviceLink.device_id)
+    .join(DeviceModel, DeviceModel.id == Device.model_id)
+    .outerjoin(_CONSENTED, _CONSENTED.id == DeviceLink.consented_product_id)
+    .where(DeviceLink.device_id == bindparam("device_id"), DeviceLink.status == "active")
+)
 # In ShipTo's field order.
 ADDRESS_COLUMNS = (
     Address.name,
@@ -113,6 +129,7 @@ _SPENT = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
     Order.created_at >= bindparam("since"),
     Order.status != "cancelled",
     Order.currency == bindparam("currency"),
+    Order.test.is_(False),  # a test order spends nothing
 )
 # A link's orders are its device's (both are set together, from the same link), and the
 # device's (device_id, created_at) index serves; orders have no index on link_id.
@@ -158,6 +175,10 @@ VIEW_COLUMNS = (
     Order.ship_postcode,
     Order.ship_region,
     Order.ship_phone,
+    Order.test,
+    Order.hold_reason,
+    Order.consented_sku,
+    Order.consented_price_minor,
     OrderLine.sku,
     OrderLine.name,
     OrderLine.quantity,
@@ -217,6 +238,8 @@ def view_of_rows(rows: Sequence[Any]) -> OrderView:
         expected_on=first.expected_delivery_at.date() if first.expected_delivery_at else None,
         delay_reason=first.delay_reason,
         ship_to=ship_to_of(first),
+        test=first.test,
+        hold=HoldView.of(first),
     )
 
 
@@ -262,7 +285,17 @@ def store_facts(conn: Connection, store_id: int) -> StoreFacts:
 def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
     """The device's active link, if it has one."""
     row = conn.execute(_LINK, {"device_id": device_id}).first()
-    return LinkFacts(*row) if row is not None else None
+    if row is None:
+        return None
+    return LinkFacts(
+        *row[:9],  # the columns before `paused_until`, in LinkFacts' order
+        paused_until=row.paused_until,
+        test=bool(row.test),
+        consented_product_id=row.consented_product_id,
+        consented_sku=row.consented_sku,
+        consented_price_minor=row.consented_price_minor,
+        price_tolerance_minor=row.price_tolerance_minor or 0,
+    )
 
 
 def ship_to(conn: Connection, shopper_id: int, address_id: int | None) -> ShipTo | None:
@@ -376,8 +409,10 @@ def take_stock(conn: Connection, lines: Sequence[rules.PricedLine]) -> None:
 
 
 def write_order(conn: Connection, new: NewOrder) -> OrderView:
-    """Take the stock, insert the order, its lines and its outbox event; stamp the device."""
-    take_stock(conn, new.lines)
+    """Take the stock (a test order takes none), insert the order, its lines and its outbox
+    event; stamp the device."""
+    if not new.test:
+        take_stock(conn, new.lines)
     conn.execute(_INSERT_ORDER, new.order_row())
     conn.execute(_INSERT_LINE, new.line_rows())
     insert_events(conn, [new.event_row()])
@@ -406,4 +441,6 @@ def view_of_new(new: NewOrder) -> OrderView:
         cancel_until=new.cancel_until,
         tracking_ref=None,
         ship_to=new.ship_to,
+        test=new.test,
+        hold=HoldView.of_new(new),
     )

@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from orders.domain import ops, rules
@@ -97,6 +98,9 @@ _ATTEMPTS = 3
 E = TypeVar("E", bound=Exception)
 
 
+_CONSENTED = aliased(Product)
+
+
 # Statements built once per source of device ids (see DeviceIds; there are two): building
 # SQL expressions per batch cost more than running them. Bounded, should a caller build
 # its source per call against the advice.
@@ -114,6 +118,7 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             DeviceLink.approval_required,
             DeviceLink.per_order_cap_minor,
             DeviceLink.monthly_cap_minor,
+            DeviceLink.paused_until,
             DeviceModel.kind,
             Product.sku,
             Product.name,
@@ -124,6 +129,11 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             Store.cancel_window_minutes,
             Shopper.monthly_cap_minor.label("shopper_cap_minor"),
             Shopper.deleted_at,
+            or_(Device.test_mode, DeviceModel.test_mode).label("test"),
+            DeviceLink.consented_product_id,
+            _CONSENTED.sku.label("consented_sku"),
+            DeviceLink.consented_price_minor,
+            DeviceLink.price_tolerance_minor,
             *(c.label(f"ship_{c.key}") for c in placing.ADDRESS_COLUMNS),
         )
         .join(Device, Device.id == DeviceLink.device_id)
@@ -131,6 +141,7 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
         .join(Store, Store.id == DeviceLink.store_id)
         .join(Shopper, Shopper.id == DeviceLink.shopper_id)
         .outerjoin(Product, Product.id == DeviceLink.product_id)
+        .outerjoin(_CONSENTED, _CONSENTED.id == DeviceLink.consented_product_id)
         # Where the link's orders ship: its own address, else the shopper's default (at
         # most one row either way: ids are unique, and so is a shopper's default).
         .outerjoin(
@@ -224,6 +235,7 @@ _SPENT_BY_LINK = (
         in_list(Order.link_id, "whose"),
         Order.created_at >= bindparam("since"),
         Order.status != "cancelled",
+        Order.test.is_(False),  # a test order spends nothing
     )
     .group_by(Order.link_id, Order.currency)
 )
@@ -233,6 +245,7 @@ _SPENT_BY_SHOPPER = (
         in_list(Order.shopper_id, "whose"),
         Order.created_at >= bindparam("since"),
         Order.status != "cancelled",
+        Order.test.is_(False),
     )
     .group_by(Order.shopper_id, Order.currency)
 )
@@ -350,7 +363,8 @@ def count_presses(
     for answer in answers:
         if isinstance(answer, PlaceResult):
             results[answer.outcome] += 1
-            if answer.outcome in ("placed", "needs_approval"):
+            # A test order is in no figure: it never ships and spends nothing.
+            if answer.outcome in ("placed", "needs_approval") and not answer.order.test:
                 placed[answer.order.channel] += 1
         elif isinstance(answer, OrderRefused):
             results["refused"] += 1
@@ -443,8 +457,9 @@ class _Link:
         """From one `_facts` row, in its column order; a batch's devices share their
         shoppers' and stores' facts."""
         (device_id, link_id, shopper_id, store_id, product_id, quantity, paused, approval,
-         per_order_cap, monthly_cap, kind, sku, name, price, active, _stock, currency,
-         cancel_window, shopper_cap, deleted_at, *address) = row  # fmt: skip
+         per_order_cap, monthly_cap, paused_until, kind, sku, name, price, active, _stock, currency,
+         cancel_window, shopper_cap, deleted_at, test, consented_product_id, consented_sku,
+         consented_price, tolerance, *address) = row  # fmt: skip
         shopper = shoppers.get(shopper_id)
         if shopper is None:
             shopper = shoppers[shopper_id] = ShopperFacts(
@@ -454,8 +469,14 @@ class _Link:
         if store is None:
             store = stores[store_id] = StoreFacts(store_id, "", currency, cancel_window, 0.0)
         link = LinkFacts(
-            link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id
-        )
+            link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id,
+            paused_until=paused_until,
+            test=bool(test),
+            consented_product_id=consented_product_id,
+            consented_sku=consented_sku,
+            consented_price_minor=consented_price,
+            price_tolerance_minor=tolerance or 0,
+        )  # fmt: skip
         priced = None
         if product_id is not None:
             priced = PricedLine(product_id, sku or "", name or "", quantity, price or 0)
@@ -614,6 +635,9 @@ class _Batch:
         assert new.link_id is not None and new.device_product_id is not None
         self._record_press(item, new.link_id, decision.outcome, new.id)
         self.open[(new.link_id, new.device_product_id)] = new.id
+        self.views[new.id] = placing.view_of_new(new)
+        if new.test:  # takes no stock and spends nothing
+            return
         for line in new.lines:
             self.stock[line.product_id] -= line.quantity
             self.taken[line.product_id] = self.taken.get(line.product_id, 0) + line.quantity
@@ -621,7 +645,6 @@ class _Batch:
         self.spent_link[spent_key] = self.spent_link.get(spent_key, 0) + new.total_minor
         shopper_key = (new.shopper_id, new.currency)
         self.spent_shopper[shopper_key] = self.spent_shopper.get(shopper_key, 0) + new.total_minor
-        self.views[new.id] = placing.view_of_new(new)
 
     def _sighted(self) -> dict[str, Any]:
         """The parameters of `_SEEN_AT`: the devices that placed orders, seen now."""

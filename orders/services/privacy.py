@@ -14,7 +14,16 @@ from orders.queries.addresses import view_of
 from orders.queries.snapshots import OrderView
 from orders.services.devices import unlink
 from orders.store.db import utcnow
-from orders.store.model import Address, Device, DeviceLink, Order, Shopper, SupplyReading
+from orders.store.model import (
+    Address,
+    Device,
+    DeviceLink,
+    LinkRuleChange,
+    Notification,
+    Order,
+    Shopper,
+    SupplyReading,
+)
 
 FORGOTTEN_NAME = "Deleted shopper"
 
@@ -35,7 +44,7 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
             {
                 "device_id": link.device_id,
                 "serial": device.serial if device else None,
-                "name": device.name if device else None,
+                "name": link.name or (device.name if device else None),
                 "link": {
                     "status": link.status,
                     "linked": _iso(link.created_at),
@@ -45,7 +54,24 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
                     "per_order_cap_minor": link.per_order_cap_minor,
                     "monthly_cap_minor": link.monthly_cap_minor,
                     "paused": link.paused,
+                    "paused_until": _iso(link.paused_until),
+                    "policy": link.policy,
                     "reorder_point": link.reorder_point,
+                    "order_up_to": link.order_up_to,
+                    "rule_changes": [
+                        {
+                            "field": c.field,
+                            "old": c.old_value,
+                            "new": c.new_value,
+                            "by": c.actor,
+                            "at": _iso(c.changed_at),
+                        }
+                        for c in session.scalars(
+                            select(LinkRuleChange)
+                            .where(LinkRuleChange.link_id == link.id)
+                            .order_by(LinkRuleChange.id)
+                        )
+                    ],  # fmt: skip
                 },
                 "supply_readings": [
                     {"slot": r.slot, "value": r.value, "unit": r.unit, "at": _iso(r.measured_at)}
@@ -71,7 +97,22 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
             "monthly_cap_minor": shopper.monthly_cap_minor,
             "voice_pin_set": shopper.voice_pin_hash is not None,
             "voice_pin_threshold_minor": shopper.voice_pin_threshold_minor,
+            "email_notices": shopper.email_notices,
         },
+        "notifications": [
+            {
+                "kind": n.kind,
+                "data": n.data,
+                "created": _iso(n.created_at),
+                "read": _iso(n.read_at),
+                "email": n.email_status,
+            }
+            for n in session.scalars(
+                select(Notification)
+                .where(Notification.shopper_id == shopper_id)
+                .order_by(Notification.id)
+            )
+        ],  # fmt: skip
         "addresses": [
             {"id": a.id, **view_of(a).address.as_dict(), "is_default": a.is_default}
             for a in addresses
@@ -108,6 +149,15 @@ def forget_shopper(session: Session, shopper_id: int, *, now: datetime | None = 
                 device.name = None
             unlink(session, link, now=now)
             ended.append(link.id)
+    # Their names for devices, their notices and the history of their rules go too.
+    session.execute(update(DeviceLink).where(DeviceLink.shopper_id == shopper_id).values(name=None))
+    session.execute(delete(Notification).where(Notification.shopper_id == shopper_id))
+    session.execute(
+        delete(LinkRuleChange)
+        .where(LinkRuleChange.link_id.in_(
+            select(DeviceLink.id).where(DeviceLink.shopper_id == shopper_id)))
+        .execution_options(synchronize_session=False)
+    )  # fmt: skip
     # Their addresses go; past orders keep that they shipped, not where or to whom.
     session.execute(
         update(DeviceLink).where(DeviceLink.shopper_id == shopper_id).values(address_id=None)
@@ -125,6 +175,7 @@ def forget_shopper(session: Session, shopper_id: int, *, now: datetime | None = 
     shopper.voice_pin_threshold_minor = None
     shopper.voice_locked_until = None
     shopper.monthly_cap_minor = None
+    shopper.email_notices = None
     shopper.deleted_at = now
     session.flush()
     return ended

@@ -85,7 +85,8 @@ class SlotLevel:
     lead_time_days: float
     history: tuple[tuple[datetime, float], ...]  # recent readings of the slot, oldest first
     now: datetime
-    policy: str = "threshold"  # the link's choice: threshold | predictive
+    policy: str = "threshold"  # the link's choice: alert | threshold | predictive | up_to
+    order_up_to: float | None = None  # the level `up_to` fills to (None: capacity)
     risk: float = 0.01
     cover_days: float = 30.0
     observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
@@ -112,7 +113,10 @@ Policy = Callable[[SlotLevel], bool | Decision]
 
 
 def link_policy(state: SlotLevel) -> Decision:
-    """The link's own policy: a fixed reorder point, or the run-out prediction."""
+    """The link's own policy: alert only, a fixed reorder point (ordering the link's quantity
+    or up to a level), or the run-out prediction."""
+    if state.policy == "alert":
+        return Decision(False, 0, "alert_only", state.level, None, None, None)
     if state.policy == "predictive":
         # The link's cover period sizes the order (never more than fits on arrival).
         predictive = PredictivePolicy(risk=state.risk, cover_days=state.cover_days)
@@ -120,6 +124,8 @@ def link_policy(state: SlotLevel) -> Decision:
     point = state.reorder_point
     if point is None:
         point = DEFAULT_REORDER_FRACTION * state.capacity
+    if state.policy == "up_to":
+        return ThresholdPolicy(point, state.order_up_to).decide(state.slot_state())
     decision = ThresholdPolicy(point).decide(state.slot_state())
     # A fixed reorder point orders what the shopper chose for the link, not "up to full".
     return replace(decision, packs=state.quantity) if decision.order else decision
@@ -155,7 +161,7 @@ def record_telemetry(
         lambda s: _record(s, device_id, readings, now, policy), races=UNIQUE_RACES
     )
     # Counted once committed (a re-run would otherwise count its order twice).
-    if result.order is not None:
+    if result.order is not None and not result.order.test:
         ops.count(ops.ORDERS_PLACED, result.order.channel)
     if result.refused is not None:
         ops.count(ops.REFUSALS, result.refused)
@@ -266,6 +272,7 @@ def _state(
         history=history,
         now=now,
         policy=link.policy,
+        order_up_to=link.order_up_to,
         risk=link.risk,
         cover_days=link.cover_days,
         observed_lead_times_days=lead_times,

@@ -22,7 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
+from orders.services.lifecycle import cancel_lapsed_test_orders
 from orders.services.low_alerts import scan_low_levels
+from orders.services.notifications import notices_from_events
 from orders.services.webhook_sending import Outcome, Sender
 from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
@@ -33,7 +35,7 @@ from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
 log = logging.getLogger("restock.webhooks")
 # A POST's delivery, how it went, and whether a failure may be retried.
 Result = tuple[Claimed, Outcome, bool]
-# How often low stock and low supplies are looked for.
+# How often low stock and low supplies, and test orders past their window, are looked for.
 SCAN_EVERY = timedelta(seconds=10)
 
 
@@ -160,7 +162,8 @@ class Dispatcher:
         if self._next_scan is None or now >= self._next_scan:
             self._next_scan = now + SCAN_EVERY
             scan_low_levels(session, now)
-        published = fan_out(session, now)
+            cancel_lapsed_test_orders(session, now)
+        published = fan_out(session, now, on_events=notices_from_events)
         return claim(session, now, self.lease, limit=limit), published
 
     def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:

@@ -285,7 +285,8 @@ def list_events(
 
 
 def event_bodies(session: Session, rows: Sequence[OrderEvent]) -> dict[int, dict[str, Any]]:
-    """Each outbox row's event body `{id, type, created, data}`, by row id.
+    """Each outbox row's event body `{id, type, created, data}` (and `test: true` for a test
+    order's events), by row id.
 
     An order's `data` is built now from the order row, with the status the event recorded:
     the press batch writes its rows in one statement and builds no JSON per press.
@@ -302,18 +303,23 @@ def event_bodies(session: Session, rows: Sequence[OrderEvent]) -> dict[int, dict
     for row in rows:
         kind = webhook_type(row.type, row.status)
         data: dict[str, Any]
+        test = False
         if row.order_id is not None and row.order_id in orders:
             data = order_data(orders[row.order_id], row.status)
+            test = orders[row.order_id].test
         elif kind == TEST_EVENT:
             data = {"message": "a test event sent on request"}
         else:
             data = dict(row.data or {})
-        bodies[row.id] = {
+        body: dict[str, Any] = {
             "id": event_id_text(row.id),
             "type": kind,
             "created": _iso(row.created_at),
             "data": data,
         }
+        if test:  # a merchant's systems tell a test order at a glance, before reading data
+            body["test"] = True
+        bodies[row.id] = body
     return bodies
 
 

@@ -31,7 +31,12 @@ from orders.store.db import UTCDateTime, utcnow
 CHANNELS = ("voice", "button", "appliance", "web", "api")
 STATUSES = ("pending_approval", "placed", "shipped", "delivered", "cancelled")
 OPEN_STATUSES = ("pending_approval", "placed", "shipped")
+HOLD_REASONS = ("price_changed", "product_changed")
+TEST_SWEPT = ("pending_approval", "placed")  # a test order never ships: these end cancelled
 DEVICE_KINDS = ("button", "appliance")
+# alert: tell, never order; threshold: reorder at a level; predictive: before the predicted
+# run-out; up_to: at the reorder level, order enough packs to reach `order_up_to`.
+LINK_POLICIES = ("threshold", "predictive", "alert", "up_to")
 SLOT_UNITS = ("%", "count", "l", "g", "kg")
 
 NAMING = {
@@ -121,6 +126,8 @@ class Shopper(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    # Notice kinds the shopper wants by e-mail too; None: the defaults (every kind).
+    email_notices: Mapped[list[str] | None] = mapped_column(default=None)
     monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
     voice_pin_hash: Mapped[str | None] = mapped_column(String(200), default=None)
     voice_pin_threshold_minor: Mapped[int | None] = mapped_column(default=None)
@@ -227,6 +234,8 @@ class Device(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The merchant switched this one unit to test orders (its model may be in test mode too).
+    test_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
     model: Mapped[DeviceModel] = relationship()
 
@@ -238,8 +247,9 @@ class DeviceLink(Base):
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint(sql_in("status", ("active", "unlinked")), name="status"),
-        CheckConstraint(sql_in("policy", ("threshold", "predictive")), name="policy"),
+        CheckConstraint(sql_in("policy", LINK_POLICIES), name="policy"),
         CheckConstraint("risk > 0 AND risk < 1", name="risk"),
+        CheckConstraint("price_tolerance_minor >= 0", name="price_tolerance"),
         # One active link per device, whatever the concurrency.
         Index(
             "uq_device_links_active_device",
@@ -260,6 +270,12 @@ class DeviceLink(Base):
     per_order_cap_minor: Mapped[int | None] = mapped_column(default=None)
     monthly_cap_minor: Mapped[int | None] = mapped_column(default=None)
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A vacation: no orders before this moment, then the link orders again by itself.
+    paused_until: Mapped[datetime | None] = mapped_column(default=None)
+    # The shopper's name for the device under this link (a next owner never sees it).
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    # The level `up_to` orders up to, in the slot's unit.
+    order_up_to: Mapped[float | None] = mapped_column(Float, default=None)
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
     # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
@@ -272,9 +288,16 @@ class DeviceLink(Base):
     address_id: Mapped[int | None] = mapped_column(
         ForeignKey("addresses.id", ondelete="SET NULL"), default=None
     )
+    # What the shopper last saw and agreed to (at link time, or approving an order): a device
+    # order for another product, or dearer by more than the tolerance, waits for approval.
+    consented_product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("products.id"), default=None
+    )
+    consented_price_minor: Mapped[int | None] = mapped_column(default=None)
+    price_tolerance_minor: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
     device: Mapped[Device] = relationship()
-    product: Mapped[Product | None] = relationship()
+    product: Mapped[Product | None] = relationship(foreign_keys=[product_id])
 
 
 class Press(Base):
@@ -307,6 +330,9 @@ class Order(Base):
         CheckConstraint(sql_in("channel", CHANNELS), name="channel"),
         CheckConstraint(sql_in("status", STATUSES), name="status"),
         CheckConstraint("total_minor >= 0", name="total_non_negative"),
+        CheckConstraint(
+            f"hold_reason IS NULL OR {sql_in('hold_reason', HOLD_REASONS)}", name="hold_reason"
+        ),
         # The in-progress guard: one open order per link and product, even under races.
         Index(
             "uq_orders_open_device_product",
@@ -320,6 +346,13 @@ class Order(Base):
         Index("ix_orders_shopper_created", "shopper_id", "created_at"),
         Index("ix_orders_store_created", "store_id", "created_at"),
         Index("ix_orders_device_created", "device_id", "created_at"),
+        # What the worker's sweep of lapsed test orders reads: few rows, and only those.
+        Index(
+            "ix_orders_test_open",
+            "cancel_until",
+            sqlite_where=text(f"test AND {sql_in('status', TEST_SWEPT)}"),
+            postgresql_where=text(f"test AND {sql_in('status', TEST_SWEPT)}"),
+        ),
         # A carrier aggregator names the parcel, not the order.
         Index("ix_orders_store_tracking_ref", "store_id", "tracking_ref"),
     )
@@ -357,6 +390,14 @@ class Order(Base):
     ship_postcode: Mapped[str | None] = mapped_column(String(20), default=None)
     ship_region: Mapped[str | None] = mapped_column(String(100), default=None)
     ship_phone: Mapped[str | None] = mapped_column(String(32), default=None)
+    # A test order (its device or model is in test mode): takes no stock, spends nothing,
+    # never ships, and cancels itself when its cancel window ends.
+    test: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # Why it waits for approval beyond the link's own rule (`price_changed`, `product_changed`),
+    # and what the shopper had agreed to before: the pages and events show old and new.
+    hold_reason: Mapped[str | None] = mapped_column(String(24), default=None)
+    consented_sku: Mapped[str | None] = mapped_column(String(64), default=None)
+    consented_price_minor: Mapped[int | None] = mapped_column(default=None)
 
     lines: Mapped[list[OrderLine]] = relationship(
         back_populates="order", order_by="OrderLine.id", cascade="all, delete-orphan"
@@ -583,3 +624,79 @@ class StockAdjustment(Base):
     # Who made it: an API client id, or "web" for the dashboard.
     actor: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LinkRuleChange(Base):
+    """One change of a link's rule: who, when, and the value before and after (as shown)."""
+
+    __tablename__ = "link_rule_changes"
+    __table_args__ = (Index("ix_link_rule_changes_link_id_id", "link_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(ForeignKey("device_links.id", ondelete="CASCADE"))
+    # Who: `shopper` on the web, or an API client id; and the account behind it, if any.
+    actor: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[int | None] = mapped_column(default=None)
+    field: Mapped[str] = mapped_column(String(32))
+    old_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    new_value: Mapped[str | None] = mapped_column(String(200), default=None)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+NOTICE_KINDS = (
+    "order_placed",
+    "approval_needed",
+    "order_shipped",
+    "order_delayed",
+    "order_delivered",
+    "supply_low",
+    "link_attempted",
+    "voice_locked",
+)
+SEND_STATUSES = ("none", "pending", "sent", "failed")
+
+
+class Notification(Base):
+    """A notice to one shopper: shown in the app, and sent by e-mail or Alexa when chosen."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        # One notice per event and shopper, however often the event is looked at.
+        UniqueConstraint("event_id", "shopper_id"),
+        CheckConstraint(sql_in("kind", NOTICE_KINDS), name="kind"),
+        CheckConstraint(sql_in("email_status", SEND_STATUSES), name="email_status"),
+        CheckConstraint(sql_in("alexa_status", SEND_STATUSES), name="alexa_status"),
+        Index("ix_notifications_shopper_id_id", "shopper_id", "id"),
+        Index(
+            "ix_notifications_unread",
+            "shopper_id",
+            sqlite_where=text("read_at IS NULL"),
+            postgresql_where=text("read_at IS NULL"),
+        ),
+        Index(
+            "ix_notifications_sending",
+            "next_send_at",
+            sqlite_where=text("email_status = 'pending' OR alexa_status = 'pending'"),
+            postgresql_where=text("email_status = 'pending' OR alexa_status = 'pending'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shopper_id: Mapped[int] = mapped_column(ForeignKey("shoppers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))
+    event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("order_events.id", ondelete="SET NULL"), default=None
+    )
+    order_id: Mapped[str | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), default=None
+    )
+    device_id: Mapped[int | None] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), default=None
+    )
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(default=None)
+    email_status: Mapped[str] = mapped_column(String(16), default="none")
+    alexa_status: Mapped[str] = mapped_column(String(16), default="none")
+    send_attempts: Mapped[int] = mapped_column(default=0)
+    next_send_at: Mapped[datetime | None] = mapped_column(default=None)

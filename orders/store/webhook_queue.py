@@ -10,7 +10,7 @@ SQLite: one process; the same statements without the locks.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,9 +40,18 @@ class Claimed:
     endpoint_failing: bool = False
 
 
-def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
+def fan_out(
+    session: Session,
+    now: datetime,
+    *,
+    limit: int = 500,
+    on_events: Callable[[Session, Sequence[Any], datetime], object] | None = None,
+) -> int:
     """Turn unpublished outbox rows into deliveries for their stores' endpoints; returns how
-    many rows were published (0: nothing to do, or another worker is at it)."""
+    many rows were published (0: nothing to do, or another worker is at it).
+
+    `on_events` sees each row once, in the transaction that publishes it (shopper notices).
+    """
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
         return 0
@@ -98,6 +107,8 @@ def fan_out(session: Session, now: datetime, *, limit: int = 500) -> int:
             )
     if rows:
         session.execute(insert(WebhookDelivery), rows)
+    if on_events is not None:
+        on_events(session, events, now)
     session.execute(
         update(OrderEvent).where(in_list(OrderEvent.id, "ids")).values(published_at=now),
         {"ids": [event.id for event in events]},

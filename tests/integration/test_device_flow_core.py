@@ -68,7 +68,7 @@ def test_device_links_through_the_whole_flow_and_its_token_presses(db: Database)
         poll_device_token(db, client_id=client_id, device_code=start.device_code, now=now)
     assert pending.value.error == "authorization_pending"
     shown = pending_device(db, start.user_code.lower(), now=now)
-    assert shown.model_name == "Button" and ("PODS", "Coffee pods, EUR 5.00") in shown.products
+    assert shown.model_name == "Button" and ("PODS", "Coffee pods (EUR 5.00)") in shown.products
     link_id = decide_device(
         db,
         user_code=start.user_code,

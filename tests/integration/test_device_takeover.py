@@ -62,6 +62,9 @@ def test_a_stranger_approving_a_linked_devices_serial_is_refused_and_the_owner_k
     assert "already linked to another account" in refused.text
     after = db_snapshot(db)
     assert after.pop("device_link_attempts") != before.pop("device_link_attempts")
+    # The owner is told (a notice); nothing else changed.
+    assert [row[2] for row in after.pop("notifications")] == ["link_attempted"]
+    assert before.pop("notifications") == []
     assert after == before
     forget_polls(db)
     assert poll(device, o.button, stolen["device_code"]).get_json()["error"] == (

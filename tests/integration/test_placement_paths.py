@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -15,7 +16,7 @@ from orders.services.addresses import add_address
 from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
 from orders.store.model import Address, Device, Order, Product, Shopper
 from tests.factories import HOME, World, build_world, db_snapshot, shopper_with_address
 
@@ -68,6 +69,19 @@ def _rules(**rules: object) -> Callable[[Database, World], Asker]:
             link = active_link(session, world.device_id)
             assert link is not None
             update_link(session, link, LinkRules(**rules))  # type: ignore[arg-type]
+        return _as_is(db, world)
+
+    return setup
+
+
+def _vacation(days: float) -> Callable[[Database, World], Asker]:
+    """The link is paused until `days` from now (negative: a vacation already over)."""
+
+    def setup(db: Database, world: World) -> Asker:
+        with db.write() as session:
+            link = active_link(session, world.device_id)
+            assert link is not None
+            link.paused_until = utcnow() + timedelta(days=days)
         return _as_is(db, world)
 
     return setup
@@ -138,10 +152,55 @@ def _link_address_only(db: Database, world: World) -> Asker:
     return _as_is(db, world)
 
 
+def _price(minor: int, **rules: object) -> Callable[[Database, World], Asker]:
+    """The store's price of PODS moved to `minor` after the shopper agreed to 500."""
+
+    def setup(db: Database, world: World) -> Asker:
+        if rules:
+            _rules(**rules)(db, world)
+        with db.write() as session:
+            session.execute(
+                Product.__table__.update().where(Product.sku == "PODS").values(price_minor=minor)
+            )
+        return _as_is(db, world)
+
+    return setup
+
+
+def _substituted(db: Database, world: World) -> Asker:
+    """The shopper agreed to AA batteries; the device now orders PODS."""
+    with db.write() as session:
+        link = active_link(session, world.device_id)
+        assert link is not None
+        link.consented_product_id = session.scalar(select(Product.id).where(Product.sku == "AA"))
+    return _as_is(db, world)
+
+
+def _test_device(db: Database, world: World) -> Asker:
+    """The merchant switched this unit to test; no stock left and a tiny cap."""
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        device.test_mode = True
+        session.execute(Product.__table__.update().values(stock=0))
+    return _rules(per_order_cap_minor=1)(db, world)
+
+
+def _test_model(db: Database, world: World) -> Asker:
+    """The device's model is in test mode; the shopper's monthly cap is already spent."""
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        device.model.test_mode = True
+    return _shopper_cap(db, world)
+
+
 CASES = [
     ("placed", _as_is, "placed"),
     ("approval", _rules(approval_required=True), "needs_approval"),
     ("paused", _rules(paused=True), "paused"),
+    ("on vacation", _vacation(7), "paused"),
+    ("back from vacation", _vacation(-1), "placed"),
     ("per-order cap", _rules(per_order_cap_minor=499), "spending_cap"),
     ("link monthly cap", _rules(monthly_cap_minor=499), "spending_cap"),
     ("shopper monthly cap", _shopper_cap, "spending_cap"),
@@ -152,7 +211,22 @@ CASES = [
     ("relinked device", _relinked, "placed"),
     ("no delivery address", _no_address, "needs_address"),
     ("the link's own address", _link_address_only, "placed"),
+    ("price risen", _price(501), "needs_approval"),
+    ("price risen within tolerance", _price(550, price_tolerance_minor=50), "placed"),
+    ("price risen beyond tolerance", _price(551, price_tolerance_minor=50), "needs_approval"),
+    ("price fallen", _price(450), "placed"),
+    ("product substituted", _substituted, "needs_approval"),
+    ("test device", _test_device, "placed"),
+    ("test model", _test_model, "placed"),
 ]
+# What each case's order is marked with: (test, hold reason).
+MARKS = {
+    "price risen": (False, "price_changed"),
+    "price risen beyond tolerance": (False, "price_changed"),
+    "product substituted": (False, "product_changed"),
+    "test device": (True, None),
+    "test model": (True, None),
+}
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -176,6 +250,7 @@ def test_the_single_path_and_the_press_batch_decide_alike(
         return
     order = _order(answer)
     assert order.shopper_id == asker.shopper_id
+    assert (order.test, order.hold.reason if order.hold else None) == MARKS.get(case, (False, None))
     again = PATHS[path](db, asker, 1)
     assert _order(again) == order
     # Only a press records an in_progress answer; a single order's key names orders made.
@@ -208,3 +283,42 @@ def _relinked_again(db: Database, world: World) -> Asker:
         unlink(session, first_link)  # another shopper links only a device its owner let go
         link_device(session, device, second, LinkRules(product_sku="PODS"))
         return Asker(world.device_id, second.id, world.store_id)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_test_order_takes_no_stock_and_spends_nothing_on_either_path(
+    db: Database, path: str
+) -> None:
+    """A test device's order leaves the stock as it was, and the link's monthly spending
+    still lets a real order through afterwards."""
+    world = build_world(db, rules=LinkRules(product_sku="PODS", monthly_cap_minor=500))
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        device.test_mode = True
+    asker = _as_is(db, world)
+    test_order = _order(PATHS[path](db, asker, 1))
+    assert test_order.test
+    with db.read() as session:
+        assert session.scalar(select(Product.stock).where(Product.sku == "PODS")) == 100
+    with db.write() as session:
+        session.execute(Order.__table__.update().values(status="delivered"))
+        device = session.get(Device, world.device_id)
+        assert device is not None
+        device.test_mode = False
+    real = _order(PATHS[path](db, asker, 2))
+    assert not real.test and real.status == "placed"
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_held_order_shows_what_was_agreed_and_what_it_asks(db: Database, path: str) -> None:
+    """The order's hold names the agreed SKU and unit price and the new ones, alike on both
+    paths and in the API's shape."""
+    world = build_world(db)
+    asker = _price(620)(db, world)
+    order = _order(PATHS[path](db, asker, 1))
+    assert order.as_api()["hold"] == {
+        "reason": "price_changed",
+        "was": {"sku": "PODS", "unit_price_minor": 500},
+        "now": {"sku": "PODS", "unit_price_minor": 620},
+    }

@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 import logging
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as default_policy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -27,6 +21,7 @@ from restock.settings import Settings
 from tests.auth_fixtures import build_oauth_world, login_as
 from tests.conftest import AppFactory
 from tests.factories import count, db_snapshot
+from tests.smtp_inbox import Inbox
 from tests.web_helpers import csrf_token
 
 PASSWORD = "a long enough password"
@@ -69,37 +64,6 @@ def _log_in(client: FlaskClient, email: str, password: str, *, addr: str, **kw: 
     page = client.get("/login")
     data = {"email": email, "password": password, "csrf_token": csrf_token(page.text)}
     return client.post("/login", data=data, environ_base={"REMOTE_ADDR": addr}, **kw).status_code
-
-
-class Inbox:
-    """What a real SMTP server on loopback (aiosmtpd) received."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.arrived = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        """aiosmtpd's hook: keep the message."""
-        parsed = BytesParser(policy=default_policy).parsebytes(envelope.content)
-        assert isinstance(parsed, EmailMessage)
-        self.messages.append(parsed)
-        self.arrived.set()
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    """An SMTP server on a free loopback port, and what it receives."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    received = Inbox()
-    controller = Controller(received, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield received, port
-    finally:
-        controller.stop()
 
 
 # --- sign-up ---------------------------------------------------------------------------

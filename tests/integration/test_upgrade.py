@@ -181,6 +181,26 @@ def test_an_upgraded_store_reads_its_orders_through_todays_model(empty_engine: E
     assert presses == [("boot-ada", 1, 1), ("boot-grace", 1, 2), ("boot-grace", 2**33, 2)]
 
 
+def test_an_upgrade_records_each_links_product_and_todays_price_as_agreed(
+    empty_engine: Engine,
+) -> None:
+    """The price guard starts from what links order now: product and today's price, for
+    every link that names a product; nothing is a test order or a held one."""
+    _upgraded_store(empty_engine)
+    with empty_engine.connect() as conn:
+        links = conn.execute(
+            text(
+                "SELECT id, consented_product_id, consented_price_minor, price_tolerance_minor "
+                "FROM device_links ORDER BY id"
+            )
+        ).all()
+        marked = conn.execute(
+            text("SELECT COUNT(*) FROM orders WHERE test OR hold_reason IS NOT NULL")
+        ).scalar_one()
+    assert [tuple(row) for row in links] == [(1, 1, 1599, 0), (2, 1, 1599, 0)]
+    assert marked == 0
+
+
 def test_an_upgraded_store_takes_presses_and_keeps_its_constraints(empty_engine: Engine) -> None:
     """After the upgrade a press is answered from the old rows, and the database's rules hold."""
     _upgraded_store(empty_engine)

@@ -15,6 +15,7 @@ from auth.principal import SHOPPER_SCOPES
 from auth.tokens import issue_token
 from device_hub.http_twin import CONFIG_KEY, DeviceLimits
 from orders.services.devices import LinkRules
+from orders.services.merchant import set_device_test_mode
 from orders.services.ordering import press
 from orders.store.db import Database
 from orders.store.model import DeviceLink, Order, Press, Product, SupplyReading
@@ -273,3 +274,22 @@ def test_requests_are_rate_limited_per_address(app: Flask, db: Database) -> None
     assert _post(app, TELEMETRY, d.appliance_token, _pods(40), content_type=SENML)[0] == 200
     assert _post(app, PRESS, second, {"seq": 2})[0] == 429
     assert _post(app, PRESS, second, {"seq": 2}, address="10.0.0.9")[0] == 201
+
+
+def test_a_test_units_press_and_status_say_test_and_a_dearer_press_says_why(
+    app: Flask, db: Database
+) -> None:
+    """A unit in test mode: the press's order and its status carry `test: true`. Back to
+    real and the price risen: needs_approval with `reason: price_changed` on the order."""
+    d = build_devices(db)
+    set_device_test_mode(db, d.world.store_id, d.world.device_id, True)
+    status, body, _, _ = _post(app, PRESS, d.button_token, {"seq": 1})
+    assert (status, body["result"], body["order"]["test"]) == (201, "placed", True)
+    assert _get_order(app, d.button_token, body["order"]["id"])[1]["test"] is True
+    set_device_test_mode(db, d.world.store_id, d.world.device_id, False)
+    with db.write() as session:
+        session.execute(update(Order).values(status="cancelled"))
+        session.execute(update(Product).where(Product.sku == "PODS").values(price_minor=999))
+    status, body, _, _ = _post(app, PRESS, d.button_token, {"seq": 2})
+    assert (status, body["result"]) == (201, "needs_approval")
+    assert body["order"]["reason"] == "price_changed" and "test" not in body["order"]

@@ -33,6 +33,7 @@ class Snapshot:
     shopper_id: int | None = SHOPPER
     device_id: int | None = DEVICE
     cancel_until: datetime = WINDOW_END
+    test: bool = False
 
 
 SHOPPER_VIEW = Viewer.shopper(SHOPPER)

@@ -54,7 +54,8 @@ def test_a_linked_device_places_an_order_with_every_row_decided() -> None:
         "created_at": NOW, "updated_at": NOW, "cancel_until": NOW + timedelta(minutes=30),
         "ship_name": "Ada Lovelace", "ship_line1": "12 St James's Square", "ship_line2": None,
         "ship_postcode": "SW1Y 4JH", "ship_city": "London", "ship_region": None,
-        "ship_country": "GB", "ship_phone": None,
+        "ship_country": "GB", "ship_phone": None, "test": False, "hold_reason": None,
+        "consented_sku": None, "consented_price_minor": None,
     }  # fmt: skip
     assert order.line_rows() == [
         {"order_id": order.id, "product_id": 21, "sku": "PODS", "name": "Coffee pods",
@@ -187,3 +188,55 @@ def test_refusals_become_the_domain_errors_adapters_already_map() -> None:
     assert isinstance(Refusal("paused").error(), OrderRefused)
     assert isinstance(Refusal("no_product").error(), InvalidRequest)
     assert Refusal("out_of_stock", "not enough PODS").error().detail == "not enough PODS"
+
+
+CONSENTED = _link(consented_product_id=21, consented_sku="PODS", consented_price_minor=450)
+
+
+@pytest.mark.parametrize(
+    ("link", "unit_price", "product_id", "expected"),
+    [
+        (CONSENTED, 450, 21, None),
+        (CONSENTED, 451, 21, "price_changed"),
+        (replace(CONSENTED, price_tolerance_minor=50), 500, 21, None),
+        (replace(CONSENTED, price_tolerance_minor=50), 501, 21, "price_changed"),
+        (CONSENTED, 400, 21, None),
+        (CONSENTED, 450, 22, "product_changed"),
+        (LINK, 999, 22, None),
+    ],
+    ids=["agreed", "dearer", "within tolerance", "beyond tolerance", "cheaper", "substituted",
+         "nothing recorded"],
+)  # fmt: skip
+def test_a_device_order_dearer_or_substituted_waits_for_the_shopper(
+    link: LinkFacts, unit_price: int, product_id: int, expected: str | None
+) -> None:
+    """Above the agreed unit price beyond the tolerance, or another product: pending
+    approval, with the reason and what was agreed on the order's rows and event."""
+    line = StockedLine(PricedLine(product_id, "PODS2", "Pods", 2, unit_price), stock=10)
+    decision = decide(BUTTON, _facts(link=link, lines=(line,)), NOW)
+    assert isinstance(decision, Place)
+    row = decision.order.order_row()
+    if expected is None:
+        assert (decision.outcome, row["hold_reason"]) == ("placed", None)
+        return
+    assert (decision.outcome, row["status"]) == ("needs_approval", "pending_approval")
+    assert (row["hold_reason"], row["consented_sku"], row["consented_price_minor"]) == (
+        expected, "PODS", 450,
+    )  # fmt: skip
+    assert decision.order.event_row()["data"]["reason"] == expected
+
+
+def test_a_test_device_places_a_test_order_past_caps_and_empty_stock() -> None:
+    """A test order spends nothing and takes nothing: caps and stock do not stop it, and
+    its rows and event say `test`."""
+    capped = _link(test=True, per_order_cap_minor=1)
+    empty = replace(PODS, stock=0)
+    decision = decide(BUTTON, _facts(link=capped, lines=(empty,)), NOW)
+    assert isinstance(decision, Place) and decision.outcome == "placed"
+    assert decision.order.order_row()["test"] is True
+    assert decision.order.event_row()["data"]["test"] is True
+
+
+def test_a_paused_test_device_is_still_refused() -> None:
+    """Test mode lifts only spending and stock: the shopper's pause still holds."""
+    assert decide(BUTTON, _facts(link=_link(test=True, paused=True)), NOW) == Refusal("paused")
