@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cache
+from zoneinfo import available_timezones
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -109,3 +111,20 @@ def authenticate(db: Database, email: str, password: str) -> Account | None:
         if account is None or not ok or account.disabled:
             return None
         return account
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """Every IANA time zone name this machine knows, sorted (tzdata ships them)."""
+    return tuple(sorted(available_timezones()))
+
+
+def set_time_zone(db: Database, account_id: int, zone: str | None) -> None:
+    """The zone the account reads times in; None goes back to the store's."""
+    if zone is not None and zone not in time_zones():
+        raise InvalidRequest("bad_time_zone", "that is not a time zone we know")
+    with db.write() as session:
+        account = session.get(Account, account_id)
+        if account is None:
+            raise InvalidRequest("no_account", "that account no longer exists")
+        account.time_zone = zone

@@ -25,7 +25,7 @@ from orders.services.devices import (
     unlink,
 )
 from orders.store.db import Database, utcnow
-from orders.store.model import DeviceLink, DeviceModel, Product, Shopper
+from orders.store.model import DeviceLink, DeviceModel, Product, Shopper, Store
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1: no vowels, no look-alikes
 USER_CODE_LENGTH = 8
@@ -87,6 +87,8 @@ class PendingDevice:
     # Each slot of a multi-slot model, for a rule per slot; empty for one slot or none.
     slots: tuple[SlotChoice, ...] = ()
     suggests_parts: bool = False  # a reported fault may suggest a part order
+    currency: str = ""  # the store's, for caps typed in major units
+    unit: str | None = None  # the unit of an appliance's reorder point
 
 
 @dataclass(frozen=True)
@@ -314,19 +316,22 @@ def pending_device(db: Database, user_code: str, *, now: datetime | None = None)
         if row is None or row.status != "pending" or now >= row.expires_at:
             raise InvalidRequest("bad_user_code", "no device is waiting for that code")
         _client, model = _device_client(session, row.client_id)
+        store = session.get(Store, model.store_id)
         return PendingDevice(
             user_code=format_user_code(code),
             model_name=model.name,
             model_kind=model.kind,
             store_id=model.store_id,
             serial=row.serial,
-            # With today's price: what the shopper picks here is what they agree to pay.
             products=tuple(
                 (p.sku, f"{p.name} ({p.currency} {p.price_minor // 100}.{p.price_minor % 100:02d})")
                 for p in model.products
+                if p.archived_at is None
             ),
             slots=_slot_choices(session, model),
             suggests_parts=any(c.product_id is not None for c in model.conditions),
+            currency=store.currency if store is not None else "",
+            unit=model.slots[0].unit if model.slots else None,
         )
 
 

@@ -69,12 +69,12 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
     product = SelectField("Product this device orders", choices=[], validate_choice=True)
     approval_required = BooleanField("Ask me to approve every order before it is placed")
     per_order_cap = DecimalField(
-        "Largest single order (leave empty for no limit)",
+        "Largest single order",
         places=2,
         validators=[Optional(), NumberRange(min=0, max=100000)],
     )
     monthly_cap = DecimalField(
-        "Monthly spending limit (leave empty for no limit)",
+        "Monthly spending limit",
         places=2,
         validators=[Optional(), NumberRange(min=0, max=1000000)],
     )
@@ -84,7 +84,7 @@ class DecisionForm(FlaskForm):  # type: ignore[misc]
         validators=[Optional(), NumberRange(min=0, max=100000)],
     )
     reorder_point = FloatField(
-        "Reorder when the supply falls to (leave empty for automatic)",
+        "Reorder when the supply falls to",
         validators=[Optional(), NumberRange(min=0)],
     )
     # Optional: a client that leaves it out (CONTRACT names only product and decision)
@@ -221,7 +221,12 @@ def make_link_blueprint(db: Database, limiter: Limiter) -> Blueprint:
         decision = request.form.get("decision")
         checked = form if decision == "approve" else DenyForm()
         if decision not in ("approve", "deny") or not checked.validate_on_submit():
-            return confirm_page(form, device, "Please check the highlighted fields."), 400
+            problem = (
+                "Please correct the fields marked below."
+                if form.errors
+                else "The form expired; please choose again."
+            )
+            return confirm_page(form, device, problem), 400
         try:
             decide_device(
                 db,

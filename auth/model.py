@@ -41,6 +41,8 @@ class Account(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     shopper_id: Mapped[int | None] = mapped_column(ForeignKey("shoppers.id"), default=None)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # IANA name the account reads times in; None: the store's.
+    time_zone: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

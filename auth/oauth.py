@@ -63,6 +63,16 @@ class ConsentForm(FlaskForm):  # type: ignore[misc]
     """The consent page's form: only its CSRF token; `decision` comes from the button."""
 
 
+# What a person reads when an app's link request can't go on (the code stays for developers).
+OAUTH_ERROR_TEXT = {
+    "invalid_client": "The app that sent you here is not one this store knows.",
+    "unauthorized_client": "The app that sent you here may not link accounts this way.",
+    "invalid_scope": "The app that sent you here asked for permissions this store doesn't give.",
+    "unsupported_response_type": "The app that sent you here asked in a way we don't support.",
+    "invalid_request": "The app that sent you here sent an incomplete or broken link request.",
+}
+
+
 def config_oauth(
     app: Flask,
     db: Database,
@@ -135,8 +145,9 @@ def _oauth_blueprint(server: AuthServer, limiter: Limiter) -> Blueprint:
             if error.redirect_uri:  # only once the redirect URI matched the client's exactly
                 return server.handle_error_response(None, error)
             page = render_template(
-                "auth/oauth_error.html", error=error.error, description=error.description
-            )
+                "auth/oauth_error.html", error=error.error, description=error.description,
+                human=OAUTH_ERROR_TEXT.get(error.error, OAUTH_ERROR_TEXT["invalid_request"]),
+            )  # fmt: skip
             return page, 400
         client = grant.client.record
         # allows_grant refused storeless clients above, so every consent names a store.

@@ -31,6 +31,7 @@ class AccountUser(UserMixin):  # type: ignore[misc]
     email: str
     shopper_id: int | None
     store_ids: tuple[int, ...]
+    time_zone: str | None = None
 
     def get_id(self) -> str:
         """Flask-Login's session key."""
@@ -76,7 +77,7 @@ def load_account(db: Database, account_id: int) -> AccountUser | None:
                 .order_by(StoreMembership.store_id)
             )
         )
-        return AccountUser(account.id, account.email, account.shopper_id, stores)
+        return AccountUser(account.id, account.email, account.shopper_id, stores, account.time_zone)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

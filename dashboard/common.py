@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import cast
 from urllib.parse import urlencode
 
@@ -44,6 +43,22 @@ def error_page(status: int, title: str, detail: str) -> tuple[str, int]:
     ), status
 
 
+def confirm_page(
+    question: str,
+    consequences: list[str],
+    *,
+    action: str,
+    confirm_label: str,
+    cancel_href: str,
+    keep_label: str = "No, go back",
+) -> str:
+    """Ask before a change that can't be undone: a page with one POST button (no JavaScript)."""
+    return render_template(
+        "dashboard/confirm.html", question=question, consequences=consequences, action=action,
+        confirm_label=confirm_label, cancel_href=cancel_href, keep_label=keep_label,
+    )  # fmt: skip
+
+
 def money(minor: int | None, currency: str = "") -> str:
     """`1599, "EUR"` → `EUR 15.99` (two-decimal currencies; Restock stores minor units)."""
     if minor is None:
@@ -51,24 +66,6 @@ def money(minor: int | None, currency: str = "") -> str:
     sign = "-" if minor < 0 else ""
     whole, cents = divmod(abs(minor), 100)
     return f"{currency} {sign}{whole:,}.{cents:02d}".strip()
-
-
-def when(moment: datetime | None) -> str:
-    """A UTC time people can read, with how long ago."""
-    if moment is None:
-        return "never"
-    seconds = int((utcnow() - moment).total_seconds())
-    if seconds < 0:
-        ago = "in the future"
-    elif seconds < 90:
-        ago = "just now"
-    elif seconds < 5400:
-        ago = f"{seconds // 60} min ago"
-    elif seconds < 172800:
-        ago = f"{seconds // 3600} h ago"
-    else:
-        ago = f"{seconds // 86400} days ago"
-    return f"{moment:%Y-%m-%d %H:%M} UTC ({ago})"
 
 
 def act(work: Callable[[], object], done: str, back: str) -> Response:

@@ -69,6 +69,11 @@ class ProductForm(FlaskForm):  # type: ignore[misc]
         "Spoken aliases (one per line or comma-separated)", validators=[Length(max=2000)]
     )
     active = BooleanField("On sale", default=True)
+    low_stock_level = IntegerField(
+        "Low-stock level",
+        default=10,
+        validators=[Optional(), NumberRange(min=0, max=1_000_000)],
+    )
 
 
 class CheckboxesField(SelectMultipleField):  # type: ignore[misc]
@@ -227,6 +232,12 @@ class AddressForm(FlaskForm):  # type: ignore[misc]
             name: getattr(self, name).data
             for name in ("name", "line1", "line2", "postcode", "city", "region", "country", "phone")
         }
+
+
+class TimeZoneForm(FlaskForm):  # type: ignore[misc]
+    """The zone an account reads times in ("" = the store's)."""
+
+    time_zone = SelectField("Show times in", choices=[], validate_choice=True)
 
 
 class DeviceRulesForm(FlaskForm):  # type: ignore[misc]

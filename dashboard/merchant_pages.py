@@ -21,7 +21,7 @@ from werkzeug.wrappers import Response
 
 from auth import clients, unit_secrets
 from auth.revocation import revoke_store_device
-from dashboard.common import act, act_on_order, get_db
+from dashboard.common import act, act_on_order, confirm_page, get_db
 from dashboard.forms import (
     ActionForm,
     ApiClientForm,
@@ -36,7 +36,7 @@ from dashboard.forms import (
     choices,
     to_minor,
 )
-from orders.domain.actions import Viewer, allowed_actions
+from orders.domain.actions import Viewer, allowed_actions, check_action
 from orders.domain.errors import InvalidRequest
 from orders.domain.maintenance import ConditionSpec
 from orders.domain.webhooks import EVENT_TYPES
@@ -83,32 +83,60 @@ def sid() -> int:
     return int(g.store_id)
 
 
-@bp.get("/")
-def overview() -> str:
-    """The store at a glance: low stock and orders to ship."""
-    low = merchant.low_stock(get_db(), sid(), limit=5)
-    pending = merchant.list_store_orders(get_db(), sid(), status="placed", limit=5, test=False)
-    return render_template("dashboard/store.html", low=low, pending=pending)
-
-
 # --- catalog ---------------------------------------------------------------------------
 
 
 @bp.get("/products")
 def products() -> str:
-    """The catalog."""
-    page = merchant.list_products(get_db(), sid(), cursor=request.args.get("cursor"))
-    return render_template("dashboard/products.html", page=page, title="Catalog")
+    """The catalog (or, with ?archived=1, the archived products)."""
+    archived = request.args.get("archived") == "1"
+    page = merchant.list_products(
+        get_db(), sid(), cursor=request.args.get("cursor"), archived=archived
+    )
+    title = "Archived products" if archived else "Catalog"
+    return render_template("dashboard/products.html", page=page, title=title, archived=archived)
 
 
 @bp.get("/low-stock")
 def low_stock() -> str:
-    """Products running low."""
+    """Products running low, each against its own low-stock level."""
     page = merchant.low_stock(get_db(), sid(), cursor=request.args.get("cursor"))
-    return render_template(
-        "dashboard/products.html", page=page, title="Low stock",
-        below=merchant.LOW_STOCK_BELOW,
-    )  # fmt: skip
+    return render_template("dashboard/products.html", page=page, title="Low stock", low=True)
+
+
+@bp.post("/products/<int:product_id>/archive")
+def archive_product(product_id: int) -> Response:
+    """Take a product out of the catalog for good (orders keep it); it can be restored."""
+    return act(lambda: merchant.set_archived(get_db(), sid(), product_id, True),
+               "Archived: it is off sale and out of the catalog. Find it under Archived products.",
+               url_for(".products"))  # fmt: skip
+
+
+@bp.post("/products/<int:product_id>/restore")
+def restore_product(product_id: int) -> Response:
+    """Bring an archived product back into the catalog (off sale until you put it on sale)."""
+    return act(lambda: merchant.set_archived(get_db(), sid(), product_id, False),
+               "Restored to the catalog, not on sale yet: tick On sale when it is.",
+               url_for(".edit_product", product_id=product_id))  # fmt: skip
+
+
+# The domain's refusals, as messages on the field they are about.
+PRODUCT_FIELD_FOR = {"sku_taken": "sku", "bad_alias": "aliases", "bad_name": "name",
+                     "bad_product": "price", "bad_low_stock_level": "low_stock_level"}  # fmt: skip
+PRODUCT_MESSAGES = {
+    "sku_taken": "This store already has a product with this SKU (SKUs ignore letter case). "
+    "Choose another SKU.",
+}
+
+
+def _on_field(form: ProductForm, exc: InvalidRequest) -> None:
+    """Put a domain refusal on its field (or flash it when no field owns it)."""
+    name = PRODUCT_FIELD_FOR.get(exc.reason)
+    message = PRODUCT_MESSAGES.get(exc.reason, (exc.detail or exc.reason).capitalize() + ".")
+    if name is None:
+        flash(message, "error")
+    else:
+        getattr(form, name).errors = [*getattr(form, name).errors, message]
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -122,9 +150,10 @@ def new_product() -> Any:
                 price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
                 pack_size=form.pack_size.data,
                 aliases=merchant.parse_aliases(form.aliases.data or ""),
+                low_stock_level=form.low_stock_level.data,
             )  # fmt: skip
         except InvalidRequest as exc:
-            flash(exc.detail, "error")
+            _on_field(form, exc)
         else:
             flash(f"Added {product.name}.", "ok")
             return redirect(url_for(".products"))
@@ -141,20 +170,21 @@ def edit_product(product_id: int) -> Any:
             "sku": product.sku, "name": product.name,
             "price": Decimal(product.price_minor) / 100, "stock": product.stock,
             "pack_size": product.pack_size, "aliases": "\n".join(product.aliases),
-            "active": product.active,
+            "active": product.active, "low_stock_level": product.low_stock_level,
         }
     )  # fmt: skip
     form.sku.data = product.sku  # the SKU is the product's identity; it never changes
+    del form.pack_size  # fixed once made, and not on the edit form
     if form.validate_on_submit():
         try:
             merchant.update_product(
                 get_db(), sid(), product_id, name=form.name.data.strip(),
                 price_minor=to_minor(form.price.data) or 0, stock=form.stock.data,
                 aliases=merchant.parse_aliases(form.aliases.data or ""),
-                active=bool(form.active.data),
+                active=bool(form.active.data), low_stock_level=form.low_stock_level.data,
             )  # fmt: skip
         except InvalidRequest as exc:
-            flash(exc.detail, "error")
+            _on_field(form, exc)
         else:
             flash(f"Saved {form.name.data}.", "ok")
             return redirect(url_for(".products"))
@@ -341,6 +371,20 @@ def device(device_id: int) -> str:
     return render_template("dashboard/device.html", detail=detail, upkeep_info=upkeep)
 
 
+@bp.get("/devices/<int:device_id>/revoke")
+def revoke_confirm(device_id: int) -> str:
+    """Ask before ending a shopper's link from the store's side."""
+    row = merchant.get_device(get_db(), sid(), device_id).row
+    return confirm_page(
+        f"Revoke device {row.serial}?",
+        ["The shopper's link ends now and the device's tokens stop working: it can't order "
+         "until someone links it again with a new code.",
+         "Orders already placed stay as they are."],
+        action=url_for(".revoke", device_id=device_id), confirm_label="Revoke this device",
+        cancel_href=url_for(".device", device_id=device_id), keep_label="Keep it linked",
+    )  # fmt: skip
+
+
 @bp.post("/devices/<int:device_id>/test-mode")
 def device_test_mode(device_id: int) -> Response:
     """Switch one unit to test orders (`test_mode=on`) or back to real ones."""
@@ -408,6 +452,20 @@ def deliver(order_id: str) -> Response:
                         "Marked delivered.", url_for(".order", order_id=order_id))  # fmt: skip
 
 
+@bp.get("/orders/<order_id>/cancel")
+def cancel_confirm(order_id: str) -> str:
+    """Ask before cancelling a customer's order."""
+    viewer = Viewer.merchant(sid())
+    view = lifecycle.get_order(get_db(), order_id, viewer)
+    check_action(view, viewer, "cancel", utcnow())
+    return confirm_page(
+        f"Cancel order {view.id[:8]}?",
+        ["The stock returns to the shelf and the customer is told the order is cancelled."],
+        action=url_for(".cancel", order_id=order_id), confirm_label="Yes, cancel the order",
+        cancel_href=url_for(".order", order_id=order_id), keep_label="No, keep the order",
+    )  # fmt: skip
+
+
 @bp.post("/orders/<order_id>/cancel")
 def cancel(order_id: str) -> Response:
     """Cancel an order that has not shipped; the stock returns."""
@@ -421,17 +479,30 @@ def cancel(order_id: str) -> Response:
 # --- integrations: Alexa account linking and API clients -------------------------------
 
 
-def integrations_page(secret: clients.NewSecret | None = None, status: int = 200) -> Any:
+REDIRECT_URIS_HELP = (
+    "Each line must be a whole web address starting with https://, copied from the Alexa "
+    "console's Alternate Redirect URLs, for example https://pitangui.amazon.com/api/skill/link/M2AA."
+)
+
+
+def integrations_page(
+    secret: clients.NewSecret | None = None, status: int = 200, *, uris_error: bool = False
+) -> Any:
     """The integrations page, showing a new secret once when there is one."""
     alexa = clients.alexa_client(get_db(), sid())
-    uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
-                            if alexa else None)  # fmt: skip
+    if uris_error:  # the merchant's own lines stay in the box, with what is wrong beside them
+        uris = RedirectUrisForm()
+        uris.redirect_uris.errors = [REDIRECT_URIS_HELP]
+    else:
+        uris = RedirectUrisForm(data={"redirect_uris": "\n".join(alexa.redirect_uris)}
+                                if alexa else None)  # fmt: skip
     body = render_template(
         "dashboard/integrations.html", alexa=alexa, api_clients=clients.list_api_clients(
             get_db(), sid()), secret=secret, uris_form=uris, api_form=ApiClientForm(),
         carrier_form=CarrierSecretForm(),
         easypost_set=carrier_secret(get_db(), sid(), "easypost") is not None,
         easypost_url=url_for("carrier_hooks.easypost", store_id=sid(), _external=True),
+        public_url=current_app.extensions["restock"]["settings"].public_url.rstrip("/"),
     )  # fmt: skip
     # A page that shows a secret must never be cached or replayed from history.
     return body, status, {"Cache-Control": "no-store"}
@@ -448,13 +519,11 @@ def create_alexa() -> Any:
     """Create the store's Alexa account-linking client."""
     form = RedirectUrisForm()
     if not form.validate_on_submit():
-        flash("Give at least one redirect URI.", "error")
-        return integrations_page(status=400)
+        return integrations_page(status=400, uris_error=True)
     try:
         secret = clients.create_alexa_client(get_db(), sid(), form.redirect_uris.data.splitlines())
-    except InvalidRequest as exc:
-        flash(exc.detail, "error")
-        return integrations_page(status=400)
+    except InvalidRequest:
+        return integrations_page(status=400, uris_error=True)
     return integrations_page(secret)
 
 
@@ -470,11 +539,34 @@ def alexa_redirects() -> Any:
             clients.set_redirect_uris(
                 get_db(), sid(), alexa.client_id, form.redirect_uris.data.splitlines()
             )
-        except InvalidRequest as exc:
-            flash(exc.detail, "error")
-            return integrations_page(status=400)
+        except InvalidRequest:
+            return integrations_page(status=400, uris_error=True)
         flash("Redirect URIs saved.", "ok")
     return redirect(url_for(".integrations"))
+
+
+@bp.get("/integrations/clients/<client_id>/rotate")
+def rotate_confirm(client_id: str) -> str:
+    """Ask before rotating: the old secret stops working at once."""
+    alexa = clients.alexa_client(get_db(), sid())
+    if alexa is not None and alexa.client_id == client_id:
+        question = "Rotate the Alexa client secret?"
+        lines = [
+            "The old secret stops working now, so the live skill can't link anyone until "
+            "you paste the new secret into the Alexa developer console.",
+            "Every shopper linked through Alexa is signed out and must link the skill again.",
+        ]
+    else:
+        question = f"Rotate the secret of API client {client_id}?"
+        lines = [
+            "The old secret and every token issued with it stop working now: its systems "
+            "must fetch a new token with the new secret."
+        ]
+    return confirm_page(
+        question, lines, action=url_for(".rotate", client_id=client_id),
+        confirm_label="Rotate the secret", cancel_href=url_for(".integrations"),
+        keep_label="Keep the current secret",
+    )  # fmt: skip
 
 
 @bp.post("/integrations/clients/<client_id>/rotate")

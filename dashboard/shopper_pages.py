@@ -11,15 +11,16 @@ from werkzeug.wrappers import Response
 
 from auth.link_attempts import attempts_on_my_devices
 from auth.revocation import delete_account, export_account, unlink_my_device
-from dashboard.common import act, act_on_order, get_db, offers
+from dashboard.common import act, act_on_order, confirm_page, get_db, offers
 from dashboard.forms import AddressForm, DeleteAccountForm, PinForm, ThresholdForm, to_minor
-from orders.domain.actions import Viewer
+from orders.domain.actions import Viewer, check_action
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
 from orders.queries.addresses import my_address, my_addresses
 from orders.queries.maintenance import upkeep_of
 from orders.queries.tracking import order_tracking
 from orders.services import addresses, consent, lifecycle, shopper
+from orders.store.db import utcnow
 from orders.store.model import STATUSES
 
 bp = Blueprint("shop", __name__, url_prefix="/my")
@@ -79,6 +80,19 @@ def maintenance(device_id: int) -> Response:
                done, url_for(".devices"))  # fmt: skip
 
 
+@bp.get("/devices/<int:device_id>/unlink")
+def unlink_confirm(device_id: int) -> str:
+    """Ask before unlinking: the device stops ordering and needs a new code to come back."""
+    row = shopper.my_device_row(get_db(), me(), device_id)
+    return confirm_page(
+        f"Unlink {row.label}?",
+        ["It stops ordering at once and signs out. To use it again, link it with a new code.",
+         "Orders it already placed are not cancelled."],
+        action=url_for(".unlink", device_id=device_id), confirm_label=f"Unlink {row.label}",
+        cancel_href=url_for(".devices"), keep_label="Keep it linked",
+    )  # fmt: skip
+
+
 @bp.post("/devices/<int:device_id>/unlink")
 def unlink(device_id: int) -> Response:
     """End a device's link; its tokens stop working."""
@@ -108,6 +122,21 @@ def order(order_id: str) -> str:
     return render_template(
         "dashboard/my_order.html", order=view, tracking=order_tracking(get_db(), view.id),
         offer=offers([view], viewer)[view.id],
+    )  # fmt: skip
+
+
+@bp.get("/orders/<order_id>/cancel")
+def cancel_confirm(order_id: str) -> str:
+    """Ask before cancelling; only an order the domain lets me cancel now gets the question."""
+    viewer = Viewer.shopper(me())
+    view = lifecycle.get_order(get_db(), order_id, viewer)
+    check_action(view, viewer, "cancel", utcnow())
+    what = ", ".join(f"{line.quantity} × {line.name}" for line in view.lines)
+    return confirm_page(
+        f"Cancel your order of {what}?",
+        ["The store will not ship it and you will not be charged for it."],
+        action=url_for(".cancel", order_id=order_id), confirm_label="Yes, cancel the order",
+        cancel_href=url_for(".orders"), keep_label="No, keep the order",
     )  # fmt: skip
 
 

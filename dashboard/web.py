@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template
+from flask import Blueprint, Response, flash, redirect, render_template, url_for
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 from werkzeug.exceptions import HTTPException
 
+from auth.accounts import set_time_zone, time_zones
 from dashboard import api, merchant_pages, notice_pages, rules_pages, shopper_pages
+from dashboard import store_home as store_home  # registers the store home's views
 from dashboard.charts import describe, runout, supply_chart
-from dashboard.common import STATUS_FOR, error_page, get_db, money, page_url, when
+from dashboard.common import STATUS_FOR, error_page, get_db, money, page_url
+from dashboard.forms import TimeZoneForm
+from dashboard.times import day, local, time_tag, until, when
 from orders.domain.errors import DomainError
-from orders.services.merchant import store_name
+from orders.services.merchant import store_name, store_time_zone
+from orders.store.db import utcnow
 
 FAVICON = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16">'
@@ -36,12 +40,14 @@ def helpers() -> dict[str, Any]:
     return {
         "money": money,
         "when": when,
+        "day": day,
+        "until": until,
+        "local": local,
+        "time_tag": time_tag,
+        "now": utcnow,
         "supply_chart": supply_chart,
         "describe": describe,
         "runout": runout,
-        # One hidden input per form without an id, so a page of many forms has no
-        # duplicate ids (WTForms renders id="csrf_token" on every form).
-        "csrf_value": generate_csrf,
         "page_url": page_url,
     }
 
@@ -53,6 +59,24 @@ def home() -> Any:
         return redirect("/login?next=/")
     stores = [(sid, store_name(get_db(), sid)) for sid in current_user.store_ids]
     return render_template("dashboard/home.html", stores=stores)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+def account_settings() -> Any:
+    """Settings of the signed-in account: the time zone pages show times in."""
+    if not current_user.is_authenticated:
+        return redirect("/login?next=/settings")
+    form = TimeZoneForm(data={"time_zone": current_user.time_zone or ""})
+    store_zone = store_time_zone(get_db(), (current_user.store_ids or (None,))[0])
+    form.time_zone.choices = [("", f"The store's time zone ({store_zone})")] + [
+        (zone, zone.replace("_", " ")) for zone in time_zones()
+    ]
+    if form.validate_on_submit():
+        set_time_zone(get_db(), int(current_user.id), form.time_zone.data or None)
+        flash("Saved: times are now shown in your chosen time zone.", "ok")
+        return redirect(url_for("dashboard.account_settings"))
+    status = 400 if form.errors else 200
+    return render_template("dashboard/settings.html", form=form), status
 
 
 @bp.get("/favicon.ico")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, g, jsonify, render_template, request
 from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -94,6 +94,7 @@ def create_app(
         return jsonify(status="ok")
 
     _register_errors(app)
+    _register_page_helpers(app, db)
     _register_adapters(app, settings, db, clock, alexa_verifier)
     _register_security_headers(app, https=settings.public_url.startswith("https://"))
     return app
@@ -206,7 +207,9 @@ def _register_errors(app: Flask) -> None:
     def http_error(exc: HTTPException) -> Response:
         code = exc.code or 500
         if _wants_html():
-            page = render_template_string(_ERROR_PAGE, code=code, name=exc.name or "Error")
+            page = render_template(
+                "error.html", code=code, name=exc.name or "Error", detail=_human(code)
+            )
             return Response(page, status=code, mimetype="text/html")
         response = problem(
             code, (exc.name or "error").lower().replace(" ", "_"), exc.description or ""
@@ -228,11 +231,42 @@ _MACHINE_PREFIXES = (
     "/metrics",
     "/hooks/",
 )
-_ERROR_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<title>{{ code }} {{ name }} · Restock</title></head>
-<body><main><h1>{{ code }} {{ name }}</h1>
-<p><a href="/">Back to Restock</a></p></main></body></html>
-"""
+# What a person reads on an error page; the status name alone says little.
+_HUMAN = {
+    400: "Something in that request could not be understood. Go back and try again.",
+    403: "This page is not open to your account.",
+    404: "There is no page at this address. It may have moved, or the link may be mistyped.",
+    405: "That page can't be used this way. Go back and use its buttons.",
+    413: "That was more than this page accepts.",
+    429: "Too many attempts in a short time. Please wait a minute and try again.",
+    500: "Something went wrong on our side. Nothing you did caused it; please try again shortly.",
+}
+
+
+def _human(code: int) -> str:
+    return _HUMAN.get(code, "That did not work. Please go back and try again.")
+
+
+def _register_page_helpers(app: Flask, db: Database) -> None:
+    """Helpers the shared layout (restock/templates/base.html) needs on every page."""
+    from flask_wtf.csrf import generate_csrf
+
+    from orders.services.merchant import store_name
+
+    def store_label(store_id: int) -> str:
+        names: dict[int, str] = g.setdefault("store_names", {})
+        if store_id not in names:
+            try:
+                names[store_id] = store_name(db, store_id)
+            except DomainError:
+                names[store_id] = f"Store {store_id}"
+        return names[store_id]
+
+    @app.context_processor
+    def page_helpers() -> dict[str, Any]:
+        # One hidden input per form without an id, so a page of many forms has no
+        # duplicate ids (WTForms renders id="csrf_token" on every form).
+        return {"csrf_value": generate_csrf, "store_label": store_label}
 
 
 def _wants_html() -> bool:

@@ -31,7 +31,9 @@ TAGS = ("catalog",)
 @endpoint("catalog:read", query=ProductQuery, resp=Responses(HTTP_200=ProductList), tags=TAGS)
 def list_products(query: ProductQuery) -> Any:
     """The store's products by id, archived ones too, a page at a time."""
-    page = merchant.list_products(get_db(), store_id(), cursor=query.cursor, limit=query.limit)
+    page = merchant.list_products(
+        get_db(), store_id(), cursor=query.cursor, limit=query.limit, archived=None
+    )
     return {"products": [product_resource(p) for p in page.items], "next_cursor": page.next_cursor}
 
 
@@ -44,6 +46,7 @@ def create_product(json: NewProduct) -> Any:
         get_db(), store_id(), sku=json.sku, name=json.name.strip(), price_minor=json.price_minor,
         stock=json.stock, pack_size=json.pack_size,
         aliases=merchant.parse_aliases(",".join(json.aliases)),
+        low_stock_level=json.low_stock_level,
     )  # fmt: skip
     return created(product_resource(product), url_for(".get_product", product_id=product.id))
 
@@ -60,7 +63,9 @@ def get_product(product_id: int) -> Any:
           errors=(404, 415))  # fmt: skip
 def change_product(product_id: int, json: ProductChange) -> Any:
     """Change a product's name, price, pack size or aliases; stock moves by adjustments."""
-    change = products.ProductChange(json.name, json.price_minor, json.pack_size, json.aliases)
+    change = products.ProductChange(
+        json.name, json.price_minor, json.pack_size, json.aliases, json.low_stock_level
+    )
     return product_resource(products.change_product(get_db(), store_id(), product_id, change))
 
 

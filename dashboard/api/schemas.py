@@ -188,6 +188,8 @@ class Product(BaseModel):
     pack_size: int
     aliases: list[str]
     active: bool
+    low_stock_level: int = Field(description="Below this many units it is on the low-stock list.")
+    archived: bool
 
 
 class ProductList(BaseModel):
@@ -213,6 +215,7 @@ class NewProduct(Strict):
     stock: int = Field(0, ge=0, le=10**9)
     pack_size: int = Field(1, ge=1, le=10**6)
     aliases: list[Alias] = Field(default_factory=list, max_length=20)
+    low_stock_level: int = Field(10, ge=0, le=10**6)
 
 
 class ProductChange(Strict):
@@ -222,6 +225,7 @@ class ProductChange(Strict):
     price_minor: Annotated[int, Field(ge=0, le=2**31 - 1)] | None = None
     pack_size: Annotated[int, Field(ge=1, le=10**6)] | None = None
     aliases: Annotated[list[Alias], Field(max_length=20)] | None = None
+    low_stock_level: Annotated[int, Field(ge=0, le=10**6)] | None = None
 
 
 class NewStockAdjustment(Strict):

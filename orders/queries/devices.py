@@ -7,16 +7,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ScalarSelect, Select, and_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, exists, select
 from sqlalchemy.orm import Session, aliased
 
-from orders.queries.runout import runout_of, slot_history
+from orders.queries.runout import runout_of, slot_history, why_no_runout
 from orders.store.db import utcnow
 from orders.store.model import (
     Device,
     DeviceLink,
     DeviceModel,
     DeviceModelSlot,
+    Order,
     Product,
     Shopper,
     SupplyReading,
@@ -41,6 +42,10 @@ class SupplyLevel:
     history: tuple[tuple[datetime, float], ...] = ()
     rate_per_day: float | None = None  # predicted use (rows_from(..., runout=True) only)
     runout_at: datetime | None = None  # predicted empty time (rows_from(..., runout=True) only)
+    # The rest are filled by rows_from(..., runout=True) only.
+    no_runout_because: str | None = None  # why there is no runout_at, in words
+    reorder_point: float | None = None  # the link's own level to reorder at, if set
+    markers: tuple[tuple[datetime, str], ...] = ()  # (when, "ordered" | "delivered")
 
     @property
     def fraction(self) -> float | None:
@@ -74,6 +79,7 @@ class DeviceRow:
     linked_at: datetime | None
     last_seen_at: datetime | None
     levels: tuple[SupplyLevel, ...] = ()
+    reorder_point: float | None = None  # the link's own reorder level, when set
     test_mode: bool = False  # this unit was switched to test orders by the merchant
     model_test_mode: bool = False  # its whole model places test orders
 
@@ -135,9 +141,15 @@ def rows_from(
     if runout:
         since = {row.device_id: row.linked_at if since_link else None for row in bare}
         now = utcnow()
+        points = {row.device_id: row.reorder_point for row in bare}
         levels = {
             device_id: tuple(
-                _with_runout(session, device_id, lv, since[device_id], now) for lv in found
+                replace(
+                    _with_runout(session, device_id, lv, since[device_id], now),
+                    reorder_point=points.get(device_id),
+                    markers=_markers(session, device_id, lv.history),
+                )
+                for lv in found
             )
             for device_id, found in levels.items()
         }
@@ -149,12 +161,29 @@ def _with_runout(
 ) -> SupplyLevel:
     """`level` with its predicted rate and run-out time from the slot's stored readings."""
     if level.value is None:
-        return level
+        return replace(level, no_runout_because=why_no_runout((), None))
     history = slot_history(session, device_id, level.slot, now, since)
     predicted = runout_of(history, level.capacity, now)
-    if predicted is None:
-        return level
+    if predicted is None or predicted.runout_at is None:
+        return replace(level, no_runout_because=why_no_runout(history, predicted))
     return replace(level, rate_per_day=predicted.rate_per_day, runout_at=predicted.runout_at)
+
+
+def _markers(
+    session: Session, device_id: int, history: tuple[tuple[datetime, float], ...]
+) -> tuple[tuple[datetime, str], ...]:
+    """When the device's orders were placed and delivered, within the history shown."""
+    if not history:
+        return ()
+    start = history[0][0]
+    rows = session.execute(
+        select(Order.created_at, Order.delivered_at, Order.status).where(
+            Order.device_id == device_id, Order.created_at >= start, Order.status != "cancelled"
+        )
+    ).all()
+    found = [(created, "ordered") for created, _delivered, _status in rows]
+    found += [(delivered, "delivered") for _created, delivered, _status in rows if delivered]
+    return tuple(sorted(found))
 
 
 def _row(
@@ -181,6 +210,7 @@ def _row(
         status=status,
         linked_at=link.created_at if link else None,
         last_seen_at=device.last_seen_at,
+        reorder_point=link.reorder_point if link else None,
         test_mode=device.test_mode,
         model_test_mode=model.test_mode,
     )
@@ -230,3 +260,16 @@ def _history(
         query = query.where(SupplyReading.measured_at >= since)
     query = query.order_by(SupplyReading.measured_at.desc()).limit(points)
     return tuple(reversed([(at, value) for at, value in session.execute(query)]))
+
+
+def low_supply() -> ColumnElement[bool]:
+    """True for a device whose latest reading of some slot is at or below the low share."""
+    # Newest-first keyset scan stops after a page of matches; each candidate costs one
+    # index seek per slot, so the cost grows with how rare low devices are, not with n.
+    return exists(
+        select(DeviceModelSlot.id).where(
+            DeviceModelSlot.model_id == Device.model_id,
+            latest_reading(SupplyReading.value, DeviceModelSlot.name)
+            <= DeviceModelSlot.capacity * LOW_SUPPLY_FRACTION,
+        )
+    )

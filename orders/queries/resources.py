@@ -69,6 +69,8 @@ def product_resource(product: ProductView) -> dict[str, Any]:
         "pack_size": product.pack_size,
         "aliases": list(product.aliases),
         "active": product.active,
+        "low_stock_level": product.low_stock_level,
+        "archived": product.archived,
     }
 
 

@@ -8,7 +8,7 @@ from typing import NamedTuple
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from orders.domain.consumption import LOOKBACK_DAYS
+from orders.domain.consumption import LOOKBACK_DAYS, MIN_SPAN_DAYS
 from orders.domain.consumption import Reading as LevelReading
 from orders.domain.replenishment import SlotState, cautious_rate, predict_runout
 from orders.store.db import Database, utcnow
@@ -111,3 +111,18 @@ def predicted_runout(
     """(level, rate_per_day, runout_at) for one device's slot, or None with no readings."""
     with db.read() as session:
         return predicted_runout_in(session, device_id, slot, now or utcnow())
+
+
+def why_no_runout(history: tuple[tuple[datetime, float], ...], found: Runout | None) -> str:
+    """Why a slot has no predicted run-out date, in words a shopper understands."""
+    if not history:
+        return "No readings yet, so no run-out date can be predicted."
+    span = (history[-1][0] - history[0][0]) / timedelta(days=1)
+    if span < MIN_SPAN_DAYS:
+        return (
+            f"Not enough readings yet to predict: a prediction needs {MIN_SPAN_DAYS:g} days of "
+            f"readings, and there are {span:.1f} days so far."
+        )
+    if found is not None and found.rate_per_day is not None:
+        return "The supply is not going down, so it is not expected to run out."
+    return "The readings don't show steady use yet (refills or jumps), so no date is predicted."

@@ -7,31 +7,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from orders.domain.errors import InvalidRequest, NotFound
 from orders.domain.maintenance import ConditionSpec
 from orders.queries.devices import (
     HISTORY_POINTS,
-    LOW_SUPPLY_FRACTION,
     ActiveLink,
     DeviceRow,
     device_query,
-    latest_reading,
+    low_supply,
     rows_from,
 )
 from orders.queries.pages import Page, clamp_limit, id_cursor, orders_page, page_of
 from orders.queries.snapshots import OrderView
 from orders.services import catalog
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
 from orders.store.model import (
     Device,
     DeviceModel,
-    DeviceModelSlot,
     Product,
     Store,
-    SupplyReading,
 )
 
 # Products with fewer units than this are on the low-stock list.
@@ -55,6 +52,13 @@ class ProductView:
     pack_size: int
     aliases: tuple[str, ...]
     active: bool
+    low_stock_level: int = LOW_STOCK_BELOW
+    archived: bool = False
+
+    @property
+    def low(self) -> bool:
+        """True when on sale with fewer units than its low-stock level."""
+        return self.active and not self.archived and self.stock < self.low_stock_level
 
     @classmethod
     def of(cls, product: Product) -> ProductView:
@@ -62,6 +66,7 @@ class ProductView:
         return cls(
             product.id, product.sku, product.name, product.price_minor, product.currency,
             product.stock, product.pack_size, tuple(product.aliases or ()), product.active,
+            product.low_stock_level, product.archived_at is not None,
         )  # fmt: skip
 
 
@@ -127,6 +132,15 @@ def store_name(db: Database, store_id: int) -> str:
         return store.name
 
 
+def store_time_zone(db: Database, store_id: int | None = None) -> str:
+    """The store's IANA time zone; without a store, the first store's (UTC when none)."""
+    query = select(Store.time_zone).order_by(Store.id).limit(1)
+    if store_id is not None:
+        query = query.where(Store.id == store_id)
+    with db.read() as session:
+        return session.scalar(query) or "UTC"
+
+
 def parse_aliases(text: str) -> list[str]:
     """Spoken aliases from comma- or line-separated text (lower-cased, de-duplicated)."""
     aliases: list[str] = []
@@ -152,14 +166,19 @@ def list_products(
     *,
     cursor: str | None = None,
     limit: int | None = None,
-    stock_below: int | None = None,
+    low_only: bool = False,
+    archived: bool | None = False,
 ) -> Page[ProductView]:
-    """The store's products by id; `stock_below` narrows to the low-stock list."""
+    """The store's products by id: archived ones only (True), none (False) or too (None);
+    `low_only`: the low-stock list."""
     size = clamp_limit(limit)
     after = id_cursor(cursor)
     query = select(Product).where(Product.store_id == store_id)
-    if stock_below is not None:
-        query = query.where(Product.stock < stock_below, Product.active.is_(True))
+    if archived is not None:
+        shelved = Product.archived_at.is_not(None)
+        query = query.where(shelved if archived else ~shelved)
+    if low_only:
+        query = query.where(Product.stock < Product.low_stock_level, Product.active.is_(True))
     if after is not None:
         query = query.where(Product.id > after)
     query = query.order_by(Product.id).limit(size + 1)
@@ -171,8 +190,8 @@ def list_products(
 def low_stock(
     db: Database, store_id: int, *, cursor: str | None = None, limit: int | None = None
 ) -> Page[ProductView]:
-    """Active products with fewer than LOW_STOCK_BELOW units."""
-    return list_products(db, store_id, cursor=cursor, limit=limit, stock_below=LOW_STOCK_BELOW)
+    """Products on sale with fewer units than their own low-stock level."""
+    return list_products(db, store_id, cursor=cursor, limit=limit, low_only=True)
 
 
 def get_product(db: Database, store_id: int, product_id: int) -> ProductView:
@@ -191,14 +210,18 @@ def create_product(
     stock: int,
     pack_size: int = 1,
     aliases: Sequence[str] = (),
+    low_stock_level: int | None = None,
 ) -> ProductView:
-    """Add a product to the store's catalog (SKUs are unique per store)."""
+    """Add a product to the store's catalog (SKUs are unique per store, in any letter case)."""
     _check_name(name)
+    _check_low_level(low_stock_level)
 
     def work(session: Session) -> ProductView:
         store = _store(session, store_id)
         taken = session.scalar(
-            select(Product.id).where(Product.store_id == store_id, Product.sku == sku)
+            select(Product.id).where(
+                Product.store_id == store_id, Product.sku_folded == sku.lower()
+            )
         )
         if taken is not None:
             raise InvalidRequest("sku_taken", "the store already has a product with that SKU")
@@ -206,6 +229,9 @@ def create_product(
             session, store, sku=sku, name=name, price_minor=price_minor, stock=stock,
             pack_size=pack_size, aliases=aliases,
         )  # fmt: skip
+        if low_stock_level is not None:
+            product.low_stock_level = low_stock_level
+        session.flush()
         return ProductView.of(product)
 
     return db.run_write(work)
@@ -221,9 +247,11 @@ def update_product(
     stock: int,
     aliases: Sequence[str],
     active: bool,
+    low_stock_level: int | None = None,
 ) -> ProductView:
-    """Change a product's name, price, stock, aliases or availability."""
+    """Change a product's name, price, stock, aliases, availability or low-stock level."""
     _check_name(name)
+    _check_low_level(low_stock_level)
     if price_minor < 0 or stock < 0:
         raise InvalidRequest("bad_product", "price and stock can't be negative")
 
@@ -234,6 +262,8 @@ def update_product(
         product.stock = stock
         product.aliases = list(aliases)
         product.active = active
+        if low_stock_level is not None:
+            product.low_stock_level = low_stock_level
         session.flush()
         return ProductView.of(product)
 
@@ -316,25 +346,13 @@ def list_devices(
         query = query.where(ActiveLink.id.is_not(None), ActiveLink.paused.is_(
             filters.status == "paused"))  # fmt: skip
     if filters.low_supply:
-        query = query.where(_low_supply())
+        query = query.where(low_supply())
     if before is not None:
         query = query.where(Device.id < before)
     query = query.order_by(Device.id.desc()).limit(size + 1)
     with db.read() as session:
         rows = rows_from(session, session.execute(query).all())
     return page_of(rows, size, lambda r: str(r.device_id))
-
-
-def _low_supply() -> ColumnElement[bool]:
-    # Newest-first keyset scan stops after a page of matches; each candidate costs one
-    # index seek per slot, so the cost grows with how rare low devices are, not with n.
-    return exists(
-        select(DeviceModelSlot.id).where(
-            DeviceModelSlot.model_id == Device.model_id,
-            latest_reading(SupplyReading.value, DeviceModelSlot.name)
-            <= DeviceModelSlot.capacity * LOW_SUPPLY_FRACTION,
-        )
-    )
 
 
 def get_device(db: Database, store_id: int, device_id: int) -> DeviceDetail:
@@ -375,6 +393,25 @@ def list_store_orders(
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+def set_archived(db: Database, store_id: int, product_id: int, archived: bool) -> ProductView:
+    """Archive a product (off sale, out of lists and choices; orders keep it) or bring it back."""
+
+    def work(session: Session) -> ProductView:
+        product = _product(session, store_id, product_id)
+        product.archived_at = utcnow() if archived else None
+        if archived:
+            product.active = False
+        session.flush()
+        return ProductView.of(product)
+
+    return db.run_write(work)
+
+
+def _check_low_level(level: int | None) -> None:
+    if level is not None and not 0 <= level <= 1_000_000:
+        raise InvalidRequest("bad_low_stock_level", "the low-stock level is 0 to 1,000,000 units")
 
 
 def _check_name(name: str) -> None:

@@ -28,6 +28,7 @@ class ProductChange:
     price_minor: int | None = None
     pack_size: int | None = None
     aliases: Sequence[str] | None = None
+    low_stock_level: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def change_product(
         raise InvalidRequest("bad_price", "a price is 0 or more minor units")
     if change.pack_size is not None and not 1 <= change.pack_size <= 10**6:
         raise InvalidRequest("bad_pack_size", "a pack holds 1 or more units")
+    if change.low_stock_level is not None and not 0 <= change.low_stock_level <= 10**6:
+        raise InvalidRequest("bad_low_stock_level", "the low-stock level is 0 to 1,000,000 units")
     aliases = None if change.aliases is None else parse_aliases(",".join(change.aliases))
 
     def work(session: Session) -> ProductView:
@@ -66,6 +69,8 @@ def change_product(
             product.pack_size = change.pack_size
         if aliases is not None:
             product.aliases = aliases
+        if change.low_stock_level is not None:
+            product.low_stock_level = change.low_stock_level
         session.flush()
         return ProductView.of(product)
 
@@ -78,6 +83,7 @@ def archive_product(db: Database, store_id: int, product_id: int) -> ProductView
     def work(session: Session) -> ProductView:
         product = store_product(session, store_id, product_id, lock=True)
         product.active = False
+        product.archived_at = product.archived_at or utcnow()
         session.flush()
         return ProductView.of(product)
 

@@ -14,7 +14,7 @@ from orders.queries.pages import Page, clamp_limit, id_cursor, orders_page, page
 from orders.queries.snapshots import OrderView
 from orders.services.devices import LinkRules, update_link
 from orders.store.db import Database, utcnow
-from orders.store.model import DeviceLink, Shopper
+from orders.store.model import Device, DeviceLink, Shopper
 
 
 @dataclass(frozen=True)
@@ -109,3 +109,14 @@ def _shopper(session: Session, shopper_id: int) -> Shopper:
     if shopper is None or shopper.deleted_at is not None:
         raise NotFound("not_found", "no such shopper")
     return shopper
+
+
+def my_device_row(db: Database, shopper_id: int, device_id: int) -> DeviceRow:
+    """One of the shopper's linked devices as its card shows it, or NotFound."""
+    query = device_query().where(ActiveLink.shopper_id == shopper_id, Device.id == device_id)
+    with db.read() as session:
+        rows = rows_from(session, session.execute(query).all(), history=HISTORY_POINTS,
+                         since_link=True, runout=True)  # fmt: skip
+    if not rows:
+        raise NotFound("not_found", "no such device")
+    return rows[0]

@@ -84,7 +84,13 @@ class Store(Base):
     currency: Mapped[str] = mapped_column(String(3))
     cancel_window_minutes: Mapped[int] = mapped_column(default=30)
     lead_time_days: Mapped[float] = mapped_column(Float, default=2.0)
+    # IANA name; pages show times in it unless the viewer chose their own.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def _folded_sku(context: Any) -> str:
+    return str(context.get_current_parameters()["sku"]).lower()
 
 
 class Product(Base):
@@ -92,8 +98,10 @@ class Product(Base):
 
     __tablename__ = "products"
     __table_args__ = (
-        UniqueConstraint("store_id", "sku"),
+        # `tea-40` and `TEA-40` are one SKU, whatever the race between two requests.
+        UniqueConstraint("store_id", "sku_folded", name="uq_products_store_sku_folded"),
         CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("low_stock_level >= 0", name="low_stock_level_non_negative"),
         CheckConstraint("price_minor >= 0", name="price_non_negative"),
         CheckConstraint("pack_size > 0", name="pack_size_positive"),
     )
@@ -101,6 +109,8 @@ class Product(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     store_id: Mapped[int] = mapped_column(ForeignKey("stores.id", ondelete="CASCADE"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
+    # The SKU in lower case, kept by the ORM: the key uniqueness is checked on.
+    sku_folded: Mapped[str] = mapped_column(String(64), default=_folded_sku)
     name: Mapped[str] = mapped_column(String(200))
     aliases: Mapped[list[str]] = mapped_column(default=list)
     price_minor: Mapped[int]
@@ -108,6 +118,10 @@ class Product(Base):
     stock: Mapped[int] = mapped_column(default=0)
     pack_size: Mapped[int] = mapped_column(default=1)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Below this many units the product is on the store's low-stock list.
+    low_stock_level: Mapped[int] = mapped_column(default=10, server_default="10")
+    # Archived products leave the catalog and every choice; orders keep their lines.
+    archived_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -83,7 +83,7 @@ def test_unknown_page_is_html_for_browsers_and_problem_json_for_clients(
     page = requests.get(f"{base}/no-such-page", headers={"Accept": "text/html"}, timeout=5)
     assert page.status_code == 404
     assert page.headers["Content-Type"].startswith("text/html")
-    assert "<h1>404 Not Found</h1>" in page.text
+    assert "<h1>404 · Not Found</h1>" in page.text
     api = requests.get(f"{base}/api/v1/nothing", headers={"Accept": "text/html"}, timeout=5)
     assert api.status_code == 404
     assert api.headers["Content-Type"].startswith("application/problem+json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import select
 
+from orders.services.merchant import list_products
 from orders.store.db import Database
 from orders.store.model import Product, StockAdjustment
 from tests.api_helpers import assert_problem, call, merchant_token
@@ -116,8 +117,28 @@ def test_archiving_takes_a_product_out_of_the_catalog(app: Flask, db: Database) 
     t = build_tenants(db)
     token = merchant_token(db, t.ours.store_id)
     aa = _product_id(db, t.ours.store_id, "AA")
-    assert call(app, "POST", f"/products/{aa}/archive", token).get_json()["active"] is False
+    archived = call(app, "POST", f"/products/{aa}/archive", token).get_json()
+    assert archived["active"] is False and archived["archived"] is True
     assert call(app, "POST", f"/products/{aa}/archive", token).status_code == 200
+    # The API lists archived products too; the web catalog does not.
+    listed = call(app, "GET", "/products", token).get_json()["products"]
+    assert aa in [p["id"] for p in listed]
+    assert aa not in [p.id for p in list_products(db, t.ours.store_id).items]
+
+
+def test_the_low_stock_level_is_set_and_changed_through_the_api(app: Flask, db: Database) -> None:
+    """A new product's level is set on creation (10 by default); PATCH moves it; -1 is refused."""
+    t = build_tenants(db)
+    token = merchant_token(db, t.ours.store_id)
+    made = call(app, "POST", "/products", token, body={"sku": "TEA", "name": "Tea",
+                "price_minor": 100, "low_stock_level": 3})  # fmt: skip
+    assert made.status_code == 201 and made.get_json()["low_stock_level"] == 3
+    pods = _product_id(db, t.ours.store_id, "PODS")
+    assert call(app, "GET", f"/products/{pods}", token).get_json()["low_stock_level"] == 10
+    changed = call(app, "PATCH", f"/products/{pods}", token, body={"low_stock_level": 25})
+    assert changed.get_json()["low_stock_level"] == 25
+    refused = call(app, "PATCH", f"/products/{pods}", token, body={"low_stock_level": -1})
+    assert refused.status_code == 400  # a body outside the schema
 
 
 def test_stock_adjustments_move_stock_and_keep_their_reason(app: Flask, db: Database) -> None:

@@ -212,6 +212,7 @@ def test_unknown_client_at_authorize_gets_an_error_page(client: FlaskClient, o: 
         "/oauth/authorize", query_string=code_params(o, challenge, client_id="nope")
     )
     assert response.status_code == 400 and "invalid_client" in response.text
+    assert "is not one this store knows" in response.text  # said for people, code kept
 
 
 def test_code_token_request_with_wrong_verifier_is_invalid_grant(

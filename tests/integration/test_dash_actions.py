@@ -53,7 +53,7 @@ def _orders_in_every_state(db: Database, t: Tenants) -> dict[str, str]:
 
 def _offered(html: str, prefix: str, order_id: str) -> set[str]:
     """The actions a page offers for one order: the forms posting to `prefix/<id>/<action>`."""
-    return set(re.findall(rf'action="{re.escape(prefix)}/{order_id}/(\w+)"', html))
+    return set(re.findall(rf'(?:action|href)="{re.escape(prefix)}/{order_id}/(\w+)"', html))
 
 
 def _row(html: str, order_id: str) -> str:

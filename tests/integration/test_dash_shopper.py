@@ -105,10 +105,15 @@ def test_a_post_without_csrf_changes_nothing(app: Flask, db: Database) -> None:
 
 
 def test_cancel_inside_the_window_and_not_after(app: Flask, db: Database) -> None:
-    """Cancel works while the window is open; a closed window leaves the order placed."""
+    """Cancel asks first, works while the window is open; a closed window leaves it placed."""
     t = build_tenants(db)
     client = signed_in(app, t.shopper_email)
-    assert "Cancel</button>" in client.get("/my/orders").text
+    assert f'href="/my/orders/{t.order_id}/cancel">Cancel…</a>' in client.get("/my/orders").text
+    question = client.get(f"/my/orders/{t.order_id}/cancel").text
+    assert "Yes, cancel the order</button>" in question and "No, keep the order" in question
+    with db.read() as session:
+        asked = session.get(Order, t.order_id)
+        assert asked is not None and asked.status == "placed"  # asking changes nothing
     form_post(client, f"/my/orders/{t.order_id}/cancel")
     with db.read() as session:
         order = session.get(Order, t.order_id)
@@ -119,6 +124,7 @@ def test_cancel_inside_the_window_and_not_after(app: Flask, db: Database) -> Non
         now=utcnow() - timedelta(hours=2),
     ).order
     before = db_snapshot(db)
+    assert client.get(f"/my/orders/{old.id}/cancel").status_code == 409  # no question either
     response = form_post(client, f"/my/orders/{old.id}/cancel")
     assert response.status_code == 302
     assert "cancel window has closed" in client.get("/my/orders").text

@@ -3,7 +3,7 @@ the shopper sees the lock on the web."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 from sqlalchemy import update
@@ -95,7 +95,7 @@ def test_the_voice_page_tells_the_shopper_about_a_lock_and_a_new_pin_lifts_it(
     assert until is not None
     page = client.get("/my/voice").text
     assert 'id="voice-locked"' in page and "wrong voice PINs" in page
-    assert until.strftime("%Y-%m-%d %H:%M") in page
+    assert until.astimezone(UTC).strftime("%H:%M UTC") in page and "<time datetime=" in page
     form_post(client, "/my/voice", {"form": "pin", "pin": "1357"})
     assert 'id="voice-locked"' not in client.get("/my/voice").text
     assert check_voice_pin(db, shopper_id, "1357").result == "ok"

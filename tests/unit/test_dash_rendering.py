@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from auth.clients import check_redirect_uris
+from dashboard import charts
 from dashboard.charts import describe, supply_chart
 from dashboard.common import money
 from orders.domain.errors import InvalidRequest
@@ -30,8 +32,38 @@ def test_chart_is_an_svg_line_scaled_to_capacity() -> None:
     xs = [float(p.split(",")[0]) for p in points]
     ys = [float(p.split(",")[1]) for p in points]
     assert xs == sorted(xs) and xs[0] < xs[-1]
-    assert ys[0] == 4.0 and ys[-1] == 60.0 and ys[1] == 32.0
+    bottom = charts.TOP + (charts.HEIGHT - charts.TOP - charts.BOTTOM)
+    assert ys[0] == charts.TOP and ys[-1] == bottom and ys[1] == (charts.TOP + bottom) / 2
     assert 'role="img"' in svg and '<title id="c1-t">' in svg
+
+
+def test_chart_has_a_time_axis_and_the_reorder_level() -> None:
+    """Hours label the time axis of a short history; the low line is named; so is the unit."""
+    svg = str(supply_chart(_level([50, 40, 30]), "c3"))
+    assert ">12:00 UTC</text>" in svg and ">14:00 UTC</text>" in svg
+    assert ">low</text>" in svg and ">count</text>" in svg
+    own = replace(_level([50, 40, 30]), reorder_point=15.0)
+    assert ">reorder at 15</text>" in str(supply_chart(own, "c4"))
+
+
+def test_chart_draws_the_predicted_run_out_and_order_marks() -> None:
+    """A dashed line runs from the last reading down to empty; orders and deliveries are marked."""
+    level = replace(
+        _level([50, 40, 30]),
+        runout_at=T0 + timedelta(hours=5),
+        markers=((T0 + timedelta(hours=1), "ordered"), (T0 + timedelta(hours=2), "delivered")),
+    )
+    svg = str(supply_chart(level, "c5"))
+    assert ">empty</text>" in svg and ">order</text>" in svg and ">delivered</text>" in svg
+    assert "Predicted to run out around Sun 1 Nov" in svg  # in the <desc>, for screen readers
+    assert "Orders: ordered Sun 1 Nov 13:00 UTC; delivered Sun 1 Nov 14:00 UTC." in svg
+
+
+def test_chart_says_why_there_is_no_prediction() -> None:
+    """Without a run-out date the text alternative gives the reason instead."""
+    level = replace(_level([50, 40]), no_runout_because="Not enough readings yet to predict.")
+    assert "Not enough readings yet to predict." in str(supply_chart(level, "c6"))
+    assert charts.runout(level) == "Not enough readings yet to predict."
 
 
 def test_chart_text_alternative_says_level_share_and_low() -> None:
@@ -84,3 +116,15 @@ def test_redirect_uris_must_be_https_and_absolute() -> None:
     for bad in (["http://a.example/cb"], ["https://a.example/cb#x"], ["/relative"], [""]):
         with pytest.raises(InvalidRequest):
             check_redirect_uris(bad)
+
+
+def test_no_prediction_reasons_name_what_is_missing() -> None:
+    """No readings, too short a history, or a level that is not falling: each said plainly."""
+    from orders.queries.runout import Runout, why_no_runout
+
+    assert why_no_runout((), None).startswith("No readings yet")
+    short = tuple((T0 + timedelta(hours=i), 50.0 - i) for i in range(5))
+    assert "needs 5 days of readings, and there are 0.2" in why_no_runout(short, None)
+    long = tuple((T0 + timedelta(days=i), 30.0) for i in range(8))
+    assert "not going down" in why_no_runout(long, Runout(30.0, 0.0, None))
+    assert "don't show steady use" in why_no_runout(long, Runout(30.0, None, None))
