@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from orders.domain import ops
 from orders.domain.webhooks import DISABLE_AFTER, LEASE, TOTAL_TIMEOUT, retry_delay
 from orders.services.lifecycle import cancel_lapsed_test_orders
 from orders.services.low_alerts import scan_low_levels
@@ -30,13 +31,15 @@ from orders.services.webhooks import event_bodies, event_id_text
 from orders.store.db import Database, utcnow
 from orders.store.model import OrderEvent
 from orders.store.outbox import ORDER_EVENTS_CHANNEL
-from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, settle
+from orders.store.webhook_queue import Attempt, Claimed, claim, fan_out, outbox_lag, settle
 
 log = logging.getLogger("restock.webhooks")
 # A POST's delivery, how it went, and whether a failure may be retried.
 Result = tuple[Claimed, Outcome, bool]
 # How often low stock and low supplies, and test orders past their window, are looked for.
 SCAN_EVERY = timedelta(seconds=10)
+# How often the outbox lag gauge is measured (one more query in that pass's transaction).
+LAG_EVERY = timedelta(seconds=5)
 
 
 class Dispatcher:
@@ -71,6 +74,7 @@ class Dispatcher:
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="webhook")
         self._listener: threading.Thread | None = None
         self._next_scan: datetime | None = None
+        self._next_lag: datetime | None = None
 
     def run(self) -> None:
         """Work until `stop()`; a database hiccup is logged and retried, never fatal.
@@ -153,8 +157,14 @@ class Dispatcher:
             more, rest = wait(rest, timeout=0.005)
             done |= more
         if done:
-            results = [future.result() for future in done]
-            self.db.run_write(partial(self._settle, results=results))
+            attempts = self._attempts([future.result() for future in done])
+            self.db.run_write(partial(self._settle, attempts=attempts))
+            for attempt in attempts:  # counted once committed
+                if attempt.ok:
+                    ops.count(ops.WEBHOOK_DELIVERIES, "delivered")
+                else:
+                    outcome = "retrying" if attempt.retry_in is not None else "failed"
+                    ops.count(ops.WEBHOOK_DELIVERIES, outcome)
         return rest
 
     def _take(self, session: Session, *, limit: int) -> tuple[list[Claimed], int]:
@@ -164,6 +174,9 @@ class Dispatcher:
             scan_low_levels(session, now)
             cancel_lapsed_test_orders(session, now)
         published = fan_out(session, now, on_events=notices_from_events)
+        if self._next_lag is None or now >= self._next_lag:
+            self._next_lag = now + LAG_EVERY
+            ops.gauge(ops.OUTBOX_LAG, outbox_lag(session, now))
         return claim(session, now, self.lease, limit=limit), published
 
     def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:
@@ -182,8 +195,9 @@ class Dispatcher:
             )
         return item, outcome, True
 
-    def _settle(self, session: Session, *, results: list[tuple[Claimed, Outcome, bool]]) -> None:
-        attempts = [
+    def _attempts(self, results: list[Result]) -> list[Attempt]:
+        """How each POST went, and when a failed one is tried again (None: given up)."""
+        return [
             Attempt(
                 item,
                 outcome.ok,
@@ -193,6 +207,8 @@ class Dispatcher:
             )
             for item, outcome, retryable in results
         ]
+
+    def _settle(self, session: Session, *, attempts: list[Attempt]) -> None:
         settle(session, attempts, self.clock(), DISABLE_AFTER)
 
     def _sender(self) -> Sender:

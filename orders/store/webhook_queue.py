@@ -318,3 +318,31 @@ def unpublished_count(session: Session) -> int:
 def delivery_rows(session: Session, ids: Sequence[int]) -> list[WebhookDelivery]:
     """Deliveries by id."""
     return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))))
+
+
+def outbox_lag(session: Session, now: datetime) -> float:
+    """Seconds the dispatcher is behind: the oldest event not yet fanned out, or the longest
+    a due delivery of an enabled endpoint has waited (0.0 when nothing waits).
+
+    Deliveries waiting out a retry's backoff, or leased by a worker, are not due: a failing
+    receiver is the endpoint's trouble, not the dispatcher's lag.
+    """
+    oldest_event = session.scalar(
+        select(OrderEvent.created_at)
+        .where(OrderEvent.published_at.is_(None))
+        .order_by(OrderEvent.id)
+        .limit(1)
+    )
+    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
+    oldest_due = session.scalar(
+        select(WebhookDelivery.next_attempt_at)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookDelivery.endpoint_id.in_(enabled),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+    )
+    waits = [(now - moment).total_seconds() for moment in (oldest_event, oldest_due) if moment]
+    return max([0.0, *waits])
