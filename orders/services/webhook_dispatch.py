@@ -38,7 +38,7 @@ log = logging.getLogger("restock.webhooks")
 Result = tuple[Claimed, Outcome, bool]
 # How often low stock and low supplies, and test orders past their window, are looked for.
 SCAN_EVERY = timedelta(seconds=10)
-# How often the outbox lag gauge is measured (one more query in that pass's transaction).
+# How often a pass also reads the outbox lag for its gauge (one more query).
 LAG_EVERY = timedelta(seconds=5)
 
 
