@@ -52,9 +52,6 @@ def fan_out(
 
     `on_events` sees each row once, in the transaction that publishes it (shopper notices).
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
-        return 0
     query = (
         select(
             OrderEvent.id,
@@ -69,6 +66,10 @@ def fan_out(
         .order_by(OrderEvent.id)
         .limit(limit)
     )
+    if session.get_bind().dialect.name == "postgresql":
+        # The lock in the same statement (an uncorrelated subquery: evaluated once, first):
+        # one round trip less per pass than asking for it on its own.
+        query = query.where(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK)).scalar_subquery())
     events = session.execute(query).all()
     if not events:
         return 0
@@ -327,14 +328,15 @@ def outbox_lag(session: Session, now: datetime) -> float:
     Deliveries waiting out a retry's backoff, or leased by a worker, are not due: a failing
     receiver is the endpoint's trouble, not the dispatcher's lag.
     """
-    oldest_event = session.scalar(
+    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
+    oldest_event = (
         select(OrderEvent.created_at)
         .where(OrderEvent.published_at.is_(None))
         .order_by(OrderEvent.id)
         .limit(1)
+        .scalar_subquery()
     )
-    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
-    oldest_due = session.scalar(
+    oldest_due = (
         select(WebhookDelivery.next_attempt_at)
         .where(
             WebhookDelivery.status == "pending",
@@ -343,6 +345,9 @@ def outbox_lag(session: Session, now: datetime) -> float:
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(1)
+        .scalar_subquery()
     )
-    waits = [(now - moment).total_seconds() for moment in (oldest_event, oldest_due) if moment]
-    return max([0.0, *waits])
+    row = session.execute(select(oldest_event.label("event"), oldest_due.label("due"))).one()
+    moments: list[datetime | None] = [row.event, row.due]
+    waits = [(now - moment).total_seconds() for moment in moments if moment is not None]
+    return float(max([0.0, *waits]))
