@@ -31,6 +31,8 @@ from orders.domain.webhooks import (
 )
 
 USER_AGENT = "Restock-Webhooks/1"
+# A response body up to this long is read to its end, so its connection can be reused.
+DRAIN_LIMIT = 64 * 1024
 
 
 class RefusedAddress(OSError):
@@ -136,9 +138,8 @@ class Sender:
                 allow_redirects=False,
                 stream=True,
             )
-            with response:
-                prefix = response.raw.read(RESPONSE_PREFIX, decode_content=False) or b""
-                status = response.status_code
+            prefix = _prefix_and_release(response)
+            status = response.status_code
             if time.monotonic() - started >= self.total_timeout:
                 return Outcome(False, status, "timed out")
             text = prefix.decode("utf-8", "replace")
@@ -156,6 +157,26 @@ class Sender:
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+def _prefix_and_release(response: requests.Response) -> bytes:
+    """The body's first bytes (what the delivery log keeps). A short rest is read and the
+    connection goes back to the pool (kept alive for the next POST); a long one is cut."""
+    raw = response.raw
+    try:
+        prefix: bytes = raw.read(RESPONSE_PREFIX, decode_content=False) or b""
+        left = DRAIN_LIMIT
+        while left > 0:
+            chunk = raw.read(min(left, 8192), decode_content=False)
+            if not chunk:
+                raw.release_conn()
+                return prefix
+            left -= len(chunk)
+    except BaseException:
+        response.close()
+        raise
+    response.close()
+    return prefix
 
 
 def _cut(state: dict[str, Any]) -> None:
