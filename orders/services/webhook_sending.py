@@ -9,6 +9,8 @@ merchant's public address that forwards inside its own network is the merchant's
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import socket
 import threading
@@ -125,10 +127,8 @@ class Sender:
         _current.connection = None
         # Time-outs bound each read; this bounds the whole exchange, so a server dripping a
         # byte now and then cannot hold the worker past TOTAL_TIMEOUT.
-        timer = threading.Timer(self.total_timeout, _cut, (_current.__dict__,))
-        timer.daemon = True
         started = time.monotonic()
-        timer.start()
+        deadline = _DEADLINES.arm(started + self.total_timeout, _current.__dict__)
         try:
             response = self.session.post(
                 url,
@@ -151,12 +151,65 @@ class Sender:
         except RefusedAddress as exc:
             return Outcome(False, None, str(exc)[:RESPONSE_PREFIX])
         finally:
-            timer.cancel()
+            _DEADLINES.disarm(deadline)
             _current.connection = None
 
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+class _Deadlines:
+    """One thread that cuts the connection of a POST still running at its deadline (a
+    threading.Timer per POST cost a thread started and stopped for every delivery)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, dict[str, Any]]] = []
+        self._armed: set[int] = set()
+        self._next = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, state: dict[str, Any]) -> int:
+        """Cut `state`'s connection at `at` (time.monotonic) unless disarmed before."""
+        token = next(self._next)
+        with self._changed:
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (at, token, state))
+            self._armed.add(token)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="webhook-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif earliest is None or at < earliest:
+                self._changed.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        """The POST ended: leave its connection alone."""
+        with self._changed:
+            self._armed.discard(token)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._changed.wait()
+                    continue
+                at, token, state = self._heap[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._armed.discard(token)
+                _cut(state)
+
+
+_DEADLINES = _Deadlines()
 
 
 def _prefix_and_release(response: requests.Response) -> bytes:

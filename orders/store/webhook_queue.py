@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from orders.domain.webhooks import webhook_type
@@ -69,7 +69,10 @@ def fan_out(
     if session.get_bind().dialect.name == "postgresql":
         # The lock in the same statement (an uncorrelated subquery: evaluated once, first):
         # one round trip less per pass than asking for it on its own.
-        query = query.where(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK)).scalar_subquery())
+        # Keyed by schema too: stores in other schemas of the same database fan out alone.
+        schema = func.hashtext(func.current_schema())
+        lock = func.pg_try_advisory_xact_lock(cast(FANOUT_LOCK, Integer), schema)
+        query = query.where(select(lock).scalar_subquery())
     events = session.execute(query).all()
     if not events:
         return 0
