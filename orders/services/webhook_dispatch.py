@@ -43,6 +43,9 @@ SCAN_EVERY = timedelta(seconds=10)
 LAG_EVERY = timedelta(seconds=5)
 
 
+_EVENTS_BY_ID = select(*EVENT_COLUMNS).where(in_list(OrderEvent.id, "ids"))
+
+
 class Dispatcher:
     """Delivers webhooks until stopped."""
 
@@ -187,10 +190,8 @@ class Dispatcher:
         if not claimed:
             return [], published, {}
         # Read in the claim's transaction: the bodies cost no transaction of their own.
-        rows = session.execute(
-            select(*EVENT_COLUMNS).where(in_list(OrderEvent.id, "ids")),
-            {"ids": sorted({c.event_id for c in claimed})},
-        ).all()
+        ids = sorted({c.event_id for c in claimed})
+        rows = session.connection().execute(_EVENTS_BY_ID, {"ids": ids}).all()
         return claimed, published, event_bodies(session, rows)
 
     def _post(self, item: Claimed, body: dict[str, Any] | None) -> Result:
