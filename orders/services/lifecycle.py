@@ -138,6 +138,8 @@ def cancel_lapsed_test_orders(session: Session, now: datetime, *, limit: int = 5
     for order in lapsed:
         record_event(session, order, "order.cancelled", now)
     return len(lapsed)
+
+
 def _store_reviews(session: Session, order: Order) -> bool:
     store = placing.store_facts(session.connection(), order.store_id)
     return merchant_reviews(store, order.total_minor)

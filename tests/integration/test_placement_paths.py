@@ -17,8 +17,6 @@ from orders.services.devices import LinkRules, active_link, link_device, unlink,
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
 from orders.store.db import Database, utcnow
-from orders.store.model import Address, Device, Order, Product, Shopper
-from orders.store.db import Database
 from orders.store.model import Address, Device, Order, Product, Shopper, Store
 from tests.factories import HOME, World, build_world, db_snapshot, shopper_with_address
 
@@ -164,6 +162,8 @@ def _price(minor: int, **rules: object) -> Callable[[Database, World], Asker]:
             session.execute(
                 Product.__table__.update().where(Product.sku == "PODS").values(price_minor=minor)
             )
+
+
 def _reviewed_over(threshold: int) -> Callable[[Database, World], Asker]:
     """The store reviews orders of at least `threshold` (the button's order is 500)."""
 
@@ -201,6 +201,8 @@ def _test_model(db: Database, world: World) -> Asker:
         assert device is not None
         device.model.test_mode = True
     return _shopper_cap(db, world)
+
+
 def _reviewed_after_consent(db: Database, world: World) -> Asker:
     _reviewed_over(500)(db, world)
     return _rules(approval_required=True)(db, world)
