@@ -162,6 +162,9 @@ def _price(minor: int, **rules: object) -> Callable[[Database, World], Asker]:
             session.execute(
                 Product.__table__.update().where(Product.sku == "PODS").values(price_minor=minor)
             )
+        return _as_is(db, world)
+
+    return setup
 
 
 def _reviewed_over(threshold: int) -> Callable[[Database, World], Asker]:
