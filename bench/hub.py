@@ -1,7 +1,7 @@
 """CoAP presses/s through the real hub beside a bare aiocoap server, same generator, same run.
 
 python -m bench.hub [--url DATABASE_URL] [--place N] [--repeat N] [--telemetry N] [--window W]
-                    [--slices S] [--hub-only]
+                    [--slices S] [--hub-only] [--processes P]
 python -m bench.hub --oscore [--devices 10,10000] [--presses N]   (see bench/hub_oscore.py)
 
 Each server runs in its own process (RSS and CPU time read from /proc, the same way for
@@ -13,6 +13,11 @@ parts that go to the bare server and the hub in turn (see run_servers()). Phases
   telemetry SenML level reports above the reorder point (stored, action none)
 The bare server answers every request with one constant CBOR reply. It is plain aiocoap,
 so its RSS also shows aiocoap's unbounded duplicate-detection memory (issue #183).
+
+`--processes 2`: a third server joins the turns, two hub processes bound to one UDP port
+(SO_REUSEPORT, as `python -m restock hub` twice; the kernel spreads the client endpoints
+over them by address), with its own devices, so its presses place orders too; the table
+adds each phase's rate against the one-process hub. CPU and RSS are the processes' sum.
 """
 
 from __future__ import annotations
@@ -371,6 +376,15 @@ async def drive(
     return elapsed, latencies, errors
 
 
+def split(fleet: Fleet, groups: int) -> list[Fleet]:
+    """The fleet cut into `groups` fleets of as many devices each."""
+    b, a = len(fleet.buttons) // groups, len(fleet.appliances) // groups
+    return [
+        Fleet(fleet.buttons[g * b : (g + 1) * b], fleet.appliances[g * a : (g + 1) * a])
+        for g in range(groups)
+    ]
+
+
 def phases(
     fleet: Fleet, place: int, repeat: int, telemetry: int
 ) -> list[tuple[str, str, list[bytes]]]:
@@ -404,34 +418,55 @@ def phases(
 
 @dataclass
 class Server:
-    """One server process under test."""
+    """One server under test: one process, or several sharing one port."""
 
     kind: str
-    process: Any
+    processes: list[Any]
     port: int
     stop: Any
 
+    @property
+    def pids(self) -> list[int]:
+        """The server's process ids."""
+        return [process.pid for process in self.processes]
 
-def start_server(kind: str, target: Target) -> Server:
-    """Spawn a server process (the hub, or bare aiocoap) and wait until it listens."""
+    def cpu_seconds(self) -> float:
+        """CPU time of all its processes so far."""
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def rss_kib(self) -> int:
+        """Resident set size of all its processes."""
+        return sum(rss_kib(pid) for pid in self.pids)
+
+
+def start_server(kind: str, target: Target, processes: int = 1, label: str | None = None) -> Server:
+    """Spawn a server (the hub, or bare aiocoap) as `processes` processes on one port (each
+    binds it with SO_REUSEPORT, as aiocoap's UDP server does), and wait until all listen."""
     spawn = multiprocessing.get_context("spawn")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    ready, stop = spawn.Event(), spawn.Event()
-    process = spawn.Process(target=serve, args=(kind, target, port, ready, stop), daemon=True)
-    process.start()
-    if os.environ.get("BENCH_PRINT_PID"):
-        print(f"{kind} server pid {process.pid}", flush=True)
-    if not ready.wait(60):
-        process.kill()
-        raise RuntimeError(f"{kind} server did not start")
-    return Server(kind, process, port, stop)
+    stop = spawn.Event()
+    started = []
+    for _ in range(processes):
+        ready = spawn.Event()
+        process = spawn.Process(target=serve, args=(kind, target, port, ready, stop), daemon=True)
+        process.start()
+        if os.environ.get("BENCH_PRINT_PID"):
+            print(f"{kind} server pid {process.pid}", flush=True)
+        if not ready.wait(60):
+            process.kill()
+            raise RuntimeError(f"{kind} server did not start")
+        started.append(process)
+    return Server(label or kind, started, port, stop)
+
+
+Work = list[tuple[str, str, list[bytes]]]
 
 
 def run_servers(
     servers: list[Server],
-    work: list[tuple[str, str, list[bytes]]],
+    work: Work | dict[str, Work],
     window: int,
     slices: int,
 ) -> dict[str, list[Result]]:
@@ -439,22 +474,29 @@ def run_servers(
 
     This host is shared and its load drifts; run one server after the other and the drift
     lands in the ratio. So each phase is cut into `slices` parts, and each part goes to
-    every server in turn (same payloads, same window): both meet the same weather.
+    every server in turn (same payloads, or each server's own devices, same window): all
+    meet the same weather.
     """
+    mine = {s.kind: work[s.kind] if isinstance(work, dict) else work for s in servers}
     results: dict[str, list[Result]] = {server.kind: [] for server in servers}
     for server in servers:  # warm up: imports, pools, first connections, prepared plans
-        warm = work[2][2][:200]
-        asyncio.run(drive(server.port, work[2][1], warm, window, f"{server.kind} warm-up"))
-    for phase, path, payloads in work:
+        warm = mine[server.kind][2]
+        for _ in server.processes:  # the kernel spreads endpoints: reach every process
+            asyncio.run(drive(server.port, warm[1], warm[2][:200], window,
+                              f"{server.kind} warm-up"))  # fmt: skip
+    for number, (phase, path, payloads) in enumerate(mine[servers[0].kind]):
         size = -(-len(payloads) // slices)
-        parts = [payloads[i : i + size] for i in range(0, len(payloads), size)]
+        parts = {
+            kind: [own[number][2][i : i + size] for i in range(0, len(own[number][2]), size)]
+            for kind, own in mine.items()
+        }
         runs = {s.kind: Result(s.kind, phase, 0, 0.0, [], 0, 0, [], 0.0) for s in servers}
-        rss_before = {server.kind: rss_kib(server.process.pid) for server in servers}
-        for part in parts:
+        rss_before = {server.kind: server.rss_kib() for server in servers}
+        for turn in range(len(parts[servers[0].kind])):
             for server in servers:
+                part = parts[server.kind][turn]
                 run = runs[server.kind]
-                pid = server.process.pid
-                cpu_before = cpu_seconds(pid)
+                cpu_before = server.cpu_seconds()
                 seconds, latencies, errors = asyncio.run(
                     drive(server.port, path, part, window, f"{server.kind} {phase}")
                 )
@@ -462,11 +504,11 @@ def run_servers(
                 run.seconds += seconds
                 run.latencies += latencies
                 run.errors += errors
-                run.cpu_seconds += cpu_seconds(pid) - cpu_before
-                run.rss_samples_kib.append(rss_kib(pid) - rss_before[server.kind])
+                run.cpu_seconds += server.cpu_seconds() - cpu_before
+                run.rss_samples_kib.append(server.rss_kib() - rss_before[server.kind])
         for server in servers:
             run = runs[server.kind]
-            run.rss_growth_kib = rss_kib(server.process.pid) - rss_before[server.kind]
+            run.rss_growth_kib = server.rss_kib() - rss_before[server.kind]
             results[server.kind].append(run)
     return results
 
@@ -476,7 +518,8 @@ def stop_servers(servers: list[Server]) -> None:
     for server in servers:
         server.stop.set()
     for server in servers:
-        server.process.join(30)
+        for process in server.processes:
+            process.join(30)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -494,6 +537,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--hub-only", action="store_true", help="skip the bare server (profiling)")
     parser.add_argument(
+        "--processes", type=int, default=1, choices=(1, 2, 3, 4),
+        help="above 1: also that many hub processes on one port, against one (see above)",
+    )  # fmt: skip
+    parser.add_argument(
         "--oscore", action="store_true",
         help="OSCORE presses vs plain presses vs bare aiocoap (bench/hub_oscore.py)",
     )  # fmt: skip
@@ -507,14 +554,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     console = Console(width=150)
     with scratch(args.url) as target:
-        console.print(f"setting up {args.place} buttons and 500 appliances…")
-        fleet = build_fleet(target, args.place, 500)
+        groups = 1 if args.processes == 1 else 2
+        console.print(f"setting up {args.place * groups} buttons, {500 * groups} appliances…")
+        fleet = build_fleet(target, args.place * groups, 500 * groups)
         if args.history:
             seeded = seed_history(target, args.history)
             console.print(f"seeded {seeded} past orders ({args.history} per device), analyzed")
-        work = phases(fleet, args.place, args.repeat, args.telemetry)
+        own = [
+            phases(part, args.place, args.repeat, args.telemetry) for part in split(fleet, groups)
+        ]
         kinds = ["hub"] if args.hub_only else ["bare", "hub"]
         servers = [start_server(kind, target) for kind in kinds]
+        work: Work | dict[str, Work] = own[0]
+        many = f"hub×{args.processes}"
+        if groups == 2:
+            servers.append(start_server("hub", target, args.processes, label=many))
+            work = {"bare": own[0], "hub": own[0], many: own[1]}
         # The load generator's own full collections (its payloads and endpoints are ~100k
         # objects) paused every request in flight alike, 35 ms every two seconds: noise in
         # both servers' p99. Frozen, as the hub freezes its startup heap.
@@ -525,6 +580,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         finally:
             stop_servers(servers)
     bare, hub = results.get("bare", []), results["hub"]
+    if groups == 2:
+        scaled = Table(title=f"{args.processes} hub processes on one port vs one (same run)")
+        for column in ("phase", "hub req/s", f"{many} req/s", "ratio", "hub CPU µs/req",
+                       f"{many} CPU µs/req", "errors"):  # fmt: skip
+            scaled.add_column(column, justify="right")
+        for one, several in zip(hub, results[many], strict=True):
+            scaled.add_row(one.phase, f"{one.rate:,.0f}", f"{several.rate:,.0f}",
+                           f"{several.rate / one.rate:.2f}",
+                           f"{one.cpu_seconds / one.n * 1e6:,.0f}",
+                           f"{several.cpu_seconds / several.n * 1e6:,.0f}",
+                           f"{one.errors}/{several.errors}")  # fmt: skip
+        console.print(scaled)
+        console.print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     if args.hub_only:
         for result in hub:
             console.print(

@@ -65,17 +65,36 @@ def receive(port: int, ready: Any, stop: Any, arrivals: Any, count: Any) -> None
     arrivals.put(seen)
 
 
-def dispatch(target: Target, ready: Any, go: Any, stop: Any) -> None:
-    """Dispatcher process: built before the clock starts, runs from `go` until `stop`."""
+def dispatch(target: Target, ready: Any, go: Any, stop: Any, mark: Any, stats: Any) -> None:
+    """Dispatcher process: built before the clock starts, runs from `go` until `stop`; at
+    `mark`, sends its CPU seconds and SQL statements since `go`."""
+    import resource
     import threading
+
+    from sqlalchemy import event
 
     from orders.services.webhook_dispatch import Dispatcher
 
-    dispatcher = Dispatcher(open_db(target), allow_private=True)
+    db = open_db(target)
+    statements = [0]
+
+    def counted(*_args: Any) -> None:
+        statements[0] += 1
+
+    event.listen(db.engine, "before_cursor_execute", counted)
+    dispatcher = Dispatcher(db, allow_private=True)
     ready.set()
     go.wait()
+
+    def cpu() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    cpu_at_go, statements[0] = cpu(), 0
     thread = threading.Thread(target=dispatcher.run)
     thread.start()
+    mark.wait()
+    stats.put((cpu() - cpu_at_go, statements[0]))
     stop.wait()
     dispatcher.stop()
     thread.join()
@@ -159,14 +178,17 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.events):
             request = OrderRequest(store_id, shopper_id, "api", (LineRequest("PODS", 1),))
             place_order(db, request)
-        d_ready, go, d_stop = spawn.Event(), spawn.Event(), spawn.Event()
-        dispatcher = spawn.Process(target=dispatch, args=(target, d_ready, go, d_stop))
+        d_ready, go, d_stop, mark = spawn.Event(), spawn.Event(), spawn.Event(), spawn.Event()
+        stats = spawn.Queue()
+        dispatcher = spawn.Process(target=dispatch, args=(target, d_ready, go, d_stop, mark, stats))
         dispatcher.start()
         d_ready.wait(60)
         before = count.value
         began = time.perf_counter()
         go.set()
         outbox_seconds = wait_count(count, before + args.events) - began
+        mark.set()
+        cpu_seconds, statements = stats.get(timeout=60)
 
         with db.read() as session:
             boundary = session.scalar(select(func.max(OrderEvent.id))) or 0
@@ -204,6 +226,10 @@ def main(argv: list[str] | None = None) -> None:
         "outbox", str(args.events), f"{outbox_rate:,.0f}", f"{outbox_rate / bare_rate:.2f}"
     )
     console.print(table)
+    console.print(
+        f"dispatcher, outbox phase: {cpu_seconds / args.events * 1e6:,.0f} µs CPU and "
+        f"{statements / args.events:.2f} SQL statements per event"
+    )
     console.print(
         f"lag commit → delivery during {placed} hub presses ({placed / press_seconds:,.0f}/s, "
         f"{errors} errors): p50 {percentile(press_lags, 50) * 1000:.0f} ms, "

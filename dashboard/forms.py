@@ -48,6 +48,16 @@ class ThresholdForm(FlaskForm):  # type: ignore[misc]
     )
 
 
+class ReviewForm(FlaskForm):  # type: ignore[misc]
+    """From what order total the store approves orders itself."""
+
+    review_over = DecimalField(
+        "Hold orders of this total or more for my approval (leave empty to hold none)",
+        places=2,
+        validators=[Optional(), NumberRange(min=0.01, max=10_000_000)],
+    )
+
+
 class DeleteAccountForm(FlaskForm):  # type: ignore[misc]
     """Deleting an account needs the word typed, not just a click."""
 

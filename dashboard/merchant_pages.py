@@ -31,6 +31,7 @@ from dashboard.forms import (
     ModelForm,
     ProductForm,
     RedirectUrisForm,
+    ReviewForm,
     ShipForm,
     SlotForm,
     choices,
@@ -406,15 +407,35 @@ def revoke(device_id: int) -> Response:
 
 
 @bp.get("/orders")
-def orders() -> str:
-    """The store's orders, newest first."""
+def orders(review_form: ReviewForm | None = None, code: int = 200) -> Any:
+    """The store's orders, newest first; and from what total the store approves them."""
     status = request.args.get("status") or None
     if status is not None and status not in STATUSES:
         abort(400, "Unknown status.")
     page = merchant.list_store_orders(
         get_db(), sid(), status=status, cursor=request.args.get("cursor")
     )
-    return render_template("dashboard/orders.html", page=page, status=status, statuses=STATUSES)
+    if review_form is None:
+        minor = merchant.review_threshold(get_db(), sid())
+        review_form = ReviewForm(
+            formdata=None, review_over=None if minor is None else Decimal(minor) / 100
+        )
+    body = render_template("dashboard/orders.html", page=page, status=status, statuses=STATUSES,
+                           review_form=review_form)  # fmt: skip
+    return body, code
+
+
+@bp.post("/orders/review")
+def set_review() -> Any:
+    """Set (or clear) the total from which new orders wait for the store's approval."""
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        return orders(form, 400)
+    minor = to_minor(form.review_over.data)
+    done = ("Saved: no order waits for your approval." if minor is None
+            else "Saved: orders this large now wait for your approval.")  # fmt: skip
+    return act(lambda: merchant.set_review_threshold(get_db(), sid(), minor), done,
+               url_for(".orders"))  # fmt: skip
 
 
 @bp.get("/orders/<order_id>")
@@ -464,6 +485,30 @@ def cancel_confirm(order_id: str) -> str:
         action=url_for(".cancel", order_id=order_id), confirm_label="Yes, cancel the order",
         cancel_href=url_for(".order", order_id=order_id), keep_label="No, keep the order",
     )  # fmt: skip
+
+
+@bp.post("/orders/<order_id>/approve")
+def approve(order_id: str) -> Response:
+    """Approve an order held for the store's review: it is placed."""
+    return act_on_order(order_id, Viewer.merchant(sid()), "approve",
+                        lambda: lifecycle.approve_as_merchant(get_db(), order_id, sid()),
+                        "Approved: the order is placed.",
+                        url_for(".order", order_id=order_id))  # fmt: skip
+
+
+@bp.route("/orders/<order_id>/reject", methods=["GET", "POST"])
+def reject(order_id: str) -> Any:
+    """Ask first (GET), then reject an order held for the store's review (POST)."""
+    viewer = Viewer.merchant(sid())
+    if request.method == "GET":
+        view = lifecycle.get_order(get_db(), order_id, viewer)
+        if "reject" not in allowed_actions(view, viewer, utcnow()):
+            return redirect(url_for(".order", order_id=order_id))
+        return render_template("dashboard/order_reject.html", order=view)
+    return act_on_order(order_id, viewer, "reject",
+                        lambda: lifecycle.reject_as_merchant(get_db(), order_id, sid()),
+                        "Rejected: the stock is back and the shopper is told.",
+                        url_for(".order", order_id=order_id))  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/cancel")

@@ -154,7 +154,7 @@ def approve(order_id: str) -> Response:
     """Approve an order waiting for my approval."""
     return act_on_order(order_id, Viewer.shopper(me()), "approve",
                         lambda: lifecycle.approve_order(get_db(), order_id, me()),
-                        "Order approved: the store will ship it.", url_for(".orders"))  # fmt: skip
+                        "Order approved.", url_for(".orders"))  # fmt: skip
 
 
 @bp.post("/orders/<order_id>/reject")

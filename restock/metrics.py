@@ -31,6 +31,8 @@ class Spec:
     help: str
     labels: tuple[str, ...] = ()
     buckets: tuple[float, ...] = LATENCY_BUCKETS
+    # How a gauge of several processes adds up (prometheus_client's multiprocess_mode).
+    mode: str = "livesum"
 
 
 # Every metric Restock exports, under `restock_` (the names of orders.domain.ops and ours).
@@ -49,7 +51,10 @@ SPECS: dict[str, Spec] = {
     ops.TOKEN_CHECKS: Spec("counter", "Bearer token checks by result", ("result",)),
     ops.RATE_LIMITED: Spec("counter", "Requests refused by a rate limit, by where", ("where",)),
     ops.WEBHOOK_DELIVERIES: Spec("counter", "Webhook deliveries by outcome", ("outcome",)),
-    ops.OUTBOX_LAG: Spec("gauge", "Age of the oldest outbox event not yet dispatched"),
+    # Every worker measures the same queue: the worst of them, not their sum.
+    ops.OUTBOX_LAG: Spec(
+        "gauge", "Seconds the oldest outbox event or due delivery has waited", mode="livemax"
+    ),
     ops.DEDUP_ENTRIES: Spec("gauge", "Entries in the CoAP hub's duplicate-detection memory"),
     "db_pool_in_use": Spec("gauge", "Database connections checked out of the pool"),
     "db_pool_size": Spec("gauge", "Database connections the pool holds open"),
@@ -66,8 +71,8 @@ def _make(name: str, spec: Spec, registry: Any) -> Any:
         return Counter(full, spec.help, spec.labels, registry=registry)
     if spec.kind == "histogram":
         return Histogram(full, spec.help, spec.labels, buckets=spec.buckets, registry=registry)
-    # Gauges of several processes add up (live ones only): a pool or a memory per process.
-    return Gauge(full, spec.help, spec.labels, multiprocess_mode="livesum", registry=registry)
+    # Gauges of live processes only: a pool or a memory per process.
+    return Gauge(full, spec.help, spec.labels, multiprocess_mode=spec.mode, registry=registry)
 
 
 class PrometheusMeter:

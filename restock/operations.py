@@ -16,7 +16,8 @@ from sqlalchemy import text
 
 from auth.http import problem
 from orders.domain import ops
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
+from orders.store.webhook_queue import outbox_lag
 from restock import metrics
 from restock.migrate import database_heads, script_heads
 from restock.settings import Settings
@@ -65,7 +66,28 @@ def register(app: Flask, settings: Settings, db: Database) -> None:
                 failing[name] = why
         if failing:
             return problem(503, "not_ready", "; ".join(failing.values()), checks=failing)
-        return jsonify(status="ready", checks=sorted(["database", "migrations", *checks]))
+        lag = _outbox_lag()
+        body: dict[str, Any] = {
+            "status": "ready",
+            "checks": sorted(["database", "migrations", *checks]),
+            "outbox_lag_seconds": None if lag is None else round(lag, 1),
+        }
+        # Still 200: a lagging dispatcher is no reason to take this process out of service.
+        if lag is not None and lag > settings.outbox_lag_limit:
+            body["status"] = "degraded"
+            body["degraded"] = {
+                "outbox": f"webhooks are {lag:.0f} s behind (limit "
+                f"{settings.outbox_lag_limit:g} s): is a worker running?"
+            }
+        return jsonify(body)
+
+    def _outbox_lag() -> float | None:
+        try:
+            with db.read() as session:
+                return outbox_lag(session, utcnow())
+        except Exception:  # the database answered above: a failing lag query is logged only
+            log.exception("readiness check: the outbox lag could not be read")
+            return None
 
     token = settings.metrics_token
     if token is None:

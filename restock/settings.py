@@ -59,6 +59,13 @@ def _hops(value: str) -> int:
     return hops
 
 
+def _seconds(value: str) -> float:
+    seconds = float(value.strip() or "300")
+    if not seconds > 0:
+        raise ValueError("RESTOCK_OUTBOX_LAG_LIMIT must be a positive number of seconds")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the composition root needs to know, read once."""
@@ -88,6 +95,8 @@ class Settings:
     trusted_proxies: int = 0
     metrics_token: str | None = field(default=None, repr=False)
     log_format: str = "text"
+    # /readyz says `degraded` when the webhook dispatcher is further behind than this.
+    outbox_lag_limit: float = 300.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -122,6 +131,7 @@ class Settings:
             trusted_proxies=_hops(env.get("RESTOCK_TRUSTED_PROXIES", "0")),
             metrics_token=env.get("RESTOCK_METRICS_TOKEN") or None,
             log_format="json" if env.get("RESTOCK_LOG_FORMAT", "").lower() == "json" else "text",
+            outbox_lag_limit=_seconds(env.get("RESTOCK_OUTBOX_LAG_LIMIT", "300")),
         )
 
     def with_secret_key(self) -> Settings:

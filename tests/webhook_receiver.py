@@ -32,12 +32,15 @@ class Receiver:
     secret: str = ""
     received: list[Received] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
-    # Answers for the next requests, in order: an HTTP status, ("stall", s) or ("slow", s).
+    # Answers for the next requests, in order: an HTTP status, ("stall", s), ("slow", s) or
+    # ("long", n).
     script: list[Any] = field(default_factory=list)
     attempts: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     arrived: threading.Condition = field(default_factory=threading.Condition)
     in_request: threading.Event = field(default_factory=threading.Event)
+    # The client ports POSTs came from: one per TCP connection the sender opened.
+    peers: set[int] = field(default_factory=set)
 
     def types(self) -> list[str]:
         """The event types received, in arrival order."""
@@ -70,7 +73,11 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("content-length", "0")))
             with receiver.lock:
                 receiver.attempts += 1
+                receiver.peers.add(self.client_address[1])
                 answer = receiver.script.pop(0) if receiver.script else 200
+            if isinstance(answer, tuple) and answer[0] == "long":
+                self._reply(500, b"x" * answer[1])  # ("long", n): a 500 with an n-byte body
+                return
             if isinstance(answer, tuple):
                 # ("stall", s): hang, then refuse (the sender is gone by then);
                 # ("slow", s): hang, then accept as usual.

@@ -204,6 +204,8 @@ def order_status(statuses: Sequence[OrderStatus]) -> str:
         items = _items([(line.quantity, line.name) for line in order.lines])
         if order.test:
             parts.append(f"a test order of {items}, which never ships and cancels itself")
+        elif order.status == "pending_approval" and order.approval_by == "merchant":
+            parts.append(f"{items} is waiting for the store's approval")
         elif order.status == "pending_approval":
             parts.append(f"{items} is waiting for your approval{_held(order)}")
         elif status.delayed:

@@ -1,4 +1,4 @@
-"""Orders: list (the token owner's), get, ship, deliver, cancel."""
+"""Orders: list (the token owner's), get, ship, deliver, cancel, approve, reject."""
 
 from __future__ import annotations
 
@@ -103,3 +103,19 @@ def cancel_order(order_id: str) -> Any:
     """Cancel an order that has not shipped yet; its stock returns."""
     order = lifecycle.cancel_order(get_db(), order_ref(order_id), Viewer.merchant(store_id()))
     return order_resource(order)
+
+
+@bp.post("/orders/<order_id>/approve")
+@endpoint("orders:write", resp=Responses(HTTP_200=Order), tags=TAGS, errors=(404, 409))
+def approve_order(order_id: str) -> Any:
+    """Approve an order the store holds for review (`approval_by: merchant`); it is placed
+    and `order.approved` is sent. An order waiting for its shopper's consent is a 409."""
+    return order_resource(lifecycle.approve_as_merchant(get_db(), order_ref(order_id), store_id()))
+
+
+@bp.post("/orders/<order_id>/reject")
+@endpoint("orders:write", resp=Responses(HTTP_200=Order), tags=TAGS, errors=(404, 409))
+def reject_order(order_id: str) -> Any:
+    """Reject an order the store holds for review; its stock returns and `order.rejected` is
+    sent. An order waiting for its shopper's consent is a 409."""
+    return order_resource(lifecycle.reject_as_merchant(get_db(), order_ref(order_id), store_id()))

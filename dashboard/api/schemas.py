@@ -141,6 +141,10 @@ class Order(BaseModel):
         description="Why it waits for the shopper's approval beyond their own rule, "
         "with what they had agreed to (`was`) and what it asks (`now`)."
     )
+    approval_by: Literal["shopper", "merchant"] | None = Field(
+        description="While `pending_approval`, who it waits for: its shopper's consent, or "
+        "the store's review (approve or reject it with `/approve`, `/reject`); else null."
+    )
 
 
 class OrderList(BaseModel):

@@ -44,6 +44,8 @@ class OrderFacts(Protocol):
     def cancel_until(self) -> datetime: ...
     @property
     def test(self) -> bool: ...
+    @property
+    def approval_by(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,17 @@ def allowed_actions(order: OrderFacts, viewer: Viewer, now: datetime) -> Allowed
     """What `viewer` may do to `order` at `now` (nothing for an order that is not theirs)."""
     if not viewer.concerns(order):
         return NOTHING
+    held_by_merchant = order.status == "pending_approval" and order.approval_by == "merchant"
     if viewer.role == "merchant":
+        if held_by_merchant:
+            return Allowed(frozenset({"approve", "reject"}))
         offered = _MERCHANT.get(order.status, frozenset())
         # A test order never ships: it ends cancelled, by hand or when its window ends.
         return Allowed(offered - {"ship", "deliver"} if order.test else offered)
     if order.status == "pending_approval":
-        # Only the shopper approves; the device that asked may still call it off.
-        if viewer.role == "shopper":
+        # Its approver decides (the shopper consents; the store reviews); the shopper, or the
+        # device that asked, may still call it off.
+        if viewer.role == "shopper" and not held_by_merchant:
             return Allowed(frozenset({"approve", "reject"}))
         return Allowed(frozenset({"cancel"}))
     # The window includes its last instant: the rules refuse only after `cancel_until`.
@@ -121,8 +127,13 @@ def check_action(order: OrderFacts, viewer: Viewer, action: Action, now: datetim
         return
     if order.test and action in ("ship", "deliver"):
         raise NotAllowed("test", "a test order never ships")
-    if action == "reject" and order.status != "pending_approval":
-        raise NotAllowed("invalid_transition", "only an order waiting for approval is rejected")
+    if action in ("approve", "reject") and order.status != "pending_approval":
+        raise NotAllowed("invalid_transition", "only an order waiting for approval is decided on")
+    if action in ("approve", "reject") and viewer.role in ("shopper", "merchant"):
+        # Consent is the shopper's alone, review the store's: neither decides for the other.
+        waits_for = order.approval_by or "shopper"
+        if waits_for != viewer.role:
+            raise NotAllowed("not_permitted", f"this order waits for its {waits_for}'s approval")
     # A device acts for its shopper: the shopper's transitions and window bind it.
     role = "shopper" if viewer.role == "device" else viewer.role
     rules.check_transition(order.status, TARGET[action], role)

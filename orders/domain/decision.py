@@ -24,6 +24,7 @@ from orders.domain.errors import (
 )
 
 Consent = Literal["none", "pin", "pin_not_set", "locked"]
+ApprovalBy = Literal["shopper", "merchant"]
 
 
 def new_order_id() -> str:
@@ -60,6 +61,7 @@ class StoreFacts:
     currency: str
     cancel_window_minutes: int
     lead_time_days: float
+    review_orders_over_minor: int | None = None  # orders this large wait for the merchant
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class NewOrder:
     ship_to: ShipTo | None = None  # always set by `decide`; a copy, so later edits never move it
     test: bool = False
     hold: Hold | None = None
+    approval_by: ApprovalBy | None = None  # who a pending_approval order waits for
 
     def order_row(self) -> dict[str, Any]:
         """The `orders` row, with the address it ships to copied into it."""
@@ -177,6 +180,7 @@ class NewOrder:
             hold_reason=self.hold.reason if self.hold else None,
             consented_sku=self.hold.consented_sku if self.hold else None,
             consented_price_minor=self.hold.consented_price_minor if self.hold else None,
+            approval_by=self.approval_by,
             **self.ship_to.order_columns(),
         )
 
@@ -331,8 +335,12 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             if line.stock < line.priced.quantity:
                 return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
     hold = guard_consent(link, priced)
-    approval = (link is not None and link.approval_required) or hold is not None or ask.suggested
-    status = "pending_approval" if approval else "placed"
+    # A suggested part is the shopper's to accept, whatever their approval rule.
+    shopper_first = (
+        (link is not None and link.approval_required) or hold is not None or ask.suggested
+    )
+    approval_by = approver(shopper_first, facts.store, total)
+    status = "pending_approval" if approval_by else "placed"
     order = NewOrder(
         id=new_order_id(),
         store_id=facts.store.id,
@@ -351,8 +359,23 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         ship_to=facts.ship_to,
         test=test,
         hold=hold,
+        approval_by=approval_by,
     )
-    return Place("needs_approval" if approval else "placed", order)
+    return Place("needs_approval" if approval_by else "placed", order)
+
+
+def merchant_reviews(store: StoreFacts, total_minor: int) -> bool:
+    """True when an order of `total_minor` waits for the store's approval."""
+    threshold = store.review_orders_over_minor
+    return threshold is not None and total_minor >= threshold
+
+
+def approver(shopper_first: bool, store: StoreFacts, total_minor: int) -> ApprovalBy | None:
+    """Who a new order waits for: its shopper first when the link asks, then (once the shopper
+    consents, see `lifecycle.approve_order`) the merchant when the store reviews its size."""
+    if shopper_first:
+        return "shopper"
+    return "merchant" if merchant_reviews(store, total_minor) else None
 
 
 def guard_consent(link: LinkFacts | None, priced: tuple[rules.PricedLine, ...]) -> Hold | None:

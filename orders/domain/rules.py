@@ -12,7 +12,7 @@ MAX_QUANTITY = 99
 
 # Which status may follow which, and who may make the move.
 TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
-    ("pending_approval", "placed"): frozenset({"shopper"}),
+    ("pending_approval", "placed"): frozenset({"shopper", "merchant"}),
     ("pending_approval", "cancelled"): frozenset({"shopper", "merchant"}),
     ("placed", "cancelled"): frozenset({"shopper", "merchant"}),
     ("placed", "shipped"): frozenset({"merchant"}),

@@ -44,6 +44,7 @@ def order_resource(order: OrderView) -> dict[str, Any]:
         "shipment": _shipment(order),
         "test": order.test,
         "hold": order.hold_dict(),
+        "approval_by": order.approval_by if order.status == "pending_approval" else None,
     }
 
 

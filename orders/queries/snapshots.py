@@ -85,6 +85,7 @@ class OrderView:
     ship_to: ShipTo | None = None  # None: placed before orders had addresses
     test: bool = False  # a test order: no stock, no spending, never ships
     hold: HoldView | None = None  # why it waits for approval, when the guard held it
+    approval_by: str | None = None  # while pending_approval: `shopper` or `merchant`
 
     @classmethod
     def of(cls, order: Order) -> OrderView:
@@ -119,6 +120,7 @@ class OrderView:
             ship_to=ship_to_of(order),
             test=order.test,
             hold=HoldView.of(order),
+            approval_by=order.approval_by,
         )
 
     def summary(self) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from orders.domain.actions import TARGET, Action, Viewer, allowed_actions, check_action
+from orders.domain.decision import merchant_reviews
 from orders.domain.errors import NotFound
 from orders.queries.quotes import expected_arrival
 from orders.queries.snapshots import OrderView
@@ -61,6 +62,14 @@ def _move(
         action = next((a for a in wanted if a in offered), wanted[0])
         check_action(order, actor, action, moment)
         target = TARGET[action]
+        if action == "approve" and actor.role == "shopper" and _store_reviews(session, order):
+            # The shopper's consent given, the store's review comes next.
+            _record_consent(session, order)
+            order.approval_by = "merchant"
+            order.updated_at = moment
+            session.flush()
+            record_event(session, order, "order.pending_approval", moment)
+            return OrderView.of(order)
         if target == "cancelled":
             if not order.test:  # a test order took none
                 _return_stock(session, order)
@@ -137,6 +146,11 @@ def cancel_lapsed_test_orders(session: Session, now: datetime, *, limit: int = 5
     return len(lapsed)
 
 
+def _store_reviews(session: Session, order: Order) -> bool:
+    store = placing.store_facts(session.connection(), order.store_id)
+    return merchant_reviews(store, order.total_minor)
+
+
 def _return_stock(session: Session, order: Order) -> None:
     for line in sorted(order.lines, key=lambda item: item.product_id):
         session.execute(
@@ -159,6 +173,20 @@ def reject_order(
 ) -> OrderView:
     """The shopper says no to an order waiting for approval; the stock returns."""
     return _move(db, order_id, Actor.shopper(shopper_id), ("reject",), now)
+
+
+def approve_as_merchant(
+    db: Database, order_id: str, store_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The store approves an order it holds for review; it becomes placed (order.approved)."""
+    return _move(db, order_id, Actor.merchant(store_id), ("approve",), now)
+
+
+def reject_as_merchant(
+    db: Database, order_id: str, store_id: int, *, now: datetime | None = None
+) -> OrderView:
+    """The store rejects an order it holds for review; the stock returns (order.rejected)."""
+    return _move(db, order_id, Actor.merchant(store_id), ("reject",), now)
 
 
 def cancel_order(

@@ -392,6 +392,20 @@ def list_store_orders(
     return orders_page(db, store_id=store_id, status=status, cursor=cursor, limit=limit, test=test)
 
 
+def review_threshold(db: Database, store_id: int) -> int | None:
+    """The order total (minor units) from which the store approves orders itself (None: off)."""
+    with db.read() as session:
+        return _store(session, store_id).review_orders_over_minor
+
+
+def set_review_threshold(db: Database, store_id: int, minor: int | None) -> None:
+    """Hold new orders of at least `minor` for the store's approval (None: hold none)."""
+    if minor is not None and minor < 0:
+        raise InvalidRequest("bad_threshold", "the threshold cannot be negative")
+    with db.write() as session:
+        _store(session, store_id).review_orders_over_minor = minor
+
+
 # --- helpers -------------------------------------------------------------------------------
 
 

@@ -69,7 +69,12 @@ _SHOPPER = select(*_SHOPPER_COLUMNS).where(Shopper.id == bindparam("shopper_id")
 # one at a time (SQLite has no FOR UPDATE: BEGIN IMMEDIATE already serialises its writers).
 _LOCK_SHOPPER = _SHOPPER.with_for_update()
 _STORE = select(
-    Store.id, Store.name, Store.currency, Store.cancel_window_minutes, Store.lead_time_days
+    Store.id,
+    Store.name,
+    Store.currency,
+    Store.cancel_window_minutes,
+    Store.lead_time_days,
+    Store.review_orders_over_minor,
 ).where(Store.id == bindparam("store_id"))
 _CONSENTED = aliased(Product)
 # In LinkFacts' field order.
@@ -180,6 +185,7 @@ VIEW_COLUMNS = (
     Order.tracking_url,
     Order.expected_delivery_at,
     Order.delay_reason,
+    Order.approval_by,
     Order.ship_name,
     Order.ship_line1,
     Order.ship_city,
@@ -253,6 +259,7 @@ def view_of_rows(rows: Sequence[Any]) -> OrderView:
         ship_to=ship_to_of(first),
         test=first.test,
         hold=HoldView.of(first),
+        approval_by=first.approval_by,
     )
 
 
@@ -292,7 +299,14 @@ def store_facts(conn: Connection, store_id: int) -> StoreFacts:
     row = conn.execute(_STORE, {"store_id": store_id}).first()
     if row is None:
         raise NotFound("not_found", "no such store")
-    return StoreFacts(row.id, row.name, row.currency, row.cancel_window_minutes, row.lead_time_days)
+    return StoreFacts(
+        row.id,
+        row.name,
+        row.currency,
+        row.cancel_window_minutes,
+        row.lead_time_days,
+        row.review_orders_over_minor,
+    )
 
 
 def active_link(conn: Connection, device_id: int) -> LinkFacts | None:
@@ -469,4 +483,5 @@ def view_of_new(new: NewOrder) -> OrderView:
         ship_to=new.ship_to,
         test=new.test,
         hold=HoldView.of_new(new),
+        approval_by=new.approval_by,
     )

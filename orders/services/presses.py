@@ -127,6 +127,7 @@ def _facts(devices: Select[Any]) -> Select[*tuple[Any, ...]]:
             Product.stock,
             Store.currency,
             Store.cancel_window_minutes,
+            Store.review_orders_over_minor,
             Shopper.monthly_cap_minor.label("shopper_cap_minor"),
             Shopper.deleted_at,
             or_(Device.test_mode, DeviceModel.test_mode).label("test"),
@@ -457,9 +458,10 @@ class _Link:
         """From one `_facts` row, in its column order; a batch's devices share their
         shoppers' and stores' facts."""
         (device_id, link_id, shopper_id, store_id, product_id, quantity, paused, approval,
-         per_order_cap, monthly_cap, paused_until, kind, sku, name, price, active, _stock, currency,
-         cancel_window, shopper_cap, deleted_at, test, consented_product_id, consented_sku,
-         consented_price, tolerance, *address) = row  # fmt: skip
+         per_order_cap, monthly_cap, paused_until, kind, sku, name, price, active, _stock,
+         currency, cancel_window, review_over, shopper_cap, deleted_at, test,
+         consented_product_id, consented_sku, consented_price, tolerance,
+         *address) = row  # fmt: skip
         shopper = shoppers.get(shopper_id)
         if shopper is None:
             shopper = shoppers[shopper_id] = ShopperFacts(
@@ -467,7 +469,9 @@ class _Link:
             )
         store = stores.get(store_id)
         if store is None:
-            store = stores[store_id] = StoreFacts(store_id, "", currency, cancel_window, 0.0)
+            store = stores[store_id] = StoreFacts(
+                store_id, "", currency, cancel_window, 0.0, review_over
+            )
         link = LinkFacts(
             link_id, shopper_id, store_id, paused, approval, per_order_cap, monthly_cap, device_id,
             paused_until=paused_until,

@@ -9,6 +9,8 @@ merchant's public address that forwards inside its own network is the merchant's
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import socket
 import threading
@@ -31,6 +33,8 @@ from orders.domain.webhooks import (
 )
 
 USER_AGENT = "Restock-Webhooks/1"
+# A response body up to this long is read to its end, so its connection can be reused.
+DRAIN_LIMIT = 64 * 1024
 
 
 class RefusedAddress(OSError):
@@ -123,10 +127,8 @@ class Sender:
         _current.connection = None
         # Time-outs bound each read; this bounds the whole exchange, so a server dripping a
         # byte now and then cannot hold the worker past TOTAL_TIMEOUT.
-        timer = threading.Timer(self.total_timeout, _cut, (_current.__dict__,))
-        timer.daemon = True
         started = time.monotonic()
-        timer.start()
+        deadline = _DEADLINES.arm(started + self.total_timeout, _current.__dict__)
         try:
             response = self.session.post(
                 url,
@@ -136,9 +138,8 @@ class Sender:
                 allow_redirects=False,
                 stream=True,
             )
-            with response:
-                prefix = response.raw.read(RESPONSE_PREFIX, decode_content=False) or b""
-                status = response.status_code
+            prefix = _prefix_and_release(response)
+            status = response.status_code
             if time.monotonic() - started >= self.total_timeout:
                 return Outcome(False, status, "timed out")
             text = prefix.decode("utf-8", "replace")
@@ -150,12 +151,85 @@ class Sender:
         except RefusedAddress as exc:
             return Outcome(False, None, str(exc)[:RESPONSE_PREFIX])
         finally:
-            timer.cancel()
+            _DEADLINES.disarm(deadline)
             _current.connection = None
 
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
+
+
+class _Deadlines:
+    """One thread that cuts the connection of a POST still running at its deadline (a
+    threading.Timer per POST cost a thread started and stopped for every delivery)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, dict[str, Any]]] = []
+        self._armed: set[int] = set()
+        self._next = itertools.count()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, state: dict[str, Any]) -> int:
+        """Cut `state`'s connection at `at` (time.monotonic) unless disarmed before."""
+        token = next(self._next)
+        with self._changed:
+            earliest = self._heap[0][0] if self._heap else None
+            heapq.heappush(self._heap, (at, token, state))
+            self._armed.add(token)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="webhook-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif earliest is None or at < earliest:
+                self._changed.notify()
+        return token
+
+    def disarm(self, token: int) -> None:
+        """The POST ended: leave its connection alone."""
+        with self._changed:
+            self._armed.discard(token)
+
+    def _run(self) -> None:
+        with self._changed:
+            while True:
+                while self._heap and self._heap[0][1] not in self._armed:
+                    heapq.heappop(self._heap)
+                if not self._heap:
+                    self._changed.wait()
+                    continue
+                at, token, state = self._heap[0]
+                left = at - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                heapq.heappop(self._heap)
+                self._armed.discard(token)
+                _cut(state)
+
+
+_DEADLINES = _Deadlines()
+
+
+def _prefix_and_release(response: requests.Response) -> bytes:
+    """The body's first bytes (what the delivery log keeps). A short rest is read and the
+    connection goes back to the pool (kept alive for the next POST); a long one is cut."""
+    raw = response.raw
+    try:
+        prefix: bytes = raw.read(RESPONSE_PREFIX, decode_content=False) or b""
+        left = DRAIN_LIMIT
+        while left > 0:
+            chunk = raw.read(min(left, 8192), decode_content=False)
+            if not chunk:
+                raw.release_conn()
+                return prefix
+            left -= len(chunk)
+    except BaseException:
+        response.close()
+        raise
+    response.close()
+    return prefix
 
 
 def _cut(state: dict[str, Any]) -> None:

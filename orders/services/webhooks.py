@@ -7,11 +7,11 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from orders.domain.errors import InvalidRequest, NotFound
 from orders.domain.webhooks import (
@@ -23,9 +23,9 @@ from orders.domain.webhooks import (
 )
 from orders.queries.resources import order_resource
 from orders.queries.snapshots import OrderView
+from orders.services.placing import order_views
 from orders.store.db import Database, utcnow
-from orders.store.model import Order, OrderEvent, WebhookDelivery, WebhookEndpoint
-from orders.store.sql import in_list
+from orders.store.model import OrderEvent, WebhookDelivery, WebhookEndpoint
 
 # Deliveries listed per endpoint (the log is for reading, not an archive).
 DELIVERY_LOG_LIMIT = 100
@@ -284,7 +284,35 @@ def list_events(
     return events, cursor
 
 
-def event_bodies(session: Session, rows: Sequence[OrderEvent]) -> dict[int, dict[str, Any]]:
+# What an event's body is built from (`event_bodies` takes rows of these, or OrderEvents).
+EVENT_COLUMNS = (
+    OrderEvent.id,
+    OrderEvent.order_id,
+    OrderEvent.type,
+    OrderEvent.status,
+    OrderEvent.data,
+    OrderEvent.created_at,
+)
+
+
+class EventRow(Protocol):
+    """An outbox row, as far as its body needs it."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def order_id(self) -> str | None: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any] | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def event_bodies(session: Session, rows: Sequence[EventRow]) -> dict[int, dict[str, Any]]:
     """Each outbox row's event body `{id, type, created, data}` (and `test: true` for a test
     order's events), by row id.
 
@@ -292,13 +320,8 @@ def event_bodies(session: Session, rows: Sequence[OrderEvent]) -> dict[int, dict
     the press batch writes its rows in one statement and builds no JSON per press.
     """
     order_ids = sorted({row.order_id for row in rows if row.order_id is not None})
-    orders: dict[str, OrderView] = {}
-    if order_ids:
-        for order in session.scalars(
-            select(Order).where(in_list(Order.id, "ids")).options(selectinload(Order.lines)),
-            {"ids": order_ids},
-        ):
-            orders[order.id] = OrderView.of(order)
+    # Orders and their lines in one joined query.
+    orders = order_views(session.connection(), order_ids) if order_ids else {}
     bodies = {}
     for row in rows:
         kind = webhook_type(row.type, row.status)

@@ -86,6 +86,8 @@ class Store(Base):
     lead_time_days: Mapped[float] = mapped_column(Float, default=2.0)
     # IANA name; pages show times in it unless the viewer chose their own.
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    # Orders of at least this total wait for the merchant's approval (None: none do).
+    review_orders_over_minor: Mapped[int | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -484,6 +486,8 @@ class Order(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_at: Mapped[datetime | None] = mapped_column(default=None)
     cancelled_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    # Who a pending_approval order waits for: `shopper` (the link asks first) or `merchant`.
+    approval_by: Mapped[str | None] = mapped_column(String(16), default=None)
     tracking_ref: Mapped[str | None] = mapped_column(String(200), default=None)
     carrier: Mapped[str | None] = mapped_column(String(100), default=None)
     tracking_url: Mapped[str | None] = mapped_column(String(2000), default=None)

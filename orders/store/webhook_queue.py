@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from orders.domain.webhooks import webhook_type
@@ -40,6 +41,43 @@ class Claimed:
     endpoint_failing: bool = False
 
 
+# Statements built once (building them per pass cost more CPU than running them).
+_EVENTS = (
+    select(
+        OrderEvent.id,
+        OrderEvent.store_id,
+        OrderEvent.order_id,
+        OrderEvent.type,
+        OrderEvent.status,
+        OrderEvent.data,
+        OrderEvent.created_at,
+    )
+    .where(OrderEvent.published_at.is_(None))
+    .order_by(OrderEvent.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+# PostgreSQL: the lock in the same statement (an uncorrelated subquery, evaluated once and
+# first), one round trip less than asking for it alone; keyed by schema too, so stores in
+# other schemas of the same database fan out on their own.
+_FANOUT_LOCK = func.pg_try_advisory_xact_lock(
+    cast(FANOUT_LOCK, Integer), func.hashtext(func.current_schema())
+)
+_EVENTS_LOCKED = _EVENTS.where(select(_FANOUT_LOCK).scalar_subquery())
+_STORE_ENDPOINTS = select(
+    WebhookEndpoint.id,
+    WebhookEndpoint.store_id,
+    WebhookEndpoint.events,
+    WebhookEndpoint.created_at,
+).where(in_list(WebhookEndpoint.store_id, "stores"))
+_DELIVERIES = WebhookDelivery.__table__
+_EVENT_TABLE = OrderEvent.__table__
+_PUBLISH = (
+    update(_EVENT_TABLE)  # type: ignore[arg-type]
+    .where(in_list(_EVENT_TABLE.c.id, "ids"))
+    .values(published_at=bindparam("published"))
+)
+
+
 def fan_out(
     session: Session,
     now: datetime,
@@ -52,36 +90,13 @@ def fan_out(
 
     `on_events` sees each row once, in the transaction that publishes it (shopper notices).
     """
-    postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres and not session.scalar(select(func.pg_try_advisory_xact_lock(FANOUT_LOCK))):
-        return 0
-    query = (
-        select(
-            OrderEvent.id,
-            OrderEvent.store_id,
-            OrderEvent.order_id,
-            OrderEvent.type,
-            OrderEvent.status,
-            OrderEvent.data,
-            OrderEvent.created_at,
-        )
-        .where(OrderEvent.published_at.is_(None))
-        .order_by(OrderEvent.id)
-        .limit(limit)
-    )
-    events = session.execute(query).all()
+    conn = session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    events = conn.execute(_EVENTS_LOCKED if postgres else _EVENTS, {"limit": limit}).all()
     if not events:
         return 0
     stores = sorted({event.store_id for event in events})
-    endpoints = session.execute(
-        select(
-            WebhookEndpoint.id,
-            WebhookEndpoint.store_id,
-            WebhookEndpoint.events,
-            WebhookEndpoint.created_at,
-        ).where(in_list(WebhookEndpoint.store_id, "stores")),
-        {"stores": stores},
-    ).all()
+    endpoints = conn.execute(_STORE_ENDPOINTS, {"stores": stores}).all()
     by_store: dict[int, list[Any]] = {}
     for endpoint in endpoints:
         by_store.setdefault(endpoint.store_id, []).append(endpoint)
@@ -106,13 +121,10 @@ def fan_out(
                 }
             )
     if rows:
-        session.execute(insert(WebhookDelivery), rows)
+        conn.execute(insert(_DELIVERIES), rows)  # type: ignore[arg-type]
     if on_events is not None:
         on_events(session, events, now)
-    session.execute(
-        update(OrderEvent).where(in_list(OrderEvent.id, "ids")).values(published_at=now),
-        {"ids": [event.id for event in events]},
-    )
+    conn.execute(_PUBLISH, {"ids": [event.id for event in events], "published": now})
     return len(events)
 
 
@@ -125,9 +137,8 @@ def ordering_key(order_id: str | None, kind: str, data: dict[str, Any] | None) -
     return None if ident is None else f"{subject}:{ident}"
 
 
-def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> list[Claimed]:
-    """Take up to `limit` due deliveries of enabled endpoints, each the earliest pending one
-    of its order for its endpoint, and lease them until `now + lease`."""
+@cache
+def _claim_statement(postgres: bool) -> Any:
     earlier = aliased(WebhookDelivery)
     # A correlated min(), not NOT EXISTS: planners turn NOT EXISTS into an anti join over
     # every pending row (quadratic on PostgreSQL with a backlog); a scalar subquery stays
@@ -146,20 +157,20 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
         select(WebhookDelivery.id)
         .where(
             WebhookDelivery.status == "pending",
-            WebhookDelivery.next_attempt_at <= now,
+            WebhookDelivery.next_attempt_at <= bindparam("now"),
             WebhookDelivery.endpoint_id.in_(enabled),
             or_(WebhookDelivery.ordering_key.is_(None), WebhookDelivery.event_id == first_pending),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-        .limit(limit)
+        .limit(bindparam("limit", type_=Integer))
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         due = due.with_for_update(skip_locked=True)
     # Claimed and leased in one statement (UPDATE … RETURNING; SQLite has it since 3.35).
-    taken = session.execute(
+    return (
         update(WebhookDelivery)
         .where(WebhookDelivery.id.in_(due.scalar_subquery()))
-        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=now + lease)
+        .values(attempts=WebhookDelivery.attempts + 1, next_attempt_at=bindparam("until"))
         .returning(
             WebhookDelivery.id,
             WebhookDelivery.attempts,
@@ -167,22 +178,27 @@ def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> l
             WebhookDelivery.type,
             WebhookDelivery.endpoint_id,
         )
-        .execution_options(synchronize_session=False)
-    ).all()
+    )
+
+
+_CLAIMED_ENDPOINTS = select(
+    WebhookEndpoint.id,
+    WebhookEndpoint.url,
+    WebhookEndpoint.secret,
+    WebhookEndpoint.failing_since,
+).where(in_list(WebhookEndpoint.id, "ids"))
+
+
+def claim(session: Session, now: datetime, lease: timedelta, *, limit: int) -> list[Claimed]:
+    """Take up to `limit` due deliveries of enabled endpoints, each the earliest pending one
+    of its order for its endpoint, and lease them until `now + lease`."""
+    conn = session.connection()
+    statement = _claim_statement(conn.dialect.name == "postgresql")
+    taken = conn.execute(statement, {"now": now, "until": now + lease, "limit": limit}).all()
     if not taken:
         return []
-    endpoints = {
-        row.id: row
-        for row in session.execute(
-            select(
-                WebhookEndpoint.id,
-                WebhookEndpoint.url,
-                WebhookEndpoint.secret,
-                WebhookEndpoint.failing_since,
-            ).where(in_list(WebhookEndpoint.id, "ids")),
-            {"ids": sorted({row.endpoint_id for row in taken})},
-        )
-    }
+    ids = sorted({row.endpoint_id for row in taken})
+    endpoints = {row.id: row for row in conn.execute(_CLAIMED_ENDPOINTS, {"ids": ids})}
     return [
         Claimed(
             delivery_id=row.id,
@@ -318,3 +334,35 @@ def unpublished_count(session: Session) -> int:
 def delivery_rows(session: Session, ids: Sequence[int]) -> list[WebhookDelivery]:
     """Deliveries by id."""
     return list(session.scalars(select(WebhookDelivery).where(WebhookDelivery.id.in_(ids))))
+
+
+def outbox_lag(session: Session, now: datetime) -> float:
+    """Seconds the dispatcher is behind: the oldest event not yet fanned out, or the longest
+    a due delivery of an enabled endpoint has waited (0.0 when nothing waits).
+
+    Deliveries waiting out a retry's backoff, or leased by a worker, are not due: a failing
+    receiver is the endpoint's trouble, not the dispatcher's lag.
+    """
+    enabled = select(WebhookEndpoint.id).where(WebhookEndpoint.enabled)
+    oldest_event = (
+        select(OrderEvent.created_at)
+        .where(OrderEvent.published_at.is_(None))
+        .order_by(OrderEvent.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    oldest_due = (
+        select(WebhookDelivery.next_attempt_at)
+        .where(
+            WebhookDelivery.status == "pending",
+            WebhookDelivery.next_attempt_at <= now,
+            WebhookDelivery.endpoint_id.in_(enabled),
+        )
+        .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    row = session.execute(select(oldest_event.label("event"), oldest_due.label("due"))).one()
+    moments: list[datetime | None] = [row.event, row.due]
+    waits = [(now - moment).total_seconds() for moment in moments if moment is not None]
+    return float(max([0.0, *waits]))

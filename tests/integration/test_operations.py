@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from aiocoap.numbers.codes import Code
 from flask import Flask
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
-from orders.store.db import Database
+from orders.store.db import Database, utcnow
 from orders.store.model import OrderEvent
 from tests.conftest import AppFactory
 from tests.e2e.hub_fixtures import CoapClient, build_devices, start_hub, stop_hub
@@ -216,3 +217,102 @@ def test_a_press_over_coap_counts_its_request_its_result_and_its_batch(
     assert grew("restock_presses_total", result="placed") == 1
     assert grew("restock_press_batch_size_count") == 1
     assert grew("restock_press_batch_size_sum") == 1
+
+
+def test_webhook_deliveries_are_counted_by_outcome_and_the_lag_is_a_gauge(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """A delivery answered 500 counts as retrying; its retry answered 204 as delivered; the
+    dispatcher reports its outbox lag (nothing left waiting: 0)."""
+    from orders.services.ordering import press
+    from orders.services.webhook_dispatch import Dispatcher
+    from orders.services.webhooks import create_endpoint
+    from tests.factories import build_world
+    from tests.webhook_receiver import webhook_receiver
+
+    app = app_factory(db, metrics_token=METRICS_TOKEN)
+    world = build_world(db)
+    with webhook_receiver() as receiver:
+        endpoint = create_endpoint(db, world.store_id, receiver.url, None, allow_private=True)
+        assert endpoint.secret is not None
+        receiver.secret = endpoint.secret
+        before = _metrics(app)
+        press(db, world.device_id, 1)
+        receiver.script = [500]
+        clock = _Clock()
+        dispatcher = Dispatcher(db, allow_private=True, clock=clock, concurrency=2)
+        while dispatcher.run_once():
+            pass
+        clock.now += timedelta(days=1)  # past any backoff
+        while dispatcher.run_once():
+            pass
+        clock.now += timedelta(minutes=1)  # the lag is measured again, with nothing waiting
+        dispatcher.run_once()
+    after = _metrics(app)
+
+    def grew(outcome: str) -> float:
+        key = ("restock_webhook_deliveries_total", (("outcome", outcome),))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert (grew("retrying"), grew("delivered"), grew("failed")) == (1, 1, 0)
+    assert after[("restock_outbox_lag_seconds", ())] == 0.0
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def test_readyz_names_the_outbox_lag_and_degrades_past_its_limit(
+    app_factory: AppFactory, db: Database
+) -> None:
+    """An outbox event nobody fanned out for ten minutes: still 200, status degraded, the
+    lag named; under the limit it is ready."""
+    from tests.factories import build_world
+
+    world = build_world(db)
+    with db.write() as session:
+        session.execute(update(OrderEvent).values(created_at=utcnow() - timedelta(minutes=10)))
+        session.add(OrderEvent(store_id=world.store_id, type="stock.low", status="low",
+                               created_at=utcnow() - timedelta(minutes=10)))  # fmt: skip
+    strict = app_factory(db, outbox_lag_limit=60.0).test_client().get("/readyz")
+    assert strict.status_code == 200
+    body = strict.get_json()
+    assert body["status"] == "degraded" and "outbox" in body["degraded"]
+    assert 590 <= body["outbox_lag_seconds"] <= 700
+    lenient = app_factory(db, outbox_lag_limit=3600.0).test_client().get("/readyz").get_json()
+    assert lenient["status"] == "ready" and "degraded" not in lenient
+
+
+def test_outbox_lag_counts_due_deliveries_but_not_backoff(db: Database) -> None:
+    """A delivery due ten minutes ago is lag; one waiting out its backoff, or of a disabled
+    endpoint, is not."""
+    from orders.services.webhooks import create_endpoint
+    from orders.store.model import WebhookDelivery, WebhookEndpoint
+    from orders.store.webhook_queue import outbox_lag
+    from tests.factories import build_world
+
+    world = build_world(db)
+    endpoint = create_endpoint(db, world.store_id, "http://127.0.0.1:9/", None, allow_private=True)
+    now = utcnow()
+    with db.write() as session:
+        session.execute(update(OrderEvent).values(published_at=now))
+        event = OrderEvent(store_id=world.store_id, type="stock.low", status="low",
+                           created_at=now, published_at=now)  # fmt: skip
+        session.add(event)
+        session.flush()
+        session.add(WebhookDelivery(endpoint_id=endpoint.id, event_id=event.id, type="stock.low",
+                                    next_attempt_at=now + timedelta(hours=1)))  # fmt: skip
+    with db.read() as session:
+        assert outbox_lag(session, now) == 0.0
+    with db.write() as session:
+        session.execute(update(WebhookDelivery).values(next_attempt_at=now - timedelta(minutes=10)))
+    with db.read() as session:
+        assert outbox_lag(session, now) == pytest.approx(600.0)
+    with db.write() as session:
+        session.execute(update(WebhookEndpoint).values(enabled=False))
+    with db.read() as session:
+        assert outbox_lag(session, now) == 0.0

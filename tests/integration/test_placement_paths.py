@@ -17,7 +17,7 @@ from orders.services.devices import LinkRules, active_link, link_device, unlink,
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
 from orders.store.db import Database, utcnow
-from orders.store.model import Address, Device, Order, Product, Shopper
+from orders.store.model import Address, Device, Order, Product, Shopper, Store
 from tests.factories import HOME, World, build_world, db_snapshot, shopper_with_address
 
 
@@ -167,6 +167,17 @@ def _price(minor: int, **rules: object) -> Callable[[Database, World], Asker]:
     return setup
 
 
+def _reviewed_over(threshold: int) -> Callable[[Database, World], Asker]:
+    """The store reviews orders of at least `threshold` (the button's order is 500)."""
+
+    def setup(db: Database, world: World) -> Asker:
+        with db.write() as session:
+            session.execute(Store.__table__.update().values(review_orders_over_minor=threshold))
+        return _as_is(db, world)
+
+    return setup
+
+
 def _substituted(db: Database, world: World) -> Asker:
     """The shopper agreed to AA batteries; the device now orders PODS."""
     with db.write() as session:
@@ -193,6 +204,11 @@ def _test_model(db: Database, world: World) -> Asker:
         assert device is not None
         device.model.test_mode = True
     return _shopper_cap(db, world)
+
+
+def _reviewed_after_consent(db: Database, world: World) -> Asker:
+    _reviewed_over(500)(db, world)
+    return _rules(approval_required=True)(db, world)
 
 
 CASES = [
@@ -227,6 +243,16 @@ MARKS = {
     "test device": (True, None),
     "test model": (True, None),
 }
+CASES += [
+    ("store review", _reviewed_over(500), "needs_approval"),
+    ("under the store's review", _reviewed_over(501), "placed"),
+    ("shopper first, then the store", _reviewed_after_consent, "needs_approval"),
+]
+# Who each order that waits for approval waits for, by case.
+APPROVER = {"approval": "shopper", "store review": "merchant",
+            "shopper first, then the store": "shopper", "price risen": "shopper",
+            "price risen beyond tolerance": "shopper",
+            "product substituted": "shopper"}  # fmt: skip
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -251,6 +277,8 @@ def test_the_single_path_and_the_press_batch_decide_alike(
     order = _order(answer)
     assert order.shopper_id == asker.shopper_id
     assert (order.test, order.hold.reason if order.hold else None) == MARKS.get(case, (False, None))
+    with db.read() as session:
+        assert session.get(Order, order.id).approval_by == APPROVER.get(case)  # type: ignore[union-attr]
     again = PATHS[path](db, asker, 1)
     assert _order(again) == order
     # Only a press records an in_progress answer; a single order's key names orders made.

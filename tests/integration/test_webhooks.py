@@ -401,3 +401,24 @@ def test_low_supply_is_announced_once_until_it_recovers(db: Database) -> None:
                                       unit="count", measured_at=utcnow()))  # fmt: skip
         _scan(db)
     assert _low_events(db, world.store_id) == [("supply.low", 5.0), ("supply.low", 3.0)]
+
+
+def test_posts_to_one_endpoint_reuse_one_connection(receiver: Receiver) -> None:
+    """Successive POSTs, answered 204 or 500 with a body longer than the kept prefix, go
+    over one kept-alive TCP connection (each answer read to its end); the prefix is kept."""
+    from orders.services.webhook_sending import Sender
+
+    receiver.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    receiver.script = [200, 200, ("long", 1000), 200]
+    sender = Sender(allow_private=True)
+    try:
+        outcomes = [
+            sender.post(receiver.url, receiver.secret, f"evt_{i}",
+                        {"id": f"evt_{i}", "type": "webhook.test", "created": "now", "data": {}})
+            for i in range(5)
+        ]  # fmt: skip
+    finally:
+        sender.close()
+    assert [outcome.ok for outcome in outcomes] == [True, True, False, True, True]
+    assert outcomes[2].response == "x" * 200
+    assert len(receiver.ids()) == 4 and len(receiver.peers) == 1

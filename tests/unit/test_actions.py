@@ -34,6 +34,7 @@ class Snapshot:
     device_id: int | None = DEVICE
     cancel_until: datetime = WINDOW_END
     test: bool = False
+    approval_by: str | None = None
 
 
 SHOPPER_VIEW = Viewer.shopper(SHOPPER)
@@ -137,3 +138,28 @@ def test_refusals_keep_the_reason_words_callers_map() -> None:
     with pytest.raises(NotAllowed) as device_approves:
         check_action(Snapshot("pending_approval"), DEVICE_VIEW, "approve", T0)
     assert device_approves.value.reason == "not_permitted"
+
+
+HELD_BY_STORE = Snapshot("pending_approval", approval_by="merchant")
+HELD_BY_SHOPPER = Snapshot("pending_approval", approval_by="shopper")
+
+
+def test_an_order_held_for_the_store_is_approved_or_rejected_by_the_store_only() -> None:
+    """Merchant-held: the store approves or rejects; the shopper and device may only cancel."""
+    assert allowed_actions(HELD_BY_STORE, MERCHANT_VIEW, T0).actions == {"approve", "reject"}
+    assert allowed_actions(HELD_BY_STORE, SHOPPER_VIEW, T0).actions == {"cancel"}
+    assert allowed_actions(HELD_BY_STORE, DEVICE_VIEW, T0).actions == {"cancel"}
+    for action in ("approve", "reject"):
+        with pytest.raises(NotAllowed) as shopper_decides:
+            check_action(HELD_BY_STORE, SHOPPER_VIEW, action, T0)
+        assert shopper_decides.value.reason == "not_permitted"
+
+
+def test_the_store_cannot_give_a_shoppers_consent() -> None:
+    """Shopper-held: approving or rejecting as the store is not permitted (a 409 in the API)."""
+    assert allowed_actions(HELD_BY_SHOPPER, MERCHANT_VIEW, T0).actions == {"cancel"}
+    for action in ("approve", "reject"):
+        with pytest.raises(NotAllowed) as store_decides:
+            check_action(HELD_BY_SHOPPER, MERCHANT_VIEW, action, T0)
+        assert store_decides.value.reason == "not_permitted"
+        assert "shopper" in store_decides.value.detail

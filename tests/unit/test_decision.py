@@ -52,7 +52,8 @@ def test_a_linked_device_places_an_order_with_every_row_decided() -> None:
         "device_product_id": 21, "channel": "button", "status": "placed",
         "idempotency_key": "press:11::1", "total_minor": 900, "currency": "EUR",
         "created_at": NOW, "updated_at": NOW, "cancel_until": NOW + timedelta(minutes=30),
-        "ship_name": "Ada Lovelace", "ship_line1": "12 St James's Square", "ship_line2": None,
+        "approval_by": None, "ship_name": "Ada Lovelace", "ship_line1": "12 St James's Square",
+        "ship_line2": None,
         "ship_postcode": "SW1Y 4JH", "ship_city": "London", "ship_region": None,
         "ship_country": "GB", "ship_phone": None, "test": False, "hold_reason": None,
         "consented_sku": None, "consented_price_minor": None,
@@ -78,6 +79,30 @@ def test_approval_mode_decides_a_pending_approval_order() -> None:
     decision = decide(BUTTON, _facts(link=_link(approval_required=True)), NOW)
     assert isinstance(decision, Place) and decision.outcome == "needs_approval"
     assert decision.order.status == "pending_approval"
+    assert decision.order.approval_by == "shopper"
+
+
+@pytest.mark.parametrize(
+    ("review_over", "shopper_first", "approval_by"),
+    [
+        (None, False, None),  # no review: placed
+        (901, False, None),  # under the threshold: placed
+        (900, False, "merchant"),  # at the threshold: the store reviews it
+        (900, True, "shopper"),  # the shopper consents first; the store reviews after
+    ],
+)
+def test_a_store_reviews_orders_at_or_over_its_threshold(
+    review_over: int | None, shopper_first: bool, approval_by: str | None
+) -> None:
+    """`review_orders_over_minor`: an order of at least that total waits for the merchant."""
+    store = replace(STORE, review_orders_over_minor=review_over)
+    link = _link(approval_required=shopper_first)
+    decision = decide(BUTTON, _facts(store=store, link=link), NOW)
+    assert isinstance(decision, Place)
+    assert decision.order.approval_by == approval_by
+    assert decision.outcome == ("needs_approval" if approval_by else "placed")
+    assert decision.order.status == ("pending_approval" if approval_by else "placed")
+    assert decision.order.order_row()["approval_by"] == approval_by
 
 
 @pytest.mark.parametrize(

@@ -43,13 +43,13 @@ def test_caps_allow_spending_up_to_the_cap(
     assert rules.exceeds_cap(total, spent, cap) is over
 
 
-def test_shopper_cannot_ship_and_merchant_cannot_approve() -> None:
-    """Each transition names who may make it."""
+def test_shopper_cannot_ship_or_deliver() -> None:
+    """Each transition names who may make it (which approval is whose: orders.domain.actions)."""
     with pytest.raises(NotAllowed) as shipped:
         rules.check_transition("placed", "shipped", "shopper")
     assert shipped.value.reason == "not_permitted"
     with pytest.raises(NotAllowed):
-        rules.check_transition("pending_approval", "placed", "merchant")
+        rules.check_transition("shipped", "delivered", "shopper")
     rules.check_transition("placed", "shipped", "merchant")
 
 
