@@ -25,6 +25,10 @@ from orders.domain.errors import (
 
 Consent = Literal["none", "pin", "pin_not_set", "locked"]
 
+# The channels whose orders nobody asked for on purpose: one open order per shopper and
+# product among them (the household guard). The web and the API order more on purpose.
+HELD_CHANNELS = ("voice", "button", "appliance")
+
 
 def new_order_id() -> str:
     """An unguessable opaque order id (128 random bits)."""
@@ -49,6 +53,7 @@ class ShopperFacts:
     voice_pin_threshold_minor: int | None
     voice_locked_until: datetime | None
     deleted: bool = False
+    voice_approval: bool = False  # voice purchases wait for approval on the web
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,11 @@ class Ask:
     quoted_total_minor: int | None = None  # the total read back to the shopper, if one was
     pin_verified: bool | None = None  # voice consent: None when the channel asks for none
     suggested: bool = False  # a device's suggestion (a part for a fault): waits for the shopper
+    on_purpose: bool = False  # a yes to "one is already on the way": more, past the guard
+
+    def holds(self) -> bool:
+        """Whether the order asked for holds its product for the household while open."""
+        return self.channel in HELD_CHANNELS and not self.on_purpose
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,7 @@ class Facts:
     spent_link: int = 0  # this month's spending of the link, in the store's currency
     spent_shopper: int = 0  # this month's spending of the shopper, in the store's currency
     ship_to: ShipTo | None = None  # the link's address, else the shopper's default
+    household_open: str | None = None  # the shopper's oldest open order of a line's product
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,7 @@ class NewOrder:
     ship_to: ShipTo | None = None  # always set by `decide`; a copy, so later edits never move it
     test: bool = False
     hold: Hold | None = None
+    held_product_id: int | None = None  # what it holds for the household while open
 
     def order_row(self) -> dict[str, Any]:
         """The `orders` row, with the address it ships to copied into it."""
@@ -165,6 +177,7 @@ class NewOrder:
             device_id=self.device_id,
             link_id=self.link_id,
             device_product_id=self.device_product_id,
+            held_product_id=self.held_product_id,
             channel=self.channel,
             status=self.status,
             idempotency_key=self.idempotency_key,
@@ -308,6 +321,8 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return Refusal("unknown_sku", f"{line.priced.sku!r} is no longer sold")
     if link is not None and facts.open_order is not None:
         return InProgress(facts.open_order)
+    if facts.household_open is not None and ask.holds():
+        return InProgress(facts.household_open)
     # Before prices and consent: asking for a PIN for an order that cannot ship helps nobody.
     if facts.ship_to is None:
         return NEEDS_ADDRESS
@@ -332,6 +347,8 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
                 return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
     hold = guard_consent(link, priced)
     approval = (link is not None and link.approval_required) or hold is not None or ask.suggested
+    if ask.channel == "voice" and facts.shopper.voice_approval:
+        approval = True
     status = "pending_approval" if approval else "placed"
     order = NewOrder(
         id=new_order_id(),
@@ -351,6 +368,7 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         ship_to=facts.ship_to,
         test=test,
         hold=hold,
+        held_product_id=priced[0].product_id if ask.holds() else None,
     )
     return Place("needs_approval" if approval else "placed", order)
 
