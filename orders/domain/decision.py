@@ -238,7 +238,8 @@ class Place:
 
 @dataclass(frozen=True)
 class InProgress:
-    """The link's order for this product is still open: answer with it, place nothing."""
+    """The link's, or else the household's, order of this product is still open: answer
+    with it, place nothing."""
 
     order_id: str
 
