@@ -62,7 +62,7 @@ class Quote:
         return tuple(LineRequest(line.sku, line.quantity) for line in self.lines)
 
 
-# The lines of the household guard's open orders (placing.HOUSEHOLD_OPEN), with their days.
+# The lines of the household guard's open orders (placing.household_open_order), with days.
 _COMING = (
     select(OrderLine.quantity, Order.created_at, Order.expected_delivery_at)
     .join(Order, Order.id == OrderLine.order_id)

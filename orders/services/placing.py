@@ -141,8 +141,8 @@ _OPEN_LINE = (
 )
 # The household guard: the shopper's oldest open order of any of these products, whatever
 # placed it (a web order on its way holds a press back as well).
-HOUSEHOLD_OPEN = (
-    select(Order.id, Order.shopper_id, OrderLine.product_id)
+_HOUSEHOLD_OPEN = (
+    select(Order.id)
     .join(OrderLine, OrderLine.order_id == Order.id)
     .where(
         in_list(Order.shopper_id, "shoppers"),
@@ -150,8 +150,8 @@ HOUSEHOLD_OPEN = (
         Order.status.in_(OPEN_STATUSES),
     )
     .order_by(Order.created_at, Order.id)
+    .limit(1)
 )
-_HOUSEHOLD_OPEN_FIRST = HOUSEHOLD_OPEN.limit(1)
 _SPENT = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
     Order.created_at >= bindparam("since"),
     Order.status != "cancelled",
@@ -373,7 +373,7 @@ def household_open_order(
 ) -> str | None:
     """The shopper's oldest open order of any of these products (the household guard)."""
     params = {"shoppers": [shopper_id], "products": sorted(set(product_ids))}
-    found = conn.execute(_HOUSEHOLD_OPEN_FIRST, params).first()
+    found = conn.execute(_HOUSEHOLD_OPEN, params).first()
     return str(found.id) if found is not None else None
 
 

@@ -572,7 +572,8 @@ class _Batch:
                 )
             else:  # open: `number` is the order's product
                 batch.open[(row.of_link, row.number)] = row.id
-            # An order comes once per press that answered with it, and once more if open.
+            # An order comes once per press that answered with it, once more if open, and
+            # again per link of its shopper with one of its products.
             lines.setdefault(row.id, {})[row.line_id] = row
         batch.held = {key: order_id for key, (_at, order_id) in oldest.items()}
         for order_id, by_line in lines.items():
