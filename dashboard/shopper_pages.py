@@ -12,7 +12,14 @@ from werkzeug.wrappers import Response
 from auth.link_attempts import attempts_on_my_devices
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act, act_on_order, confirm_page, get_db, offers
-from dashboard.forms import AddressForm, DeleteAccountForm, PinForm, ThresholdForm, VoiceApprovalForm, to_minor
+from dashboard.forms import (
+    AddressForm,
+    DeleteAccountForm,
+    PinForm,
+    ThresholdForm,
+    VoiceApprovalForm,
+    to_minor,
+)
 from orders.domain.actions import Viewer, check_action
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError

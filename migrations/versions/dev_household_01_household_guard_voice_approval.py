@@ -7,7 +7,7 @@ decision still sees them as open, and no backfill can collide with the new index
 Shoppers get `voice_approval`: on, voice purchases wait for approval on the web.
 
 Revision ID: dev_household_01
-Revises: shop_notify_01
+Revises: web_design_01
 Create Date: 2026-12-06 03:30:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "dev_household_01"
-down_revision: str | Sequence[str] | None = "shop_notify_01"
+down_revision: str | Sequence[str] | None = "web_design_01"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -368,6 +368,8 @@ def open_order_with(conn: Connection, device_id: int, link_id: int, product_id: 
     params = {"device_id": device_id, "link_id": link_id, "product_id": product_id}
     found = conn.execute(_OPEN_LINE, params).scalar()
     return str(found) if found is not None else None
+
+
 def household_open_order(
     conn: Connection, shopper_id: int, product_ids: Sequence[int]
 ) -> str | None:
