@@ -58,6 +58,12 @@ class ReviewForm(FlaskForm):  # type: ignore[misc]
     )
 
 
+class VoiceApprovalForm(FlaskForm):  # type: ignore[misc]
+    """Whether voice purchases wait for approval on the web."""
+
+    approval = BooleanField("Voice purchases wait for my approval here")
+
+
 class DeleteAccountForm(FlaskForm):  # type: ignore[misc]
     """Deleting an account needs the word typed, not just a click."""
 

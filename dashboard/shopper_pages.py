@@ -12,7 +12,14 @@ from werkzeug.wrappers import Response
 from auth.link_attempts import attempts_on_my_devices
 from auth.revocation import delete_account, export_account, unlink_my_device
 from dashboard.common import act, act_on_order, confirm_page, get_db, offers
-from dashboard.forms import AddressForm, DeleteAccountForm, PinForm, ThresholdForm, to_minor
+from dashboard.forms import (
+    AddressForm,
+    DeleteAccountForm,
+    PinForm,
+    ThresholdForm,
+    VoiceApprovalForm,
+    to_minor,
+)
 from orders.domain.actions import Viewer, check_action
 from orders.domain.addresses import address_problems
 from orders.domain.errors import DomainError
@@ -167,9 +174,9 @@ def reject(order_id: str) -> Response:
 
 @bp.route("/voice", methods=["GET", "POST"])
 def voice() -> Any:
-    """My voice PIN and the order total above which Alexa asks for it."""
+    """My voice PIN, the order total above which Alexa asks for it, and approval mode."""
     db = get_db()
-    pin_form, threshold_form = PinForm(), ThresholdForm()
+    pin_form, threshold_form, approval_form = PinForm(), ThresholdForm(), VoiceApprovalForm()
     status = 200
     if request.method == "POST":
         which = request.form.get("form")
@@ -183,13 +190,25 @@ def voice() -> Any:
                 consent.set_pin_threshold(db, me(), minor)
                 flash("PIN threshold saved.", "ok")
                 return redirect(url_for(".voice"))
+            if which == "approval" and approval_form.validate_on_submit():
+                on = bool(approval_form.approval.data)
+                consent.set_voice_approval(db, me(), on)
+                flash(
+                    "Voice purchases now wait for your approval here."
+                    if on
+                    else "Voice purchases are ordered when you say yes.",
+                    "ok",
+                )
+                return redirect(url_for(".voice"))
         except DomainError as exc:
             flash(exc.detail, "error")
         status = 400
     settings = shopper.voice_settings(db, me())
+    if request.form.get("form") != "approval":  # else keep what was submitted
+        approval_form.approval.data = settings.approval
     return render_template(
         "dashboard/voice.html", settings=settings, pin_form=pin_form,
-        threshold_form=threshold_form,
+        threshold_form=threshold_form, approval_form=approval_form,
     ), status  # fmt: skip
 
 

@@ -51,6 +51,8 @@ def _offer(turn: Turn, offer: Quote, *, changed: bool = False) -> Response:
             "lines": [[line.sku, line.quantity] for line in offer.lines],
             "total_minor": offer.total_minor,
             "arrives": offer.arrives_on.isoformat(),
+            # The read-back said some are already on the way: a yes to it orders more.
+            "more": offer.on_the_way is not None,
         }
     )
     said = speech.price_changed(offer) if changed else speech.readback(offer)
@@ -93,6 +95,7 @@ def confirm(turn: Turn, shopper: LinkedShopper, pending: dict[str, Any], *, pin:
         dialog,
         quoted_total_minor=total,
         pin_verified=pin,
+        on_purpose=pending.get("more") is True,
         now=turn.now,
     )
     if done.outcome == "needs_pin":
@@ -100,7 +103,7 @@ def confirm(turn: Turn, shopper: LinkedShopper, pending: dict[str, Any], *, pin:
         return turn.say(speech.ask_pin(), speech.PIN_REPROMPT)
     if done.outcome == "price_changed" and done.quote is not None:
         return _offer(turn, done.quote, changed=True)
-    if done.outcome in ("locked", "pin_not_set") and done.quote is not None:
+    if done.outcome in ("locked", "pin_not_set", "in_progress") and done.quote is not None:
         return _offer(turn, done.quote)
     turn.set_pending(None)
     assert done.order is not None

@@ -123,9 +123,21 @@ def readback(quote: Quote) -> str:
         if quote.delivery_minor
         else ""
     )
+    approval = (
+        " It will wait for your approval on the Restock website."
+        if quote.waits_for_approval
+        else ""
+    )
+    coming = quote.on_the_way
+    if coming is not None:
+        return (
+            f"You already have {coming.quantity} on the way, arriving {day(coming.arrives_on)}. "
+            f"Do you want {items} more from {x(quote.store_name)}, {total} in total{delivery}, "
+            f"arriving by {day(quote.arrives_on)}?{approval} Say yes to order more, or no."
+        )
     return (
         f"{items} from {x(quote.store_name)}, {total} in total{delivery}, "
-        f"arriving by {day(quote.arrives_on)}. Should I order it?"
+        f"arriving by {day(quote.arrives_on)}.{approval} Should I order it?"
     )
 
 
@@ -171,7 +183,10 @@ def ordered(order: OrderView, arrives_on: date | None = None) -> str:
 
 def needs_approval(order: OrderView) -> str:
     """The order waits for the shopper's approval on the website."""
-    return f"Your order for {money(order.total_minor, order.currency)} is waiting for approval."
+    return (
+        f"Your order for {money(order.total_minor, order.currency)} is waiting for approval. "
+        "You can approve it on the Restock website."
+    )
 
 
 def not_ordered() -> str:

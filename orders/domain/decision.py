@@ -26,6 +26,10 @@ from orders.domain.errors import (
 Consent = Literal["none", "pin", "pin_not_set", "locked"]
 ApprovalBy = Literal["shopper", "merchant"]
 
+# The channels whose orders nobody asked for on purpose: one open order per shopper and
+# product among them (the household guard). The web and the API order more on purpose.
+HELD_CHANNELS = ("voice", "button", "appliance")
+
 
 def new_order_id() -> str:
     """An unguessable opaque order id (128 random bits)."""
@@ -50,6 +54,7 @@ class ShopperFacts:
     voice_pin_threshold_minor: int | None
     voice_locked_until: datetime | None
     deleted: bool = False
+    voice_approval: bool = False  # voice purchases wait for approval on the web
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,11 @@ class Ask:
     quoted_total_minor: int | None = None  # the total read back to the shopper, if one was
     pin_verified: bool | None = None  # voice consent: None when the channel asks for none
     suggested: bool = False  # a device's suggestion (a part for a fault): waits for the shopper
+    on_purpose: bool = False  # a yes to "one is already on the way": more, past the guard
+
+    def holds(self) -> bool:
+        """Whether the order asked for holds its product for the household while open."""
+        return self.channel in HELD_CHANNELS and not self.on_purpose
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,7 @@ class Facts:
     spent_link: int = 0  # this month's spending of the link, in the store's currency
     spent_shopper: int = 0  # this month's spending of the shopper, in the store's currency
     ship_to: ShipTo | None = None  # the link's address, else the shopper's default
+    household_open: str | None = None  # the shopper's oldest open order of a line's product
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,7 @@ class NewOrder:
     test: bool = False
     hold: Hold | None = None
     approval_by: ApprovalBy | None = None  # who a pending_approval order waits for
+    held_product_id: int | None = None  # what it holds for the household while open
 
     def order_row(self) -> dict[str, Any]:
         """The `orders` row, with the address it ships to copied into it."""
@@ -168,6 +180,7 @@ class NewOrder:
             device_id=self.device_id,
             link_id=self.link_id,
             device_product_id=self.device_product_id,
+            held_product_id=self.held_product_id,
             channel=self.channel,
             status=self.status,
             idempotency_key=self.idempotency_key,
@@ -229,7 +242,8 @@ class Place:
 
 @dataclass(frozen=True)
 class InProgress:
-    """The link's order for this product is still open: answer with it, place nothing."""
+    """The link's, or else the household's, order of this product is still open: answer
+    with it, place nothing."""
 
     order_id: str
 
@@ -312,6 +326,10 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             return Refusal("unknown_sku", f"{line.priced.sku!r} is no longer sold")
     if link is not None and facts.open_order is not None:
         return InProgress(facts.open_order)
+    # Test orders live apart: they neither hold a product for the household nor wait for it.
+    test = link is not None and link.test
+    if facts.household_open is not None and ask.holds() and not test:
+        return InProgress(facts.household_open)
     # Before prices and consent: asking for a PIN for an order that cannot ship helps nobody.
     if facts.ship_to is None:
         return NEEDS_ADDRESS
@@ -326,7 +344,6 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         if consent == "pin" and not ask.pin_verified:
             return NeedsConsent("needs_pin")
     # A test order spends nothing and takes no stock, so neither caps nor stock stop it.
-    test = link is not None and link.test
     if not test:
         refused = _over_a_cap(facts, total)
         if refused is not None:
@@ -335,9 +352,13 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
             if line.stock < line.priced.quantity:
                 return Refusal("out_of_stock", f"not enough {line.priced.sku} in stock")
     hold = guard_consent(link, priced)
-    # A suggested part is the shopper's to accept, whatever their approval rule.
+    # A suggested part is the shopper's to accept, whatever their approval rule; a household
+    # may make every voice purchase wait for the web.
     shopper_first = (
-        (link is not None and link.approval_required) or hold is not None or ask.suggested
+        (link is not None and link.approval_required)
+        or hold is not None
+        or ask.suggested
+        or (ask.channel == "voice" and facts.shopper.voice_approval)
     )
     approval_by = approver(shopper_first, facts.store, total)
     status = "pending_approval" if approval_by else "placed"
@@ -360,6 +381,7 @@ def decide(ask: Ask, facts: Facts | None, now: datetime) -> Decision:
         test=test,
         hold=hold,
         approval_by=approval_by,
+        held_product_id=priced[0].product_id if ask.holds() and not test else None,
     )
     return Place("needs_approval" if approval_by else "placed", order)
 

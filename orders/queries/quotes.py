@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from orders.domain import rules
 from orders.domain.errors import InvalidRequest, OrderRefused
@@ -15,6 +15,8 @@ from orders.services import placing
 from orders.services.consent import Consent, consent_needed
 from orders.services.placing import LineRequest
 from orders.store.db import Database, utcnow
+from orders.store.model import OPEN_STATUSES, Order, OrderLine
+from orders.store.sql import in_list
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class QuoteLine:
 
 
 @dataclass(frozen=True)
+class OnTheWay:
+    """What the shopper already has on its way of a quote's products: how many, and when."""
+
+    quantity: int
+    arrives_on: date
+
+
+@dataclass(frozen=True)
 class Quote:
     """Everything read back to a shopper before they say yes."""
 
@@ -44,10 +54,24 @@ class Quote:
     currency: str
     arrives_on: date
     consent: Consent
+    on_the_way: OnTheWay | None = None  # open orders of these products (the household guard)
+    waits_for_approval: bool = False  # the shopper has voice purchases wait for approval
 
     def line_requests(self) -> tuple[LineRequest, ...]:
         """The lines as place_order wants them."""
         return tuple(LineRequest(line.sku, line.quantity) for line in self.lines)
+
+
+# The lines of the household guard's open orders (placing.household_open_order), with days.
+_COMING = (
+    select(OrderLine.quantity, Order.created_at, Order.expected_delivery_at)
+    .join(Order, Order.id == OrderLine.order_id)
+    .where(
+        in_list(Order.shopper_id, "shoppers"),
+        in_list(OrderLine.product_id, "products"),
+        Order.status.in_(OPEN_STATUSES),
+    )
+)
 
 
 def expected_arrival(ordered_at: datetime, lead_time_days: float) -> date:
@@ -79,7 +103,9 @@ def quote_on(
     _check_lines(lines)
     store = placing.store_facts(conn, store_id)
     shopper = placing.shopper_facts(conn, shopper_id)
-    return quote_for(shopper, store, placing.price_lines(conn, store_id, lines), now)
+    stocked = placing.price_lines(conn, store_id, lines)
+    coming = on_the_way(conn, shopper_id, [line.priced.product_id for line in stocked], store)
+    return quote_for(shopper, store, stocked, now, on_the_way=coming)
 
 
 def _check_lines(lines: Sequence[LineRequest]) -> None:
@@ -94,6 +120,8 @@ def quote_for(
     store: placing.StoreFacts,
     stocked: Sequence[placing.StockedLine],
     now: datetime,
+    *,
+    on_the_way: OnTheWay | None = None,
 ) -> Quote:
     """The read-back for priced lines: refuses lines the store cannot fill from stock."""
     quoted = []
@@ -114,7 +142,26 @@ def quote_for(
         currency=store.currency,
         arrives_on=expected_arrival(now, store.lead_time_days),
         consent=consent_needed(shopper, total, now),
+        on_the_way=on_the_way,
+        waits_for_approval=shopper.voice_approval,
     )
+
+
+def on_the_way(
+    conn: Connection, shopper_id: int, product_ids: Sequence[int], store: placing.StoreFacts
+) -> OnTheWay | None:
+    """How many of these products the shopper's open orders bring, and the first day one
+    arrives (the carrier's day once it names one, else the store's promise); None: none."""
+    rows = conn.execute(
+        _COMING, {"shoppers": [shopper_id], "products": sorted(set(product_ids))}
+    ).all()
+    if not rows:
+        return None
+    days = [
+        at.date() if at is not None else expected_arrival(created, store.lead_time_days)
+        for _quantity, created, at in rows
+    ]
+    return OnTheWay(sum(row[0] for row in rows), min(days))
 
 
 @dataclass(frozen=True)

@@ -9,16 +9,23 @@ from typing import Literal
 
 from sqlalchemy.orm import Session
 
-from orders.domain.decision import NeedsConsent, decide
+from orders.domain.decision import InProgress, NeedsConsent, decide
 from orders.domain.errors import InvalidRequest
-from orders.queries.quotes import Quote, quote_for
+from orders.queries.quotes import Quote, on_the_way, quote_for
 from orders.queries.snapshots import OrderView
 from orders.services import placing
 from orders.services.ordering import UNIQUE_RACES, LineRequest, OrderRequest, ask_of, validate
 from orders.store.db import Database, utcnow
 
 ConfirmOutcome = Literal[
-    "placed", "needs_approval", "duplicate", "needs_pin", "locked", "pin_not_set", "price_changed"
+    "placed",
+    "needs_approval",
+    "duplicate",
+    "needs_pin",
+    "locked",
+    "pin_not_set",
+    "price_changed",
+    "in_progress",
 ]
 
 
@@ -49,9 +56,15 @@ def confirm_voice_purchase(
     *,
     quoted_total_minor: int,
     pin_verified: bool = False,
+    on_purpose: bool = False,
     now: datetime | None = None,
 ) -> Confirmation:
-    """Order what was read back in dialog `dialog_id`, once, if consent allows it."""
+    """Order what was read back in dialog `dialog_id`, once, if consent allows it.
+
+    `on_purpose`: the read-back said that some are already on the way, and the shopper said
+    yes to more; otherwise an open order of the product answers `in_progress` with a quote
+    that says so, and nothing is ordered.
+    """
     moment = now or utcnow()
     key = voice_idempotency_key(shopper_id, dialog_id)
     request = OrderRequest(
@@ -77,12 +90,19 @@ def confirm_voice_purchase(
         stocked = placing.price_lines(conn, store_id, lines)
         current = quote_for(shopper, store, stocked, moment)
         ask = replace(
-            ask_of(request), quoted_total_minor=quoted_total_minor, pin_verified=pin_verified
+            ask_of(request),
+            quoted_total_minor=quoted_total_minor,
+            pin_verified=pin_verified,
+            on_purpose=on_purpose,
         )
         facts = placing.read_facts(conn, ask, shopper, store, stocked, moment)
         decision = decide(ask, facts, moment)
         if isinstance(decision, NeedsConsent):
             return Confirmation(decision.what, quote=current)
+        if isinstance(decision, InProgress):
+            products = [line.priced.product_id for line in stocked]
+            coming = on_the_way(conn, shopper_id, products, store)
+            return Confirmation("in_progress", quote=replace(current, on_the_way=coming))
         result = placing.carry_out(conn, decision)
         outcome: ConfirmOutcome = (
             "needs_approval" if result.outcome == "needs_approval" else "placed"

@@ -85,6 +85,15 @@ def set_pin_threshold(db: Database, shopper_id: int, threshold_minor: int | None
     db.run_write(work)
 
 
+def set_voice_approval(db: Database, shopper_id: int, on: bool) -> None:
+    """On: every voice purchase waits for the shopper's approval on the web."""
+
+    def work(session: Session) -> None:
+        _shopper(session, shopper_id, lock=True).voice_approval = on
+
+    db.run_write(work)
+
+
 def lock_duration(failures: int) -> timedelta | None:
     """How long voice purchases lock after `failures` misses in a row (None: no lock yet)."""
     if failures == 0 or failures % MAX_PIN_FAILURES:

@@ -63,6 +63,7 @@ _SHOPPER_COLUMNS = (
     Shopper.voice_pin_hash,
     Shopper.voice_pin_threshold_minor,
     Shopper.voice_locked_until,
+    Shopper.voice_approval,
 )
 _SHOPPER = select(*_SHOPPER_COLUMNS).where(Shopper.id == bindparam("shopper_id"))
 # Every order of one shopper passes this lock, so caps and the in-progress guard are decided
@@ -141,6 +142,20 @@ _OPEN_LINE = (
         OrderLine.product_id == bindparam("product_id"),
         Order.status.in_(OPEN_STATUSES),
     )
+    .limit(1)
+)
+# The household guard: the shopper's oldest open order of any of these products, whatever
+# placed it (a web order on its way holds a press back as well).
+_HOUSEHOLD_OPEN = (
+    select(Order.id)
+    .join(OrderLine, OrderLine.order_id == Order.id)
+    .where(
+        in_list(Order.shopper_id, "shoppers"),
+        in_list(OrderLine.product_id, "products"),
+        Order.status.in_(OPEN_STATUSES),
+        Order.test.is_(False),  # a test order holds nothing back: it never ships
+    )
+    .order_by(Order.created_at, Order.id)
     .limit(1)
 )
 _SPENT = select(func.coalesce(func.sum(Order.total_minor), 0)).where(
@@ -291,6 +306,7 @@ def shopper_facts(
         voice_pin_threshold_minor=row.voice_pin_threshold_minor,
         voice_locked_until=row.voice_locked_until,
         deleted=row.deleted_at is not None,
+        voice_approval=bool(row.voice_approval),
     )
 
 
@@ -369,6 +385,15 @@ def open_order_with(conn: Connection, device_id: int, link_id: int, product_id: 
     return str(found) if found is not None else None
 
 
+def household_open_order(
+    conn: Connection, shopper_id: int, product_ids: Sequence[int]
+) -> str | None:
+    """The shopper's oldest open order of any of these products (the household guard)."""
+    params = {"shoppers": [shopper_id], "products": sorted(set(product_ids))}
+    found = conn.execute(_HOUSEHOLD_OPEN, params).first()
+    return str(found.id) if found is not None else None
+
+
 def _spent(
     conn: Connection, link: LinkFacts | None, shopper_id: int, currency: str, now: datetime
 ) -> int:
@@ -407,6 +432,10 @@ def read_facts(
                     )
         if link.monthly_cap_minor is not None:
             spent_link = _spent(conn, link, shopper.id, store.currency, now)
+    household_open = None
+    if ask.holds():
+        products = [line.priced.product_id for line in stocked]
+        household_open = household_open_order(conn, shopper.id, products)
     spent_shopper = 0
     if shopper.monthly_cap_minor is not None:
         spent_shopper = _spent(conn, None, shopper.id, store.currency, now)
@@ -419,6 +448,7 @@ def read_facts(
         spent_link=spent_link,
         spent_shopper=spent_shopper,
         ship_to=ship_to(conn, shopper.id, link.address_id if link is not None else None),
+        household_open=household_open,
     )
 
 

@@ -177,6 +177,7 @@ _ACTIVE = text("device_links.status = 'active'")
 # afresh at each boot (CONTRACT), so without them every earlier boot's press of the same
 # seq came back too, with its order.
 _ORDER_AND_LINES = (*placing.VIEW_COLUMNS, OrderLine.id.label("line_id"))
+_HELD_LINE = aliased(OrderLine, name="held_line")
 
 
 @lru_cache(maxsize=16)
@@ -210,6 +211,23 @@ def _seen_and_open(devices: Select[Any]) -> CompoundSelect[Any]:
             Order.link_id == _active_link_of(Order.device_id),
             _OPEN,
         ),
+        # The household guard: open orders, from any channel, of the links' shoppers with a
+        # line of the link's product; `of_link` names the shopper here.
+        select(
+            literal_column("'held'").label("kind"),
+            Order.shopper_id.label("of_link"),
+            literal_column("''").label("of_boot"),
+            _HELD_LINE.product_id.label("number"),
+            *_ORDER_AND_LINES,
+        )
+        .select_from(DeviceLink)
+        .join(Order, Order.shopper_id == DeviceLink.shopper_id)
+        .join(
+            _HELD_LINE,
+            and_(_HELD_LINE.order_id == Order.id, _HELD_LINE.product_id == DeviceLink.product_id),
+        )
+        .join(OrderLine, OrderLine.order_id == Order.id)
+        .where(in_select(DeviceLink.device_id, devices), _ACTIVE, _OPEN, Order.test.is_(False)),
     )
 
 
@@ -502,6 +520,8 @@ class _Batch:
     spent_shopper: dict[tuple[int, str], int]
     views: dict[str, OrderView]  # every order a press may answer with: seen, open, placed
     taken: dict[int, int] = field(default_factory=dict)  # product -> units this batch takes
+    # (shopper, product) -> the shopper's oldest open order of it (the household guard)
+    held: dict[tuple[int, int], str] = field(default_factory=dict)
     orders: list[dict[str, Any]] = field(default_factory=list)
     lines: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
@@ -545,13 +565,21 @@ class _Batch:
             if known.priced is not None:
                 batch.stock[known.priced.product_id] = row.stock or 0
         lines: dict[str, dict[int, Any]] = {}  # order id -> its line rows, by line id
+        oldest: dict[tuple[int, int], tuple[datetime, str]] = {}
         for row in seen_rows:
             if row.kind == "seen":
                 batch.seen[(row.of_link, row.of_boot, row.number)] = row.id
+            elif row.kind == "held":  # `of_link` is the shopper, `number` the product
+                key = (row.of_link, row.number)
+                oldest[key] = min(
+                    oldest.get(key, (row.created_at, row.id)), (row.created_at, row.id)
+                )
             else:  # open: `number` is the order's product
                 batch.open[(row.of_link, row.number)] = row.id
-            # An order comes once per press that answered with it, and once more if open.
+            # An order comes once per press that answered with it, once more if open, and
+            # again per link of its shopper with one of its products.
             lines.setdefault(row.id, {})[row.line_id] = row
+        batch.held = {key: order_id for key, (_at, order_id) in oldest.items()}
         for order_id, by_line in lines.items():
             batch.views[order_id] = placing.view_of_rows([by_line[n] for n in sorted(by_line)])
         if lock_stock and batch.stock:
@@ -628,6 +656,9 @@ class _Batch:
             spent_link=self.spent_link.get((known.link.id, currency), 0),
             spent_shopper=self.spent_shopper.get((known.shopper.id, currency), 0),
             ship_to=known.ship_to,
+            household_open=(
+                self.held.get((known.shopper.id, product_id)) if product_id is not None else None
+            ),
         )
 
     def _place(self, item: PressRequest, decision: Place) -> None:
@@ -640,6 +671,8 @@ class _Batch:
         self._record_press(item, new.link_id, decision.outcome, new.id)
         self.open[(new.link_id, new.device_product_id)] = new.id
         self.views[new.id] = placing.view_of_new(new)
+        if new.held_product_id is not None:
+            self.held.setdefault((new.shopper_id, new.held_product_id), new.id)
         if new.test:  # takes no stock and spends nothing
             return
         for line in new.lines:

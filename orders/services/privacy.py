@@ -98,6 +98,7 @@ def export_shopper(session: Session, shopper_id: int) -> dict[str, Any]:
             "voice_pin_set": shopper.voice_pin_hash is not None,
             "voice_pin_threshold_minor": shopper.voice_pin_threshold_minor,
             "email_notices": shopper.email_notices,
+            "voice_approval": shopper.voice_approval,
         },
         "notifications": [
             {

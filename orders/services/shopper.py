@@ -24,6 +24,7 @@ class VoiceSettings:
     pin_set: bool
     threshold_minor: int | None
     locked_until: datetime | None = None
+    approval: bool = False  # voice purchases wait for approval on the web
 
 
 def list_my_devices(
@@ -101,6 +102,7 @@ def voice_settings(db: Database, shopper_id: int, *, now: datetime | None = None
             shopper.voice_pin_hash is not None,
             shopper.voice_pin_threshold_minor,
             locked if locked is not None and moment < locked else None,
+            shopper.voice_approval,
         )
 
 

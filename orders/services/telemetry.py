@@ -368,4 +368,7 @@ def _reorder(
         nested.rollback()
         return refused.reason
     nested.commit()
+    if placed.outcome == "in_progress":
+        # The household already has one on the way (another device, a voice purchase).
+        return "in_progress"
     return placed.order if placed.outcome in ("placed", "needs_approval") else None

@@ -143,6 +143,10 @@ class Shopper(Base):
     voice_pin_threshold_minor: Mapped[int | None] = mapped_column(default=None)
     voice_pin_failures: Mapped[int] = mapped_column(default=0)
     voice_locked_until: Mapped[datetime | None] = mapped_column(default=None)
+    # On: every voice purchase waits for the shopper's approval on the web.
+    voice_approval: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -454,6 +458,18 @@ class Order(Base):
             sqlite_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
             postgresql_where=text(f"device_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
         ),
+        # The household guard: one open order per shopper and product among the orders nobody
+        # asked for on purpose (presses, appliances, plain voice purchases), across processes.
+        Index(
+            "uq_orders_open_shopper_product",
+            "shopper_id",
+            "held_product_id",
+            unique=True,
+            sqlite_where=text(f"held_product_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"),
+            postgresql_where=text(
+                f"held_product_id IS NOT NULL AND {sql_in('status', OPEN_STATUSES)}"
+            ),
+        ),
         Index("ix_orders_shopper_created", "shopper_id", "created_at"),
         Index("ix_orders_store_created", "store_id", "created_at"),
         Index("ix_orders_device_created", "device_id", "created_at"),
@@ -474,6 +490,9 @@ class Order(Base):
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), default=None)
     link_id: Mapped[int | None] = mapped_column(ForeignKey("device_links.id"), default=None)
     device_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
+    # The product this order holds for its shopper while open (the household guard); None
+    # for an order asked for on purpose (web, API, a voice yes to "one is on the way").
+    held_product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id"), default=None)
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)

@@ -22,6 +22,7 @@ from auth.model import DeviceCode
 from device_hub.limits import AMPLIFICATION, Rate
 from device_hub.resources import LINK_RATE, MAX_OBSERVERS_PER_ORDER
 from orders.services.lifecycle import mark_delivered, mark_shipped
+from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.store.db import Database
 from tests.e2e.hub_fixtures import (
     GENEROUS,
@@ -351,8 +352,10 @@ def test_one_address_holds_at_most_its_cap_of_observations(
 ) -> None:
     """Past the per-address cap a registration is answered once, without Observe."""
     devices, order_id = _placed_order(db, client)
-    low = client.post("/telemetry", {"at": devices.appliance_token, "senml": [{0: "pods", 2: 1}]})
-    second_order = low.body["order"]["id"]
+    # A web order: the appliance's pods would answer in_progress with the press's order.
+    world = devices.world
+    web = OrderRequest(world.store_id, world.shopper_id, "web", (LineRequest("PODS", 1),))
+    second_order = place_order(db, web).order.id
     on_hub(hub, lambda: setattr(hub.hub.orders, "max_per_source", 1))
 
     async def register(context: Any) -> list[bool]:

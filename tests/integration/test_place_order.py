@@ -239,7 +239,8 @@ def test_shopper_monthly_cap_covers_every_channel(db: Database) -> None:
         shopper = session.get(Shopper, world.shopper_id)
         assert shopper is not None
         shopper.monthly_cap_minor = 900
-    place_order(db, _request(world.store_id, world.shopper_id, "web-1"))
+    # Another product: an open web order of the press's own would answer in_progress first.
+    place_order(db, _request(world.store_id, world.shopper_id, "web-1", sku="AA", qty=2))
     before = db_snapshot(db)
     with pytest.raises(OrderRefused) as refused:
         press(db, world.device_id, 1)

@@ -13,7 +13,14 @@ from sqlalchemy import select
 from orders.domain.errors import DomainError
 from orders.queries.snapshots import OrderView, PlaceResult
 from orders.services.addresses import add_address
-from orders.services.devices import LinkRules, active_link, link_device, unlink, update_link
+from orders.services.devices import (
+    LinkRules,
+    active_link,
+    link_device,
+    register_device,
+    unlink,
+    update_link,
+)
 from orders.services.ordering import LineRequest, OrderRequest, place_order
 from orders.services.presses import PressRequest, press_batch
 from orders.store.db import Database, utcnow
@@ -178,6 +185,29 @@ def _reviewed_over(threshold: int) -> Callable[[Database, World], Asker]:
     return setup
 
 
+def _household(
+    channel: str, *, status: str = "placed", other_shopper: bool = False
+) -> Callable[[Database, World], Asker]:
+    """The shopper (or another one) already has an order of the link's product from
+    `channel`, now `status`: a web or API order on its way holds a press back too."""
+
+    def setup(db: Database, world: World) -> Asker:
+        shopper_id = world.shopper_id
+        if other_shopper:
+            with db.write() as session:
+                shopper_id = shopper_with_address(session, name="Bea").id
+        request = OrderRequest(world.store_id, shopper_id, channel, (LineRequest("PODS", 2),))
+        order = place_order(db, request).order
+        if status != "placed":
+            with db.write() as session:
+                session.execute(
+                    Order.__table__.update().where(Order.id == order.id).values(status=status)
+                )
+        return _as_is(db, world)
+
+    return setup
+
+
 def _substituted(db: Database, world: World) -> Asker:
     """The shopper agreed to AA batteries; the device now orders PODS."""
     with db.write() as session:
@@ -211,6 +241,25 @@ def _reviewed_after_consent(db: Database, world: World) -> Asker:
     return _rules(approval_required=True)(db, world)
 
 
+def _test_beside_household(db: Database, world: World) -> Asker:
+    """A real voice order of the product is on its way; a test unit's order lives apart."""
+    _household("voice")(db, world)
+    return _test_device(db, world)
+
+
+def _other_device_open(db: Database, world: World) -> Asker:
+    """A second button of the same shopper ordered the same product; it is still open."""
+    with db.write() as session:
+        device = session.get(Device, world.device_id)
+        shopper = session.get(Shopper, world.shopper_id)
+        assert device is not None and shopper is not None
+        second = register_device(session, device.model, "SN-2")
+        link_device(session, second, shopper, LinkRules(product_sku="PODS"))
+        second_id = second.id
+    press_batch(db, [PressRequest(second_id, 1)])
+    return _as_is(db, world)
+
+
 CASES = [
     ("placed", _as_is, "placed"),
     ("approval", _rules(approval_required=True), "needs_approval"),
@@ -234,7 +283,17 @@ CASES = [
     ("product substituted", _substituted, "needs_approval"),
     ("test device", _test_device, "placed"),
     ("test model", _test_model, "placed"),
-]
+    ("household: open voice order", _household("voice"), "in_progress"),
+    ("household: open web order", _household("web"), "in_progress"),
+    ("household: shipped api order", _household("api", status="shipped"), "in_progress"),
+    ("household: order awaiting approval", _household("voice", status="pending_approval"),
+     "in_progress"),
+    ("household: delivered order", _household("voice", status="delivered"), "placed"),
+    ("household: cancelled order", _household("voice", status="cancelled"), "placed"),
+    ("household: another shopper's order", _household("voice", other_shopper=True), "placed"),
+    ("household: another device's order", _other_device_open, "in_progress"),
+    ("household: a test device beside a real order", _test_beside_household, "placed"),
+]  # fmt: skip
 # What each case's order is marked with: (test, hold reason).
 MARKS = {
     "price risen": (False, "price_changed"),
@@ -242,6 +301,7 @@ MARKS = {
     "product substituted": (False, "product_changed"),
     "test device": (True, None),
     "test model": (True, None),
+    "household: a test device beside a real order": (True, None),
 }
 CASES += [
     ("store review", _reviewed_over(500), "needs_approval"),
@@ -279,6 +339,8 @@ def test_the_single_path_and_the_press_batch_decide_alike(
     assert (order.test, order.hold.reason if order.hold else None) == MARKS.get(case, (False, None))
     with db.read() as session:
         assert session.get(Order, order.id).approval_by == APPROVER.get(case)  # type: ignore[union-attr]
+    if expected == "in_progress":  # answered with the open order: no order was added
+        assert len(db_snapshot(db)["orders"]) == len(before["orders"])
     again = PATHS[path](db, asker, 1)
     assert _order(again) == order
     # Only a press records an in_progress answer; a single order's key names orders made.

@@ -91,7 +91,10 @@ def test_a_shoppers_monthly_cap_counts_the_orders_placed_earlier_in_the_batch(
         shopper = session.get(Shopper, world.shopper_id)
         assert shopper is not None
         shopper.monthly_cap_minor = 700
-    other = _shopper_device(db, world.shopper_id, "SN-2", "PODS")
+        # Another product: a second open order of PODS would answer in_progress first.
+        model = session.scalars(select(DeviceModel).where(DeviceModel.kind == "button")).one()
+        model.products.append(session.scalars(select(Product).where(Product.sku == "AA")).one())
+    other = _shopper_device(db, world.shopper_id, "SN-2", "AA")
     answers = press_batch(db, [PressRequest(world.device_id, 1), PressRequest(other, 1)])
     assert getattr(answers[0], "outcome", None) == "placed"
     assert isinstance(answers[1], OrderRefused) and answers[1].reason == "spending_cap"
@@ -248,8 +251,9 @@ def test_a_batch_reads_only_the_boots_it_asks_about(db: Database) -> None:
             rows = read_rows(conn, [(seen_and_open, params)])[0]
         return sorted((row.kind, row.of_boot) for row in rows)
 
-    assert read(["b4"]) == [("open", "")]  # the open order (one line), no earlier press
-    assert read(["b2", "b4"]) == [("open", ""), ("seen", "b2")]
+    # The open order (one line), as the link's and as the household's; no earlier press.
+    assert read(["b4"]) == [("held", ""), ("open", "")]
+    assert read(["b2", "b4"]) == [("held", ""), ("open", ""), ("seen", "b2")]
     again, fresh = press_batch(
         db, [PressRequest(world.device_id, 1, "b2"), PressRequest(world.device_id, 1, "b4")]
     )

@@ -49,7 +49,7 @@ def test_a_linked_device_places_an_order_with_every_row_decided() -> None:
     order = decision.order
     assert order.order_row() == {
         "id": order.id, "store_id": 3, "shopper_id": 7, "device_id": 5, "link_id": 11,
-        "device_product_id": 21, "channel": "button", "status": "placed",
+        "device_product_id": 21, "held_product_id": 21, "channel": "button", "status": "placed",
         "idempotency_key": "press:11::1", "total_minor": 900, "currency": "EUR",
         "created_at": NOW, "updated_at": NOW, "cancel_until": NOW + timedelta(minutes=30),
         "approval_by": None, "ship_name": "Ada Lovelace", "ship_line1": "12 St James's Square",
@@ -274,3 +274,43 @@ def test_a_suggested_order_waits_for_the_shopper_even_without_approval_mode() ->
     assert isinstance(decision, Place) and decision.outcome == "needs_approval"
     assert decision.order.status == "pending_approval"
     assert decide(suggestion, _facts(open_order="o-1"), NOW) == InProgress("o-1")
+
+
+@pytest.mark.parametrize("ask", [BUTTON, Ask("appliance", device_id=5), Ask("voice", "v:1")])
+def test_an_open_household_order_of_the_product_answers_in_progress_on_held_channels(
+    ask: Ask,
+) -> None:
+    """Another channel's open order of the same product holds a press, an appliance and a
+    plain voice yes: in_progress with that order, nothing decided."""
+    link = LINK if ask.device_id is not None else None
+    decision = decide(ask, _facts(link=link, household_open="voice-order"), NOW)
+    assert decision == InProgress("voice-order")
+
+
+@pytest.mark.parametrize(
+    "ask", [WEB, Ask("api", "k2"), Ask("voice", "v:2", on_purpose=True)], ids=str
+)
+def test_an_order_asked_for_on_purpose_passes_the_household_guard_and_holds_nothing(
+    ask: Ask,
+) -> None:
+    """The web, the API and a voice yes to "one is on the way" order more, and the order
+    they make holds no product (the partial unique index leaves it out)."""
+    decision = decide(ask, _facts(link=None, household_open="earlier"), NOW)
+    assert isinstance(decision, Place)
+    assert decision.order.held_product_id is None
+
+
+def test_a_link_answers_with_its_own_open_order_before_the_households() -> None:
+    """Both open: the device's own order is the answer, as before the household guard."""
+    decision = decide(BUTTON, _facts(open_order="own", household_open="other"), NOW)
+    assert decision == InProgress("own")
+
+
+def test_voice_approval_mode_makes_a_voice_order_wait_for_approval_and_only_a_voice_one() -> None:
+    """The shopper's setting: a voice yes decides pending_approval; a web order is placed."""
+    shopper = replace(SHOPPER, voice_approval=True)
+    voice = decide(Ask("voice", "v:3", pin_verified=False), _facts(link=None, shopper=shopper), NOW)
+    assert isinstance(voice, Place) and voice.outcome == "needs_approval"
+    assert voice.order.status == "pending_approval"
+    web = decide(WEB, _facts(link=None, shopper=shopper), NOW)
+    assert isinstance(web, Place) and web.outcome == "placed"
