@@ -27,6 +27,20 @@ DELAY_PROBABILITY = 0.06  # a parcel held up 2-6 extra days
 
 
 @dataclass(frozen=True)
+class World:
+    """The rates of the world's surprises; the policy is never told them."""
+
+    delay_rate: float = DELAY_PROBABILITY
+    spike_rate: float = SPIKE_PROBABILITY
+    outage_rate: float = OUTAGE_PROBABILITY
+
+    def __post_init__(self) -> None:
+        for rate in (self.delay_rate, self.spike_rate, self.outage_rate):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError("rates must lie between 0 and 1")
+
+
+@dataclass(frozen=True)
 class Household:
     """One household's slot and everything random about it, drawn before any policy runs."""
 
@@ -64,16 +78,22 @@ def _holidays(rng: np.random.Generator, days: int) -> np.ndarray:
     return factor
 
 
-def _outages(rng: np.random.Generator, days: int) -> np.ndarray:
+def _outages(rng: np.random.Generator, days: int, rate: float) -> np.ndarray:
     """True on days the device is offline."""
     off = np.zeros(days, dtype=bool)
-    for start in np.flatnonzero(rng.random(days) < OUTAGE_PROBABILITY):
-        off[start : start + int(rng.integers(2, 9))] = True
+    # Lengths drawn for every day, used or not, so the rate changes no other draw.
+    lengths = rng.integers(2, 9, days)
+    for start in np.flatnonzero(rng.random(days) < rate):
+        off[start : start + int(lengths[start])] = True
     return off
 
 
-def make_household(seed: int, index: int, days: int) -> Household:
-    """Draw one household; the same (seed, index, days) always gives the same household."""
+def make_household(seed: int, index: int, days: int, world: World = World()) -> Household:
+    """Draw one household; the same (seed, index, days, world) always gives the same household.
+
+    The rates only change thresholds on uniform draws, so a busier world keeps every surprise of
+    the default one and adds more.
+    """
     rng = np.random.default_rng([seed, index])
     product, unit, base_capacity, pack, resolution = PRODUCTS[int(rng.integers(len(PRODUCTS)))]
     capacity = base_capacity * float(rng.choice(CONTAINER_SIZES))
@@ -82,19 +102,19 @@ def make_household(seed: int, index: int, days: int) -> Household:
 
     day_of_week = np.arange(days) % 7
     daily = rng.gamma(3.0, 1.0 / 3.0, days)  # day-to-day variation, coefficient of variation 0.58
-    spikes = np.where(rng.random(days) < SPIKE_PROBABILITY, rng.uniform(2.0, 4.0, days), 1.0)
+    spikes = np.where(rng.random(days) < world.spike_rate, rng.uniform(2.0, 4.0, days), 1.0)
     demand = rate * _weekly_rhythm(rng)[day_of_week] * daily * spikes * _holidays(rng, days)
 
     base_hour = rng.uniform(0.25, 0.9)
     report_at = np.clip(base_hour + rng.normal(0.0, 0.04, days), 0.01, 0.99)
     miss = rng.uniform(*MISS_RANGE)
-    reported = (rng.random(days) >= miss) & ~_outages(rng, days)
+    reported = (rng.random(days) >= miss) & ~_outages(rng, days, world.outage_rate)
     noise = rng.normal(0.0, rng.uniform(0.005, 0.03) * capacity, days)
 
     promised = int(rng.integers(1, 4))
     offsets, weights = zip(*LEAD_JITTER, strict=True)
     jitter = rng.choice(np.array(offsets), size=days, p=np.array(weights))
-    delay = np.where(rng.random(days) < DELAY_PROBABILITY, rng.integers(2, 7, days), 0)
+    delay = np.where(rng.random(days) < world.delay_rate, rng.integers(2, 7, days), 0)
     lead_days = np.clip(promised + jitter, 1, 5) + delay
 
     return Household(

@@ -77,6 +77,8 @@ class SlotState:
     order_open: bool = False  # an order for this link is still open
     # When that open order is expected (the carrier's estimate, else the store's promise).
     open_order_arrives_at: datetime | None = None
+    # The open order already has its one replacement (a late-parcel reorder).
+    open_order_replaced: bool = False
 
     def __post_init__(self) -> None:
         if not self.capacity > 0 or not self.units_per_pack > 0:
@@ -91,8 +93,8 @@ class Decision:
 
     order: bool
     packs: int
-    # order_open, order_open_late, no_data, enough_stock, below_reorder_point, runout_risk,
-    # fallback_*
+    # order_open, order_open_late, late_reorder, no_data, enough_stock, below_reorder_point,
+    # runout_risk, fallback_*
     reason: str
     level: float | None
     rate_per_day: float | None
@@ -231,6 +233,9 @@ class PredictivePolicy:
     max_level: float | None = None  # set: order up to this level instead of a cover period
     safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
     fallback_fraction: float = 0.3  # reorder point (share of capacity) while the rate is unknown
+    # Opt-in: once the open parcel is this many days past its expected day, order one
+    # replacement (the smallest pack). None: never two orders open.
+    late_reorder_days: float | None = None
 
     def decide(self, state: SlotState) -> Decision:
         """Predict run-out and order if waiting for the next report would be too risky."""
@@ -274,6 +279,8 @@ class PredictivePolicy:
         `order_open_late`: running out before the open order's expected arrival (plus the
         safety margin) is more likely than not, e.g. after the carrier moved the day.
         """
+        if state.open_order_arrives_at is not None and self._reorder_late(state):
+            return Decision(True, 1, "late_reorder", None, None, None, None)
         est = _estimate(state)
         if est is None or state.open_order_arrives_at is None:
             return _no_order("order_open")
@@ -284,6 +291,14 @@ class PredictivePolicy:
         reason = "order_open_late" if risk_now > URGENT_RISK else "order_open"
         runout = _runout_at(est, state)
         return Decision(False, 0, reason, est.level, cautious_rate(est), runout, risk_now)
+
+    def _reorder_late(self, state: SlotState) -> bool:
+        """The opt-in replacement: the parcel is late by the link's days and not yet replaced."""
+        if self.late_reorder_days is None or state.open_order_replaced:
+            return False
+        assert state.open_order_arrives_at is not None
+        late = (state.now - state.open_order_arrives_at).total_seconds() / 86_400.0
+        return late > self.late_reorder_days
 
     def _cover(self, rate: float, top: float) -> float:
         """Days a delivery should last: the cover period, longer for slow consumers.
