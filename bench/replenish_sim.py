@@ -36,6 +36,7 @@ from tqdm import tqdm
 from bench.replenish_frontier import GRID_STEP, GridTotals, frontier_at, grid_shares, run_grid
 from bench.replenish_world import Household, World, make_household
 from orders.domain.replenishment import (
+    MAX_OBSERVED_LEAD_TIMES,
     Policy,
     PredictivePolicy,
     Reading,
@@ -122,7 +123,6 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
     days = len(hh.demand)
     level = hh.start_level
     readings: list[Reading] = []
-    observed: list[float] = []
     # Parcels on their way: (day, units, placed->delivered days); two only after a late reorder.
     arrivals: list[tuple[int, float, float]] = []
     open_since: int | None = None
@@ -133,7 +133,6 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
             trace.delivered_share += arrival[1] / hh.capacity
             trace.overflow_share += max(level + arrival[1] - hh.capacity, 0.0) / hh.capacity
             level = min(hh.capacity, level + arrival[1])
-            observed.append(arrival[2])
             arrivals.remove(arrival)
             delivered = True
             if record:
@@ -169,7 +168,7 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
                 readings=readings[-READINGS_WINDOW:],
                 now=now,
                 lead_time_days=hh.promised_lead_days,
-                observed_lead_times_days=tuple(observed),
+                observed_lead_times_days=hh.store_lead_times(day, MAX_OBSERVED_LEAD_TIMES),
                 order_open=bool(arrivals),
                 open_order_arrives_at=promised,
                 open_order_replaced=len(arrivals) > 1,

@@ -24,6 +24,7 @@ DUPLICATE_PROBABILITY = 0.03  # a report sent twice
 CLOCK_JUMP_PROBABILITY = 0.003  # a report stamped a year in the future
 LEAD_JITTER = ((-1, 0.2), (0, 0.4), (1, 0.3), (2, 0.1))  # days around the store's promise
 DELAY_PROBABILITY = 0.06  # a parcel held up 2-6 extra days
+STORE_HISTORY_DAYS = 30  # the store shipped to other households before the year began
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,17 @@ class Household:
     duplicate: np.ndarray  # the report arrives twice
     clock_jump: np.ndarray  # the report carries a timestamp far in the future
     lead_days: np.ndarray  # delivery lead time (whole days) of an order placed that day
+    # Lead times of the store's orders to other households, one placed each day from
+    # STORE_HISTORY_DAYS before the first day: what the store has observed of its carrier.
+    store_lead_days: np.ndarray
+
+    def store_lead_times(self, day: int, newest: int) -> tuple[float, ...]:
+        """The store's `newest` placed->delivered durations delivered before `day`, oldest first."""
+        placed = np.arange(len(self.store_lead_days)) - STORE_HISTORY_DAYS
+        upto = min(day + STORE_HISTORY_DAYS, len(placed))
+        done = placed[:upto] + self.store_lead_days[:upto] <= day
+        # Placed at some time of day, delivered at the start of one: half a day less on average.
+        return tuple(float(x) - 0.5 for x in self.store_lead_days[:upto][done][-newest:])
 
 
 def _weekly_rhythm(rng: np.random.Generator) -> np.ndarray:
@@ -88,6 +100,14 @@ def _outages(rng: np.random.Generator, days: int, rate: float) -> np.ndarray:
     return off
 
 
+def _lead_days(rng: np.random.Generator, promised: int, days: int, delay_rate: float) -> np.ndarray:
+    """Whole-day lead times around the promise, some parcels held up for days."""
+    offsets, weights = zip(*LEAD_JITTER, strict=True)
+    jitter = rng.choice(np.array(offsets), size=days, p=np.array(weights))
+    delay = np.where(rng.random(days) < delay_rate, rng.integers(2, 7, days), 0)
+    return (np.clip(promised + jitter, 1, 5) + delay).astype(int)
+
+
 def make_household(seed: int, index: int, days: int, world: World = World()) -> Household:
     """Draw one household; the same (seed, index, days, world) always gives the same household.
 
@@ -112,10 +132,7 @@ def make_household(seed: int, index: int, days: int, world: World = World()) -> 
     noise = rng.normal(0.0, rng.uniform(0.005, 0.03) * capacity, days)
 
     promised = int(rng.integers(1, 4))
-    offsets, weights = zip(*LEAD_JITTER, strict=True)
-    jitter = rng.choice(np.array(offsets), size=days, p=np.array(weights))
-    delay = np.where(rng.random(days) < world.delay_rate, rng.integers(2, 7, days), 0)
-    lead_days = np.clip(promised + jitter, 1, 5) + delay
+    lead_days = _lead_days(rng, promised, days, world.delay_rate)
 
     return Household(
         product=product,
@@ -132,5 +149,12 @@ def make_household(seed: int, index: int, days: int, world: World = World()) -> 
         noise=noise,
         duplicate=rng.random(days) < DUPLICATE_PROBABILITY,
         clock_jump=rng.random(days) < CLOCK_JUMP_PROBABILITY,
-        lead_days=lead_days.astype(int),
+        lead_days=lead_days,
+        # Drawn last, from its own stream, so the households' other draws stay as they were.
+        store_lead_days=_lead_days(
+            np.random.default_rng([seed, index, 1]),
+            promised,
+            days + STORE_HISTORY_DAYS,
+            world.delay_rate,
+        ),
     )

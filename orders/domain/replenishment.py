@@ -25,6 +25,7 @@ __all__ = [
     "ThresholdPolicy",
     "cautious_rate",
     "lead_time_scenarios",
+    "open_order_scenarios",
     "predict_runout",
     "stockout_probability",
 ]
@@ -33,35 +34,28 @@ __all__ = [
 PROMISE_WEIGHT = 5.0
 # The newest observed deliveries describe the carrier best.
 MAX_OBSERVED_LEAD_TIMES = 30
-# A promised lead time is a median at best: later more often than earlier, and now and then a
-# parcel is held for days whatever was promised. (multiple of the promise, extra days, probability)
-PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
-    (0.75, 0.0, 0.15),
-    (1.0, 0.0, 0.35),
-    (1.25, 0.0, 0.20),
-    (1.5, 0.0, 0.15),
-    (2.0, 0.0, 0.05),
-    (1.0, 3.0, 0.07),
-    (1.0, 6.0, 0.03),
+# A promised lead time is a median at best: later more often than earlier. How often parcels
+# are held up for days is the store's own record (observed lead times), not assumed here.
+# (multiple of the promise, probability)
+PROMISE_SPREAD: tuple[tuple[float, float], ...] = (
+    (0.75, 0.15),
+    (1.0, 0.40),
+    (1.25, 0.20),
+    (1.5, 0.15),
+    (2.0, 0.10),
 )
+# Fewer observed transits than this say nothing about a carrier's tail.
+MIN_TRANSITS = 5
 # Above this chance of running out, order even if the pack will not fit on arrival.
 URGENT_RISK = 0.5
 # Do not wait for more than this between looks, even if the device reports rarely.
 MAX_REVIEW_DAYS = 7.0
 # Rates below this share of capacity per day count as "not consuming".
 IDLE_RATE_FRACTION = 1e-6
-# Now and then a household uses several days' worth at once (guests, a big wash). Such jumps
-# make the run-out tail far heavier than day-to-day wander suggests, so they are modelled apart:
-# a chance per day, an extra use in days of the planning rate, and that extra's spread.
-SPIKE_PER_DAY = 0.02
-SPIKE_EXTRA_DAYS = 3.0
-SPIKE_SPREAD_DAYS = 1.5
-# A device can go quiet for days (flat battery, Wi-Fi down) before its history shows it: the
-# next report is this many days away with this chance, on top of the gaps seen so far.
-OFFLINE_CHANCE = 0.005
-OFFLINE_DAYS = 5.0
+# A jump's extra use varies around its learned mean by this share of it.
+JUMP_SPREAD = 0.5
 # More than this many jumps within one horizon is too unlikely to matter.
-MAX_SPIKES = 3
+MAX_JUMPS = 3
 
 
 @dataclass(frozen=True)
@@ -79,6 +73,10 @@ class SlotState:
     open_order_arrives_at: datetime | None = None
     # The open order already has its one replacement (a late-parcel reorder).
     open_order_replaced: bool = False
+    # When the open order left the store (None: not shipped yet), and how long parcels of its
+    # carrier from this store took from shipping to the door.
+    open_order_shipped_at: datetime | None = None
+    transit_days: Sequence[float] = ()
 
     def __post_init__(self) -> None:
         if not self.capacity > 0 or not self.units_per_pack > 0:
@@ -154,12 +152,40 @@ def lead_time_scenarios(
     seen = [math.ceil(x * 4.0) / 4.0 for x in seen]
     promise_share = PROMISE_WEIGHT / (PROMISE_WEIGHT + len(seen))
     base = max(lead_time_days, 0.0)
-    scenarios = [(base * m + extra, p * promise_share) for m, extra, p in PROMISE_SPREAD]
+    scenarios = [(base * m, p * promise_share) for m, p in PROMISE_SPREAD]
     for x in seen:
         scenarios.append((x, (1.0 - promise_share) / len(seen)))
     merged: dict[float, float] = {}
     for days, p in scenarios:
         merged[days] = merged.get(days, 0.0) + p
+    return sorted(merged.items())
+
+
+def open_order_scenarios(
+    now: datetime,
+    arrives_at: datetime,
+    shipped_at: datetime | None,
+    transit_days: Sequence[float],
+) -> list[tuple[float, float]]:
+    """Days until an open order arrives, with probabilities.
+
+    Before shipping, or without the carrier's record, the expected day alone. Once shipped, the
+    carrier's observed transits that are still running at this age say how much later than
+    the expected day it may come (never earlier: the carrier's estimate is its best word).
+    A parcel older than every observed transit is taken to need as long again.
+    """
+    left = max((arrives_at - now).total_seconds() / 86_400.0, 0.0)
+    seen = [x for x in transit_days if math.isfinite(x) and x >= 0.0]
+    if shipped_at is None or len(seen) < MIN_TRANSITS:
+        return [(left, 1.0)]
+    age = max((now - shipped_at).total_seconds() / 86_400.0, 0.0)
+    running = [x - age for x in seen if x > age]
+    if not running:
+        return [(max(left, age), 1.0)]
+    merged: dict[float, float] = {}
+    for rest in running:
+        days = math.ceil(max(left, rest) * 4.0) / 4.0
+        merged[days] = merged.get(days, 0.0) + 1.0 / len(running)
     return sorted(merged.items())
 
 
@@ -193,11 +219,12 @@ def stockout_probability(
         span = days + stale
         # Rate error grows with the horizon, day-to-day variation with its square root.
         var = (est.rate_stderr * span) ** 2 + est.daily_sd**2 * span + est.level_sd**2
-        for k in range(MAX_SPIKES + 1):
-            # k jumps in the horizon, each SPIKE_EXTRA_DAYS of use give or take their spread.
-            weight = _poisson(k, SPIKE_PER_DAY * span)
-            gap = rate * (days + k * SPIKE_EXTRA_DAYS) - est.level
-            spread = var + k * (SPIKE_SPREAD_DAYS * rate) ** 2
+        extra = est.jump_extra_days
+        for k in range(MAX_JUMPS + 1):
+            # k jumps in the horizon, each its learned extra use give or take its spread.
+            weight = _poisson(k, est.jump_rate_per_day * span)
+            gap = rate * (days + k * extra) - est.level
+            spread = var + k * (JUMP_SPREAD * extra * rate) ** 2
             if spread <= 0.0:
                 total += p * weight * (1.0 if gap >= 0.0 else 0.0)
             else:
@@ -249,13 +276,13 @@ class PredictivePolicy:
         scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
         # Not ordering now means ordering at the next report at the earliest, and reports go
         # missing: weigh every lead time against every plausible wait for the next report.
-        gaps = [(gap, q * (1.0 - OFFLINE_CHANCE)) for gap, q in est.report_gaps]
-        gaps.append((OFFLINE_DAYS, OFFLINE_CHANCE))
-        horizons = [
-            (lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days, p * q)
-            for lead, p in scenarios
-            for gap, q in gaps
-        ]
+        merged: dict[float, float] = {}
+        for lead, p in scenarios:
+            for gap, q in est.report_gaps:
+                # Quarter days on both sides: many pairs share a sum, so the sums are merged.
+                span = lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days
+                merged[span] = merged.get(span, 0.0) + p * q
+        horizons = list(merged.items())
         stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
         risk_now = stockout_probability(est, horizons, stale)
         rate = cautious_rate(est)
@@ -284,9 +311,12 @@ class PredictivePolicy:
         est = _estimate(state)
         if est is None or state.open_order_arrives_at is None:
             return _no_order("order_open")
-        days = max((state.open_order_arrives_at - state.now).total_seconds() / 86_400.0, 0.0)
+        remaining = open_order_scenarios(
+            state.now, state.open_order_arrives_at, state.open_order_shipped_at, state.transit_days
+        )
         stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
-        risk_now = stockout_probability(est, [(days + self.safety_days, 1.0)], stale)
+        horizons = [(days + self.safety_days, p) for days, p in remaining]
+        risk_now = stockout_probability(est, horizons, stale)
         # A warning, not an order: `risk` (what ordering accepts) would cry wolf on every parcel.
         reason = "order_open_late" if risk_now > URGENT_RISK else "order_open"
         runout = _runout_at(est, state)
