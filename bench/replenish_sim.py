@@ -24,7 +24,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -41,7 +41,6 @@ from orders.domain.replenishment import (
     PredictivePolicy,
     Reading,
     SlotState,
-    ThresholdPolicy,
 )
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -308,14 +307,14 @@ def simulate(
     progress: bool = True,
     settings: LinkSettings = LinkSettings(),
     *,
-    world: World = World(),
+    world: World | None = None,
     shares: Sequence[float] = grid_shares(),
     variants: Sequence[tuple[str, LinkSettings]] = (),
     jobs: int = 1,
 ) -> Run:
     """Run every policy on the same seeded households; several seeds are pooled."""
     seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
-    setup = Setup(days, world, settings, tuple(shares), tuple(variants))
+    setup = Setup(days, world or World(), settings, tuple(shares), tuple(variants))
     tasks = [
         (setup, seed, range(start, min(start + CHUNK, households)))
         for seed in seed_list
@@ -348,9 +347,7 @@ def simulate(
     return Run(report, pooled.predictive, pooled.grid, tuple(shares), per_seed)
 
 
-def _collect(
-    results: Any, tasks: Sequence[Any], by_seed: dict[int, Part], bar: Any
-) -> None:
+def _collect(results: Any, tasks: Sequence[Any], by_seed: dict[int, Part], bar: Any) -> None:
     for (seed, part), task in zip(results, tasks, strict=True):
         into = by_seed[seed]
         for name, totals in part.predictive.items():
@@ -384,161 +381,6 @@ def verdict(run: Run) -> dict[str, Any]:
     }
 
 
-def _ratio_text(frontier: dict[str, Any]) -> str:
-    if frontier["threshold_stockout_days"] is None:
-        return "outside the grid"
-    ratio = frontier["ratio"]
-    return "predictive never ran out" if ratio is None else f"{ratio:.2f}x"
-
-
-def print_table(run: Run, households: int, days: int, seconds: float) -> None:
-    """A readable table of every policy and the frontier comparison, with rich."""
-    from rich.console import Console
-    from rich.table import Table
-
-    report = run.report
-    seeds = ", ".join(str(seed) for seed in run.per_seed)
-    table = Table(title=f"Replenishment: {households} households x {days} days, seeds {seeds}")
-    for column in ("policy", "stock-out days", "orders", "mean on hand", "waste"):
-        table.add_column(column, justify="right")
-    for name, totals in run.totals.items():
-        row = totals.summary()
-        table.add_row(name, str(row["stockout_days"]), str(row["orders"]),
-                      f"{row['mean_on_hand']:.1%}", f"{totals.waste():.1%}")  # fmt: skip
-    for k, row in enumerate(report["threshold_grid"]):
-        table.add_row(f"reorder at {row['reorder_point']:.1%}", str(row["stockout_days"]),
-                      str(row["orders"]), f"{row['mean_on_hand']:.1%}",
-                      f"{run.grid.waste(k):.1%}")  # fmt: skip
-    console = Console()
-    console.print(table)
-    causes = sorted(run.totals["predictive"].causes.items(), key=lambda item: -item[1])
-    if causes:
-        console.print(
-            "Predictive's stock-out days by cause: "
-            + ", ".join(f"{cause} {count}" for cause, count in causes)
-        )
-    front = report["frontier"]
-    if front["threshold_stockout_days"] is not None:
-        console.print(
-            f"Threshold curve at {front['orders']} orders: "
-            f"{front['threshold_stockout_days']:.1f} stock-out days, mean stock "
-            f"{front['threshold_mean_on_hand']:.1%} (predictive "
-            f"{report['predictive']['mean_on_hand']:.1%})."
-        )
-    lines = [f"pooled {_ratio_text(front)}"]
-    if len(run.per_seed) > 1:
-        lines += [f"seed {seed} {_ratio_text(r['frontier'])}" for seed, r in run.per_seed.items()]
-    for name in run.totals:
-        if name != "predictive":
-            lines.append(f"{name} {_ratio_text(report[name]['frontier'])}")
-    result = verdict(run)
-    console.print("Threshold stock-out days / predictive's at equal orders: " + "; ".join(lines))
-    console.print(
-        f"Target (pooled >= {TARGET_POOLED}x, each seed >= {TARGET_EACH}x, no more stock): "
-        f"{'met' if result['met'] else 'NOT met'}."
-    )
-    console.print(f"Wall time: {seconds:.1f} s")
-
-
-def plot_frontier(run: Run, risk_points: Sequence[tuple[float, dict[str, Any]]], path: str) -> None:
-    """Write a PNG: stock-out days against orders, the threshold grid and predictive's risks."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    grid = run.report["threshold_grid"]
-    fig, ax = plt.subplots(figsize=(7, 5))
-    ax.plot([r["orders"] for r in grid], [max(r["stockout_days"], 0.5) for r in grid],
-            "-o", ms=3, color="tab:blue", label="fixed reorder point 5-60%")  # fmt: skip
-    for risk, row in risk_points:
-        ax.plot(row["orders"], max(row["stockout_days"], 0.5), "s", color="tab:red")
-        ax.annotate(f"risk {risk:g}", (row["orders"], max(row["stockout_days"], 0.5)),
-                    fontsize=7, xytext=(4, 4), textcoords="offset points")  # fmt: skip
-    pred = run.report["predictive"]
-    ax.plot(pred["orders"], max(pred["stockout_days"], 0.5), "*", ms=12, color="tab:red",
-            label="predictive, link defaults")  # fmt: skip
-    ax.set_yscale("log")
-    ax.set_xlabel("orders")
-    ax.set_ylabel("stock-out days (log)")
-    ax.legend()
-    ax.set_title("Stock-out days against orders")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def plot_households(
-    kept: dict[str, dict[int, tuple[Household, Trace]]], best: dict[str, Any], path: str
-) -> None:
-    """Write a PNG: a few households' levels, predictive beside the threshold at its orders."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    other = "threshold"
-    indices = sorted(kept["predictive"])
-    fig, axes = plt.subplots(
-        len(indices), 2, figsize=(13, 2.6 * len(indices)), sharex=True, squeeze=False
-    )
-    for row, index in enumerate(indices):
-        for col, (name, title) in enumerate(
-            (("predictive", "predictive"), (other, f"reorder at {best['reorder_point']:.1%}"))
-        ):
-            hh, trace = kept[name][index]
-            ax = axes[row][col]
-            ax.plot(range(len(trace.levels)), trace.levels, lw=1, color="tab:blue")
-            ax.axhline(0, color="grey", lw=0.5)
-            for day in trace.order_days:
-                ax.axvline(day, color="tab:orange", lw=0.8, ls="--")
-            ax.plot(
-                trace.arrival_days,
-                [hh.capacity] * len(trace.arrival_days),
-                "v",
-                color="tab:green",
-                ms=5,
-            )
-            ax.set_ylim(-0.05 * hh.capacity, 1.1 * hh.capacity)
-            ax.set_title(
-                f"#{index} {hh.product}, {hh.rate / hh.capacity:.1%}/day - {title}: "
-                f"{trace.stockout_days} stock-out days, {trace.orders} orders",
-                fontsize=8,
-            )
-            ax.set_ylabel(hh.unit)
-    for ax in axes[-1]:
-        ax.set_xlabel("day (dashed: order placed, triangle: delivery)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def kept_traces(
-    households: int, days: int, seed: int, run: Run, settings: LinkSettings, world: World
-) -> tuple[dict[str, dict[int, tuple[Household, Trace]]], dict[str, Any]]:
-    """Daily traces of a few households: predictive and the grid point nearest its orders."""
-    pred_orders = run.report["predictive"]["orders"]
-    best = min(run.report["threshold_grid"], key=lambda row: abs(row["orders"] - pred_orders))
-    kept: dict[str, dict[int, tuple[Household, Trace]]] = {"predictive": {}, "threshold": {}}
-    for index in households_to_plot(households, days, seed, world):
-        hh = make_household(seed, index, days, world)
-        kept["predictive"][index] = (hh, run_household(hh, settings.policy(hh), record=True))
-        threshold = ThresholdPolicy(reorder_point=best["reorder_point"] * hh.capacity)
-        kept["threshold"][index] = (hh, run_household(hh, threshold, record=True))
-    return kept, best
-
-
-def households_to_plot(households: int, days: int, seed: int, world: World) -> list[int]:
-    """A spread of consumption rates: the lightest, two in between and the heaviest user."""
-    sample = range(min(households, 40))
-    rates = {i: (h := make_household(seed, i, days, world)).rate / h.capacity for i in sample}
-    by_rate = sorted(sample, key=rates.__getitem__)
-    if len(by_rate) <= PLOT_HOUSEHOLDS:
-        return by_rate
-    step = (len(by_rate) - 1) / (PLOT_HOUSEHOLDS - 1)
-    return sorted({by_rate[round(k * step)] for k in range(PLOT_HOUSEHOLDS)})
-
-
 def _rate(text: str) -> float:
     value = float(text)
     if not 0.0 <= value <= 1.0:
@@ -562,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--households", type=int, default=200)
     parser.add_argument("--days", type=int, default=365)
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--seed", type=int, default=1)
+    which.add_argument("--seed", type=int, default=None, help="one seed (default 1)")
     which.add_argument("--seeds", type=_seeds, help="several seeds, pooled: 101,102,103")
     parser.add_argument("--json", action="store_true", help="last stdout line is the JSON report")
     parser.add_argument(
@@ -605,8 +447,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--late-reorder-days must not be negative")
     settings = LinkSettings(args.risk, args.cover_days, args.up_to_full)
     world = World(args.delay_rate, args.spike_rate, args.outage_rate)
-    seeds = args.seeds or [args.seed]
-    variants = [("predictive_late_reorder", replace(settings, late_reorder_days=args.late_reorder_days))]
+    seeds = args.seeds or [1 if args.seed is None else args.seed]
+    variants = [
+        ("predictive_late_reorder", replace(settings, late_reorder_days=args.late_reorder_days))
+    ]
     if args.plot:
         variants += [(f"risk_{risk:g}", replace(settings, risk=risk)) for risk in PLOT_RISKS]
 
@@ -616,17 +460,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         world=world, shares=grid_shares(args.grid_step), variants=variants, jobs=args.jobs,
     )  # fmt: skip
     seconds = time.perf_counter() - started
+    from bench import replenish_report as show
+
     if args.plot:
         for risk in PLOT_RISKS:
             run.report.pop(f"risk_{risk:g}", None)
         risk_points = [(risk, run.totals.pop(f"risk_{risk:g}").summary()) for risk in PLOT_RISKS]
-        kept, best = kept_traces(args.households, args.days, seeds[0], run, settings, world)
-        plot_households(kept, best, args.plot)
-        plot_frontier(run, risk_points, frontier_path(args.plot))
+        kept, best = show.kept_traces(args.households, args.days, seeds[0], run, settings, world)
+        show.plot_households(kept, best, args.plot)
+        show.plot_frontier(run, risk_points, frontier_path(args.plot))
     if args.json:
         print(json.dumps(run.report))
     else:
-        print_table(run, args.households, args.days, seconds)
+        show.print_table(run, args.households, args.days, seconds)
     return 0
 
 

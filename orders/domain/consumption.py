@@ -223,7 +223,12 @@ def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def _segment_means(
-    ts: list[float], ys: list[float], ws: list[float], hs: list[float], group: list[int], groups: int
+    ts: list[float],
+    ys: list[float],
+    ws: list[float],
+    hs: list[float],
+    group: list[int],
+    groups: int,
 ) -> tuple[list[float], list[float]]:
     """Weighted means of times and of levels within each segment, in one pass."""
     tsum = [0.0] * groups
