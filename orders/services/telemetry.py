@@ -99,6 +99,7 @@ class SlotLevel:
     now: datetime
     policy: str = "threshold"  # the link's choice: alert | threshold | predictive | up_to
     order_up_to: float | None = None  # the level `up_to` fills to (None: capacity)
+    late_reorder_days: float | None = None  # opt-in: replace a parcel this many days late
     risk: float = 0.01
     cover_days: float = 30.0
     observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
@@ -135,7 +136,11 @@ def link_policy(state: SlotLevel) -> Decision:
         return Decision(False, 0, "alert_only", state.level, None, None, None)
     if state.policy == "predictive":
         # The link's cover period sizes the order (never more than fits on arrival).
-        predictive = PredictivePolicy(risk=state.risk, cover_days=state.cover_days)
+        predictive = PredictivePolicy(
+            risk=state.risk,
+            cover_days=state.cover_days,
+            late_reorder_days=state.late_reorder_days,
+        )
         return predictive.decide(state.slot_state())
     point = state.reorder_point
     if point is None:
@@ -290,6 +295,7 @@ def _state(
         now=now,
         policy=link.policy,
         order_up_to=link.order_up_to,
+        late_reorder_days=link.late_reorder_days,
         risk=link.risk,
         cover_days=link.cover_days,
         observed_lead_times_days=lead_times,

@@ -262,6 +262,8 @@ class DeviceLink(Base):
     name: Mapped[str | None] = mapped_column(String(100), default=None)
     # The level `up_to` orders up to, in the slot's unit.
     order_up_to: Mapped[float | None] = mapped_column(Float, default=None)
+    # Opt-in: once a parcel is this many days late, order one replacement (None: never).
+    late_reorder_days: Mapped[float | None] = mapped_column(Float, default=None)
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
     # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
