@@ -40,7 +40,7 @@ class GridTotals:
     @classmethod
     def empty(cls, size: int) -> GridTotals:
         """Zeros for `size` reorder points."""
-        return cls(*(np.zeros(size) for _ in range(5)))
+        return cls(np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size), np.zeros(size))
 
     def add(self, other: GridTotals) -> None:
         """Fold another household's (or seed's) figures in."""

@@ -426,8 +426,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--up-to-full", action="store_true", help="predictive links order up to capacity"
     )
     parser.add_argument(
-        "--late-reorder-days", type=float, default=3.0,
-        help="the opt-in variant reported beside the default: order again this many days late",
+        "--late-reorder-days", type=float, default=None,
+        help="also run the opt-in variant beside the default: order again this many days late",
     )  # fmt: skip
     defaults = World()
     parser.add_argument("--delay-rate", type=_rate, default=defaults.delay_rate,
@@ -443,14 +443,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--risk must lie between 0 and 1 and --cover-days be positive")
     if not 0.001 <= args.grid_step <= 0.55:
         parser.error("--grid-step must lie between 0.001 and 0.55")
-    if not args.late_reorder_days >= 0.0:
+    if args.late_reorder_days is not None and not args.late_reorder_days >= 0.0:
         parser.error("--late-reorder-days must not be negative")
     settings = LinkSettings(args.risk, args.cover_days, args.up_to_full)
     world = World(args.delay_rate, args.spike_rate, args.outage_rate)
     seeds = args.seeds or [1 if args.seed is None else args.seed]
-    variants = [
-        ("predictive_late_reorder", replace(settings, late_reorder_days=args.late_reorder_days))
-    ]
+    variants = []
+    if args.late_reorder_days is not None:
+        late = replace(settings, late_reorder_days=args.late_reorder_days)
+        variants.append(("predictive_late_reorder", late))
     if args.plot:
         variants += [(f"risk_{risk:g}", replace(settings, risk=risk)) for risk in PLOT_RISKS]
 

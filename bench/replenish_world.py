@@ -105,7 +105,8 @@ def _lead_days(rng: np.random.Generator, promised: int, days: int, delay_rate: f
     offsets, weights = zip(*LEAD_JITTER, strict=True)
     jitter = rng.choice(np.array(offsets), size=days, p=np.array(weights))
     delay = np.where(rng.random(days) < delay_rate, rng.integers(2, 7, days), 0)
-    return (np.clip(promised + jitter, 1, 5) + delay).astype(int)
+    lead: np.ndarray = (np.clip(promised + jitter, 1, 5) + delay).astype(int)
+    return lead
 
 
 def make_household(seed: int, index: int, days: int, world: World = World()) -> Household:

@@ -27,7 +27,7 @@ def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
 def test_small_run_prints_the_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     """The last line names predictive, the fine threshold grid and the frontier at its orders."""
     report = run_json(capsys, "--households", "10", "--days", "45", "--seed", "3")
-    assert set(report) == {"predictive", "threshold_grid", "frontier", "predictive_late_reorder"}
+    assert set(report) == {"predictive", "threshold_grid", "frontier"}
     assert set(report["predictive"]) == {"stockout_days", "orders", "mean_on_hand"}
     grid = report["threshold_grid"]
     points = [row["reorder_point"] for row in grid]
@@ -144,9 +144,12 @@ def test_link_settings_change_predictive_only(capsys: pytest.CaptureFixture[str]
     """--risk and --up-to-full reach the predictive links; the fixed points stay as they were."""
     args = ("--households", "6", "--days", "60", "--seed", "4")
     default = run_json(capsys, *args)
-    full = run_json(capsys, *args, "--up-to-full", "--risk", "0.05")
+    full = run_json(capsys, *args, "--up-to-full", "--risk", "0.05", "--late-reorder-days", "2")
     assert full["threshold_grid"] == default["threshold_grid"]
     assert full["predictive"] != default["predictive"]
+    # The opt-in variant runs beside, read against the same curve.
+    late = full["predictive_late_reorder"]
+    assert set(late) == {"stockout_days", "orders", "mean_on_hand", "frontier"}
 
 
 def test_bad_link_settings_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
