@@ -171,6 +171,7 @@ def run_household(hh: Household, policy: Policy, record: bool = False) -> Trace:
                 order_open=bool(arrivals),
                 open_order_arrives_at=promised,
                 open_order_replaced=len(arrivals) > 1,
+                store_report_gaps=hh.store_report_gaps,
             )
             decision = policy.decide(state)
             if decision.order and len(arrivals) < (2 if decision.reason == "late_reorder" else 1):

@@ -25,6 +25,7 @@ CLOCK_JUMP_PROBABILITY = 0.003  # a report stamped a year in the future
 LEAD_JITTER = ((-1, 0.2), (0, 0.4), (1, 0.3), (2, 0.1))  # days around the store's promise
 DELAY_PROBABILITY = 0.06  # a parcel held up 2-6 extra days
 STORE_HISTORY_DAYS = 30  # the store shipped to other households before the year began
+STORE_DEVICES = 30  # other devices of the store whose report gaps the store has seen, a year each
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class Household:
     # STORE_HISTORY_DAYS before the first day: what the store has observed of its carrier.
     store_lead_days: np.ndarray
 
+    # How long the store's other devices waited between reports: (days, probability).
+    store_report_gaps: tuple[tuple[float, float], ...] = ()
+
     def store_lead_times(self, day: int, newest: int) -> tuple[float, ...]:
         """The store's `newest` placed->delivered durations delivered before `day`, oldest first."""
         placed = np.arange(len(self.store_lead_days)) - STORE_HISTORY_DAYS
@@ -98,6 +102,20 @@ def _outages(rng: np.random.Generator, days: int, rate: float) -> np.ndarray:
     for start in np.flatnonzero(rng.random(days) < rate):
         off[start : start + int(lengths[start])] = True
     return off
+
+
+def _store_report_gaps(
+    rng: np.random.Generator, days: int, outage_rate: float
+) -> tuple[tuple[float, float], ...]:
+    """Gaps between the reports of the store's other devices, in whole days, as frequencies."""
+    counts: dict[float, int] = {}
+    for _ in range(STORE_DEVICES):
+        miss = rng.uniform(*MISS_RANGE)
+        reported = (rng.random(days) >= miss) & ~_outages(rng, days, outage_rate)
+        for gap in np.diff(np.flatnonzero(reported)):
+            counts[float(gap)] = counts.get(float(gap), 0) + 1
+    total = sum(counts.values())
+    return tuple((gap, n / total) for gap, n in sorted(counts.items()))
 
 
 def _lead_days(rng: np.random.Generator, promised: int, days: int, delay_rate: float) -> np.ndarray:
@@ -157,5 +175,8 @@ def make_household(seed: int, index: int, days: int, world: World = World()) -> 
             promised,
             days + STORE_HISTORY_DAYS,
             world.delay_rate,
+        ),
+        store_report_gaps=_store_report_gaps(
+            np.random.default_rng([seed, index, 2]), 365, world.outage_rate
         ),
     )

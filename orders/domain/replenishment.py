@@ -28,6 +28,7 @@ __all__ = [
     "lead_time_scenarios",
     "open_order_scenarios",
     "predict_runout",
+    "report_gap_scenarios",
     "risk_from_words",
     "risk_in_words",
     "stockout_probability",
@@ -47,6 +48,9 @@ PROMISE_SPREAD: tuple[tuple[float, float], ...] = (
     (1.5, 0.15),
     (2.0, 0.10),
 )
+# The store's other devices count as this many of a device's own report gaps.
+STORE_GAP_WEIGHT = 30.0
+GAP_STEP_DAYS = 0.25
 # Fewer observed transits than this say nothing about a carrier's tail.
 MIN_TRANSITS = 5
 # Above this chance of running out, order even if the pack will not fit on arrival.
@@ -80,6 +84,9 @@ class SlotState:
     # carrier from this store took from shipping to the door.
     open_order_shipped_at: datetime | None = None
     transit_days: Sequence[float] = ()
+    # How long the store's devices of this kind wait between reports, (days, probability):
+    # how often and how long devices like this one go quiet, before this one has shown it.
+    store_report_gaps: Sequence[tuple[float, float]] = ()
 
     def __post_init__(self) -> None:
         if not self.capacity > 0 or not self.units_per_pack > 0:
@@ -192,6 +199,27 @@ def open_order_scenarios(
     return sorted(merged.items())
 
 
+def report_gap_scenarios(
+    est: ConsumptionEstimate, store_gaps: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    """The wait for this device's next report: its own gaps, blended with the store's record.
+
+    The store's devices count as STORE_GAP_WEIGHT of this device's gaps, so a new device
+    plans with what devices like it do, and its own habits take over as they show.
+    """
+    total = sum(q for gap, q in store_gaps if gap > 0.0 and q > 0.0)
+    if total <= 0.0:
+        return est.report_gaps
+    own = max(est.readings_used - 1, 0)
+    store_share = STORE_GAP_WEIGHT / (STORE_GAP_WEIGHT + own)
+    merged: dict[float, float] = {gap: q * (1.0 - store_share) for gap, q in est.report_gaps}
+    for gap, q in store_gaps:
+        if gap > 0.0 and q > 0.0:
+            key = math.ceil(gap / GAP_STEP_DAYS) * GAP_STEP_DAYS
+            merged[key] = merged.get(key, 0.0) + store_share * q / total
+    return tuple(sorted(merged.items()))
+
+
 def _normal_cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
@@ -281,7 +309,7 @@ class PredictivePolicy:
         # missing: weigh every lead time against every plausible wait for the next report.
         merged: dict[float, float] = {}
         for lead, p in scenarios:
-            for gap, q in est.report_gaps:
+            for gap, q in report_gap_scenarios(est, state.store_report_gaps):
                 # Quarter days on both sides: many pairs share a sum, so the sums are merged.
                 span = lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days
                 merged[span] = merged.get(span, 0.0) + p * q

@@ -287,3 +287,22 @@ def test_a_silent_sensor_widens_the_risk_instead_of_freezing_the_level() -> None
     assert fresh.stockout_probability is not None and silent.stockout_probability is not None
     assert silent.stockout_probability > fresh.stockout_probability
     assert silent.order and not fresh.order
+
+
+def test_a_new_device_plans_with_the_stores_record_of_silences() -> None:
+    """A store whose devices now and then go quiet for a week makes a new device's risk higher."""
+    from orders.domain.replenishment import report_gap_scenarios
+
+    readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock, never a missed day
+    quiet_store = [(1.0, 0.9), (7.0, 0.1)]
+    alone = PredictivePolicy().decide(state(readings, lead_time_days=1.0))
+    told = PredictivePolicy().decide(
+        state(readings, lead_time_days=1.0, store_report_gaps=quiet_store)
+    )
+    assert alone.stockout_probability is not None and told.stockout_probability is not None
+    assert told.stockout_probability > 2.0 * alone.stockout_probability
+    _, est = predict_runout(state(readings))
+    assert est is not None
+    blended = dict(report_gap_scenarios(est, quiet_store))
+    assert sum(blended.values()) == pytest.approx(1.0) and blended[7.0] > 0.05
+    assert report_gap_scenarios(est, []) == est.report_gaps
