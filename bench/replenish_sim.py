@@ -55,9 +55,9 @@ CHUNK = 10  # households per task when --jobs runs several processes
 
 
 # The link settings a new appliance link gets (orders/store/model.py): what the simulated
-# shoppers kept.
-PREDICTIVE_RISK = 0.01
-PREDICTIVE_COVER_DAYS = 30.0
+# shoppers kept. A year's cover fills the container at each delivery for all but the slowest.
+PREDICTIVE_RISK = 0.003
+PREDICTIVE_COVER_DAYS = 365.0
 # A delivery later than the promise plus this many days was held up (the world's jitter is at
 # most two days): that is how the stock-out breakdown tells a delayed parcel from a late order.
 ON_TIME_SLACK_DAYS = 2

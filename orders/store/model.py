@@ -267,8 +267,9 @@ class DeviceLink(Base):
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
     # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
-    risk: Mapped[float] = mapped_column(Float, default=0.01)
-    cover_days: Mapped[float] = mapped_column(Float, default=30.0)
+    risk: Mapped[float] = mapped_column(Float, default=0.003)
+    # A year: each delivery fills the slot, unless a year's use is less than a slotful.
+    cover_days: Mapped[float] = mapped_column(Float, default=365.0)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     unlinked_at: Mapped[datetime | None] = mapped_column(default=None)
