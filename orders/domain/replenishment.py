@@ -16,7 +16,6 @@ from orders.domain.consumption import (
 )
 
 __all__ = [
-    "RISK_WORDS",
     "ConsumptionEstimate",
     "Decision",
     "Policy",
@@ -29,8 +28,6 @@ __all__ = [
     "open_order_scenarios",
     "predict_runout",
     "report_gap_scenarios",
-    "risk_from_words",
-    "risk_in_words",
     "stockout_probability",
 ]
 
@@ -382,20 +379,3 @@ class PredictivePolicy:
         room = top - level
         packs = _packs_for(room, room, state.units_per_pack)
         return Decision(True, packs, "fallback_below_reorder_point", level, None, None, None)
-
-
-# The predictive policy's risk, as shoppers choose it: the words the page and voice use.
-RISK_WORDS: dict[str, float] = {"rarely run out": 0.003, "balanced": 0.01, "fewest orders": 0.03}
-
-
-def risk_from_words(words: str) -> float:
-    """The risk for "rarely run out" / "balanced" / "fewest orders" (any case, _ or -)."""
-    key = " ".join(words.lower().replace("_", " ").replace("-", " ").split())
-    if key not in RISK_WORDS:
-        raise ValueError(f"risk must be one of {', '.join(RISK_WORDS)}")
-    return RISK_WORDS[key]
-
-
-def risk_in_words(risk: float) -> str:
-    """The words nearest to a stored risk (on a log scale)."""
-    return min(RISK_WORDS, key=lambda words: abs(math.log(RISK_WORDS[words] / max(risk, 1e-9))))

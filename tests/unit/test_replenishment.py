@@ -265,18 +265,6 @@ def test_a_predictive_link_orders_for_its_own_cover_period() -> None:
     assert month.packs * 10.0 <= 200.0 - 10.0 * 2.0
 
 
-def test_risk_words_map_to_risks_and_back() -> None:
-    """The three phrases a shopper picks from, in any case or with underscores."""
-    from orders.domain.replenishment import RISK_WORDS, risk_from_words, risk_in_words
-
-    assert risk_from_words("Rarely_run-out") < risk_from_words("balanced")
-    assert risk_from_words("balanced") < risk_from_words("fewest orders")
-    for words, risk in RISK_WORDS.items():
-        assert risk_in_words(risk) == words
-    with pytest.raises(ValueError):
-        risk_from_words("never")
-
-
 def test_a_silent_sensor_widens_the_risk_instead_of_freezing_the_level() -> None:
     """Judged five days after the last report, the level is carried down and the risk grows."""
     readings = declining(90.0, 3.0, 20)  # 33 at the last report, 3 a day
