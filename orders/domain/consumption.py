@@ -50,6 +50,16 @@ RECENT_STDERRS = 1.0
 GAP_STEP_DAYS = 0.25
 # Smallest residual scale, as a share of capacity, so flat data cannot zero every weight.
 SIGMA_FLOOR = 1e-4
+# A step using more than this many standard deviations above the fitted rate (wander and
+# reading noise together) is a jump the Gaussian wander does not explain: guests, a big wash.
+JUMP_SIGMAS = 3.0
+# Until jumps are seen, half of one is assumed per lookback window: never none, and a few
+# observed ones outweigh it.
+PRIOR_JUMPS = 0.5
+# The device's next silence: half a gap twice as long as its longest yet is assumed on top
+# of those seen, so a device that never went quiet may still, a bit longer than it ever did.
+PRIOR_SILENCES = 0.5
+SILENCE_STRETCH = 2.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,10 @@ class ConsumptionEstimate:
     recent_rate: float | None
     readings_used: int
     segments: int
+    # Jumps beyond the wander, learned from this slot's steps: chance per day, and their mean
+    # extra use in days of the fitted rate.
+    jump_rate_per_day: float = 0.0
+    jump_extra_days: float = 0.0
 
 
 def clean_readings(
@@ -111,7 +125,7 @@ def _mad_sigma(values: Sequence[float]) -> float:
     if not values:
         return 0.0
     mid = median(values)
-    return 1.4826 * median(abs(v - mid) for v in values)
+    return 1.4826 * median([abs(v - mid) for v in values])
 
 
 def split_segments(readings: Sequence[Reading], capacity: float | None) -> list[list[Reading]]:
@@ -209,15 +223,25 @@ def _recent_rate(ts: Sequence[float], ys: Sequence[float]) -> float | None:
 
 
 def _segment_means(
-    values: list[float], ws: list[float], hs: list[float], group: list[int], groups: int
-) -> list[float]:
-    """Weighted mean of `values` within each segment."""
-    total = [0.0] * groups
+    ts: list[float],
+    ys: list[float],
+    ws: list[float],
+    hs: list[float],
+    group: list[int],
+    groups: int,
+) -> tuple[list[float], list[float]]:
+    """Weighted means of times and of levels within each segment, in one pass."""
+    tsum = [0.0] * groups
+    ysum = [0.0] * groups
     weight = [0.0] * groups
-    for v, w, h, k in zip(values, ws, hs, group, strict=True):
-        total[k] += w * h * v
-        weight[k] += w * h
-    return [t / wt if wt > 0.0 else 0.0 for t, wt in zip(total, weight, strict=True)]
+    for t, y, w, h, k in zip(ts, ys, ws, hs, group, strict=True):
+        wh = w * h
+        tsum[k] += wh * t
+        ysum[k] += wh * y
+        weight[k] += wh
+    tbar = [a / wt if wt > 0.0 else 0.0 for a, wt in zip(tsum, weight, strict=True)]
+    ybar = [a / wt if wt > 0.0 else 0.0 for a, wt in zip(ysum, weight, strict=True)]
+    return tbar, ybar
 
 
 def _fit_shared_slope(
@@ -229,8 +253,7 @@ def _fit_shared_slope(
     groups: int,
 ) -> tuple[float, list[float], float]:
     """Weighted least squares: one slope, one intercept per segment. (slope, residuals, Sxx)."""
-    tbar = _segment_means(ts, ws, hs, group, groups)
-    ybar = _segment_means(ys, ws, hs, group, groups)
+    tbar, ybar = _segment_means(ts, ys, ws, hs, group, groups)
     sxy = sxx = 0.0
     for t, y, w, h, k in zip(ts, ys, ws, hs, group, strict=True):
         dt = t - tbar[k]
@@ -251,23 +274,55 @@ def _residuals(
     groups: int,
 ) -> list[float]:
     """Residuals about a given slope, each segment keeping its own weighted intercept."""
-    tbar = _segment_means(ts, ws, hs, group, groups)
-    ybar = _segment_means(ys, ws, hs, group, groups)
+    tbar, ybar = _segment_means(ts, ys, ws, hs, group, groups)
     return [y - ybar[k] - slope * (t - tbar[k]) for t, y, k in zip(ts, ys, group, strict=True)]
 
 
 def _gap_distribution(gaps: Sequence[float]) -> tuple[tuple[float, float], ...]:
-    """How long until the next report, as (days, probability) rounded up to GAP_STEP_DAYS."""
-    counts: dict[float, int] = {}
+    """How long until the next report, as (days, probability) rounded up to GAP_STEP_DAYS.
+
+    The gaps seen, plus PRIOR_SILENCES of a silence SILENCE_STRETCH times the longest one.
+    """
+    counts: dict[float, float] = {}
     for gap in gaps:
         # Readings a moment apart (re-sent, split records) are one look at the slot, not two.
         if gap >= MIN_PAIR_DAYS:
             key = math.ceil(gap / GAP_STEP_DAYS) * GAP_STEP_DAYS
-            counts[key] = counts.get(key, 0) + 1
-    total = sum(counts.values())
-    if not total:
+            counts[key] = counts.get(key, 0.0) + 1.0
+    if not counts:
         return ((1.0, 1.0),)
+    silence = SILENCE_STRETCH * max(counts)
+    counts[silence] = counts.get(silence, 0.0) + PRIOR_SILENCES
+    total = sum(counts.values())
     return tuple((gap, n / total) for gap, n in sorted(counts.items()))
+
+
+def _jumps(
+    seg_t: list[list[float]],
+    seg_y: list[list[float]],
+    rate: float,
+    wander: float,
+    noise_var: float,
+    lookback_days: float,
+) -> tuple[float, float]:
+    """Jumps in use the wander does not explain: (chance per day, mean extra in days of use)."""
+    days = 0.0
+    extras: list[float] = []
+    for ts, ys in zip(seg_t, seg_y, strict=True):
+        for i in range(1, len(ts)):
+            dt = ts[i] - ts[i - 1]
+            if dt < MIN_PAIR_DAYS:
+                continue
+            days += dt
+            excess = (ys[i - 1] - ys[i]) - rate * dt
+            if excess > JUMP_SIGMAS * math.sqrt(wander * dt + 2.0 * noise_var):
+                extras.append(excess)
+    if rate <= 0.0:
+        return 0.0, 0.0
+    chance = (len(extras) + PRIOR_JUMPS) / (days + lookback_days)
+    # Unseen jumps are taken as large as the smallest one that would have been noticed.
+    seen = sum(extras) / len(extras) if extras else JUMP_SIGMAS * math.sqrt(wander + 2 * noise_var)
+    return min(chance, 1.0), seen / rate
 
 
 def estimate_consumption(
@@ -329,7 +384,7 @@ def estimate_consumption(
 
     # Sandwich (heteroscedasticity-robust) standard error of the shared slope.
     n = len(ts)
-    tbar = _segment_means(ts, ws, robust, group, len(segments))
+    tbar, _ = _segment_means(ts, ys, ws, robust, group, len(segments))
     meat = sum(
         (w * h * (t - tbar[k]) * r) ** 2
         for t, w, h, k, r in zip(ts, ws, robust, group, residuals, strict=True)
@@ -355,6 +410,7 @@ def estimate_consumption(
     level_now = max(level_then - max(rate, 0.0) * ahead, 0.0)
     level_sd = math.sqrt(noise_var / len(cur_t))
 
+    jump_rate, jump_extra = _jumps(seg_t, seg_y, rate, wander, noise_var, lookback_days)
     times = [r.at for r in seen]
     report_gaps = _gap_distribution(
         [(b - a).total_seconds() / SECONDS_PER_DAY for a, b in zip(times, times[1:], strict=False)]
@@ -371,4 +427,6 @@ def estimate_consumption(
         recent_rate=recent,
         readings_used=n,
         segments=len(segments),
+        jump_rate_per_day=jump_rate,
+        jump_extra_days=jump_extra,
     )

@@ -10,7 +10,7 @@ from orders.domain.rules import check_quantity
 
 POLICIES = ("alert", "threshold", "predictive", "up_to")
 # The predictive policy's accepted chance of running out before a delivery, in words.
-RISK_WORDS = {"rarely_run_out": 0.01, "balanced": 0.05, "fewest_orders": 0.15}
+RISK_WORDS = {"rarely_run_out": 0.003, "balanced": 0.05, "fewest_orders": 0.15}
 RISK_TEXT = {
     "rarely_run_out": "rarely run out",
     "balanced": "balanced",

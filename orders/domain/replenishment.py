@@ -25,7 +25,9 @@ __all__ = [
     "ThresholdPolicy",
     "cautious_rate",
     "lead_time_scenarios",
+    "open_order_scenarios",
     "predict_runout",
+    "report_gap_scenarios",
     "stockout_probability",
 ]
 
@@ -33,35 +35,31 @@ __all__ = [
 PROMISE_WEIGHT = 5.0
 # The newest observed deliveries describe the carrier best.
 MAX_OBSERVED_LEAD_TIMES = 30
-# A promised lead time is a median at best: later more often than earlier, and now and then a
-# parcel is held for days whatever was promised. (multiple of the promise, extra days, probability)
-PROMISE_SPREAD: tuple[tuple[float, float, float], ...] = (
-    (0.75, 0.0, 0.15),
-    (1.0, 0.0, 0.35),
-    (1.25, 0.0, 0.20),
-    (1.5, 0.0, 0.15),
-    (2.0, 0.0, 0.05),
-    (1.0, 3.0, 0.07),
-    (1.0, 6.0, 0.03),
+# A promised lead time is a median at best: later more often than earlier. How often parcels
+# are held up for days is the store's own record (observed lead times), not assumed here.
+# (multiple of the promise, probability)
+PROMISE_SPREAD: tuple[tuple[float, float], ...] = (
+    (0.75, 0.15),
+    (1.0, 0.40),
+    (1.25, 0.20),
+    (1.5, 0.15),
+    (2.0, 0.10),
 )
+# The store's other devices count as this many of a device's own report gaps.
+STORE_GAP_WEIGHT = 30.0
+GAP_STEP_DAYS = 0.25
+# Fewer observed transits than this say nothing about a carrier's tail.
+MIN_TRANSITS = 5
 # Above this chance of running out, order even if the pack will not fit on arrival.
 URGENT_RISK = 0.5
 # Do not wait for more than this between looks, even if the device reports rarely.
 MAX_REVIEW_DAYS = 7.0
 # Rates below this share of capacity per day count as "not consuming".
 IDLE_RATE_FRACTION = 1e-6
-# Now and then a household uses several days' worth at once (guests, a big wash). Such jumps
-# make the run-out tail far heavier than day-to-day wander suggests, so they are modelled apart:
-# a chance per day, an extra use in days of the planning rate, and that extra's spread.
-SPIKE_PER_DAY = 0.02
-SPIKE_EXTRA_DAYS = 3.0
-SPIKE_SPREAD_DAYS = 1.5
-# A device can go quiet for days (flat battery, Wi-Fi down) before its history shows it: the
-# next report is this many days away with this chance, on top of the gaps seen so far.
-OFFLINE_CHANCE = 0.005
-OFFLINE_DAYS = 5.0
+# A jump's extra use varies around its learned mean by this share of it.
+JUMP_SPREAD = 0.5
 # More than this many jumps within one horizon is too unlikely to matter.
-MAX_SPIKES = 3
+MAX_JUMPS = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +75,15 @@ class SlotState:
     order_open: bool = False  # an order for this link is still open
     # When that open order is expected (the carrier's estimate, else the store's promise).
     open_order_arrives_at: datetime | None = None
+    # The open order already has its one replacement (a late-parcel reorder).
+    open_order_replaced: bool = False
+    # When the open order left the store (None: not shipped yet), and how long parcels of its
+    # carrier from this store took from shipping to the door.
+    open_order_shipped_at: datetime | None = None
+    transit_days: Sequence[float] = ()
+    # How long the store's devices of this kind wait between reports, (days, probability):
+    # how often and how long devices like this one go quiet, before this one has shown it.
+    store_report_gaps: Sequence[tuple[float, float]] = ()
 
     def __post_init__(self) -> None:
         if not self.capacity > 0 or not self.units_per_pack > 0:
@@ -91,8 +98,8 @@ class Decision:
 
     order: bool
     packs: int
-    # order_open, order_open_late, no_data, enough_stock, below_reorder_point, runout_risk,
-    # fallback_*
+    # order_open, order_open_late, late_reorder, no_data, enough_stock, below_reorder_point,
+    # runout_risk, alert_low, fallback_*
     reason: str
     level: float | None
     rate_per_day: float | None
@@ -152,13 +159,62 @@ def lead_time_scenarios(
     seen = [math.ceil(x * 4.0) / 4.0 for x in seen]
     promise_share = PROMISE_WEIGHT / (PROMISE_WEIGHT + len(seen))
     base = max(lead_time_days, 0.0)
-    scenarios = [(base * m + extra, p * promise_share) for m, extra, p in PROMISE_SPREAD]
+    scenarios = [(base * m, p * promise_share) for m, p in PROMISE_SPREAD]
     for x in seen:
         scenarios.append((x, (1.0 - promise_share) / len(seen)))
     merged: dict[float, float] = {}
     for days, p in scenarios:
         merged[days] = merged.get(days, 0.0) + p
     return sorted(merged.items())
+
+
+def open_order_scenarios(
+    now: datetime,
+    arrives_at: datetime,
+    shipped_at: datetime | None,
+    transit_days: Sequence[float],
+) -> list[tuple[float, float]]:
+    """Days until an open order arrives, with probabilities.
+
+    Before shipping, or without the carrier's record, the expected day alone. Once shipped, the
+    carrier's observed transits that are still running at this age say how much later than
+    the expected day it may come (never earlier: the carrier's estimate is its best word).
+    A parcel older than every observed transit is taken to need as long again.
+    """
+    left = max((arrives_at - now).total_seconds() / 86_400.0, 0.0)
+    seen = [x for x in transit_days if math.isfinite(x) and x >= 0.0]
+    if shipped_at is None or len(seen) < MIN_TRANSITS:
+        return [(left, 1.0)]
+    age = max((now - shipped_at).total_seconds() / 86_400.0, 0.0)
+    running = [x - age for x in seen if x > age]
+    if not running:
+        return [(max(left, age), 1.0)]
+    merged: dict[float, float] = {}
+    for rest in running:
+        days = math.ceil(max(left, rest) * 4.0) / 4.0
+        merged[days] = merged.get(days, 0.0) + 1.0 / len(running)
+    return sorted(merged.items())
+
+
+def report_gap_scenarios(
+    est: ConsumptionEstimate, store_gaps: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], ...]:
+    """The wait for this device's next report: its own gaps, blended with the store's record.
+
+    The store's devices count as STORE_GAP_WEIGHT of this device's gaps, so a new device
+    plans with what devices like it do, and its own habits take over as they show.
+    """
+    total = sum(q for gap, q in store_gaps if gap > 0.0 and q > 0.0)
+    if total <= 0.0:
+        return est.report_gaps
+    own = max(est.readings_used - 1, 0)
+    store_share = STORE_GAP_WEIGHT / (STORE_GAP_WEIGHT + own)
+    merged: dict[float, float] = {gap: q * (1.0 - store_share) for gap, q in est.report_gaps}
+    for gap, q in store_gaps:
+        if gap > 0.0 and q > 0.0:
+            key = math.ceil(gap / GAP_STEP_DAYS) * GAP_STEP_DAYS
+            merged[key] = merged.get(key, 0.0) + store_share * q / total
+    return tuple(sorted(merged.items()))
 
 
 def _normal_cdf(z: float) -> float:
@@ -191,11 +247,12 @@ def stockout_probability(
         span = days + stale
         # Rate error grows with the horizon, day-to-day variation with its square root.
         var = (est.rate_stderr * span) ** 2 + est.daily_sd**2 * span + est.level_sd**2
-        for k in range(MAX_SPIKES + 1):
-            # k jumps in the horizon, each SPIKE_EXTRA_DAYS of use give or take their spread.
-            weight = _poisson(k, SPIKE_PER_DAY * span)
-            gap = rate * (days + k * SPIKE_EXTRA_DAYS) - est.level
-            spread = var + k * (SPIKE_SPREAD_DAYS * rate) ** 2
+        extra = est.jump_extra_days
+        for k in range(MAX_JUMPS + 1):
+            # k jumps in the horizon, each its learned extra use give or take its spread.
+            weight = _poisson(k, est.jump_rate_per_day * span)
+            gap = rate * (days + k * extra) - est.level
+            spread = var + k * (JUMP_SPREAD * extra * rate) ** 2
             if spread <= 0.0:
                 total += p * weight * (1.0 if gap >= 0.0 else 0.0)
             else:
@@ -231,6 +288,9 @@ class PredictivePolicy:
     max_level: float | None = None  # set: order up to this level instead of a cover period
     safety_days: float = 0.5  # extra margin on top of lead time and the wait for the next look
     fallback_fraction: float = 0.3  # reorder point (share of capacity) while the rate is unknown
+    # Opt-in: once the open parcel is this many days past its expected day, order one
+    # replacement (the smallest pack). None: never two orders open.
+    late_reorder_days: float | None = None
 
     def decide(self, state: SlotState) -> Decision:
         """Predict run-out and order if waiting for the next report would be too risky."""
@@ -244,13 +304,13 @@ class PredictivePolicy:
         scenarios = lead_time_scenarios(state.lead_time_days, state.observed_lead_times_days)
         # Not ordering now means ordering at the next report at the earliest, and reports go
         # missing: weigh every lead time against every plausible wait for the next report.
-        gaps = [(gap, q * (1.0 - OFFLINE_CHANCE)) for gap, q in est.report_gaps]
-        gaps.append((OFFLINE_DAYS, OFFLINE_CHANCE))
-        horizons = [
-            (lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days, p * q)
-            for lead, p in scenarios
-            for gap, q in gaps
-        ]
+        merged: dict[float, float] = {}
+        for lead, p in scenarios:
+            for gap, q in report_gap_scenarios(est, state.store_report_gaps):
+                # Quarter days on both sides: many pairs share a sum, so the sums are merged.
+                span = lead + min(gap, MAX_REVIEW_DAYS) + self.safety_days
+                merged[span] = merged.get(span, 0.0) + p * q
+        horizons = list(merged.items())
         stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
         risk_now = stockout_probability(est, horizons, stale)
         rate = cautious_rate(est)
@@ -274,16 +334,29 @@ class PredictivePolicy:
         `order_open_late`: running out before the open order's expected arrival (plus the
         safety margin) is more likely than not, e.g. after the carrier moved the day.
         """
+        if state.open_order_arrives_at is not None and self._reorder_late(state):
+            return Decision(True, 1, "late_reorder", None, None, None, None)
         est = _estimate(state)
         if est is None or state.open_order_arrives_at is None:
             return _no_order("order_open")
-        days = max((state.open_order_arrives_at - state.now).total_seconds() / 86_400.0, 0.0)
+        remaining = open_order_scenarios(
+            state.now, state.open_order_arrives_at, state.open_order_shipped_at, state.transit_days
+        )
         stale = max((state.now - est.as_of).total_seconds() / 86_400.0, 0.0)
-        risk_now = stockout_probability(est, [(days + self.safety_days, 1.0)], stale)
+        horizons = [(days + self.safety_days, p) for days, p in remaining]
+        risk_now = stockout_probability(est, horizons, stale)
         # A warning, not an order: `risk` (what ordering accepts) would cry wolf on every parcel.
         reason = "order_open_late" if risk_now > URGENT_RISK else "order_open"
         runout = _runout_at(est, state)
         return Decision(False, 0, reason, est.level, cautious_rate(est), runout, risk_now)
+
+    def _reorder_late(self, state: SlotState) -> bool:
+        """The opt-in replacement: the parcel is late by the link's days and not yet replaced."""
+        if self.late_reorder_days is None or state.open_order_replaced:
+            return False
+        assert state.open_order_arrives_at is not None
+        late = (state.now - state.open_order_arrives_at).total_seconds() / 86_400.0
+        return late > self.late_reorder_days
 
     def _cover(self, rate: float, top: float) -> float:
         """Days a delivery should last: the cover period, longer for slow consumers.

@@ -67,8 +67,20 @@ _LEAD_TIMES = (
     .limit(MAX_OBSERVED_LEAD_TIMES)
 )
 
-_ARRIVAL = select(Order.created_at, Order.expected_delivery_at).where(
-    Order.id == bindparam("order_id")
+_ARRIVAL = select(
+    Order.created_at, Order.expected_delivery_at, Order.shipped_at, Order.carrier
+).where(Order.id == bindparam("order_id"))
+# Shipped->delivered of the store's latest parcels with one carrier (the open order's).
+_TRANSITS = (
+    select(Order.shipped_at, Order.delivered_at)
+    .where(
+        Order.store_id == bindparam("store_id"),
+        Order.carrier == bindparam("carrier"),
+        Order.delivered_at.is_not(None),
+        Order.shipped_at.is_not(None),
+    )
+    .order_by(Order.created_at.desc())
+    .limit(MAX_OBSERVED_LEAD_TIMES)
 )
 
 Action = Literal["none", "ordered", "needs_approval"]
@@ -93,11 +105,14 @@ class SlotLevel:
     now: datetime
     policy: str = "threshold"  # the link's choice: alert | threshold | predictive | up_to
     order_up_to: float | None = None  # the level `up_to` fills to (None: capacity)
+    late_reorder_days: float | None = None  # opt-in: replace a parcel this many days late
     risk: float = 0.01
     cover_days: float = 30.0
     observed_lead_times_days: tuple[float, ...] = ()  # the store's placed->delivered durations
     order_open: bool = False  # an order for this device and slot's product is still open
     open_order_arrives_at: datetime | None = None  # when that open order is expected
+    open_order_shipped_at: datetime | None = None  # when it left the store, once shipped
+    transit_days: tuple[float, ...] = ()  # its carrier's shipped->delivered at this store
 
     def slot_state(self) -> SlotState:
         """The replenishment module's view of this slot."""
@@ -110,6 +125,8 @@ class SlotLevel:
             observed_lead_times_days=self.observed_lead_times_days,
             order_open=self.order_open,
             open_order_arrives_at=self.open_order_arrives_at,
+            open_order_shipped_at=self.open_order_shipped_at,
+            transit_days=self.transit_days,
         )
 
 
@@ -125,7 +142,11 @@ def link_policy(state: SlotLevel) -> Decision:
         return Decision(False, 0, "alert_only", state.level, None, None, None)
     if state.policy == "predictive":
         # The link's cover period sizes the order (never more than fits on arrival).
-        predictive = PredictivePolicy(risk=state.risk, cover_days=state.cover_days)
+        predictive = PredictivePolicy(
+            risk=state.risk,
+            cover_days=state.cover_days,
+            late_reorder_days=state.late_reorder_days,
+        )
         return predictive.decide(state.slot_state())
     point = state.reorder_point
     if point is None:
@@ -300,7 +321,8 @@ def _state(
         if product_id is not None
         else None
     )
-    arrives_at = _arrives_at(session, open_id, lead_time_days) if open_id else None
+    arrival = _arrival(session, link.store_id, open_id, lead_time_days) if open_id else None
+    arrives_at, shipped_at, transits = arrival or (None, None, ())
     return SlotLevel(
         device_id=device_id,
         link_id=link.id,
@@ -317,24 +339,37 @@ def _state(
         now=now,
         policy=link.policy,
         order_up_to=link.order_up_to,
+        late_reorder_days=link.late_reorder_days,
         risk=link.risk,
         cover_days=link.cover_days,
         observed_lead_times_days=lead_times,
         order_open=open_id is not None,
         open_order_arrives_at=arrives_at,
+        open_order_shipped_at=shipped_at,
+        transit_days=transits,
     )
 
 
-def _arrives_at(session: Session, order_id: str, lead_time_days: float) -> datetime | None:
-    """When the open order should be here: the end of the carrier's day, else the promise."""
-    row = session.connection().execute(_ARRIVAL, {"order_id": order_id}).first()
+def _arrival(
+    session: Session, store_id: int, order_id: str, lead_time_days: float
+) -> tuple[datetime, datetime | None, tuple[float, ...]] | None:
+    """When the open order should be here (the end of the carrier's day, else the promise),
+    when it shipped, and its carrier's shipped->delivered record at this store."""
+    conn = session.connection()
+    row = conn.execute(_ARRIVAL, {"order_id": order_id}).first()
     if row is None:
         return None
-    created_at, carrier_day = row
+    created_at, carrier_day, shipped_at, carrier = row
     if carrier_day is not None:
         # A carrier names a day, not an hour: plan for its end.
-        return datetime.combine(carrier_day.date() + timedelta(days=1), time(), tzinfo=UTC)
-    return created_at + timedelta(days=lead_time_days)
+        arrives = datetime.combine(carrier_day.date() + timedelta(days=1), time(), tzinfo=UTC)
+    else:
+        arrives = created_at + timedelta(days=lead_time_days)
+    transits: tuple[float, ...] = ()
+    if shipped_at is not None and carrier is not None:
+        rows = conn.execute(_TRANSITS, {"store_id": store_id, "carrier": carrier}).all()
+        transits = tuple((done - left) / timedelta(days=1) for left, done in rows if left and done)
+    return arrives, shipped_at, transits
 
 
 def _reorder(

@@ -326,11 +326,14 @@ class DeviceLink(Base):
     name: Mapped[str | None] = mapped_column(String(100), default=None)
     # The level `up_to` orders up to, in the slot's unit.
     order_up_to: Mapped[float | None] = mapped_column(Float, default=None)
+    # Opt-in: once a parcel is this many days late, order one replacement (None: never).
+    late_reorder_days: Mapped[float | None] = mapped_column(Float, default=None)
     policy: Mapped[str] = mapped_column(String(16), default="threshold")
     reorder_point: Mapped[float | None] = mapped_column(Float, default=None)
     # Defaults that beat fixed reorder points in bench/replenish_sim.py (bench/README.md).
-    risk: Mapped[float] = mapped_column(Float, default=0.01)
-    cover_days: Mapped[float] = mapped_column(Float, default=30.0)
+    risk: Mapped[float] = mapped_column(Float, default=0.003)
+    # A year: each delivery fills the slot, unless a year's use is less than a slotful.
+    cover_days: Mapped[float] = mapped_column(Float, default=365.0)
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     unlinked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -44,7 +44,7 @@ def _rules(**changes: Any) -> Rules:
     base = Rules(
         name=None, product_sku="PODS", quantity=1, approval_required=False,
         per_order_cap_minor=None, monthly_cap_minor=None, policy="threshold",
-        reorder_point=10.0, order_up_to=None, risk=0.01, paused=False, paused_until=None,
+        reorder_point=10.0, order_up_to=None, risk=0.003, paused=False, paused_until=None,
     )  # fmt: skip
     return Rules(**{**base.__dict__, **changes})
 

@@ -249,7 +249,7 @@ def test_deleting_the_account_takes_notices_names_and_rule_history(
     rules = Rules(
         name="Hall button", product_sku="PODS", quantity=2, approval_required=False,
         per_order_cap_minor=None, monthly_cap_minor=None, policy="threshold",
-        reorder_point=None, order_up_to=None, risk=0.01, paused=False, paused_until=None,
+        reorder_point=None, order_up_to=None, risk=0.003, paused=False, paused_until=None,
     )  # fmt: skip
     change_rules(db, t.ours.shopper_id, t.ours.device_id, rules)
     with db.read() as session:

@@ -14,7 +14,7 @@ from orders.domain.notices import NOTICE_TEXT, email_kinds, retry_after, text_of
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 BASE = Rules(
     name=None, product_sku="PODS", quantity=1, approval_required=False, per_order_cap_minor=None,
-    monthly_cap_minor=None, policy="threshold", reorder_point=10.0, order_up_to=None, risk=0.01,
+    monthly_cap_minor=None, policy="threshold", reorder_point=10.0, order_up_to=None, risk=0.003,
     paused=False, paused_until=None,
 )  # fmt: skip
 MONEY = {"per_order": "EUR 12.50", "monthly": "EUR 40.00"}

@@ -193,31 +193,36 @@ def test_risk_grows_with_time_since_the_last_reading() -> None:
     assert stale > fresh
 
 
-def test_risk_allows_for_days_using_several_days_worth(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A slot that regular use cannot empty still has some risk: a spike day could."""
-    from orders.domain import replenishment
-
+def test_risk_allows_for_days_using_several_days_worth() -> None:
+    """A slot that regular use cannot empty still has some risk: a jump in use could."""
     _, est = predict_runout(state(declining(90.0, 3.0, 20)))  # 33 now: 11 days at 3 a day
+    assert est is not None and est.jump_rate_per_day > 0.0
+    with_jumps = stockout_probability(est, [(7.0, 1.0)])
+    without = stockout_probability(dataclasses.replace(est, jump_rate_per_day=0.0), [(7.0, 1.0)])
+    assert with_jumps > 2.0 * without
+
+
+def test_jumps_seen_in_the_history_raise_the_learned_jump_rate() -> None:
+    """A household that twice used four days' worth at once is judged jumpier than a steady one."""
+    steady = [100.0 - 2.0 * d for d in range(30)]
+    jumpy = list(steady)
+    for day in (8, 19):  # two days of guests: eight units more than usual, kept afterwards
+        jumpy[day:] = [level - 8.0 for level in jumpy[day:]]
+    now = T0 + timedelta(days=29, minutes=5)
+    _, calm = predict_runout(state(daily(steady), now=now))
+    _, busy = predict_runout(state(daily(jumpy), now=now))
+    assert calm is not None and busy is not None
+    assert busy.jump_rate_per_day > 2.0 * calm.jump_rate_per_day
+    assert busy.jump_extra_days > 2.0
+
+
+def test_a_device_that_never_missed_a_report_may_still_go_quiet() -> None:
+    """Perfect daily reports still leave room for a silence longer than any seen so far."""
+    _, est = predict_runout(state(declining(90.0, 5.0, 11)))
     assert est is not None
-    with_spikes = stockout_probability(est, [(7.0, 1.0)])
-    monkeypatch.setattr(replenishment, "SPIKE_PER_DAY", 0.0)
-    without = stockout_probability(est, [(7.0, 1.0)])
-    assert with_spikes > 2.0 * without
-
-
-def test_a_device_that_never_missed_a_report_may_still_go_quiet(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Perfect daily reports still leave room for a silence, which adds to the risk."""
-    from orders.domain import replenishment
-
-    readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock, never a missed day
-    cautious = PredictivePolicy(risk=0.01).decide(state(readings, lead_time_days=1.0))
-    monkeypatch.setattr(replenishment, "OFFLINE_CHANCE", 0.0)
-    trusting = PredictivePolicy(risk=0.01).decide(state(readings, lead_time_days=1.0))
-    assert cautious.stockout_probability is not None
-    assert trusting.stockout_probability is not None
-    assert cautious.stockout_probability > trusting.stockout_probability
+    gaps = dict(est.report_gaps)
+    assert max(gaps) >= 2.0 and 0.0 < gaps[max(gaps)] < 0.1
+    assert sum(gaps.values()) == pytest.approx(1.0)
 
 
 def test_order_up_to_counts_what_is_used_until_the_delivery_arrives() -> None:
@@ -258,3 +263,34 @@ def test_a_predictive_link_orders_for_its_own_cover_period() -> None:
     assert week.packs < month.packs  # ordering "up to full" would make them equal
     # A month at 10 a day would not fit: capped by the room left on arrival.
     assert month.packs * 10.0 <= 200.0 - 10.0 * 2.0
+
+
+def test_a_silent_sensor_widens_the_risk_instead_of_freezing_the_level() -> None:
+    """Judged five days after the last report, the level is carried down and the risk grows."""
+    readings = declining(90.0, 3.0, 20)  # 33 at the last report, 3 a day
+    fresh = PredictivePolicy().decide(state(readings))
+    silent = PredictivePolicy().decide(state(readings, now=readings[-1].at + timedelta(days=5)))
+    assert fresh.level is not None and silent.level is not None
+    assert silent.level < fresh.level - 10.0
+    assert fresh.stockout_probability is not None and silent.stockout_probability is not None
+    assert silent.stockout_probability > fresh.stockout_probability
+    assert silent.order and not fresh.order
+
+
+def test_a_new_device_plans_with_the_stores_record_of_silences() -> None:
+    """A store whose devices now and then go quiet for a week makes a new device's risk higher."""
+    from orders.domain.replenishment import report_gap_scenarios
+
+    readings = declining(90.0, 5.0, 11)  # at 40: eight days of stock, never a missed day
+    quiet_store = [(1.0, 0.9), (7.0, 0.1)]
+    alone = PredictivePolicy().decide(state(readings, lead_time_days=1.0))
+    told = PredictivePolicy().decide(
+        state(readings, lead_time_days=1.0, store_report_gaps=quiet_store)
+    )
+    assert alone.stockout_probability is not None and told.stockout_probability is not None
+    assert told.stockout_probability > 2.0 * alone.stockout_probability
+    _, est = predict_runout(state(readings))
+    assert est is not None
+    blended = dict(report_gap_scenarios(est, quiet_store))
+    assert sum(blended.values()) == pytest.approx(1.0) and blended[7.0] > 0.05
+    assert report_gap_scenarios(est, []) == est.report_gaps
