@@ -86,12 +86,13 @@ def search_store(db: Database, store_id: int, text: str) -> Found:
     words = " ".join(text.split())[:100]
     if not words:
         return Found((), (), ())
-    like = "%" + words.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    prefix = words.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like = "%" + escaped.lower() + "%"
+    prefix = escaped + "%"  # order ids are URL-safe base64: `_` and `-` are part of them
     with db.read() as session:
         orders = session.execute(
             select(Order.id, Order.status, Order.created_at)
-            .where(Order.store_id == store_id, Order.id.like(prefix))
+            .where(Order.store_id == store_id, Order.id.like(prefix, escape="\\"))
             .order_by(Order.created_at.desc())
             .limit(SEARCH_LIMIT)
         ).all()

@@ -89,8 +89,11 @@ def test_today_counts_orders_revenue_approvals_and_late_deliveries(db: Database)
 def test_search_finds_orders_devices_and_products_of_this_store_only(db: Database) -> None:
     """Order id prefix, product name in any case, device serial; never another store's."""
     t = build_tenants(db)
-    found = search_store(db, t.ours.store_id, t.order_id[:6])
-    assert [o[0] for o in found.orders] == [t.order_id]
+    for prefix in (t.order_id[:6], t.order_id):  # ids hold `_` and `-`: matched as typed
+        assert [o[0] for o in search_store(db, t.ours.store_id, prefix).orders] == [t.order_id]
+    literal = t.order_id[:3] + "_"  # `_` is a character here, not LIKE's any-one wildcard
+    matched = search_store(db, t.ours.store_id, literal).orders
+    assert bool(matched) == (t.order_id[3] == "_")
     assert [p[1] for p in search_store(db, t.ours.store_id, "coffee").products] == ["PODS"]
     assert search_store(db, t.ours.store_id, t.their_order_id[:8]).orders == ()
     assert search_store(db, t.ours.store_id, "100%_").empty
