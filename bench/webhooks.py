@@ -32,7 +32,7 @@ from rich.table import Table
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from bench.common import percentile
+from bench.common import HOME, percentile
 from bench.hub import Target, build_fleet, drive, open_db, scratch, start_server, stop_servers
 
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the phases and print the table."""
     from orders.services.ordering import LineRequest, OrderRequest, place_order
     from orders.services.webhooks import create_endpoint
-    from orders.store.model import OrderEvent, Shopper, Store
+    from orders.store.model import Address, OrderEvent, Shopper, Store
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", help="postgresql+psycopg://… (default: a temp SQLite file)")
@@ -156,10 +156,16 @@ def main(argv: list[str] | None = None) -> None:
     with scratch(args.url) as target:
         fleet = build_fleet(target, args.presses, 0)
         db = open_db(target)
-        with db.read() as session:
+        # The API orders go to a shopper of their own: an open order of a product holds it
+        # for its household, so a device owner's presses would answer in_progress.
+        with db.write() as session:
             store_id = session.scalar(select(Store.id))
-            shopper_id = session.scalar(select(Shopper.id))
-        assert store_id is not None and shopper_id is not None
+            buyer = Shopper(name="api buyer")
+            session.add(buyer)
+            session.flush()
+            session.add(Address(**HOME, shopper_id=buyer.id, is_default=True))
+            shopper_id = buyer.id
+        assert store_id is not None
         port = free_port()
         url = f"http://127.0.0.1:{port}/hooks"
         ready, stop, count = spawn.Event(), spawn.Event(), spawn.Value("l", 0)
