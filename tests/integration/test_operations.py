@@ -246,7 +246,7 @@ def test_webhook_deliveries_are_counted_by_outcome_and_the_lag_is_a_gauge(
         clock.now += timedelta(days=1)  # past any backoff
         while dispatcher.run_once():
             pass
-        clock.now += timedelta(minutes=1)  # the lag is measured again, with nothing waiting
+        clock.now += timedelta(minutes=1)  # the worker reports its lag again, with nothing waiting
         dispatcher.run_once()
     after = _metrics(app)
 
